@@ -1,0 +1,128 @@
+"""connect: post a need, find it nearby, claim it, help, count."""
+import logging
+import os
+
+from flask import Flask, request
+from connect.config import Config
+from connect.errors import register_error_handlers
+
+API_PREFIX = "/api/"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def create_app(config=None):
+    """Build the application: each step below is one concern."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder=os.path.join(root, "templates"),
+                static_folder=os.path.join(root, "static"))
+    load_config(app, config)
+    configure_logging(app)
+    configure_db(app)
+    init_extensions(app)
+    register_error_handlers(app)
+    register_blueprints(app)
+    add_request_boundary(app)
+    attach_read_model(app)
+    register_cli(app)
+    return app
+
+
+def load_config(app, overrides):
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.from_mapping(vars(Config(app.instance_path)))
+    if overrides:
+        app.config.from_mapping(overrides)
+
+
+def configure_logging(app):
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    if not app.debug and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def configure_db(app):
+    from connect.database import engine_options
+
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS"))
+
+
+def init_extensions(app):
+    from connect import models  # noqa: F401  (registers every model with the metadata)
+    from connect.database import setup_engine
+    from connect.extensions import api, db, limiter, migrate
+
+    db.init_app(app)
+    with app.app_context():
+        setup_engine(db.engine)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    limiter.init_app(app)
+    api.init_app(app)
+
+
+def register_blueprints(app):
+    from connect.accounts.api import bp as auth_bp
+    from connect.coordination.api import bp as stats_bp
+    from connect.extensions import api
+    from connect.requests.api import bp as requests_bp
+    from connect.volunteers.api import bp as volunteers_bp
+
+    for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp):
+        api.register_blueprint(blueprint)
+    # flask-smorest installs its own error handler; ours is the one envelope.
+    register_error_handlers(app)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+
+def add_request_boundary(app):
+    """Commit once per request when it succeeded; roll back on any error."""
+    from connect.errors import envelope
+    from connect.extensions import db
+
+    @app.before_request
+    def require_json_body():
+        if (request.method in BODY_METHODS and request.path.startswith(API_PREFIX)
+                and (request.content_length or request.headers.get("Transfer-Encoding"))
+                and not request.is_json):
+            return envelope(415, "unsupported_media_type",
+                            "Send the body as JSON with Content-Type: application/json.")
+
+    @app.after_request
+    def finish_transaction(response):
+        if response.status_code >= 400:
+            db.session.rollback()
+            return response
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        return response
+
+
+def attach_read_model(app):
+    from connect.extensions import db
+    from connect.matching.hooks import install_session_hooks
+    from connect.matching.readmodel import OpenRequestsReadModel
+
+    with app.app_context():
+        engine = db.engine
+    read_model = OpenRequestsReadModel(
+        engine,
+        sync_interval=app.config["READ_MODEL_SYNC_INTERVAL"],
+        max_staleness=app.config["READ_MODEL_MAX_STALENESS"],
+        expiry_seconds=app.config["REQUEST_EXPIRY_SECONDS"])
+    app.extensions["read_model"] = read_model
+
+    install_session_hooks()
+
+
+def register_cli(app):
+    from connect.cli import connect_cli
+
+    app.cli.add_command(connect_cli)

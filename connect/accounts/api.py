@@ -1,0 +1,44 @@
+"""Account endpoints: register, get a token, revoke it, who am I."""
+from flask_smorest import Blueprint
+
+from connect.accounts import services
+from connect.accounts.auth import current_token, require_user
+from connect.accounts.schemas import RegisterSchema, TokenRequestSchema, TokenSchema, UserSchema
+from connect.extensions import limiter
+
+bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
+               description="Accounts and bearer tokens")
+
+
+@bp.route("/register", methods=["POST"])
+@limiter.limit("10 per hour")
+@bp.arguments(RegisterSchema)
+@bp.response(201, UserSchema)
+def register(args):
+    """Create a resident account."""
+    return services.register_user(args["phone"], args["password"], args["name"])
+
+
+@bp.route("/token", methods=["POST"])
+@limiter.limit("10 per minute")
+@bp.arguments(TokenRequestSchema)
+@bp.response(200, TokenSchema)
+def create_token(args):
+    """Exchange phone and password for a bearer token."""
+    user = services.authenticate(args["phone"], args["password"])
+    return {"token": services.issue_token(user), "user_id": user.id, "role": user.role}
+
+
+@bp.route("/token", methods=["DELETE"])
+@bp.response(204)
+def revoke_token():
+    """Revoke the token this request was made with."""
+    require_user()
+    services.revoke_token(current_token())
+
+
+@bp.route("/me", methods=["GET"])
+@bp.response(200, UserSchema)
+def me():
+    """The calling user's account."""
+    return require_user()

@@ -1,0 +1,54 @@
+"""Who is calling: bearer tokens, and the role checks views use."""
+from flask import g, request
+from sqlalchemy import select
+
+from connect.accounts.models import ApiToken, hash_secret
+from connect.errors import Forbidden, Unauthorized
+from connect.extensions import db
+
+_UNSET = object()
+
+
+def current_user():
+    """The user behind the request's bearer token, or None; a bad token is an error."""
+    user = g.get("_current_user", _UNSET)
+    if user is not _UNSET:
+        return user
+    header = request.headers.get("Authorization", "")
+    user = None
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Send the token as: Authorization: Bearer <token>.",
+                               code="invalid_token")
+        row = db.session.execute(
+            select(ApiToken).where(ApiToken.token_hash == hash_secret(token.strip()),
+                                   ApiToken.revoked_at.is_(None))
+        ).scalar_one_or_none()
+        if row is None or row.user.disabled_at is not None:
+            raise Unauthorized("The token is not valid or has been revoked.",
+                               code="invalid_token")
+        user = row.user
+        g._current_token = row
+    g._current_user = user
+    return user
+
+
+def current_token():
+    current_user()
+    return g.get("_current_token")
+
+
+def require_user():
+    user = current_user()
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+def require_role(*roles):
+    user = require_user()
+    if user.role not in roles:
+        raise Forbidden()
+    return user
+

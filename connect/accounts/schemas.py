@@ -1,0 +1,31 @@
+"""Account request and response shapes."""
+from marshmallow import Schema, fields, validate
+
+from connect.validation import Phone, Text
+
+
+class RegisterSchema(Schema):
+    phone = Phone(required=True)
+    password = fields.String(required=True, load_only=True,
+                             validate=validate.Length(min=8, max=128,
+                                                      error="Use 8 to 128 characters."))
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
+
+
+class TokenRequestSchema(Schema):
+    phone = Phone(required=True)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=128))
+
+
+class TokenSchema(Schema):
+    token = fields.String(dump_only=True)
+    user_id = fields.Integer(dump_only=True)
+    role = fields.String(dump_only=True)
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    phone = fields.String(dump_only=True)
+    name = fields.String(dump_only=True)
+    role = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)

@@ -1,0 +1,56 @@
+"""Account rules: registration, passwords, tokens, staff accounts."""
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import select
+
+from connect import clock
+from connect.accounts.models import ROLES, ApiToken, User, hash_secret, new_secret
+from connect.errors import Conflict, Unauthorized, ValidationFailed
+from connect.extensions import db
+
+_hasher = PasswordHasher()
+# Verifying against this keeps a login for an unknown phone as slow as for a known one.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+
+def register_user(phone, password, name, role="resident"):
+    """Create an account; phones are unique."""
+    if role not in ROLES:
+        raise ValidationFailed(details={"fields": {"role": [f"One of {', '.join(ROLES)}."]}})
+    if db.session.execute(select(User.id).where(User.phone == phone)).first():
+        raise Conflict("An account with this phone number already exists.",
+                       code="phone_taken")
+    user = User(phone=phone, name=name, password_hash=_hasher.hash(password), role=role)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def authenticate(phone, password):
+    """The user with this phone and password, or Unauthorized (same answer for both faults)."""
+    user = db.session.execute(select(User).where(User.phone == phone)).scalar_one_or_none()
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerifyMismatchError, InvalidHashError):
+        user = None
+    if user is None or user.disabled_at is not None:
+        raise Unauthorized("Wrong phone number or password.", code="invalid_credentials")
+    return user
+
+
+def issue_token(user):
+    """A new bearer token for the user; only its hash is stored."""
+    token = new_secret()
+    db.session.add(ApiToken(user_id=user.id, token_hash=hash_secret(token)))
+    db.session.flush()
+    return token
+
+
+def revoke_token(token_row):
+    token_row.revoked_at = clock.now()
+    db.session.flush()
+
+
+def set_password(user, password):
+    user.password_hash = _hasher.hash(password)
+    db.session.flush()

@@ -1,0 +1,60 @@
+"""Configuration read from the environment, with overrides for tests."""
+import os
+from pathlib import Path
+
+
+def _bool(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    """Settings for a real deployment; every value can come from the environment."""
+
+    def __init__(self, instance_path):
+        self.SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret(instance_path)
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
+            f"sqlite:///{Path(instance_path) / 'connect.db'}"
+        )
+        self.DEMO_DATA = _bool("DEMO_DATA", True)
+        self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+        self.RATELIMIT_HEADERS_ENABLED = True
+        # Bodies are small JSON documents; anything bigger is a mistake or an attack.
+        self.MAX_CONTENT_LENGTH = 64 * 1024
+        self.CLAIM_LEASE_SECONDS = _int("CLAIM_LEASE_SECONDS", 4 * 3600)
+        self.REQUEST_EXPIRY_SECONDS = _int("REQUEST_EXPIRY_SECONDS", 72 * 3600)
+        # Read model: how often a nearby query re-reads changes, and how stale it may get
+        # when the database cannot be reached before nearby answers 503.
+        self.READ_MODEL_SYNC_INTERVAL = float(os.environ.get("READ_MODEL_SYNC_INTERVAL", "0.2"))
+        self.READ_MODEL_MAX_STALENESS = float(os.environ.get("READ_MODEL_MAX_STALENESS", "3.0"))
+        self.BLUR_SECRET = os.environ.get("BLUR_SECRET") or self.SECRET_KEY
+        self.API_TITLE = "connect"
+        self.API_VERSION = "v1"
+        self.OPENAPI_VERSION = "3.0.3"
+        self.OPENAPI_URL_PREFIX = "/api/v1"
+        self.OPENAPI_JSON_PATH = "openapi.json"
+        self.JSON_SORT_KEYS = False
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+
+def _dev_secret(instance_path):
+    """A per-instance random key kept on disk so sessions survive restarts in development."""
+    import secrets
+
+    path = Path(instance_path) / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key

@@ -1,0 +1,98 @@
+"""Backend set-up: SpatiaLite loading, PostGIS engine options, transaction modes."""
+import os
+import sqlite3
+
+from flask import has_request_context, request
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+
+SPATIALITE_LIBRARY = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def sqlite_driver():
+    """The DB-API module to use for SQLite: the stdlib one if it can load extensions."""
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        return sqlite3
+    # Some Python builds (this project's CI among them) compile sqlite3 without extension
+    # loading; pysqlite3-binary ships its own SQLite that can load mod_spatialite.
+    import pysqlite3.dbapi2
+
+    return pysqlite3.dbapi2
+
+
+def is_sqlite(url):
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def engine_options(url, base_options):
+    """Engine options for the configured database URL."""
+    options = dict(base_options or {})
+    if is_sqlite(url):
+        options["module"] = sqlite_driver()
+        connect_args = dict(options.get("connect_args", {}))
+        # Flask may serve a request in another thread than the one that opened a pooled
+        # connection; SQLAlchemy's pool hands one connection to one thread at a time.
+        connect_args.setdefault("check_same_thread", False)
+        connect_args.setdefault("timeout", 30)
+        options["connect_args"] = connect_args
+    else:
+        connect_args = dict(options.get("connect_args", {}))
+        connect_args.setdefault("connect_timeout", 5)
+        # A stuck statement or a forgotten transaction must not hold locks or the read
+        # model's snapshot horizon for long.
+        connect_args.setdefault(
+            "options", "-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000"
+        )
+        options["connect_args"] = connect_args
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 20)
+        options.setdefault("pool_timeout", 10)
+    return options
+
+
+def setup_engine(engine):
+    """Attach the per-backend connection hooks to an engine."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+
+
+def _sqlite_on_connect(dbapi_conn, _record):
+    dbapi_conn.enable_load_extension(True)
+    dbapi_conn.load_extension(SPATIALITE_LIBRARY)
+    dbapi_conn.enable_load_extension(False)
+    # The driver's own implicit transactions are replaced by explicit BEGINs (below) so
+    # that writers can take the write lock up front.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout = 30000")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.execute("PRAGMA synchronous = NORMAL")
+    if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "memory":
+        cur.execute("PRAGMA journal_mode = WAL")
+    if cur.execute("SELECT CheckSpatialMetaData()").fetchone()[0] < 1:
+        cur.execute("SELECT InitSpatialMetaData(1, 'WGS84')")
+    cur.close()
+
+
+def _sqlite_on_begin(conn):
+    # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another
+    # process committed in between; taking the write lock at BEGIN makes writers queue
+    # behind busy_timeout instead. Reads (GET requests, the read model) stay deferred.
+    if conn.get_execution_options().get("readonly") or not _write_intent():
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _write_intent():
+    if has_request_context():
+        return request.method not in SAFE_METHODS
+    return True
+
+
+def ping(engine):
+    """Raise if the database cannot be reached."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,53 @@
+"""Demo data for a fresh install: requests and volunteers around Bac Giang."""
+import random
+
+from sqlalchemy import func, select
+
+from connect.accounts.models import User
+from connect.accounts.services import register_user
+from connect.extensions import db
+from connect.requests.models import CATEGORIES, HelpRequest
+from connect.requests.services import post_request
+from connect.volunteers.services import save_profile
+
+TOWNS = [  # (name, lat, lon)
+    ("Bắc Giang", 21.2731, 106.1946), ("Việt Yên", 21.2700, 106.1000),
+    ("Lục Nam", 21.2930, 106.3960), ("Lạng Giang", 21.3620, 106.2500),
+    ("Yên Dũng", 21.2050, 106.2420), ("Hiệp Hòa", 21.3550, 105.9700),
+]
+NEEDS = [
+    (["food"], "Cần gạo và trứng cho cả nhà, đang cách ly."),
+    (["food", "supplies"], "Hết gạo, mì tôm và nước rửa tay."),
+    (["medicine"], "Cần thuốc hạ sốt cho trẻ nhỏ."),
+    (["medical_advice"], "Bà cụ bị ho, cần tư vấn của bác sĩ."),
+    (["supplies"], "Cần khẩu trang và sữa cho em bé."),
+    (["other"], "Cần người đi chợ giúp, không ra ngoài được."),
+]
+DEMO_VOLUNTEER = {"phone": "+84901000001", "password": "tinhnguyen", "name": "Tình nguyện viên"}
+
+
+def seed_demo_data(force=False, count=120, seed=2021):
+    """Seed only an empty database unless forced; returns what was created."""
+    if not force and db.session.execute(select(func.count(HelpRequest.id))).scalar_one():
+        return "skipped (database already has requests)"
+    rng = random.Random(seed)
+    for i in range(count):
+        _, lat, lon = rng.choice(TOWNS)
+        categories, description = rng.choice(NEEDS)
+        post_request({
+            "categories": categories, "description": description,
+            "household_size": rng.randint(1, 8),
+            "urgency": "urgent" if rng.random() < 0.2 else "normal",
+            "location": {"lat": lat + rng.gauss(0, 0.01), "lon": lon + rng.gauss(0, 0.01)},
+            "contact_name": f"Người dân {i + 1}",
+            "phone": f"+8491{rng.randint(0, 9999999):07d}",
+            "address": None,
+        }, source="demo")
+    volunteer = db.session.execute(
+        select(User).where(User.phone == DEMO_VOLUNTEER["phone"])).scalar_one_or_none()
+    if volunteer is None:
+        volunteer = register_user(**DEMO_VOLUNTEER)
+        save_profile(volunteer, {"location": {"lat": 21.2731, "lon": 106.1946},
+                                 "radius_m": 5000, "categories": list(CATEGORIES),
+                                 "on_duty": True, "capacity": 3})
+    return f"{count} requests, volunteer {DEMO_VOLUNTEER['phone']}"

@@ -1,0 +1,26 @@
+"""Pure geo helpers: great-circle distance, radius boxes, PointIndex, location blurring."""
+from .blur import blur_point
+from .distance import (
+    EARTH_RADIUS_M,
+    bbox_for_radius,
+    chord_for_distance_m,
+    distance_m_for_chord,
+    haversine_m,
+    haversine_m_np,
+    round_distance_m,
+    to_unit_xyz,
+)
+from .index import PointIndex
+
+__all__ = [
+    "EARTH_RADIUS_M",
+    "PointIndex",
+    "bbox_for_radius",
+    "blur_point",
+    "chord_for_distance_m",
+    "distance_m_for_chord",
+    "haversine_m",
+    "haversine_m_np",
+    "round_distance_m",
+    "to_unit_xyz",
+]

@@ -1,0 +1,349 @@
+"""PointIndex: exact great-circle kNN and radius queries over an Rtree of unit-sphere points."""
+import ctypes
+import math
+import threading
+
+import numpy as np
+from rtree import core as _rt_core
+from rtree import index as _rt_index
+
+from .distance import (
+    EARTH_RADIUS_M,
+    check_distance,
+    check_id,
+    check_point,
+    check_points,
+    to_unit_xyz,
+)
+
+# Points are indexed as unit vectors in 3-D. Euclidean (chord) distance is a monotonic function of
+# great-circle distance, so Rtree's exact Euclidean kNN is an exact great-circle kNN everywhere,
+# including across the antimeridian and at the poles; no degree-space approximation is involved.
+
+# Measured on 1 M points (2 cores): 32-entry nodes walk ~25 % faster than the default 100 for
+# k=50 because fewer entries per visited node are deserialized and queued; memory is ~5 % lower.
+_LEAF_CAPACITY = 32
+_INDEX_CAPACITY = 32
+
+# Slack on chord bounds so a point exactly at the radius is not lost to rounding in the tree;
+# the exact distance filter afterwards decides.
+_CHORD_REL_SLACK = 1e-9
+_CHORD_ABS_SLACK = 1e-12
+
+_TWO_R = 2.0 * EARTH_RADIUS_M
+_EMPTY_IDS = np.empty(0, dtype=np.int64)
+_EMPTY_D = np.empty(0, dtype=np.float64)
+_EMPTY_IDS.setflags(write=False)
+_EMPTY_D.setflags(write=False)
+
+# rtree >= 1.1 exposes the vectorised C entry points; calling them directly with preallocated
+# buffers skips ~9 us of argument preparation per query that Index.nearest_v spends.
+_knn_v = _rt_core.rt.Index_NearestNeighbors_id_v
+_isect_v = _rt_core.rt.Index_Intersects_id_v
+
+
+def _properties():
+    p = _rt_index.Property()
+    p.dimension = 3
+    p.leaf_capacity = _LEAF_CAPACITY
+    p.index_capacity = _INDEX_CAPACITY
+    return p
+
+
+def _chord_bound(distance_m):
+    """Chord length to ask the tree for, slightly padded; 4.0 (> any chord) for no bound."""
+    if distance_m is None or distance_m >= math.pi * EARTH_RADIUS_M:
+        return 4.0
+    c = 2.0 * math.sin(distance_m / _TWO_R)
+    return c * (1.0 + _CHORD_REL_SLACK) + _CHORD_ABS_SLACK
+
+
+def _check_k(k):
+    try:
+        k = int(k.__index__())
+    except (AttributeError, TypeError):
+        raise ValueError(f"k must be an integer, got {k!r}") from None
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    return k
+
+
+class PointIndex:
+    """Exact great-circle nearest-neighbour and radius search over caller int64 ids."""
+
+    def __init__(self):
+        """Create an empty index."""
+        self._setup(
+            ids=np.empty(0, dtype=np.int64),
+            lats=np.empty(0, dtype=np.float64),
+            lons=np.empty(0, dtype=np.float64),
+            xyz=np.empty((0, 3), dtype=np.float64),
+        )
+        self._tree = _rt_index.Index(properties=_properties())
+
+    def _setup(self, ids, lats, lons, xyz):
+        # Every point lives in a slot; the Rtree stores slots, numpy arrays hold the per-slot data,
+        # so a query turns tree hits into ids and distances with a few vectorised gathers.
+        n = ids.size
+        self._ids = ids
+        self._lats = lats
+        self._lons = lons
+        self._xyz = xyz
+        self._alive = np.ones(n, dtype=bool)
+        self._size = n  # slots in use (alive or dead), <= capacity
+        self._count = n  # live points
+        # Bulk-loaded slots [0, _n_base) are in ascending id order, so id -> slot is a binary
+        # search and costs no per-point Python objects (a dict of 1 M ints would be ~100 MB).
+        # Later inserts of new ids go to _extra; their freed slots are recycled via _free.
+        self._n_base = n
+        self._extra = {}
+        self._free = []
+        self._lock = threading.Lock()
+        self._qbuf = np.empty((1, 3), dtype=np.float64)
+        self._dbuf = np.empty(1, dtype=np.float64)
+        self._cbuf = np.empty(1, dtype=np.uint64)
+        self._obuf = np.empty(256, dtype=np.int64)
+        self._nr = ctypes.c_int64(0)
+
+    @classmethod
+    def from_arrays(cls, ids, lats, lons):
+        """Bulk-build an index from equal-length arrays of unique int64 ids and degrees."""
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise ValueError("ids must be an integer array")
+        if ids.dtype.kind == "u" and ids.size and ids.max() > np.iinfo(np.int64).max:
+            raise ValueError("ids must fit in int64")
+        ids = ids.astype(np.int64, copy=False).reshape(-1)
+        lats, lons = check_points(lats, lons)
+        if ids.size != lats.size:
+            raise ValueError(f"ids and coordinates differ in length: {ids.size} != {lats.size}")
+        self = cls.__new__(cls)
+        if ids.size == 0:
+            self.__init__()
+            return self
+        order = np.argsort(ids, kind="stable")
+        ids = ids[order]
+        if ids.size > 1 and not np.all(ids[1:] != ids[:-1]):
+            dup = ids[1:][ids[1:] == ids[:-1]][0]
+            raise ValueError(f"duplicate id {int(dup)}")
+        lats = lats[order]
+        lons = lons[order]
+        del order
+        xyz = to_unit_xyz(lats, lons)
+        self._setup(ids=ids, lats=lats, lons=lons, xyz=xyz)
+        slots = np.arange(ids.size, dtype=np.int64)
+        # Array bulk loading (libspatialindex >= 2.1) packs the tree in C: ~3x faster than a
+        # Python generator stream and no per-point Python objects.
+        self._tree = _rt_index.Index((slots, xyz, xyz), properties=_properties())
+        return self
+
+    # ---- id bookkeeping -------------------------------------------------------------------
+
+    def _slot_of(self, id_):
+        """Slot holding id_ (alive or a dead base slot that may be revived), or -1."""
+        s = self._extra.get(id_)
+        if s is not None:
+            return s
+        nb = self._n_base
+        if nb:
+            i = int(np.searchsorted(self._ids[:nb], id_))
+            if i < nb and self._ids[i] == id_:
+                return i
+        return -1
+
+    def _grow(self):
+        cap = self._ids.size
+        new_cap = max(16, cap + (cap >> 1))
+        for name in ("_ids", "_lats", "_lons", "_alive"):
+            old = getattr(self, name)
+            new = np.zeros(new_cap, dtype=old.dtype)
+            new[:cap] = old
+            setattr(self, name, new)
+        xyz = np.zeros((new_cap, 3), dtype=np.float64)
+        xyz[:cap] = self._xyz
+        self._xyz = xyz
+
+    def __len__(self):
+        """Number of points in the index."""
+        return self._count
+
+    def __contains__(self, id_):
+        """True if id_ is in the index."""
+        try:
+            id_ = check_id(id_)
+        except ValueError:
+            return False
+        with self._lock:
+            s = self._slot_of(id_)
+            return s >= 0 and bool(self._alive[s])
+
+    def location(self, id_):
+        """(lat, lon) in degrees of id_; KeyError if absent."""
+        id_ = check_id(id_)
+        with self._lock:
+            s = self._slot_of(id_)
+            if s < 0 or not self._alive[s]:
+                raise KeyError(id_)
+            return float(self._lats[s]), float(self._lons[s])
+
+    def insert(self, id_, lat, lon):
+        """Add id_ at (lat, lon), replacing its previous point if it is already present."""
+        id_ = check_id(id_)
+        lat, lon = check_point(lat, lon)
+        xyz = to_unit_xyz(lat, lon)[0]
+        with self._lock:
+            s = self._slot_of(id_)
+            if s >= 0:
+                if self._alive[s]:
+                    # The tree's delete matches the stored box exactly, hence the stored xyz.
+                    self._tree.delete(s, tuple(self._xyz[s]) * 2)
+                else:
+                    self._count += 1  # reviving a deleted base slot keeps the id order intact
+            else:
+                if self._free:
+                    s = self._free.pop()
+                else:
+                    if self._size == self._ids.size:
+                        self._grow()
+                    s = self._size
+                    self._size += 1
+                self._extra[id_] = s
+                self._ids[s] = id_
+                self._count += 1
+            self._lats[s] = lat
+            self._lons[s] = lon
+            self._xyz[s] = xyz
+            self._alive[s] = True
+            self._tree.insert(s, tuple(xyz) * 2)
+
+    def delete(self, id_):
+        """Remove id_; True if it was present."""
+        id_ = check_id(id_)
+        with self._lock:
+            s = self._slot_of(id_)
+            if s < 0 or not self._alive[s]:
+                return False
+            self._tree.delete(s, tuple(self._xyz[s]) * 2)
+            self._alive[s] = False
+            self._count -= 1
+            if s >= self._n_base:
+                del self._extra[id_]
+                self._free.append(s)
+            return True
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def _distances(self, slots, q):
+        """Great-circle metres from unit vector q to the points in slots (via the chord)."""
+        # Same great-circle distance as haversine (agrees to ~1e-9 m at these ranges) in fewer
+        # numpy calls: per-call overhead, not arithmetic, dominates on ~50 candidates.
+        g = self._xyz[slots]
+        g -= q
+        c = np.sqrt(np.einsum("ij,ij->i", g, g))
+        c *= 0.5
+        np.minimum(c, 1.0, out=c)
+        np.arcsin(c, out=c)
+        c *= _TWO_R
+        return c
+
+    def _knn(self, q, num, bound):
+        """(hits, ids, metres) of the num nearest within chord bound; ties at the last included."""
+        with self._lock:
+            if self._count == 0:
+                return 0, _EMPTY_IDS, _EMPTY_D
+            self._qbuf[0] = q
+            qp = self._qbuf.ctypes.data
+            if self._obuf.size <= num:
+                self._obuf = np.empty(2 * num, np.int64)
+            while True:
+                out = self._obuf
+                self._dbuf[0] = bound
+                _knn_v(
+                    self._tree.handle, num, 1, 3, out.size, 3, 1,
+                    qp, qp, out.ctypes.data, self._cbuf.ctypes.data, self._dbuf.ctypes.data,
+                    ctypes.byref(self._nr),
+                )
+                if self._nr.value == 1:
+                    # Gather under the lock so a concurrent delete cannot recycle a slot under us.
+                    slots = out[: int(self._cbuf[0])]
+                    return slots.size, self._ids[slots], self._distances(slots, q)
+                # Buffer too small (large num or many equidistant points): grow and retry.
+                self._obuf = np.empty(max(2 * out.size, int(self._cbuf[0]) + 1, num + 1), np.int64)
+
+    def _box(self, q, c):
+        """(ids, metres) inside the axis-aligned cube of half-side c around q (covers the chord ball)."""
+        with self._lock:
+            if self._count == 0:
+                return _EMPTY_IDS, _EMPTY_D
+            box = np.empty((2, 3), dtype=np.float64)
+            box[0] = q - c
+            box[1] = q + c
+            lo = box[0:1].ctypes.data
+            hi = box[1:2].ctypes.data
+            while True:
+                out = self._obuf
+                _isect_v(
+                    self._tree.handle, 1, 3, out.size, 3, 1,
+                    lo, hi, out.ctypes.data, self._cbuf.ctypes.data, ctypes.byref(self._nr),
+                )
+                if self._nr.value == 1:
+                    slots = out[: int(self._cbuf[0])]
+                    return self._ids[slots], self._distances(slots, q)
+                self._obuf = np.empty(max(2 * out.size, int(self._cbuf[0]) + 1), np.int64)
+
+    def nearest(self, lat, lon, k, max_distance_m=None, accept=None):
+        """The k great-circle nearest (ids, metres), ascending by distance then id.
+
+        max_distance_m limits the search radius; accept(ids) -> bool mask filters candidates
+        (vectorised), and the search widens until k are accepted or the radius/index runs out.
+        """
+        lat, lon = check_point(lat, lon)
+        k = _check_k(k)
+        if max_distance_m is not None:
+            max_distance_m = check_distance(max_distance_m, "max_distance_m")
+        if k == 0:
+            return _EMPTY_IDS.copy(), _EMPTY_D.copy()
+        q = to_unit_xyz(lat, lon)[0]
+        bound = _chord_bound(max_distance_m)
+        num = k
+        while True:
+            got, ids, d = self._knn(q, num, bound)
+            if max_distance_m is not None:
+                keep = d <= max_distance_m
+                if not keep.all():
+                    ids = ids[keep]
+                    d = d[keep]
+            if accept is None:
+                break
+            mask = np.asarray(accept(ids), dtype=bool)
+            if mask.shape != ids.shape:
+                raise ValueError("accept must return a bool mask of the same length as its input")
+            if not mask.all():
+                ids = ids[mask]
+                d = d[mask]
+            # Fewer hits than asked for means the tree ran out within the bound.
+            if ids.size >= k or got < num or num >= self._count:
+                break
+            num = min(num * 2, max(self._count, 1))
+        if ids.size > 1:
+            order = np.lexsort((ids, d))
+            if ids.size > k:
+                order = order[:k]
+            ids = ids[order]
+            d = d[order]
+        return ids, d
+
+    def within(self, lat, lon, radius_m):
+        """All (ids, metres) within radius_m great-circle metres, ascending by distance then id."""
+        lat, lon = check_point(lat, lon)
+        radius_m = check_distance(radius_m, "radius_m")
+        q = to_unit_xyz(lat, lon)[0]
+        ids, d = self._box(q, _chord_bound(radius_m))
+        keep = d <= radius_m
+        ids = ids[keep]
+        d = d[keep]
+        order = np.lexsort((ids, d))
+        return ids[order], d[order]
+
+    def __repr__(self):
+        return f"<PointIndex {self._count} points>"

@@ -1,0 +1,4 @@
+"""Imports every model so metadata and migrations see the whole schema."""
+from connect.accounts.models import ApiToken, User  # noqa: F401
+from connect.requests.models import Assist, HelpRequest, RequestEvent  # noqa: F401
+from connect.volunteers.models import Volunteer  # noqa: F401

@@ -1,0 +1,108 @@
+"""Help request endpoints: post, nearby, view, and the claim lifecycle."""
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from connect import clock
+from connect.accounts.auth import current_user, require_user
+from connect.extensions import limiter
+from connect.requests import services
+from connect.requests.schemas import (
+    CancelSchema,
+    CreatedRequestSchema,
+    NearbyListSchema,
+    NearbyQuerySchema,
+    PrivateRequestSchema,
+    PublicRequestSchema,
+    RequestCreateSchema,
+)
+
+bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
+               description="Help requests")
+
+MANAGE_HEADER = "X-Manage-Token"
+
+
+def _manage_token():
+    return request.headers.get(MANAGE_HEADER) or None
+
+
+def _view(help_request, user=None, manage_token=None):
+    """Dump with the private schema only for those allowed to see contact details."""
+    help_request.effective_status = services.effective_status(help_request)
+    if services.can_see_private(help_request, user, manage_token):
+        return PrivateRequestSchema().dump(help_request)
+    return PublicRequestSchema().dump(help_request)
+
+
+@bp.route("", methods=["POST"])
+@limiter.limit("20 per hour")
+@bp.arguments(RequestCreateSchema)
+@bp.response(201, CreatedRequestSchema)
+def post_request(args):
+    """Ask for help. No account needed; keep the returned manage_token."""
+    help_request, token = services.post_request(args, requester=current_user())
+    help_request.effective_status = "open"
+    body = CreatedRequestSchema().dump(help_request)
+    body["manage_token"] = token
+    return body
+
+
+@bp.route("/nearby", methods=["GET"])
+@bp.arguments(NearbyQuerySchema, location="query")
+@bp.response(200, NearbyListSchema)
+def nearby(args):
+    """Open requests near a point, nearest first (true great-circle distance)."""
+    read_model = current_app.extensions["read_model"]
+    # Serialisation decides this endpoint's throughput: the items are pre-encoded JSON.
+    body = read_model.nearby_json(args["lat"], args["lon"], args["radius_m"], args["limit"],
+                                  args["categories"])
+    return Response(body, status=200, mimetype="application/json")
+
+
+@bp.route("/<int:request_id>", methods=["GET"])
+@bp.response(200, PrivateRequestSchema)
+def get_request(request_id):
+    """A request: public fields for anyone, contact details for those allowed."""
+    return _view(services.get_request(request_id), current_user(), _manage_token())
+
+
+@bp.route("/<int:request_id>/claim", methods=["POST"])
+@bp.response(200, PrivateRequestSchema)
+def claim(request_id):
+    """Claim an open request (volunteers): you get the contact details and a lease."""
+    user = require_user()
+    return _view(services.claim_request(request_id, user), user)
+
+
+@bp.route("/<int:request_id>/release", methods=["POST"])
+@bp.response(200, PublicRequestSchema)
+def release(request_id):
+    """Give a claimed request back to the open list."""
+    user = require_user()
+    return _view(services.release_request(request_id, user), user)
+
+
+@bp.route("/<int:request_id>/helped", methods=["POST"])
+@bp.response(200, PrivateRequestSchema)
+def helped(request_id):
+    """Mark the need met (the volunteer holding the claim)."""
+    user = require_user()
+    return _view(services.mark_helped(request_id, user), user)
+
+
+@bp.route("/<int:request_id>/confirm", methods=["POST"])
+@bp.response(200, PrivateRequestSchema)
+def confirm(request_id):
+    """Confirm you were helped (the requester: X-Manage-Token or own account)."""
+    user, token = current_user(), _manage_token()
+    return _view(services.confirm_helped(request_id, user, token), user, token)
+
+
+@bp.route("/<int:request_id>/cancel", methods=["POST"])
+@bp.arguments(CancelSchema, required=False)
+@bp.response(200, PrivateRequestSchema)
+def cancel(args, request_id):
+    """Withdraw a request (the requester or a coordinator)."""
+    user, token = current_user(), _manage_token()
+    return _view(services.cancel_request(request_id, user, token, (args or {}).get("reason")),
+                 user, token)

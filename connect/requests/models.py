@@ -1,0 +1,86 @@
+"""Help requests, the assists that answer them, and their event history."""
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from connect import clock
+from connect.extensions import db
+from connect.spatial import PointColumnType
+
+CATEGORIES = ("food", "supplies", "medicine", "medical_advice", "other")
+URGENCIES = ("normal", "urgent")
+STATUSES = ("open", "claimed", "helped", "confirmed", "cancelled", "expired", "hidden")
+ACTIVE_STATUSES = frozenset({"open", "claimed"})
+ASSIST_OUTCOMES = ("released", "expired", "helped", "confirmed", "cancelled")
+
+
+class HelpRequest(db.Model):
+    __tablename__ = "help_requests"
+    __table_args__ = (
+        Index("ix_help_requests_status_expires", "status", "expires_at"),
+        Index("ix_help_requests_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    categories: Mapped[list] = mapped_column(JSON)
+    description: Mapped[str] = mapped_column(Text)
+    household_size: Mapped[int]
+    urgency: Mapped[str] = mapped_column(String(10), default="normal")
+    location = mapped_column(PointColumnType(), nullable=False)
+    public_location = mapped_column(PointColumnType(spatial_index=False), nullable=False)
+    address: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    manage_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    last_activity_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    # Stamp of the transaction that last changed the row (see matching.changes): the
+    # per-process read models catch up by reading rows stamped at or after their watermark.
+    change_seq: Mapped[int] = mapped_column(BigInteger, index=True, default=0)
+
+    events = relationship("RequestEvent", back_populates="request", lazy="raise",
+                          order_by="RequestEvent.id")
+
+
+class Assist(db.Model):
+    __tablename__ = "assists"
+    __table_args__ = (Index("ix_assists_volunteer_outcome", "volunteer_id", "outcome"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("help_requests.id"), index=True)
+    volunteer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime] = mapped_column(default=clock.now)
+    lease_expires_at: Mapped[datetime]
+    # None while the claim is held; then released, expired, helped, confirmed or cancelled.
+    outcome: Mapped[str | None] = mapped_column(String(10))
+    helped_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class RequestEvent(db.Model):
+    __tablename__ = "request_events"
+    __table_args__ = (Index("ix_request_events_to_status_created", "to_status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("help_requests.id"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(10))
+    to_status: Mapped[str] = mapped_column(String(10))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Who acted, in words that survive a purge of personal data: requester, volunteer,
+    # coordinator, admin or system.
+    actor_kind: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    assist_id: Mapped[int | None] = mapped_column(ForeignKey("assists.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    request = relationship("HelpRequest", back_populates="events")

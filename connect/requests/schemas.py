@@ -1,0 +1,113 @@
+"""Help request shapes: what posting takes, and the public and private views."""
+from marshmallow import Schema, fields, validate
+
+from connect.clock import isoformat
+from connect.requests.models import CATEGORIES, URGENCIES
+from connect.spatial import latlon
+from connect.validation import LocationSchema, Phone, Text, location_field
+
+MAX_RADIUS_M = 50_000
+DEFAULT_RADIUS_M = 2_000
+MAX_LIMIT = 200
+
+_categories = fields.List(
+    fields.String(validate=validate.OneOf(CATEGORIES, error="Unknown category {input}; use one "
+                                          "of: " + ", ".join(CATEGORIES) + ".")),
+    required=True, validate=validate.Length(min=1, max=len(CATEGORIES),
+                                            error="Choose at least one category."))
+
+
+class RequestCreateSchema(Schema):
+    categories = _categories
+    description = Text(required=True, validate=validate.Length(min=1, max=2000))
+    household_size = fields.Integer(required=True, strict=True, validate=validate.Range(1, 50))
+    urgency = fields.String(load_default="normal", validate=validate.OneOf(URGENCIES))
+    location = location_field(required=True)
+    contact_name = Text(required=True, validate=validate.Length(min=1, max=100))
+    phone = Phone(required=True)
+    address = Text(load_default=None, allow_none=True, validate=validate.Length(max=300))
+
+
+class CancelSchema(Schema):
+    reason = Text(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class CommaList(fields.List):
+    """A query list given as repeated parameters or as one comma-separated value."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        elif isinstance(value, list):
+            value = [part for item in value for part in str(item).split(",") if part.strip()]
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class NearbyQuerySchema(Schema):
+    lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
+    lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
+    radius_m = fields.Integer(load_default=DEFAULT_RADIUS_M,
+                              validate=validate.Range(1, MAX_RADIUS_M))
+    categories = CommaList(fields.String(validate=validate.OneOf(CATEGORIES)),
+                           load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
+
+
+def _public_location(help_request):
+    lat, lon = latlon(help_request.public_location)
+    return {"lat": round(lat, 5), "lon": round(lon, 5)}
+
+
+def _exact_location(help_request):
+    lat, lon = latlon(help_request.location)
+    return {"lat": lat, "lon": lon}
+
+
+class PublicRequestSchema(Schema):
+    """What anyone may see: never a phone, name, address or the exact point."""
+
+    id = fields.Integer()
+    categories = fields.List(fields.String())
+    description = fields.String()
+    household_size = fields.Integer()
+    urgency = fields.String()
+    location = fields.Function(_public_location, metadata={
+        "description": "Blurred 150-400 m from the real place, the same on every view."})
+    status = fields.Function(lambda r: r.effective_status)
+    created_at = fields.Function(lambda r: isoformat(r.created_at))
+    updated_at = fields.Function(lambda r: isoformat(r.updated_at))
+    expires_at = fields.Function(lambda r: isoformat(r.expires_at))
+
+
+class PrivateRequestSchema(PublicRequestSchema):
+    """Everything, for the requester, the volunteer holding the claim and coordinators."""
+
+    contact_name = fields.String()
+    phone = fields.String()
+    address = fields.String(allow_none=True)
+    exact_location = fields.Function(_exact_location)
+    claimed_by = fields.Integer(attribute="claimed_by_id", allow_none=True)
+    lease_expires_at = fields.Function(lambda r: isoformat(r.lease_expires_at)
+                                       if r.effective_status == "claimed" else None)
+    source = fields.String()
+
+
+class CreatedRequestSchema(PrivateRequestSchema):
+    manage_token = fields.String(metadata={
+        "description": "The requester's only key to this request; send as X-Manage-Token."})
+
+
+class NearbyItemSchema(Schema):
+    id = fields.Integer()
+    categories = fields.List(fields.String())
+    description = fields.String()
+    household_size = fields.Integer()
+    urgency = fields.String()
+    location = fields.Nested(LocationSchema)
+    distance_m = fields.Integer(metadata={"description": "From the real place, rounded to 100 m."})
+    created_at = fields.String()
+    status = fields.String()
+
+
+class NearbyListSchema(Schema):
+    items = fields.List(fields.Nested(NearbyItemSchema))
