@@ -33,6 +33,7 @@ def load_config(app, overrides):
     app.config.from_mapping(vars(Config(app.instance_path)))
     if overrides:
         app.config.from_mapping(overrides)
+    app.json.sort_keys = False
 
 
 def configure_logging(app):

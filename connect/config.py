@@ -41,7 +41,6 @@ class Config:
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
-        self.JSON_SORT_KEYS = False
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
 

@@ -39,6 +39,10 @@ def _epoch(value):
     return int(value.replace(tzinfo=timezone.utc).timestamp()) if value else 0
 
 
+def _now_epoch():
+    return _epoch(clock.now())
+
+
 def _columns():
     r = HelpRequest
     return (
@@ -161,7 +165,7 @@ class OpenRequestsReadModel:
     def _bulk_load(self, rows):
         self._reset()
         open_ids, lats, lons = [], [], []
-        now = int(time.time())
+        now = _now_epoch()
         for values in rows:
             row = _Row(values)
             if not self._remember(row, now):
@@ -197,7 +201,7 @@ class OpenRequestsReadModel:
             row.status == "claimed" and _epoch(row.lease_expires_at) <= now)
 
     def _apply(self, row):
-        now = int(time.time())
+        now = _now_epoch()
         with self._lock:
             if self._remember(row, now) and self._is_open(row, now):
                 self._index.insert(row.id, row.lat, row.lon)
@@ -217,7 +221,7 @@ class OpenRequestsReadModel:
             self._expires = np.resize(self._expires, size)
 
     def _release_due_leases(self):
-        now = int(time.time())
+        now = _now_epoch()
         while self._leases and self._leases[0][0] <= now:
             _, request_id = heapq.heappop(self._leases)
             location = self._pending_location(request_id)
@@ -233,7 +237,7 @@ class OpenRequestsReadModel:
         if row is None:
             return None
         row = _Row(row)
-        if not self._is_open(row, int(time.time())):
+        if not self._is_open(row, _now_epoch()):
             return None
         return row.lat, row.lon
 
@@ -243,7 +247,7 @@ class OpenRequestsReadModel:
         """[(request id, distance in metres)] of open requests, nearest first."""
         self.ensure_fresh()
         wanted = category_mask(categories) if categories else 0
-        now = int(time.time())
+        now = _now_epoch()
         masks, expires = self._masks, self._expires
 
         def accept(ids):

@@ -8,12 +8,10 @@ from connect.extensions import limiter
 from connect.requests import services
 from connect.requests.schemas import (
     CancelSchema,
-    CreatedRequestSchema,
     NearbyListSchema,
     NearbyQuerySchema,
-    PrivateRequestSchema,
-    PublicRequestSchema,
     RequestCreateSchema,
+    RequestSchema,
 )
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
@@ -27,24 +25,23 @@ def _manage_token():
 
 
 def _view(help_request, user=None, manage_token=None):
-    """Dump with the private schema only for those allowed to see contact details."""
+    """Mark what the caller may see; RequestSchema leaves private fields out otherwise."""
     help_request.effective_status = services.effective_status(help_request)
-    if services.can_see_private(help_request, user, manage_token):
-        return PrivateRequestSchema().dump(help_request)
-    return PublicRequestSchema().dump(help_request)
+    help_request.show_private = services.can_see_private(help_request, user, manage_token)
+    return help_request
 
 
 @bp.route("", methods=["POST"])
 @limiter.limit("20 per hour")
 @bp.arguments(RequestCreateSchema)
-@bp.response(201, CreatedRequestSchema)
+@bp.response(201, RequestSchema)
 def post_request(args):
     """Ask for help. No account needed; keep the returned manage_token."""
     help_request, token = services.post_request(args, requester=current_user())
     help_request.effective_status = "open"
-    body = CreatedRequestSchema().dump(help_request)
-    body["manage_token"] = token
-    return body
+    help_request.show_private = True
+    help_request.manage_token = token
+    return help_request
 
 
 @bp.route("/nearby", methods=["GET"])
@@ -60,14 +57,14 @@ def nearby(args):
 
 
 @bp.route("/<int:request_id>", methods=["GET"])
-@bp.response(200, PrivateRequestSchema)
+@bp.response(200, RequestSchema)
 def get_request(request_id):
     """A request: public fields for anyone, contact details for those allowed."""
     return _view(services.get_request(request_id), current_user(), _manage_token())
 
 
 @bp.route("/<int:request_id>/claim", methods=["POST"])
-@bp.response(200, PrivateRequestSchema)
+@bp.response(200, RequestSchema)
 def claim(request_id):
     """Claim an open request (volunteers): you get the contact details and a lease."""
     user = require_user()
@@ -75,7 +72,7 @@ def claim(request_id):
 
 
 @bp.route("/<int:request_id>/release", methods=["POST"])
-@bp.response(200, PublicRequestSchema)
+@bp.response(200, RequestSchema)
 def release(request_id):
     """Give a claimed request back to the open list."""
     user = require_user()
@@ -83,7 +80,7 @@ def release(request_id):
 
 
 @bp.route("/<int:request_id>/helped", methods=["POST"])
-@bp.response(200, PrivateRequestSchema)
+@bp.response(200, RequestSchema)
 def helped(request_id):
     """Mark the need met (the volunteer holding the claim)."""
     user = require_user()
@@ -91,7 +88,7 @@ def helped(request_id):
 
 
 @bp.route("/<int:request_id>/confirm", methods=["POST"])
-@bp.response(200, PrivateRequestSchema)
+@bp.response(200, RequestSchema)
 def confirm(request_id):
     """Confirm you were helped (the requester: X-Manage-Token or own account)."""
     user, token = current_user(), _manage_token()
@@ -100,7 +97,7 @@ def confirm(request_id):
 
 @bp.route("/<int:request_id>/cancel", methods=["POST"])
 @bp.arguments(CancelSchema, required=False)
-@bp.response(200, PrivateRequestSchema)
+@bp.response(200, RequestSchema)
 def cancel(args, request_id):
     """Withdraw a request (the requester or a coordinator)."""
     user, token = current_user(), _manage_token()

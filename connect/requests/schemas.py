@@ -1,5 +1,5 @@
 """Help request shapes: what posting takes, and the public and private views."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, post_dump, validate
 
 from connect.clock import isoformat
 from connect.requests.models import CATEGORIES, URGENCIES
@@ -63,8 +63,13 @@ def _exact_location(help_request):
     return {"lat": lat, "lon": lon}
 
 
-class PublicRequestSchema(Schema):
-    """What anyone may see: never a phone, name, address or the exact point."""
+PRIVATE_FIELDS = ("contact_name", "phone", "address", "exact_location", "claimed_by",
+                  "lease_expires_at", "source", "manage_token")
+
+
+class RequestSchema(Schema):
+    """A help request. Private fields appear only for the requester, the volunteer holding
+    the claim and coordinators; for anyone else they are absent, never null."""
 
     id = fields.Integer()
     categories = fields.List(fields.String())
@@ -77,24 +82,28 @@ class PublicRequestSchema(Schema):
     created_at = fields.Function(lambda r: isoformat(r.created_at))
     updated_at = fields.Function(lambda r: isoformat(r.updated_at))
     expires_at = fields.Function(lambda r: isoformat(r.expires_at))
-
-
-class PrivateRequestSchema(PublicRequestSchema):
-    """Everything, for the requester, the volunteer holding the claim and coordinators."""
-
-    contact_name = fields.String()
-    phone = fields.String()
-    address = fields.String(allow_none=True)
-    exact_location = fields.Function(_exact_location)
-    claimed_by = fields.Integer(attribute="claimed_by_id", allow_none=True)
+    contact_name = fields.String(metadata={"description": "Private."})
+    phone = fields.String(metadata={"description": "Private."})
+    address = fields.String(allow_none=True, metadata={"description": "Private."})
+    exact_location = fields.Function(_exact_location, metadata={"description": "Private."})
+    claimed_by = fields.Integer(attribute="claimed_by_id", allow_none=True,
+                                metadata={"description": "Private: the claimant's user id."})
     lease_expires_at = fields.Function(lambda r: isoformat(r.lease_expires_at)
-                                       if r.effective_status == "claimed" else None)
-    source = fields.String()
-
-
-class CreatedRequestSchema(PrivateRequestSchema):
+                                       if r.effective_status == "claimed" else None,
+                                       metadata={"description": "Private."})
+    source = fields.String(metadata={"description": "Private."})
     manage_token = fields.String(metadata={
-        "description": "The requester's only key to this request; send as X-Manage-Token."})
+        "description": "Only in the response to posting: the requester's only key to this "
+                       "request; send it as X-Manage-Token."})
+
+    @post_dump(pass_original=True)
+    def _hide_private(self, data, original, **kwargs):
+        if not getattr(original, "show_private", False):
+            for name in PRIVATE_FIELDS:
+                data.pop(name, None)
+        elif getattr(original, "manage_token", None) is None:
+            data.pop("manage_token", None)
+        return data
 
 
 class NearbyItemSchema(Schema):

@@ -1,0 +1,42 @@
+# connect: `make run` serves the app, `make test` runs every suite, `make bench` measures.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+export FLASK_APP := wsgi
+
+.PHONY: run test bench setup test-setup migrate clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	tools/install-system-deps.sh run
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+$(VENV)/.system-test: tools/install-system-deps.sh
+	tools/install-system-deps.sh test
+	touch $@
+
+setup: $(VENV)/.installed
+
+test-setup: setup $(VENV)/.system-test
+
+migrate: setup
+	$(VENV)/bin/flask db upgrade
+
+run: migrate
+	@if [ "$${DEMO_DATA:-1}" != "0" ]; then $(VENV)/bin/flask connect seed; fi
+	@echo "connect is serving on http://127.0.0.1:$(PORT)"
+	exec $(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 \
+		--worker-class gthread --threads 4 --access-logfile - wsgi:app
+
+test: test-setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: test-setup
+	$(PY) tools/pgcluster.py run -- $(PY) bench/nearby.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

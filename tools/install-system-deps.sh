@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages connect needs, only those missing.
+#   tools/install-system-deps.sh run    SpatiaLite (the embedded default database)
+#   tools/install-system-deps.sh test   + PostgreSQL with PostGIS (throwaway test clusters)
+set -euo pipefail
+want=(libsqlite3-mod-spatialite)
+if [ "${1:-run}" = "test" ]; then
+    want+=(postgresql)
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+
+postgis_pkg() {
+    # The PostGIS build for the installed (or about to be installed) PostgreSQL major.
+    local major
+    major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
+    if [ -z "$major" ]; then
+        major=$(apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9]\+\)$/\1/p' | head -n 1)
+    fi
+    echo "postgresql-${major:-15}-postgis-3"
+}
+
+updated=0
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "connect needs these system packages: $*" >&2
+        echo "install them as root: apt-get install -y $*" >&2
+        exit 1
+    fi
+    if [ "$updated" = 0 ]; then
+        apt-get update -qq
+        updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}"
+fi
+if [ "${1:-run}" = "test" ]; then
+    if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
+        [ "$updated" = 1 ] || { apt-get update -qq; updated=1; }
+        apt_install "$(postgis_pkg)"
+    fi
+fi
