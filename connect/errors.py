@@ -90,6 +90,8 @@ def handle_http_exception(error):
             (only,) = messages.values()
             messages = only if isinstance(only, dict) else messages
         details = {"fields": messages}
+    if status == 400 and isinstance(messages, dict) and "json" in messages:
+        return envelope(400, "invalid_json", "The body is not valid JSON.")
     message = {
         422: "Some fields are not valid.",
         429: "Too many requests. Please wait and try again.",
