@@ -69,6 +69,12 @@ def encode_fragment(row):
     return body[:-1].encode()
 
 
+def _extended(array, size):
+    grown = np.zeros(size, dtype=array.dtype)
+    grown[:len(array)] = array
+    return grown
+
+
 class _Row:
     __slots__ = ("id", "status", "categories", "description", "household_size", "urgency",
                  "lat", "lon", "public_lat", "public_lon", "created_at", "expires_at",
@@ -89,19 +95,20 @@ class OpenRequestsReadModel:
         self.expiry_seconds = expiry_seconds
         self._lock = threading.RLock()
         self._loaded = False
-        self._reset()
-
-    def _reset(self):
-        self._index = PointIndex()
-        self._fragments = {}
-        self._masks = np.zeros(1024, dtype=np.uint8)
-        self._expires = np.zeros(1024, dtype=np.int64)
-        self._leases = []  # heap of (lease end epoch, request id) for claimed requests
-        self._watermark = 0
         self._last_sync = 0.0
         self._last_attempt = 0.0
         self._write_generation = 0
         self._synced_generation = 0
+        self._reset()
+
+    def _reset(self):
+        self._index = PointIndex()
+        self._fragments = []  # indexed by request id: ids are dense, a dict costs 10x more
+        self._claimed = {}  # request id -> (lease end epoch, lat, lon) while a claim holds
+        self._masks = np.zeros(1024, dtype=np.uint8)
+        self._expires = np.zeros(1024, dtype=np.int64)
+        self._leases = []  # heap of (lease end epoch, request id) for claimed requests
+        self._watermark = 0
 
     # -- keeping up with the database -------------------------------------------------
 
@@ -185,13 +192,16 @@ class OpenRequestsReadModel:
             return False
         self._grow(row.id)
         self._fragments[row.id] = encode_fragment(row)
+        self._claimed.pop(row.id, None)
         self._masks[row.id] = category_mask(row.categories)
         expires = _epoch(row.expires_at)
         if row.status == "claimed":
             lease_end = _epoch(row.lease_expires_at)
             # A lapsed lease makes the request open again, for a full expiry period.
             expires = max(expires, lease_end + self.expiry_seconds)
-            heapq.heappush(self._leases, (lease_end, row.id))
+            if lease_end > now:
+                self._claimed[row.id] = (lease_end, row.lat, row.lon)
+                heapq.heappush(self._leases, (lease_end, row.id))
         self._expires[row.id] = expires
         return True
 
@@ -209,37 +219,29 @@ class OpenRequestsReadModel:
                 self._index.delete(row.id)
 
     def _forget(self, request_id):
-        self._fragments.pop(request_id, None)
-        self._index.delete(request_id)
-        if request_id < len(self._masks):
+        if request_id < len(self._fragments):
+            self._fragments[request_id] = None
             self._masks[request_id] = 0
+        self._claimed.pop(request_id, None)
+        self._index.delete(request_id)
 
     def _grow(self, request_id):
+        if request_id >= len(self._fragments):
+            self._fragments.extend([None] * (request_id + 1 - len(self._fragments)))
         if request_id >= len(self._masks):
             size = max(request_id + 1, 2 * len(self._masks))
-            self._masks = np.resize(self._masks, size)
-            self._expires = np.resize(self._expires, size)
+            self._masks = _extended(self._masks, size)
+            self._expires = _extended(self._expires, size)
 
     def _release_due_leases(self):
         now = _now_epoch()
         while self._leases and self._leases[0][0] <= now:
-            _, request_id = heapq.heappop(self._leases)
-            location = self._pending_location(request_id)
-            if location is not None:
-                self._index.insert(request_id, *location)
-
-    def _pending_location(self, request_id):
-        # The exact point of a claimed request is not in the index; re-read it on demand.
-        if request_id not in self._fragments or request_id in self._index:
-            return None
-        with self._engine.connect().execution_options(readonly=True) as conn:
-            row = conn.execute(select(*_columns()).where(HelpRequest.id == request_id)).first()
-        if row is None:
-            return None
-        row = _Row(row)
-        if not self._is_open(row, _now_epoch()):
-            return None
-        return row.lat, row.lon
+            lease_end, request_id = heapq.heappop(self._leases)
+            held = self._claimed.get(request_id)
+            # Stale heap entries (re-claimed, released, closed since) are skipped.
+            if held is not None and held[0] == lease_end:
+                del self._claimed[request_id]
+                self._index.insert(request_id, held[1], held[2])
 
     # -- answering --------------------------------------------------------------------
 
@@ -272,5 +274,5 @@ class OpenRequestsReadModel:
         return len(self._index)
 
     def stats(self):
-        return {"open_indexed": len(self._index), "tracked": len(self._fragments),
+        return {"open_indexed": len(self._index), "claimed": len(self._claimed),
                 "watermark": self._watermark, "last_sync_age_s": time.monotonic() - self._last_sync}
