@@ -29,8 +29,7 @@ migrate: setup
 run: migrate
 	@if [ "$${DEMO_DATA:-1}" != "0" ]; then $(VENV)/bin/flask connect seed; fi
 	@echo "connect is serving on http://127.0.0.1:$(PORT)"
-	exec $(VENV)/bin/gunicorn --bind 127.0.0.1:$(PORT) --workers 2 \
-		--worker-class gthread --threads 4 --access-logfile - wsgi:app
+	PORT=$(PORT) exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
 test: test-setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,17 @@
+"""gunicorn settings for `make run` and production (override any of them on the command line)."""
+import os
+
+bind = f"127.0.0.1:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+accesslog = "-"
+graceful_timeout = 20
+
+
+def post_worker_init(worker):
+    """Load this worker's read model before it takes traffic, not on the first nearby query."""
+    try:
+        worker.wsgi.extensions["read_model"].ensure_fresh()
+    except Exception:  # the model loads on first use instead; the database may be starting
+        worker.log.exception("read model warm-up failed")
