@@ -8,6 +8,7 @@ from .distance import (
     haversine_m,
     haversine_m_np,
     round_distance_m,
+    round_distance_m_np,
     to_unit_xyz,
 )
 from .index import PointIndex
@@ -22,5 +23,6 @@ __all__ = [
     "haversine_m",
     "haversine_m_np",
     "round_distance_m",
+    "round_distance_m_np",
     "to_unit_xyz",
 ]

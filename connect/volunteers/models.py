@@ -22,4 +22,4 @@ class Volunteer(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 
-    user = relationship("User", lazy="joined")
+    user = relationship("User", lazy="select")

@@ -12,7 +12,7 @@ def get_profile(user, for_update=False):
     query = select(Volunteer).where(Volunteer.user_id == user.id)
     if for_update:
         # Serialises one volunteer's concurrent claims so capacity holds (PostgreSQL).
-        query = query.with_for_update()
+        query = query.with_for_update(of=Volunteer)
     return db.session.execute(query).scalar_one_or_none()
 
 
