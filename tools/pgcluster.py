@@ -475,8 +475,11 @@ class TempPostgres:
             "unix_socket_permissions": "0700",
             "max_connections": str(self.max_connections),
             "shared_buffers": self.shared_buffers,
+            # fsync off only risks data on an OS crash; synchronous_commit stays on so that
+            # a server crash (fault tests stop it with -m immediate) loses no acknowledged
+            # commit, as in production.
             "fsync": "off",
-            "synchronous_commit": "off",
+            "synchronous_commit": "on",
             "full_page_writes": "off",
             "wal_level": "minimal",
             "max_wal_senders": "0",
