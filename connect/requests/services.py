@@ -225,115 +225,111 @@ def _reloaded(request_id):
     return help_request
 
 
-def _transition(request_id, from_statuses, to_status, values, actor, actor_kind, reason,
-                extra_where=(), conflict=None):
-    """One conditional UPDATE from an allowed status; the caller learns if it lost a race."""
+def _locked(request_id):
+    """The request, re-read and row-locked until commit (PostgreSQL; SQLite writers are
+    serialised already), so the status a transition starts from cannot change under it."""
+    help_request = db.session.execute(
+        select(HelpRequest).where(HelpRequest.id == request_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if help_request is None:
+        raise NotFound("No help request with this id.")
+    return help_request
+
+
+def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None,
+                assist_outcome=None, values=None, where=()):
+    """Move a locked request to ``to_status`` with one conditional UPDATE, close its active
+    assist with ``assist_outcome`` and record the event."""
     now = clock.now()
-    current = get_request(request_id)
-    from_status = current.status
+    from_status = help_request.status
     result = db.session.execute(
         update(HelpRequest)
-        .where(HelpRequest.id == request_id, HelpRequest.status.in_(from_statuses),
-               *extra_where)
+        .where(HelpRequest.id == help_request.id, HelpRequest.status.in_(allowed), *where)
         .values(status=to_status, updated_at=now, last_activity_at=now,
-                change_seq=_stamp(), **values)
+                change_seq=_stamp(), **(values or {}))
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise conflict or Conflict(f"This request is {from_status}; it cannot become "
-                                   f"{to_status}.", code="invalid_transition",
-                                   details={"status": from_status})
-    return now, from_status
+        raise Conflict(f"This request is {from_status}; it cannot become {to_status}.",
+                       code="invalid_transition", details={"status": from_status})
+    assist = None
+    if assist_outcome:
+        assist = _active_assist(help_request.id) or _helped_assist(help_request.id)
+        if assist is not None:
+            assist.outcome = assist_outcome
+            if assist_outcome == "helped":
+                assist.helped_at = now
+            else:
+                assist.closed_at = now
+            if assist_outcome == "confirmed":
+                assist.confirmed_at = now
+                assist.helped_at = assist.helped_at or now
+    record_event(help_request.id, from_status, to_status, actor, actor_kind, reason,
+                 assist_id=assist.id if assist else None, at=now)
+    db.session.flush()
+    return _reloaded(help_request.id)
+
+
+def _helped_assist(request_id):
+    return db.session.execute(
+        select(Assist).where(Assist.request_id == request_id, Assist.outcome == "helped")
+        .order_by(Assist.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def _prepared(request_id):
+    """Apply lapsed leases and expiry first, then lock the request for a transition."""
+    apply_timeouts(request_id)
+    return _locked(request_id)
 
 
 def release_request(request_id, user):
     """The claimant (or a coordinator) gives the request back to the open list."""
-    now = clock.now()
-    apply_timeouts(request_id, now)
-    help_request = _reloaded(request_id)
+    help_request = _prepared(request_id)
+    if help_request.status != "claimed":
+        raise Conflict(f"This request is {help_request.status}; only a claimed request can "
+                       "be released.", code="invalid_transition",
+                       details={"status": help_request.status})
     if not (user.is_staff or help_request.claimed_by_id == user.id):
-        raise Forbidden("Only the volunteer holding the claim can release it.")
-    now, _ = _transition(request_id, ("claimed",), "open",
-                         dict(claimed_by_id=None, lease_expires_at=None,
-                              expires_at=clock.now() + _expiry()),
-                         user, _kind(user), "released",
-                         extra_where=(HelpRequest.claimed_by_id == help_request.claimed_by_id,))
-    _close_assist(request_id, "released", now, user, "claimed", "open", "released")
-    return _reloaded(request_id)
+        raise Forbidden("Only the volunteer holding the claim can release it.",
+                        code="not_claimant")
+    return _transition(help_request, ("claimed",), "open", user, _kind(user), "released",
+                       assist_outcome="released",
+                       values=dict(claimed_by_id=None, lease_expires_at=None,
+                                   expires_at=clock.now() + _expiry()))
 
 
 def mark_helped(request_id, user):
     """The claimant says the need was met; the requester can then confirm."""
-    now = clock.now()
-    apply_timeouts(request_id, now)
-    help_request = _reloaded(request_id)
-    if help_request.claimed_by_id != user.id:
+    help_request = _prepared(request_id)
+    if help_request.claimed_by_id != user.id or help_request.status != "claimed":
         raise Forbidden("Only the volunteer holding the claim can mark it helped.",
                         code="not_claimant")
-    now, _ = _transition(request_id, ("claimed",), "helped",
-                         dict(lease_expires_at=None, closed_at=clock.now()),
-                         user, "volunteer", None,
-                         extra_where=(HelpRequest.claimed_by_id == user.id,
-                                      HelpRequest.lease_expires_at > now))
-    assist = _active_assist(request_id)
-    assist.outcome, assist.helped_at = "helped", now
-    record_event(request_id, "claimed", "helped", user, "volunteer", assist_id=assist.id, at=now)
-    db.session.flush()
-    return _reloaded(request_id)
+    return _transition(help_request, ("claimed",), "helped", user, "volunteer",
+                       assist_outcome="helped",
+                       values=dict(lease_expires_at=None, closed_at=clock.now()),
+                       where=(HelpRequest.claimed_by_id == user.id,))
 
 
 def confirm_helped(request_id, user, manage_token):
     """The requester confirms they were helped; the assist is then counted as confirmed."""
-    help_request = get_request(request_id)
-    if not is_requester(help_request, user, manage_token):
+    if not is_requester(get_request(request_id), user, manage_token):
         raise Forbidden("Only the person who posted the request can confirm it.")
-    now = clock.now()
-    apply_timeouts(request_id, now)
-    help_request = _reloaded(request_id)
-    from_status = help_request.status
-    now, _ = _transition(request_id, ("helped", "claimed"), "confirmed",
-                         dict(lease_expires_at=None, closed_at=clock.now()),
-                         user, "requester", None)
-    assist = db.session.execute(
-        select(Assist).where(Assist.request_id == request_id,
-                             Assist.outcome.in_(("helped",)) | Assist.outcome.is_(None))
-        .order_by(Assist.id.desc()).limit(1)).scalar_one_or_none()
-    if assist is not None:
-        assist.outcome, assist.confirmed_at, assist.closed_at = "confirmed", now, now
-        assist.helped_at = assist.helped_at or now
-    record_event(request_id, from_status, "confirmed", user, "requester",
-                 assist_id=assist.id if assist else None, at=now)
-    db.session.flush()
-    return _reloaded(request_id)
+    help_request = _prepared(request_id)
+    return _transition(help_request, ("helped", "claimed"), "confirmed", user, "requester",
+                       assist_outcome="confirmed",
+                       values=dict(lease_expires_at=None, closed_at=clock.now()))
 
 
 def cancel_request(request_id, user, manage_token, reason=None):
     """The requester or a coordinator withdraws an open or claimed request."""
-    help_request = get_request(request_id)
     staff = user is not None and user.is_staff
-    if not (staff or is_requester(help_request, user, manage_token)):
+    if not (staff or is_requester(get_request(request_id), user, manage_token)):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
-    now = clock.now()
-    apply_timeouts(request_id, now)
-    from_status = _reloaded(request_id).status
-    now, _ = _transition(request_id, ("open", "claimed"), "cancelled",
-                         dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now()),
-                         user, "coordinator" if staff else "requester", reason)
-    kind = "coordinator" if staff else "requester"
-    if from_status == "claimed":
-        _close_assist(request_id, "cancelled", now, user, from_status, "cancelled", reason, kind)
-    else:
-        record_event(request_id, from_status, "cancelled", user, kind, reason, at=now)
-    db.session.flush()
-    return _reloaded(request_id)
-
-
-def _close_assist(request_id, outcome, now, user, from_status, to_status, reason, kind=None):
-    assist = _active_assist(request_id)
-    if assist is not None:
-        assist.outcome, assist.closed_at = outcome, now
-    record_event(request_id, from_status, to_status, user, kind or _kind(user), reason,
-                 assist_id=assist.id if assist else None, at=now)
-    db.session.flush()
+    help_request = _prepared(request_id)
+    return _transition(help_request, ("open", "claimed"), "cancelled",
+                       user, "coordinator" if staff else "requester", reason,
+                       assist_outcome="cancelled" if help_request.status == "claimed" else None,
+                       values=dict(claimed_by_id=None, lease_expires_at=None,
+                                   closed_at=clock.now()))
 
 
 def _kind(user):
