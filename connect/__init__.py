@@ -1,4 +1,5 @@
 """connect: post a need, find it nearby, claim it, help, count."""
+import json
 import logging
 import os
 
@@ -87,11 +88,18 @@ def add_request_boundary(app):
 
     @app.before_request
     def require_json_body():
-        if (request.method in BODY_METHODS and request.path.startswith(API_PREFIX)
-                and (request.content_length or request.headers.get("Transfer-Encoding"))
-                and not request.is_json):
+        if not (request.method in BODY_METHODS and request.path.startswith(API_PREFIX)
+                and (request.content_length or request.headers.get("Transfer-Encoding"))):
+            return None
+        if not request.is_json:
             return envelope(415, "unsupported_media_type",
                             "Send the body as JSON with Content-Type: application/json.")
+        # The argument parser only expects JSONDecodeError; absurd nesting or a number of
+        # thousands of digits raise other errors, which are still the client's bad JSON.
+        try:
+            json.loads(request.get_data(cache=True))
+        except (ValueError, RecursionError):
+            return envelope(400, "invalid_json", "The body is not valid JSON.")
 
     @app.after_request
     def finish_transaction(response):

@@ -28,7 +28,19 @@ def normalise_phone(raw):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-class Phone(fields.String):
+class String(fields.String):
+    """A string that can be stored: text with lone surrogates cannot be encoded as UTF-8."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError("Contains characters that are not allowed.") from exc
+        return text
+
+
+class Phone(String):
     """A Vietnamese mobile number, loaded in its E.164 form."""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -39,7 +51,7 @@ class Phone(fields.String):
             raise ValidationError(str(exc)) from exc
 
 
-class Text(fields.String):
+class Text(String):
     """A string trimmed of surrounding white space, with control characters refused."""
 
     _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

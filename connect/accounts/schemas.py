@@ -1,12 +1,12 @@
 """Account request and response shapes."""
 from marshmallow import Schema, fields, validate
 
-from connect.validation import Phone, Text
+from connect.validation import Phone, String, Text
 
 
 class RegisterSchema(Schema):
     phone = Phone(required=True)
-    password = fields.String(required=True, load_only=True,
+    password = String(required=True, load_only=True,
                              validate=validate.Length(min=8, max=128,
                                                       error="Use 8 to 128 characters."))
     name = Text(required=True, validate=validate.Length(min=1, max=100))
@@ -14,7 +14,7 @@ class RegisterSchema(Schema):
 
 class TokenRequestSchema(Schema):
     phone = Phone(required=True)
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=128))
+    password = String(required=True, load_only=True, validate=validate.Length(max=128))
 
 
 class TokenSchema(Schema):

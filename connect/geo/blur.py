@@ -17,11 +17,9 @@ def _unit_floats(seed):
 
 
 def blur_point(lat, lon, seed: bytes, min_m=150.0, max_m=400.0):
-    """(lat, lon) moved min_m..max_m metres in a direction fixed by seed; same seed, same point.
-
-    The seed must be secret (e.g. an HMAC of the request id with a server key): anyone who knows
-    it can undo the offset. A stable seed per request means repeated views cannot be averaged.
-    """
+    """(lat, lon) moved min_m..max_m metres in a direction fixed by seed; same seed, same point."""
+    # The seed must be secret (e.g. an HMAC of the request with a server key): whoever knows it
+    # can undo the offset. A stable seed per request means repeated views cannot be averaged.
     lat, lon = check_point(lat, lon)
     if not isinstance(seed, (bytes, bytearray, memoryview)):
         raise ValueError("seed must be bytes")

@@ -358,9 +358,10 @@ class PointIndex:
             return _empty()
         q, hq = _query_vectors(lat, lon)
         bound = _chord_bound(max_distance_m)
-        # With a filter, ask for some headroom: a filter that drops a few per cent should not
-        # cost a second tree walk (measured: 95 % pass went from 84 to 45 us at k=50).
-        num = k if accept is None else k + (k >> 2) + 4
+        # With a filter, ask for some headroom so one that drops a few per cent does not cost a
+        # second tree walk. Measured at k=50 on 1 M points: a 95 % filter went from 84 to 47 us;
+        # each extra hit costs ~0.3 us, so the headroom stays small.
+        num = k if accept is None else k + (k >> 3) + 4
         while True:
             got, ids, d = self._knn(q, hq, num, bound)
             # The tree answers in chord order, so only the tail can lie in the bound's slack;
@@ -377,7 +378,7 @@ class PointIndex:
             mask = np.asarray(accept(ids), dtype=bool)
             if mask.shape != ids.shape:
                 raise ValueError("accept must return a bool mask of the same length as its input")
-            if not mask.all():
+            if np.count_nonzero(mask) != ids.size:
                 ids = ids[mask]
                 d = d[mask]
             # Fewer hits than asked for means the tree ran out within the bound.
@@ -410,8 +411,8 @@ def _query_vectors(lat, lon):
     p = math.radians(lat)
     lam = math.radians(lon)
     c = math.cos(p)
-    q = (c * math.cos(lam), c * math.sin(lam), math.sin(p))
-    return q, np.array(q) * 0.5
+    x, y, z = c * math.cos(lam), c * math.sin(lam), math.sin(p)
+    return (x, y, z), np.array((0.5 * x, 0.5 * y, 0.5 * z))
 
 
 def _empty():

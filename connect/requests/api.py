@@ -56,14 +56,14 @@ def nearby(args):
     return Response(body, status=200, mimetype="application/json")
 
 
-@bp.route("/<int:request_id>", methods=["GET"])
+@bp.route("/<int(max=2147483647):request_id>", methods=["GET"])
 @bp.response(200, RequestSchema)
 def get_request(request_id):
     """A request: public fields for anyone, contact details for those allowed."""
     return _view(services.get_request(request_id), current_user(), _manage_token())
 
 
-@bp.route("/<int:request_id>/claim", methods=["POST"])
+@bp.route("/<int(max=2147483647):request_id>/claim", methods=["POST"])
 @bp.response(200, RequestSchema)
 def claim(request_id):
     """Claim an open request (volunteers): you get the contact details and a lease."""
@@ -71,7 +71,7 @@ def claim(request_id):
     return _view(services.claim_request(request_id, user), user)
 
 
-@bp.route("/<int:request_id>/release", methods=["POST"])
+@bp.route("/<int(max=2147483647):request_id>/release", methods=["POST"])
 @bp.response(200, RequestSchema)
 def release(request_id):
     """Give a claimed request back to the open list."""
@@ -79,7 +79,7 @@ def release(request_id):
     return _view(services.release_request(request_id, user), user)
 
 
-@bp.route("/<int:request_id>/helped", methods=["POST"])
+@bp.route("/<int(max=2147483647):request_id>/helped", methods=["POST"])
 @bp.response(200, RequestSchema)
 def helped(request_id):
     """Mark the need met (the volunteer holding the claim)."""
@@ -87,7 +87,7 @@ def helped(request_id):
     return _view(services.mark_helped(request_id, user), user)
 
 
-@bp.route("/<int:request_id>/confirm", methods=["POST"])
+@bp.route("/<int(max=2147483647):request_id>/confirm", methods=["POST"])
 @bp.response(200, RequestSchema)
 def confirm(request_id):
     """Confirm you were helped (the requester: X-Manage-Token or own account)."""
@@ -95,7 +95,7 @@ def confirm(request_id):
     return _view(services.confirm_helped(request_id, user, token), user, token)
 
 
-@bp.route("/<int:request_id>/cancel", methods=["POST"])
+@bp.route("/<int(max=2147483647):request_id>/cancel", methods=["POST"])
 @bp.arguments(CancelSchema, required=False)
 @bp.response(200, RequestSchema)
 def cancel(args, request_id):

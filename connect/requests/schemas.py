@@ -13,7 +13,7 @@ MAX_LIMIT = 200
 _categories = fields.List(
     fields.String(validate=validate.OneOf(CATEGORIES, error="Unknown category {input}; use one "
                                           "of: " + ", ".join(CATEGORIES) + ".")),
-    required=True, validate=validate.Length(min=1, max=len(CATEGORIES),
+    required=True, validate=validate.Length(min=1, max=20,
                                             error="Choose at least one category."))
 
 

@@ -191,6 +191,7 @@ def claim_request(request_id, volunteer):
     """Give the request to this volunteer, if it is still open: exactly one claim wins."""
     from connect.volunteers.services import require_profile
 
+    get_request(request_id)  # 404 for an unknown id before any other answer
     profile = require_profile(volunteer, for_update=True)
     now = clock.now()
     apply_timeouts(request_id, now)
@@ -207,14 +208,13 @@ def claim_request(request_id, volunteer):
                 last_activity_at=now, updated_at=now, change_seq=_stamp())
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        get_request(request_id)  # 404 rather than 409 for a request that never existed
         raise ClaimConflict()
     assist = Assist(request_id=request_id, volunteer_id=volunteer.id, claimed_at=now,
                     lease_expires_at=lease_end)
     db.session.add(assist)
     db.session.flush()
-    record_event(request_id, "open", "claimed", volunteer, "volunteer", assist_id=assist.id,
-                 at=now)
+    record_event(request_id, "open", "claimed", volunteer, "volunteer", "claimed",
+                 assist_id=assist.id, at=now)
     db.session.flush()
     return _reloaded(request_id)
 
@@ -304,7 +304,7 @@ def mark_helped(request_id, user):
         raise Forbidden("Only the volunteer holding the claim can mark it helped.",
                         code="not_claimant")
     return _transition(help_request, ("claimed",), "helped", user, "volunteer",
-                       assist_outcome="helped",
+                       "marked helped by the volunteer", assist_outcome="helped",
                        values=dict(lease_expires_at=None, closed_at=clock.now()),
                        where=(HelpRequest.claimed_by_id == user.id,))
 
@@ -315,7 +315,7 @@ def confirm_helped(request_id, user, manage_token):
         raise Forbidden("Only the person who posted the request can confirm it.")
     help_request = _prepared(request_id)
     return _transition(help_request, ("helped", "claimed"), "confirmed", user, "requester",
-                       assist_outcome="confirmed",
+                       "confirmed by the requester", assist_outcome="confirmed",
                        values=dict(lease_expires_at=None, closed_at=clock.now()))
 
 
@@ -326,7 +326,7 @@ def cancel_request(request_id, user, manage_token, reason=None):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
     help_request = _prepared(request_id)
     return _transition(help_request, ("open", "claimed"), "cancelled",
-                       user, "coordinator" if staff else "requester", reason,
+                       user, user.role if staff else "requester", reason or "cancelled",
                        assist_outcome="cancelled" if help_request.status == "claimed" else None,
                        values=dict(claimed_by_id=None, lease_expires_at=None,
                                    closed_at=clock.now()))
