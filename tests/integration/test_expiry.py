@@ -207,6 +207,21 @@ def test_lapsed_lease_can_be_claimed_by_another_volunteer(app, client, post_requ
     assert [a["outcome"] for a in rows(app, posted["id"])[1]] == ["expired", "helped"]
 
 
+def test_lapsed_lease_shows_the_expiry_it_will_have_on_read(app, client, post_request,
+                                                           create_volunteer, clock):
+    """Claimed at 70 h, lapsed at 74 h: open again until 146 h, not 'expiring' at 72 h."""
+    posted = post_request()
+    helper = create_volunteer()
+    clock.advance(hours=70)
+    assert action(client, posted["id"], "claim", helper).status_code == 200
+    lease_end = clock() + LEASE
+    clock.advance(hours=5)
+    view = get(client, posted["id"])
+    assert view["status"] == "open"
+    assert parse(view["expires_at"]) == lease_end + EXPIRY, (
+        "an open request is shown with an expiry in the past")
+
+
 def test_old_claimant_cannot_mark_helped_or_release_after_lapse(app, client, post_request,
                                                                 create_volunteer, clock):
     posted = post_request()

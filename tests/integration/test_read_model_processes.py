@@ -142,11 +142,13 @@ def latency_summary():
     yield
     if not LATENCIES:
         return
-    lines = ["", "cross-process freshness (write sent through A -> seen in B's nearby):"]
+    lines = ["", "cross-process freshness (write through A, or commit of a held transaction,"
+                 " -> seen in B's nearby):"]
     for backend in sorted({b for b, _, _ in LATENCIES}):
-        values = [s for b, _, s in LATENCIES if b == backend]
-        lines.append(f"  {backend}: n={len(values)} median={statistics.median(values):.3f} s "
-                     f"max={max(values):.3f} s")
+        for what in [None] + sorted({w for b, w, _ in LATENCIES if b == backend}):
+            values = [s for b, w, s in LATENCIES if b == backend and what in (None, w)]
+            lines.append(f"  {backend} {what or 'all'}: n={len(values)} "
+                         f"median={statistics.median(values):.3f} s max={max(values):.3f} s")
     print("\n".join(lines))
 
 

@@ -30,7 +30,7 @@ def test_nearby_answers_503_after_the_staleness_limit_and_recovers(own_postgres)
     own_postgres.stop_server("immediate")
     stopped = time.monotonic()
     statuses = []
-    while time.monotonic() - stopped < 2.5:
+    while time.monotonic() - stopped < 4.0:
         response = client.get(NEARBY)
         statuses.append((time.monotonic() - stopped, response.status_code))
         if response.status_code == 503:
@@ -39,9 +39,11 @@ def test_nearby_answers_503_after_the_staleness_limit_and_recovers(own_postgres)
             assert response.headers["Retry-After"]
             break
         time.sleep(0.05)
+    # Stale answers from memory at first, then 503 once past the 1 s limit (with slack for
+    # a loaded machine), never an old list for seconds on end.
     first_503 = next(t for t, status in statuses if status == 503)
-    assert first_503 <= 1.0 + 0.5, statuses
-    assert all(status == 200 for t, status in statuses if t < 0.9), statuses
+    assert 1.0 <= first_503 <= 2.0, statuses
+    assert statuses[0][1] == 200 and all(s == 200 for t, s in statuses if t < 0.8), statuses
 
     # Writes while the database is away fail cleanly, in the envelope.
     refused = client.post("/api/v1/requests", json=request_payload())
