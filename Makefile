@@ -35,7 +35,7 @@ test: test-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: test-setup
-	$(PY) tools/pgcluster.py run -- $(PY) bench/nearby.py $(BENCH_ARGS)
+	$(PY) tools/pgcluster.py run -- $(PY) bench/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -325,7 +325,9 @@ def main(argv=None, extra_rows=None):
     ap.add_argument("--queries", type=int, default=2000)
     ap.add_argument("--brute-queries", type=int, default=200,
                     help="brute force is ~20 ms/query, so it runs on the first N queries only")
-    ap.add_argument("--pg-dsn", default=None, help="psycopg DSN of a PostGIS database (optional)")
+    ap.add_argument("--pg-dsn", default=os.environ.get("PG_DSN"),
+                    help="psycopg DSN of a PostGIS database (default: $PG_DSN, as set by "
+                         "tools/pgcluster.py run)")
     ap.add_argument("--seed", type=int, default=20240601)
     args = ap.parse_args(argv)
 

@@ -70,6 +70,7 @@ class OpenRequests:
         self._expires = np.zeros(0, dtype=np.float64)
         self._claimed = {}  # request id -> (lease end, lat, lon) while a claim holds
         self._leases = []  # heap of (lease end, request id)
+        self._next_sweep = 0.0
 
     def load(self, rows, now):
         """Replace everything with these rows (tuples in ROW_FIELDS order)."""
@@ -158,10 +159,12 @@ class OpenRequests:
             self._expires = _extended(self._expires, size)
 
     def nearby(self, lat, lon, radius_m, limit, categories, now):
-        """(fragments, distances in metres) of open requests, nearest first."""
+        """(ids, distances in metres) of open requests, nearest first."""
         wanted = category_mask(categories) if categories else 0
         with self._lock:
             masks, expires = self._masks, self._expires
+            if now >= self._next_sweep:
+                self._sweep_expired(now)
 
             def accept(ids):
                 ok = expires[ids] > now
@@ -169,14 +172,30 @@ class OpenRequests:
                     ok &= (masks[ids] & wanted) != 0
                 return ok
 
+            # Expired requests are swept out every second, so the plain search (a few
+            # microseconds cheaper) is almost always right; check its answer, and search
+            # again with the filter when something expired since the last sweep.
             ids, distances = self._index.nearest(lat, lon, limit, max_distance_m=radius_m,
-                                                 accept=accept)
-            fragments = self._fragments
-            return [fragments[i] for i in ids.tolist()], distances
+                                                 accept=accept if wanted else None)
+            if not wanted and ids.size and (expires[ids] <= now).any():
+                ids, distances = self._index.nearest(lat, lon, limit,
+                                                     max_distance_m=radius_m, accept=accept)
+            return ids, distances
+
+    def _sweep_expired(self, now):
+        self._next_sweep = now + 1.0
+        expires = self._expires
+        for id_ in np.flatnonzero((expires > 0) & (expires <= now)).tolist():
+            if id_ not in self._claimed:
+                self._index.delete(id_)
+                self._fragments[id_] = None
+                expires[id_] = 0
 
     def nearby_json(self, lat, lon, radius_m, limit, categories, now):
         """The nearby list as a JSON document, joined from the pre-encoded fragments."""
-        fragments, distances = self.nearby(lat, lon, radius_m, limit, categories, now)
+        with self._lock:
+            ids, distances = self.nearby(lat, lon, radius_m, limit, categories, now)
+            fragments = [self._fragments[i] for i in ids.tolist()]
         rounded = round_distance_m_np(distances).tolist()
         return b'{"items":[' + b",".join(
             b'%s,"distance_m":%d}' % pair for pair in zip(fragments, rounded)) + b"]}"

@@ -26,7 +26,8 @@ def _manage_token():
 
 def _view(help_request, user=None, manage_token=None):
     """Mark what the caller may see; RequestSchema leaves private fields out otherwise."""
-    help_request.effective_status = services.effective_status(help_request)
+    help_request.effective_status, help_request.effective_expires_at = (
+        services.effective_state(help_request))
     help_request.show_private = services.can_see_private(help_request, user, manage_token)
     return help_request
 
@@ -39,6 +40,7 @@ def post_request(args):
     """Ask for help. No account needed; keep the returned manage_token."""
     help_request, token = services.post_request(args, requester=current_user())
     help_request.effective_status = "open"
+    help_request.effective_expires_at = help_request.expires_at
     help_request.show_private = True
     help_request.manage_token = token
     return help_request

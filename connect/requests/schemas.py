@@ -81,7 +81,7 @@ class RequestSchema(Schema):
     status = fields.Function(lambda r: r.effective_status)
     created_at = fields.Function(lambda r: isoformat(r.created_at))
     updated_at = fields.Function(lambda r: isoformat(r.updated_at))
-    expires_at = fields.Function(lambda r: isoformat(r.expires_at))
+    expires_at = fields.Function(lambda r: isoformat(r.effective_expires_at))
     contact_name = fields.String(metadata={"description": "Private."})
     phone = fields.String(metadata={"description": "Private."})
     address = fields.String(allow_none=True, metadata={"description": "Private."})

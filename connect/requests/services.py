@@ -81,16 +81,20 @@ def get_request(request_id):
     return help_request
 
 
-def effective_status(help_request, now=None):
-    """The status with lapsed leases and expiry applied, as it will be once persisted."""
+def effective_state(help_request, now=None):
+    """(status, expires_at) with lapsed leases and expiry applied, as once persisted."""
     now = now or clock.now()
-    status = help_request.status
+    status, expires_at = help_request.status, help_request.expires_at
     if status == "claimed" and help_request.lease_expires_at <= now:
-        lapsed_at = help_request.lease_expires_at
-        return "expired" if lapsed_at + _expiry() <= now else "open"
-    if status == "open" and help_request.expires_at <= now:
-        return "expired"
-    return status
+        # A lapsed lease reopens the request for a full expiry period from the lapse.
+        status, expires_at = "open", help_request.lease_expires_at + _expiry()
+    if status == "open" and expires_at <= now:
+        status = "expired"
+    return status, expires_at
+
+
+def effective_status(help_request, now=None):
+    return effective_state(help_request, now)[0]
 
 
 def is_requester(help_request, user=None, manage_token=None):
