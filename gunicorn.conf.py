@@ -6,7 +6,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = "-"
-graceful_timeout = 20
+# gthread workers can hang on SIGINT in gunicorn 27; do not wait long for them.
+graceful_timeout = 10
 
 
 def post_worker_init(worker):
