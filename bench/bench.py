@@ -66,11 +66,15 @@ def extra_rows(ids, lats, lons, report):
     t0 = time.perf_counter()
     model.load(rows, now)
     build_s = time.perf_counter() - t0
+    gc.collect()
+    # Measured while the input rows are still alive, so only what the model allocated counts.
+    rss1 = _rss_mb()
+    fragment_mb = model.memory_bytes() / 2**20
     del rows
     gc.collect()
-    rss1 = _rss_mb()
     report.append(f"  read model load of {len(model):,} open requests: {build_s:.2f} s, "
-                  f"RSS +{rss1 - rss0:.0f} MB (index + list fragments)")
+                  f"RSS +{rss1 - rss0:.0f} MB, of which list columns and texts {fragment_mb:.0f} MB "
+                  f"and the spatial index with its arrays {rss1 - rss0 - fragment_mb:.0f} MB")
     report.extend(["build", build_s, rss1 - rss0])
     blur_point(21.0, 106.0, b"warm")  # import cost out of the timings
 

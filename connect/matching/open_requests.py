@@ -1,12 +1,14 @@
 """The in-memory side of the read model: open requests by place, ready to list.
 
-Holds every open or claimed request as a pre-encoded JSON fragment of what a nearby list
-shows, and, for those open now, the exact point in a PointIndex. Time-based changes (a
-lapsed lease reopens a request, an open request expires) are applied here from memory, so a
-list is right even before anyone persists them. No database access: ``readmodel`` feeds it.
+Holds every open or claimed request: what a nearby list shows, in compact columns (numpy
+arrays by request id, and the descriptions pre-encoded as JSON in one byte arena), and,
+for those open now, the exact point in a PointIndex. Time-based changes (a lapsed lease
+reopens a request, an open request expires) are applied here from memory, so a list is
+right even before anyone persists them. No database access: ``readmodel`` feeds it.
 """
 import heapq
 import threading
+import time
 from datetime import timezone
 
 import numpy as np
@@ -21,6 +23,15 @@ ROW_FIELDS = ("id", "status", "categories", "description", "household_size", "ur
               "lat", "lon", "public_lat", "public_lon", "created_at", "expires_at",
               "lease_expires_at")
 ACTIVE = ("open", "claimed")
+# One nearby item. Formatting 50 of these per list costs ~1 us each, and keeping only the
+# values (not a whole JSON object per request) halves the memory of a million requests.
+ITEM = (b'{"id":%d,"categories":%b,"description":%b,"household_size":%d,"urgency":%b,'
+        b'"location":{"lat":%.5f,"lon":%.5f},"created_at":"%04d-%02d-%02dT%02d:%02d:%02dZ",'
+        b'"status":"open","distance_m":%d}')
+URGENCY = (b'"normal"', b'"urgent"')
+_COLUMNS = (("masks", np.uint8), ("expires", np.float64), ("households", np.uint8),
+            ("urgent", np.uint8), ("public_lats", np.float64), ("public_lons", np.float64),
+            ("created", np.int64), ("text_at", np.int64), ("text_len", np.int32))
 
 
 def category_mask(categories):
@@ -30,31 +41,17 @@ def category_mask(categories):
     return mask
 
 
+def categories_of(mask):
+    """The category names of a mask, in the fixed category order."""
+    return [name for name, bit in CATEGORY_BITS.items() if mask & bit]
+
+
+_CATEGORY_JSON = [orjson.dumps(categories_of(mask)) for mask in range(1 << len(CATEGORIES))]
+
+
 def epoch(value):
     """Seconds since 1970 of a naive-UTC datetime (0 for None)."""
     return value.replace(tzinfo=timezone.utc).timestamp() if value else 0.0
-
-
-def encode_fragment(id_, categories, description, household_size, urgency, public_lat,
-                    public_lon, created_at):
-    """The JSON of one nearby item, open-ended so the caller appends the distance."""
-    return orjson.dumps({
-        "id": id_,
-        "categories": categories,
-        "description": description,
-        "household_size": household_size,
-        "urgency": urgency,
-        # Blurred by 150-400 m already; more decimals would only look precise.
-        "location": {"lat": round(public_lat, 5), "lon": round(public_lon, 5)},
-        "created_at": created_at.isoformat(timespec="seconds") + "Z",
-        "status": "open",
-    })[:-1]
-
-
-def _extended(array, size):
-    grown = np.zeros(size, dtype=array.dtype)
-    grown[:len(array)] = array
-    return grown
 
 
 class OpenRequests:
@@ -64,80 +61,100 @@ class OpenRequests:
         self.expiry_seconds = expiry_seconds
         self._lock = threading.RLock()
         self._index = PointIndex()
-        # Indexed by request id: ids are dense, and a list costs a tenth of a dict.
-        self._fragments = []
-        self._masks = np.zeros(0, dtype=np.uint8)
-        self._expires = np.zeros(0, dtype=np.float64)
+        self._alive = 0
+        for name, dtype in _COLUMNS:
+            setattr(self, "_" + name, np.zeros(0, dtype=dtype))
+        self._text = bytearray()  # JSON-encoded descriptions, appended; see _compact
+        self._text_garbage = 0
         self._claimed = {}  # request id -> (lease end, lat, lon) while a claim holds
         self._leases = []  # heap of (lease end, request id)
         self._next_sweep = 0.0
 
+    # -- changes --------------------------------------------------------------------
+
     def load(self, rows, now):
         """Replace everything with these rows (tuples in ROW_FIELDS order)."""
-        rows = [row for row in rows if row[1] in ACTIVE]
-        size = max((row[0] for row in rows), default=0) + 1
-        fragments = [None] * size
-        masks = np.zeros(size, dtype=np.uint8)
-        expires = np.zeros(size, dtype=np.float64)
-        claimed, leases = {}, []
-        open_ids, lats, lons = [], [], []
-        expiry = self.expiry_seconds
-        for (id_, status, categories, description, household_size, urgency, lat, lon,
-             public_lat, public_lon, created_at, expires_at, lease_expires_at) in rows:
-            fragments[id_] = encode_fragment(id_, categories, description, household_size,
-                                             urgency, public_lat, public_lon, created_at)
-            masks[id_] = category_mask(categories)
-            ends = epoch(expires_at)
-            if status == "claimed":
-                lease_end = epoch(lease_expires_at)
-                # A lapsed lease makes the request open again, for a full expiry period.
-                ends = max(ends, lease_end + expiry)
-                if lease_end > now:
-                    claimed[id_] = (lease_end, lat, lon)
-                    leases.append((lease_end, id_))
-                    expires[id_] = ends
-                    continue
-            expires[id_] = ends
-            open_ids.append(id_)
-            lats.append(lat)
-            lons.append(lon)
-        heapq.heapify(leases)
-        index = PointIndex.from_arrays(np.asarray(open_ids, dtype=np.int64),
-                                       np.asarray(lats, dtype=np.float64),
-                                       np.asarray(lons, dtype=np.float64))
         with self._lock:
-            self._index, self._fragments, self._masks, self._expires = (
-                index, fragments, masks, expires)
-            self._claimed, self._leases = claimed, leases
+            self.__init__(self.expiry_seconds)
+            rows = [row for row in rows if row[1] in ACTIVE]
+            self._grow(max((row[0] for row in rows), default=0))
+            open_ids, lats, lons = [], [], []
+            for row in rows:
+                if self._store(row, now):
+                    open_ids.append(row[0])
+                    lats.append(row[6])
+                    lons.append(row[7])
+            heapq.heapify(self._leases)
+            self._index = PointIndex.from_arrays(np.asarray(open_ids, dtype=np.int64),
+                                                 np.asarray(lats, dtype=np.float64),
+                                                 np.asarray(lons, dtype=np.float64))
 
     def apply(self, row, now):
         """Bring one request (a tuple in ROW_FIELDS order) up to date."""
-        (id_, status, categories, description, household_size, urgency, lat, lon,
-         public_lat, public_lon, created_at, expires_at, lease_expires_at) = row
+        id_, status = row[0], row[1]
         with self._lock:
-            self._claimed.pop(id_, None)
             if status not in ACTIVE:
-                if id_ < len(self._fragments):
-                    self._fragments[id_] = None
-                self._index.delete(id_)
+                self._drop(id_)
                 return
             self._grow(id_)
-            self._fragments[id_] = encode_fragment(id_, categories, description,
-                                                   household_size, urgency, public_lat,
-                                                   public_lon, created_at)
-            self._masks[id_] = category_mask(categories)
-            ends = epoch(expires_at)
-            if status == "claimed":
-                lease_end = epoch(lease_expires_at)
-                ends = max(ends, lease_end + self.expiry_seconds)
-                if lease_end > now:
-                    self._expires[id_] = ends
-                    self._claimed[id_] = (lease_end, lat, lon)
-                    heapq.heappush(self._leases, (lease_end, id_))
-                    self._index.delete(id_)
-                    return
-            self._expires[id_] = ends
-            self._index.insert(id_, lat, lon)
+            if self._store(row, now):
+                self._index.insert(id_, row[6], row[7])
+            else:
+                self._index.delete(id_)
+
+    def _store(self, row, now):
+        """Keep what a list shows of an active request; True if it is open now."""
+        (id_, status, categories, description, household_size, urgency, lat, lon,
+         public_lat, public_lon, created_at, expires_at, lease_expires_at) = row
+        if self._text_len[id_]:
+            self._text_garbage += int(self._text_len[id_])
+        else:
+            self._alive += 1
+        text = orjson.dumps(description)
+        self._text_at[id_] = len(self._text)
+        self._text_len[id_] = len(text)
+        self._text += text
+        self._masks[id_] = category_mask(categories)
+        self._households[id_] = household_size
+        self._urgent[id_] = urgency == "urgent"
+        self._public_lats[id_] = public_lat
+        self._public_lons[id_] = public_lon
+        self._created[id_] = int(epoch(created_at))
+        ends = epoch(expires_at)
+        self._claimed.pop(id_, None)
+        if status == "claimed":
+            lease_end = epoch(lease_expires_at)
+            # A lapsed lease makes the request open again, for a full expiry period.
+            ends = max(ends, lease_end + self.expiry_seconds)
+            if lease_end > now:
+                self._expires[id_] = ends
+                self._claimed[id_] = (lease_end, lat, lon)
+                heapq.heappush(self._leases, (lease_end, id_))
+                return False
+        self._expires[id_] = ends
+        return True
+
+    def _drop(self, id_):
+        self._claimed.pop(id_, None)
+        self._index.delete(id_)
+        if id_ < len(self._text_len) and self._text_len[id_]:
+            self._text_garbage += int(self._text_len[id_])
+            self._text_len[id_] = 0
+            self._expires[id_] = 0
+            self._alive -= 1
+            if self._text_garbage > max(len(self._text) // 2, 1 << 20):
+                self._compact()
+
+    def _compact(self):
+        """Rewrite the description arena without the texts of changed or closed requests."""
+        live = np.flatnonzero(self._text_len)
+        text, old = bytearray(), memoryview(self._text)
+        for id_ in live.tolist():
+            at, length = int(self._text_at[id_]), int(self._text_len[id_])
+            self._text_at[id_] = len(text)
+            text += old[at:at + length]
+        old.release()
+        self._text, self._text_garbage = text, 0
 
     def reopen_lapsed(self, now):
         """Put requests whose claim lease has passed back into the index."""
@@ -151,20 +168,30 @@ class OpenRequests:
                     self._index.insert(id_, held[1], held[2])
 
     def _grow(self, id_):
-        if id_ >= len(self._fragments):
-            self._fragments.extend([None] * (id_ + 1 - len(self._fragments)))
-        if id_ >= len(self._masks):
-            size = max(id_ + 1, 2 * len(self._masks), 1024)
-            self._masks = _extended(self._masks, size)
-            self._expires = _extended(self._expires, size)
+        if id_ < len(self._masks):
+            return
+        size = max(id_ + 1, 2 * len(self._masks), 1024)
+        for name, _ in _COLUMNS:
+            old = getattr(self, "_" + name)
+            grown = np.zeros(size, dtype=old.dtype)
+            grown[:len(old)] = old
+            setattr(self, "_" + name, grown)
+
+    def _sweep_expired(self, now):
+        self._next_sweep = now + 1.0
+        for id_ in np.flatnonzero((self._expires > 0) & (self._expires <= now)).tolist():
+            if id_ not in self._claimed:
+                self._drop(id_)
+
+    # -- answers --------------------------------------------------------------------
 
     def nearby(self, lat, lon, radius_m, limit, categories, now):
         """(ids, distances in metres) of open requests, nearest first."""
         wanted = category_mask(categories) if categories else 0
         with self._lock:
-            masks, expires = self._masks, self._expires
             if now >= self._next_sweep:
                 self._sweep_expired(now)
+            masks, expires = self._masks, self._expires
 
             def accept(ids):
                 ok = expires[ids] > now
@@ -182,23 +209,29 @@ class OpenRequests:
                                                      max_distance_m=radius_m, accept=accept)
             return ids, distances
 
-    def _sweep_expired(self, now):
-        self._next_sweep = now + 1.0
-        expires = self._expires
-        for id_ in np.flatnonzero((expires > 0) & (expires <= now)).tolist():
-            if id_ not in self._claimed:
-                self._index.delete(id_)
-                self._fragments[id_] = None
-                expires[id_] = 0
-
     def nearby_json(self, lat, lon, radius_m, limit, categories, now):
-        """The nearby list as a JSON document, joined from the pre-encoded fragments."""
+        """The nearby list as a JSON document (bytes)."""
         with self._lock:
             ids, distances = self.nearby(lat, lon, radius_m, limit, categories, now)
-            fragments = [self._fragments[i] for i in ids.tolist()]
-        rounded = round_distance_m_np(distances).tolist()
-        return b'{"items":[' + b",".join(
-            b'%s,"distance_m":%d}' % pair for pair in zip(fragments, rounded)) + b"]}"
+            if not ids.size:
+                return b'{"items":[]}'
+            columns = (ids.tolist(), self._masks[ids].tolist(), self._text_at[ids].tolist(),
+                       self._text_len[ids].tolist(), self._households[ids].tolist(),
+                       self._urgent[ids].tolist(), self._public_lats[ids].tolist(),
+                       self._public_lons[ids].tolist(), self._created[ids].tolist(),
+                       round_distance_m_np(distances).tolist())
+            text = self._text
+            items = [
+                ITEM % (id_, _CATEGORY_JSON[mask], text[at:at + length], household,
+                        URGENCY[urgent], plat, plon, *time.gmtime(created)[:6], distance)
+                for id_, mask, at, length, household, urgent, plat, plon, created, distance
+                in zip(*columns)
+            ]
+        return b'{"items":[' + b",".join(items) + b"]}"
+
+    def memory_bytes(self):
+        """Bytes held by the list columns and the description arena (not the index)."""
+        return sum(getattr(self, "_" + name).nbytes for name, _ in _COLUMNS) + len(self._text)
 
     def __len__(self):
         return len(self._index)

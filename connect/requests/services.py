@@ -11,7 +11,7 @@ from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.geo import blur_point
 from connect.matching.changes import change_stamp
-from connect.requests.models import Assist, HelpRequest, RequestEvent
+from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
 from connect.spatial import point
 
 
@@ -50,7 +50,8 @@ def post_request(data, requester=None, source="api"):
     lat, lon = data["location"]["lat"], data["location"]["lon"]
     blurred = blur_point(lat, lon, _blur_seed(token_hash))
     help_request = HelpRequest(
-        categories=list(dict.fromkeys(data["categories"])),
+        # Stored once each, in the fixed order lists show them in.
+        categories=[name for name in CATEGORIES if name in data["categories"]],
         description=data["description"],
         household_size=data["household_size"],
         urgency=data.get("urgency", "normal"),
