@@ -16,3 +16,6 @@ def post_worker_init(worker):
         worker.wsgi.extensions["read_model"].ensure_fresh()
     except Exception:  # the model loads on first use instead; the database may be starting
         worker.log.exception("read model warm-up failed")
+# gunicorn 27's control socket is one path per user: two instances (or a test run beside
+# `make run`) would fight over it, and nothing here uses it.
+control_socket_disable = True

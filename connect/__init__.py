@@ -80,6 +80,12 @@ def register_blueprints(app):
     def healthz():
         return {"status": "ok"}
 
+    @app.get("/")
+    def index():
+        # The pages for residents and volunteers come with the mobile web; until then the
+        # root says where the API is.
+        return {"name": "connect", "api": "/api/v1", "openapi": "/api/v1/openapi.json"}
+
 
 def add_request_boundary(app):
     """Commit once per request when it succeeded; roll back on any error."""
