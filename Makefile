@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test bench setup test-setup migrate clean
+.PHONY: run test bench setup test-setup migrate clean translations catalogs
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	tools/install-system-deps.sh run
@@ -19,7 +19,20 @@ $(VENV)/.system-test: tools/install-system-deps.sh
 	tools/install-system-deps.sh test
 	touch $@
 
-setup: $(VENV)/.installed
+static/vendor/.built: package.json package-lock.json tools/build-vendor.sh
+	tools/build-vendor.sh
+	touch $@
+
+translations:
+	$(VENV)/bin/pybabel compile --use-fuzzy -q -d connect/translations 2>/dev/null || \
+		$(VENV)/bin/pybabel compile -d connect/translations
+
+setup: $(VENV)/.installed static/vendor/.built translations
+
+# Re-extract the page strings into the catalogues after changing templates or code.
+catalogs: setup
+	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -o connect/translations/messages.pot .
+	$(VENV)/bin/pybabel update -q -N -i connect/translations/messages.pot -d connect/translations
 
 test-setup: setup $(VENV)/.system-test
 

@@ -54,7 +54,8 @@ def configure_db(app):
 def init_extensions(app):
     from connect import models  # noqa: F401  (registers every model with the metadata)
     from connect.database import setup_engine
-    from connect.extensions import api, db, limiter, migrate
+    from connect.extensions import api, babel, compress, csrf, db, limiter, migrate
+    from connect.i18n import select_locale
 
     db.init_app(app)
     with app.app_context():
@@ -62,6 +63,9 @@ def init_extensions(app):
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
     limiter.init_app(app)
     api.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    compress.init_app(app)
 
 
 def register_blueprints(app):
@@ -71,8 +75,15 @@ def register_blueprints(app):
     from connect.requests.api import bp as requests_bp
     from connect.volunteers.api import bp as volunteers_bp
 
+    from connect.extensions import csrf
+    from connect.pages import register_pages
+
     for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp):
+        # The API authenticates with bearer tokens or manage tokens sent in headers, which a
+        # cross-site form cannot send: CSRF protection is for the cookie-based pages.
+        csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
+    register_pages(app)
     # flask-smorest installs its own error handler; ours is the one envelope.
     register_error_handlers(app)
 
@@ -80,11 +91,7 @@ def register_blueprints(app):
     def healthz():
         return {"status": "ok"}
 
-    @app.get("/")
-    def index():
-        # The pages for residents and volunteers come with the mobile web; until then the
-        # root says where the API is.
-        return {"name": "connect", "api": "/api/v1", "openapi": "/api/v1/openapi.json"}
+
 
 
 def add_request_boundary(app):

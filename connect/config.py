@@ -42,6 +42,23 @@ class Config:
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # Pages: Vietnamese first, English on request.
+        self.BABEL_DEFAULT_LOCALE = "vi"
+        self.LANGUAGES = ("vi", "en")
+        self.BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).parent / "translations")
+        self.MAP_TILE_URL = os.environ.get(
+            "MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+        self.MAP_ATTRIBUTION = os.environ.get(
+            "MAP_ATTRIBUTION", "&copy; OpenStreetMap contributors")
+        # Where a map opens when nothing better is known (Bac Giang city).
+        self.MAP_CENTER = (21.2731, 106.1946)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        self.WTF_CSRF_TIME_LIMIT = None  # a form left open on a slow phone must still post
+        self.COMPRESS_MIMETYPES = ["text/html", "text/css", "application/javascript",
+                                   "text/javascript", "application/json", "image/svg+xml"]
+        self.COMPRESS_MIN_SIZE = 500
 
 
 def _dev_secret(instance_path):

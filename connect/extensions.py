@@ -1,9 +1,12 @@
 """Flask extensions, created here and bound to the app in the factory."""
+from flask_babel import Babel
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -15,3 +18,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 api = Api()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+babel = Babel()
+csrf = CSRFProtect()
+compress = Compress()

@@ -5,7 +5,8 @@
 set -euo pipefail
 want=(libsqlite3-mod-spatialite)
 if [ "${1:-run}" = "test" ]; then
-    want+=(postgresql)
+    # chromium: the browser tests drive Debian's build (downloaded browsers do not work).
+    want+=(postgresql chromium fonts-noto-core)
 fi
 
 missing=()
@@ -13,6 +14,8 @@ for pkg in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# Front-end assets (Leaflet) come from npm; any Node.js that brings npm will do.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 postgis_pkg() {
     # The PostGIS build for the installed (or about to be installed) PostgreSQL major.

@@ -1,5 +1,5 @@
 """Who is calling: bearer tokens, and the role checks views use."""
-from flask import g, request
+from flask import g, request, session
 from sqlalchemy import select
 
 from connect.accounts.models import ApiToken, hash_secret
@@ -30,8 +30,48 @@ def current_user():
                                code="invalid_token")
         user = row.user
         g._current_token = row
+    elif _session_allowed():
+        user = _session_user()
     g._current_user = user
     return user
+
+
+def _session_allowed():
+    # Pages log in with a cookie session (their forms carry CSRF tokens). The JSON API takes
+    # the cookie for reads only, so a cross-site form can never act through it.
+    return not request.path.startswith("/api/") or request.method in ("GET", "HEAD")
+
+
+def _session_user():
+    from connect.accounts.models import User
+
+    user_id = session.get("user_id")
+    if user_id is None:
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or user.disabled_at is not None \
+            or session.get("auth_stamp") != user.password_hash[-16:]:
+        # Changing the password (or disabling the account) ends every other session.
+        session.pop("user_id", None)
+        return None
+    return user
+
+
+def log_in(user):
+    """Start a cookie session for the pages."""
+    session.clear()
+    session["user_id"] = user.id
+    session["auth_stamp"] = user.password_hash[-16:]
+    session.permanent = True
+    g._current_user = user
+
+
+def log_out():
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    g._current_user = None
 
 
 def current_token():
