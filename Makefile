@@ -31,8 +31,8 @@ setup: $(VENV)/.installed static/vendor/.built translations
 
 # Re-extract the page strings into the catalogues after changing templates or code.
 catalogs: setup
-	$(VENV)/bin/pybabel extract -q -F babel.cfg -k _l -o connect/translations/messages.pot .
-	$(VENV)/bin/pybabel update -q -N -i connect/translations/messages.pot -d connect/translations
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o connect/translations/messages.pot .
+	$(VENV)/bin/pybabel update -N -i connect/translations/messages.pot -d connect/translations
 
 test-setup: setup $(VENV)/.system-test
 
