@@ -24,8 +24,7 @@ static/vendor/.built: package.json package-lock.json tools/build-vendor.sh
 	touch $@
 
 translations:
-	$(VENV)/bin/pybabel compile --use-fuzzy -q -d connect/translations 2>/dev/null || \
-		$(VENV)/bin/pybabel compile -d connect/translations
+	@$(VENV)/bin/pybabel compile -d connect/translations > /dev/null
 
 setup: $(VENV)/.installed static/vendor/.built translations
 
