@@ -6,6 +6,8 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 accesslog = "-"
+# Manage links (/m/<token>) are the requester's only key: never write them to a log.
+logger_class = "connect.gunicorn_logging.RedactingLogger"
 # gthread workers can hang on SIGINT in gunicorn 27; do not wait long for them.
 graceful_timeout = 10
 

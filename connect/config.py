@@ -10,6 +10,24 @@ def _bool(name, default):
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
+# Places a resident can choose instead of a map pin (no JavaScript, or no map tiles):
+# (name, lat, lon). Defaults to the towns of Bac Giang; PLACES='[["name", lat, lon], ...]'.
+DEFAULT_PLACES = (
+    ("Bắc Giang", 21.2731, 106.1946), ("Việt Yên", 21.2700, 106.1000),
+    ("Lục Nam", 21.2930, 106.3960), ("Lạng Giang", 21.3620, 106.2500),
+    ("Yên Dũng", 21.2050, 106.2420), ("Hiệp Hòa", 21.3550, 105.9700),
+)
+
+
+def _places(name, default):
+    import json
+
+    value = os.environ.get(name)
+    if not value:
+        return default
+    return tuple((str(place), float(lat), float(lon)) for place, lat, lon in json.loads(value))
+
+
 def _int(name, default):
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
@@ -44,6 +62,8 @@ class Config:
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
         # Pages: Vietnamese first, English on request.
         self.BABEL_DEFAULT_LOCALE = "vi"
+        # Times on pages are local; the database stores UTC.
+        self.BABEL_DEFAULT_TIMEZONE = os.environ.get("TIMEZONE", "Asia/Ho_Chi_Minh")
         self.LANGUAGES = ("vi", "en")
         self.BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).parent / "translations")
         self.MAP_TILE_URL = os.environ.get(
@@ -52,6 +72,7 @@ class Config:
             "MAP_ATTRIBUTION", "&copy; OpenStreetMap contributors")
         # Where a map opens when nothing better is known (Bac Giang city).
         self.MAP_CENTER = (21.2731, 106.1946)
+        self.PLACES = _places("PLACES", DEFAULT_PLACES)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)

@@ -5,16 +5,13 @@ from sqlalchemy import func, select
 
 from connect.accounts.models import User
 from connect.accounts.services import register_user
+from connect.config import DEFAULT_PLACES
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests.services import post_request
 from connect.volunteers.services import save_profile
 
-TOWNS = [  # (name, lat, lon)
-    ("Bắc Giang", 21.2731, 106.1946), ("Việt Yên", 21.2700, 106.1000),
-    ("Lục Nam", 21.2930, 106.3960), ("Lạng Giang", 21.3620, 106.2500),
-    ("Yên Dũng", 21.2050, 106.2420), ("Hiệp Hòa", 21.3550, 105.9700),
-]
+TOWNS = DEFAULT_PLACES  # (name, lat, lon)
 NEEDS = [
     (["food"], "Cần gạo và trứng cho cả nhà, đang cách ly."),
     (["food", "supplies"], "Hết gạo, mì tôm và nước rửa tay."),

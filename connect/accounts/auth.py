@@ -58,8 +58,11 @@ def _session_user():
 
 
 def log_in(user):
-    """Start a cookie session for the pages."""
+    """Start a cookie session for the pages (a fresh one: no fixation), keeping the language."""
+    lang = session.get("lang")
     session.clear()
+    if lang:
+        session["lang"] = lang
     session["user_id"] = user.id
     session["auth_stamp"] = user.password_hash[-16:]
     session.permanent = True

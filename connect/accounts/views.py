@@ -1,12 +1,113 @@
 """Account pages: register, log in, log out (cookie sessions, CSRF-protected forms)."""
-from flask import Blueprint, redirect, url_for
+from urllib.parse import urlsplit
 
-from connect.accounts.auth import log_out
+from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from connect.accounts import services
+from connect.accounts.auth import current_user, log_in, log_out
+from connect.accounts.forms import LoginForm, RegisterForm
+from connect.errors import Conflict, Unauthorized
+from connect.extensions import db, limiter
 
 bp = Blueprint("account", __name__)
+
+
+def safe_next(target):
+    """``target`` if it is a path on this site, else None (no open redirects)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return None
+    # Browsers read a backslash as a slash and drop tabs and new lines: "/\\evil" or
+    # "/\t/evil" would leave the site.
+    if "\\" in target or any(ord(c) < 0x21 or ord(c) == 0x7f for c in target):
+        return None
+    parts = urlsplit(target)
+    return target if not (parts.scheme or parts.netloc) else None
+
+
+def _after_login(form):
+    return redirect(safe_next(form.next.data) or url_for("volunteer.start"))
+
+
+def _start_session(user):
+    # log_in starts a fresh session (no fixation); the chosen language survives it.
+    lang = session.get("lang")
+    log_in(user)
+    if lang:
+        session["lang"] = lang
+
+
+def _form(form_class):
+    form = form_class()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next")) or ""
+    return form
+
+
+@bp.route("/register", methods=["GET", "POST"])
+@limiter.limit("10 per hour", methods=["POST"])
+def register():
+    """Create an account with a phone number, a name and a password."""
+    form = _form(RegisterForm)
+    if request.method == "GET" and current_user() is not None:
+        return _after_login(form)
+    if form.validate_on_submit():
+        try:
+            user = services.register_user(form.phone.normalised, form.password.data,
+                                          form.name.data)
+        except Conflict:
+            db.session.rollback()
+            form.phone.errors.append(_("This number already has an account. Log in instead."))
+        else:
+            _start_session(user)
+            return _after_login(form)
+    status = 422 if request.method == "POST" else 200
+    return render_template("account/register.html", form=form), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def login():
+    """Log in with phone and password; one answer for every kind of wrong."""
+    form = _form(LoginForm)
+    if request.method == "GET" and current_user() is not None:
+        return _after_login(form)
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.phone.normalised, form.password.data)
+        except Unauthorized:
+            form.form_errors.append(_("Wrong phone number or password."))
+        else:
+            _start_session(user)
+            return _after_login(form)
+    status = 422 if request.method == "POST" else 200
+    return render_template("account/login.html", form=form), status
 
 
 @bp.post("/logout")
 def logout():
     log_out()
     return redirect(url_for("pages.home"))
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_error):
+    """A form posted from a stale page (or with cookies off): say so, and show it again."""
+    flash(_("This page was open for too long, or cookies are turned off. Please try again."),
+          "error")
+    if request.endpoint in ("account.login", "account.register"):
+        return redirect(request.full_path.rstrip("?"))
+    return redirect(url_for("pages.home"))
+
+
+@bp.errorhandler(429)
+def too_many_attempts(error):
+    response = make_response(render_template(
+        "account/message.html", title=_("Too many tries"),
+        message=_("Too many tries from this connection. Wait a few minutes, then try again.")),
+        429)
+    retry_after = error.response.headers.get("Retry-After") if error.response else None
+    if retry_after:
+        response.headers["Retry-After"] = retry_after
+    return response

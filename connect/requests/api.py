@@ -1,4 +1,5 @@
 """Help request endpoints: post, nearby, view, and the claim lifecycle."""
+import orjson
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
@@ -8,9 +9,12 @@ from connect.extensions import limiter
 from connect.requests import services
 from connect.requests.schemas import (
     CancelSchema,
+    MapListSchema,
+    MapQuerySchema,
     NearbyListSchema,
     NearbyQuerySchema,
     RequestCreateSchema,
+    RequestEditSchema,
     RequestSchema,
 )
 
@@ -56,6 +60,15 @@ def nearby(args):
     body = read_model.nearby_json(args["lat"], args["lon"], args["radius_m"], args["limit"],
                                   args["categories"])
     return Response(body, status=200, mimetype="application/json")
+
+
+@bp.route("/map", methods=["GET"])
+@bp.arguments(MapQuerySchema, location="query")
+@bp.response(200, MapListSchema)
+def map_dots(args):
+    """Open requests, and those helped in the last 7 days, in a box: blurred points only."""
+    items = services.map_requests(args["bbox"], args["limit"])
+    return Response(orjson.dumps({"items": items}), status=200, mimetype="application/json")
 
 
 @bp.route("/<int(max=2147483647):request_id>", methods=["GET"])
@@ -105,3 +118,14 @@ def cancel(args, request_id):
     user, token = current_user(), _manage_token()
     return _view(services.cancel_request(request_id, user, token, (args or {}).get("reason")),
                  user, token)
+
+
+@bp.route("/<int(max=2147483647):request_id>", methods=["PATCH"])
+@limiter.limit("60 per hour")
+@bp.arguments(RequestEditSchema)
+@bp.response(200, RequestSchema)
+def edit(args, request_id):
+    """Change an open or claimed request (the requester or a coordinator); send only the
+    fields to change. A closed request answers 409."""
+    user, token = current_user(), _manage_token()
+    return _view(services.edit_request(request_id, args, user, token), user, token)

@@ -1,5 +1,7 @@
 """Help request shapes: what posting takes, and the public and private views."""
-from marshmallow import Schema, fields, post_dump, validate
+import math
+
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from connect.clock import isoformat
 from connect.requests.models import CATEGORIES, URGENCIES
@@ -26,6 +28,27 @@ class RequestCreateSchema(Schema):
     contact_name = Text(required=True, validate=validate.Length(min=1, max=100))
     phone = Phone(required=True)
     address = Text(load_default=None, allow_none=True, validate=validate.Length(max=300))
+
+
+class RequestEditSchema(Schema):
+    """What a requester may change (PATCH): any posting field; leave out what stays."""
+
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES, error="Unknown category {input}; use "
+                                              "one of: " + ", ".join(CATEGORIES) + ".")),
+        validate=validate.Length(min=1, max=20, error="Choose at least one category."))
+    description = Text(validate=validate.Length(min=1, max=2000))
+    household_size = fields.Integer(strict=True, validate=validate.Range(1, 50))
+    urgency = fields.String(validate=validate.OneOf(URGENCIES))
+    location = location_field()
+    contact_name = Text(validate=validate.Length(min=1, max=100))
+    phone = Phone()
+    address = Text(allow_none=True, validate=validate.Length(max=300))
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Send at least one field to change.", "_schema")
 
 
 class CancelSchema(Schema):
@@ -120,3 +143,50 @@ class NearbyItemSchema(Schema):
 
 class NearbyListSchema(Schema):
     items = fields.List(fields.Nested(NearbyItemSchema))
+
+
+MAP_MAX_SPAN_DEG = 2.0
+MAP_MAX_LIMIT = 2000
+
+
+class BBox(fields.String):
+    """A box as one comma-separated value: min_lon,min_lat,max_lon,max_lat."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        parts = text.split(",")
+        try:
+            numbers = [float(part) for part in parts]
+        except ValueError:
+            numbers = []
+        if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+            raise ValidationError("Give four numbers: min_lon,min_lat,max_lon,max_lat.")
+        min_lon, min_lat, max_lon, max_lat = numbers
+        if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
+            raise ValidationError("Longitudes -180..180 and latitudes -90..90, each min below "
+                                  "its max.")
+        if max_lon - min_lon > MAP_MAX_SPAN_DEG or max_lat - min_lat > MAP_MAX_SPAN_DEG:
+            raise ValidationError(f"The box may span at most {MAP_MAX_SPAN_DEG:g} degrees each "
+                                  "way; zoom in.")
+        return min_lon, min_lat, max_lon, max_lat
+
+
+class MapQuerySchema(Schema):
+    bbox = BBox(required=True, metadata={
+        "description": "min_lon,min_lat,max_lon,max_lat; at most 2 degrees each way.",
+        "example": "106.15,21.24,106.24,21.31"})
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAP_MAX_LIMIT))
+
+
+class MapItemSchema(Schema):
+    id = fields.Integer()
+    status = fields.String(metadata={"description": "open, helped or confirmed."})
+    categories = fields.List(fields.String())
+    urgency = fields.String()
+    location = fields.Nested(LocationSchema, metadata={
+        "description": "The blurred public point, never the exact one."})
+    created_at = fields.String()
+
+
+class MapListSchema(Schema):
+    items = fields.List(fields.Nested(MapItemSchema))

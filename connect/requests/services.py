@@ -3,16 +3,16 @@ import hmac
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from connect import clock
 from connect.accounts.models import hash_secret, new_secret
 from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
 from connect.extensions import db
-from connect.geo import blur_point
+from connect.geo import blur_point, haversine_m
 from connect.matching.changes import change_stamp
 from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
-from connect.spatial import point
+from connect.spatial import latlon, point
 
 
 def _lease():
@@ -340,3 +340,114 @@ def cancel_request(request_id, user, manage_token, reason=None):
 
 def _kind(user):
     return user.role if user.is_staff else "volunteer"
+
+
+# -- pages: the volunteer's claims, the map --------------------------------------------
+
+MAP_HELPED_DAYS = 7
+
+
+def claims_held_by(user_id, now=None):
+    """The requests this volunteer holds a live claim on, the soonest lease end first."""
+    now = now or clock.now()
+    return db.session.execute(
+        select(HelpRequest).where(HelpRequest.claimed_by_id == user_id,
+                                  HelpRequest.status == "claimed",
+                                  HelpRequest.lease_expires_at > now)
+        .order_by(HelpRequest.lease_expires_at, HelpRequest.id)).scalars().all()
+
+
+def map_requests(bbox, limit, now=None):
+    """Dots for a public map: requests open now and those helped or confirmed in the last
+    week, whose blurred point lies in bbox (min_lon, min_lat, max_lon, max_lat); open ones
+    first, newest first. Only public fields: never the exact point or any contact."""
+    now = now or clock.now()
+    min_lon, min_lat, max_lon, max_lat = bbox
+    r = HelpRequest
+    lat, lon = func.ST_Y(r.public_location), func.ST_X(r.public_location)
+    open_now = or_(
+        and_(r.status == "open", r.expires_at > now),
+        # A lapsed lease makes a claimed request open again, for an expiry period from the lapse.
+        and_(r.status == "claimed", r.lease_expires_at <= now,
+             r.lease_expires_at > now - _expiry()))
+    helped_lately = and_(r.status.in_(("helped", "confirmed")),
+                         r.closed_at >= now - timedelta(days=MAP_HELPED_DAYS))
+    rows = db.session.execute(
+        select(r.id, r.status, r.categories, r.urgency, lat, lon, r.created_at)
+        .where(or_(open_now, helped_lately),
+               lon.between(min_lon, max_lon), lat.between(min_lat, max_lat))
+        .order_by(case((r.status.in_(("open", "claimed")), 0), else_=1),
+                  r.created_at.desc(), r.id.desc())
+        .limit(limit)).all()
+    return [{"id": id_, "status": "open" if status == "claimed" else status,
+             "categories": categories, "urgency": urgency,
+             "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
+             "created_at": clock.isoformat(created_at)}
+            for id_, status, categories, urgency, lat_, lon_, created_at in rows]
+
+
+# -- the requester's own view and edits ------------------------------------------------
+
+_MAX_TOKEN_LENGTH = 128
+EDITABLE_FIELDS = ("categories", "description", "household_size", "urgency", "contact_name",
+                   "phone", "address")
+# A pin set again to where it was (re-sent form, rounding in a browser) is not a move.
+_MOVE_THRESHOLD_M = 1.0
+
+
+def find_by_manage_token(token):
+    """The request this manage token opens, or None; the same answer for any wrong token."""
+    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    token_hash = hash_secret(token)
+    help_request = db.session.execute(
+        select(HelpRequest).where(HelpRequest.manage_token_hash == token_hash)
+    ).scalar_one_or_none()
+    # The lookup is by a hash of a 256-bit secret; compare again in constant time anyway.
+    if help_request is None or not hmac.compare_digest(help_request.manage_token_hash,
+                                                       token_hash):
+        return None
+    return help_request
+
+
+def edit_request(request_id, data, actor, manage_token=None):
+    """Change what an open or claimed request asks for, who to call, or where it is.
+
+    ``data`` holds only the fields to change (RequestEditSchema). The requester (manage token
+    or own account) or a coordinator may edit; a closed request cannot change (Conflict).
+    """
+    staff = actor is not None and actor.is_staff
+    if not (staff or is_requester(get_request(request_id), actor, manage_token)):
+        raise Forbidden("Only the person who posted the request or a coordinator can change it.")
+    help_request = _prepared(request_id)
+    status = help_request.status
+    if status not in ("open", "claimed"):
+        raise Conflict(f"This request is {status}; it can no longer be changed.",
+                       code="request_closed", details={"status": status})
+    now = clock.now()
+    values = {name: data[name] for name in EDITABLE_FIELDS if name in data}
+    if "categories" in values:
+        values["categories"] = [name for name in CATEGORIES if name in values["categories"]]
+    if "address" in values:
+        values["address"] = values["address"] or None
+    if "location" in data:
+        lat, lon = data["location"]["lat"], data["location"]["lon"]
+        if haversine_m(*latlon(help_request.location), lat, lon) > _MOVE_THRESHOLD_M:
+            # The same seed as when posting: the offset stays the request's own.
+            blurred = blur_point(lat, lon, _blur_seed(help_request.manage_token_hash))
+            values.update(location=point(lat, lon), public_location=point(*blurred))
+    if status == "open":
+        # A requester who edits still needs help: the request stays listed as long again.
+        values["expires_at"] = now + _expiry()
+    result = db.session.execute(
+        update(HelpRequest)
+        .where(HelpRequest.id == request_id, HelpRequest.status == status)
+        .values(updated_at=now, last_activity_at=now, change_seq=_stamp(), **values)
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise Conflict("This request changed while you were editing it. Try again.",
+                       code="invalid_transition", details={"status": status})
+    record_event(request_id, status, status, actor, actor.role if staff else "requester",
+                 "edited", at=now)
+    db.session.flush()
+    return _reloaded(request_id)

@@ -1,14 +1,282 @@
 """Volunteer pages: profile, needs near you, the map, claims."""
-from flask import Blueprint
+from datetime import datetime
+from functools import wraps
+from urllib.parse import quote
+
+import orjson
+import phonenumbers
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, format_timedelta
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_wtf.csrf import CSRFError
+
+from connect import clock
+from connect.accounts.auth import current_user
+from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
+from connect.extensions import db
+from connect.requests.forms import CATEGORY_LABELS
+from connect.requests.services import (
+    claim_request,
+    claims_held_by,
+    effective_status,
+    get_request,
+    holds_claim,
+    mark_helped,
+    release_request,
+)
+from connect.spatial import latlon
+from connect.volunteers.forms import VolunteerProfileForm, distance_label
+from connect.volunteers.schemas import VolunteerProfileSchema
+from connect.volunteers.services import get_profile, save_profile
 
 bp = Blueprint("volunteer", __name__)
+
+NEEDS_LIMIT = 50
+REQUEST_ID = "<int(max=2147483647):request_id>"
+
+
+def login_required(view):
+    """Pages for signed-in volunteers: others log in first and come back here."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        user = current_user()
+        if user is None:
+            back = (request.full_path.rstrip("?") if request.method == "GET"
+                    else url_for("volunteer.needs"))
+            return redirect(url_for("account.login", next=back))
+        return view(user, *args, **kwargs)
+
+    return wrapped
 
 
 @bp.get("/volunteer")
 def start():
-    return "todo"
+    """Where "I want to help" leads: an account, then a profile, then the needs."""
+    user = current_user()
+    if user is None:
+        return render_template("volunteer/start.html")
+    if get_profile(user) is None:
+        return redirect(url_for("volunteer.profile"))
+    return redirect(url_for("volunteer.needs"))
+
+
+@bp.route("/volunteer/profile", methods=["GET", "POST"])
+@login_required
+def profile(user):
+    """Your area (a pin, or a place from the list), how far you go, what you bring."""
+    saved = get_profile(user)
+    form = VolunteerProfileForm.for_profile(saved, *(latlon(saved.location) if saved else ()))
+    if form.validate_on_submit():
+        data = form.load_into(VolunteerProfileSchema())
+        if data is not None:
+            save_profile(user, data)
+            flash(_("Saved. Here are the needs near you."), "info")
+            return redirect(url_for("volunteer.needs"))
+    status = 422 if request.method == "POST" else 200
+    return render_template("volunteer/profile.html", form=form, new=saved is None), status
 
 
 @bp.get("/volunteer/needs")
-def needs():
-    return "todo"
+@login_required
+def needs(user):
+    """Needs near you, nearest first, with the claims you hold on top."""
+    profile = get_profile(user)
+    if profile is None:
+        return redirect(url_for("volunteer.profile"))
+    lat, lon = latlon(profile.location)
+    body = current_app.extensions["read_model"].nearby_json(
+        lat, lon, profile.radius_m, NEEDS_LIMIT, profile.categories or None)
+    now = clock.now()
+    items = [_need(item, now) for item in orjson.loads(body)["items"]]
+    return render_template("volunteer/needs.html", needs=items, profile=profile,
+                           radius=distance_label(profile.radius_m),
+                           claims=[_held(r, now) for r in claims_held_by(user.id, now)])
+
+
+@bp.post(f"/volunteer/claim/{REQUEST_ID}")
+@login_required
+def claim(user, request_id):
+    """Take a need: the contact details are yours while the claim holds."""
+    try:
+        claim_request(request_id, user)
+    except ClaimConflict:
+        db.session.rollback()
+        help_request = get_request(request_id)
+        if holds_claim(help_request, user):  # a second tap on a slow connection
+            return redirect(url_for("volunteer.claim_page", request_id=request_id))
+        if effective_status(help_request) in ("claimed", "helped", "confirmed"):
+            flash(_("Someone else is already helping with this one. "
+                    "Please choose another need."), "error")
+        else:
+            flash(_("This need is closed now. Please choose another one."), "error")
+        return redirect(url_for("volunteer.needs"))
+    except Conflict as exc:  # capacity_reached
+        db.session.rollback()
+        flash(ngettext("You are already helping with %(num)d need, as many as you said you "
+                       "can take on. Finish or let go of it first.",
+                       "You are already helping with %(num)d needs, as many as you said you "
+                       "can take on. Finish or let go of one first.",
+                       exc.details.get("capacity", 1)), "error")
+        return redirect(url_for("volunteer.needs"))
+    except Forbidden:  # no volunteer profile yet
+        db.session.rollback()
+        flash(_("First tell us your area and how you can help."), "error")
+        return redirect(url_for("volunteer.profile"))
+    return redirect(url_for("volunteer.claim_page", request_id=request_id))
+
+
+@bp.get(f"/volunteer/claims/{REQUEST_ID}")
+@login_required
+def claim_page(user, request_id):
+    """The claimed need: who, where, how to get there, and until when it is yours."""
+    help_request = get_request(request_id)
+    if not holds_claim(help_request, user):
+        return _not_yours()
+    now = clock.now()
+    lat, lon = latlon(help_request.location)
+    profile = get_profile(user)
+    origin = latlon(profile.location) if profile else None
+    remaining = help_request.lease_expires_at - now
+    return render_template(
+        "volunteer/claim.html", need=_held(help_request, now),
+        phone_display=_national(help_request.phone),
+        geo_uri=f"geo:{lat:.6f},{lon:.6f}?q={lat:.6f},{lon:.6f}",
+        directions_url=_osm_directions(origin, (lat, lon)),
+        lease_until=format_datetime(help_request.lease_expires_at, "HH:mm"),
+        lease_left=format_timedelta(remaining, granularity="minute", threshold=1.0),
+        lease_seconds=max(0, int(remaining.total_seconds())),
+        status_url=url_for("requests.get_request", request_id=request_id))
+
+
+@bp.post(f"/volunteer/claims/{REQUEST_ID}/release")
+@login_required
+def release(user, request_id):
+    """Let the need go back to the list for someone else."""
+    try:
+        release_request(request_id, user)
+    except (Conflict, Forbidden):
+        return _no_longer_yours()
+    flash(_("You let this need go. Someone else can help with it now."), "info")
+    return redirect(url_for("volunteer.needs"))
+
+
+@bp.post(f"/volunteer/claims/{REQUEST_ID}/helped")
+@login_required
+def helped(user, request_id):
+    """The need was met."""
+    try:
+        mark_helped(request_id, user)
+    except (Conflict, Forbidden):
+        return _no_longer_yours()
+    flash(_("Thank you for helping! The need is marked as helped."), "info")
+    return redirect(url_for("volunteer.needs"))
+
+
+@bp.get("/volunteer/map")
+def map_page():
+    """Open needs (orange) and the ones helped this week (green) on a map."""
+    user = current_user()
+    profile = get_profile(user) if user else None
+    center = latlon(profile.location) if profile else tuple(current_app.config["MAP_CENTER"])
+    return render_template("volunteer/map.html", user=user, center=center,
+                           radius_m=profile.radius_m if profile else None,
+                           categories=CATEGORY_LABELS)
+
+
+@bp.errorhandler(CSRFError)
+def form_expired(_error):
+    """A form posted from a stale page (or with cookies off): say so; nothing was done."""
+    flash(_("This page was open for too long, or cookies are turned off. Please try again."),
+          "error")
+    if request.endpoint == "volunteer.profile":
+        return redirect(url_for("volunteer.profile"))
+    return redirect(url_for("volunteer.needs"))
+
+
+@bp.errorhandler(ConnectError)
+def problem(error):
+    """Service errors on these pages are a page in plain words, not JSON."""
+    title, message = {
+        404: (_("Not found"), _("We could not find this need. It may have been removed.")),
+        403: (_("Not allowed"), _("This page is not for your account.")),
+        503: (_("Please try again"), _("The service is busy for a moment. "
+                                      "Please try again in a few seconds.")),
+    }.get(error.status, (_("Something went wrong"), _("Please go back and try again.")))
+    response = make_response(render_template(
+        "account/message.html", title=title, message=message,
+        link_url=url_for("volunteer.needs"), link_text=_("Back to the needs near you")),
+        error.status)
+    response.headers.update(error.headers)
+    return response
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _not_yours():
+    return render_template(
+        "account/message.html", title=_("This need is not held by you"),
+        message=_("Only the volunteer helping with a need sees its details. If it was yours, "
+                  "it may have been finished, cancelled or given back."),
+        link_url=url_for("volunteer.needs"), link_text=_("Back to the needs near you")), 403
+
+
+def _no_longer_yours():
+    db.session.rollback()
+    flash(_("This need is no longer held by you: it may have been cancelled, finished, "
+            "or your time to help ran out."), "error")
+    return redirect(url_for("volunteer.needs"))
+
+
+def _categories(names):
+    return [CATEGORY_LABELS.get(name, name) for name in names]
+
+
+def _age(created_at, now):
+    return format_timedelta(created_at - now, granularity="minute", add_direction=True)
+
+
+def _need(item, now):
+    """A nearby list item, with what the page prints."""
+    created = datetime.fromisoformat(item["created_at"].rstrip("Z"))
+    distance = item["distance_m"]
+    return {**item, "category_labels": _categories(item["categories"]),
+            "distance": distance_label(distance) if distance else _("less than 100 m"),
+            "age": _age(created, now)}
+
+
+def _held(help_request, now):
+    """A claim the volunteer holds, with what the pages print."""
+    return {"id": help_request.id, "description": help_request.description,
+            "category_labels": _categories(help_request.categories),
+            "household_size": help_request.household_size, "urgency": help_request.urgency,
+            "contact_name": help_request.contact_name, "phone": help_request.phone,
+            "address": help_request.address, "age": _age(help_request.created_at, now),
+            "lease_left": format_timedelta(help_request.lease_expires_at - now,
+                                           granularity="minute", threshold=1.0)}
+
+
+def _national(e164):
+    """+84912345678 as people write it: 091 234 56 78."""
+    try:
+        number = phonenumbers.parse(e164, "VN")
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def _osm_directions(origin, destination):
+    """Directions on openstreetmap.org, from the volunteer's area when known."""
+    start = f"{origin[0]:.6f},{origin[1]:.6f}" if origin else ""
+    route = quote(f"{start};{destination[0]:.6f},{destination[1]:.6f}", safe="")
+    return f"https://www.openstreetmap.org/directions?engine=fossgis_osrm_car&route={route}"

@@ -141,6 +141,15 @@ def _nearby_calls(client, headers, posted_requests):
     return calls
 
 
+def _map_calls(client, headers, posted_requests):
+    boxes = ["105.9,21.0,106.5,21.5"]
+    for posted in posted_requests:  # small boxes around each exact point too
+        lat, lon = posted["secret"]["point"]
+        boxes.append(f"{lon - 0.005},{lat - 0.005},{lon + 0.005},{lat + 0.005}")
+    return [client.get(f"{API}/map", headers=headers, query_string={"bbox": box})
+            for box in boxes]
+
+
 def _per_request(action):
     def call(client, headers, posted_requests, ids):
         return [client.post(f"{API}/{request_id}/{action}", headers=headers) for request_id in ids]
@@ -160,8 +169,13 @@ OPERATIONS = {
         client.post(API, headers=headers, json=request_payload())],
     ("get", f"{API}/nearby"): lambda client, headers, posted_requests, _ids: _nearby_calls(
         client, headers, posted_requests),
+    ("get", f"{API}/map"): lambda client, headers, posted_requests, _ids: _map_calls(
+        client, headers, posted_requests),
     ("get", API + "/{request_id}"): lambda client, headers, posted_requests, _ids: [
         client.get(f"{API}/{p['id']}", headers=headers) for p in posted_requests],
+    ("patch", API + "/{request_id}"): lambda client, headers, posted_requests, _ids: [
+        client.patch(f"{API}/{p['id']}", headers=headers, json={"household_size": 9})
+        for p in posted_requests],
     ("post", API + "/{request_id}/claim"): _per_request("claim"),
     ("post", API + "/{request_id}/release"): _per_request("release"),
     ("post", API + "/{request_id}/helped"): _per_request("helped"),

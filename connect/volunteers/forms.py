@@ -1,0 +1,108 @@
+"""The volunteer profile form: the API's profile rules, in words a volunteer reads.
+
+The form gives friendly per-field messages; its answers are then loaded with the API's own
+schema (``load_into``), so the page can never save what the API would refuse.
+"""
+import math
+
+from flask import current_app
+from flask_babel import format_decimal
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from marshmallow import ValidationError as SchemaError
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, SelectMultipleField
+from wtforms.validators import DataRequired, InputRequired, ValidationError
+
+from connect.requests.forms import CATEGORY_LABELS
+from connect.requests.models import CATEGORIES
+
+RADIUS_CHOICES_M = (1000, 2000, 5000, 10_000, 20_000)
+CAPACITY_CHOICES = (1, 2, 3, 4, 5)
+DEFAULTS = {"radius_m": 5000, "categories": list(CATEGORIES), "on_duty": True, "capacity": 1}
+
+
+def distance_label(metres):
+    """1200 -> "1.2 km" (in the page's language), 300 -> "300 m"."""
+    if metres < 1000:
+        return f"{format_decimal(metres, format='#,##0')} m"
+    return f"{format_decimal(metres / 1000, format='#,##0.#')} km"
+
+
+def places():
+    """The areas a volunteer may choose instead of a pin: [(name, lat, lon)]."""
+    return list(current_app.config["PLACES"])
+
+
+class VolunteerProfileForm(FlaskForm):
+    lat = HiddenField()
+    lon = HiddenField()
+    place = SelectField(_l("Or choose your area from the list"), validate_choice=True)
+    radius_m = RadioField(_l("How far can you go?"), coerce=int, validators=[
+        InputRequired(_l("Choose how far you can go."))])
+    categories = SelectMultipleField(
+        _l("What can you help with?"),
+        choices=[(name, CATEGORY_LABELS[name]) for name in CATEGORIES],
+        validators=[DataRequired(_l("Choose at least one kind of help."))])
+    on_duty = BooleanField(_l("I can help now"))
+    capacity = SelectField(_l("How many needs can you take on at the same time?"), coerce=int,
+                           validators=[InputRequired(_l("Choose a number."))])
+
+    def __init__(self, **kwargs):
+        """``data`` holds the saved answers (or the defaults); a POST overrides them."""
+        super().__init__(**kwargs)
+        self.place.choices = [("", _l("Choose your area"))] + [
+            (str(i), name) for i, (name, _, _) in enumerate(places())]
+        radii = sorted({*RADIUS_CHOICES_M, *(r for r in [self.radius_m.object_data] if r)})
+        self.radius_m.choices = [(r, distance_label(r)) for r in radii]
+        capacities = sorted({*CAPACITY_CHOICES,
+                             *(c for c in [self.capacity.object_data] if c)})
+        self.capacity.choices = [(c, str(c)) for c in capacities]
+
+    @classmethod
+    def for_profile(cls, profile, lat=None, lon=None):
+        """The form with a saved profile's answers, or the defaults for a new volunteer."""
+        if profile is None:
+            return cls(data={**DEFAULTS, "lat": "", "lon": ""})
+        return cls(data={"lat": repr(lat), "lon": repr(lon), "place": "",
+                         "radius_m": profile.radius_m, "categories": list(profile.categories),
+                         "on_duty": profile.on_duty, "capacity": profile.capacity})
+
+    def validate_lat(self, field):
+        # The area's one message is shown with the map and the list (field "lat").
+        if self.chosen_location() is None:
+            raise ValidationError(_l(
+                "Show us your area: press \u201cUse my location\u201d, move the pin on the "
+                "map, or choose your area from the list."))
+
+    def chosen_location(self):
+        """A place from the list wins (it is the no-JavaScript way); else the pin."""
+        if self.place.data:
+            try:
+                _, lat, lon = places()[int(self.place.data)]
+            except (ValueError, IndexError):
+                return None
+            return {"lat": lat, "lon": lon}
+        try:
+            lat, lon = float(self.lat.data), float(self.lon.data)
+        except (TypeError, ValueError):
+            return None
+        if not (math.isfinite(lat) and math.isfinite(lon)
+                and -90 <= lat <= 90 and -180 <= lon <= 180):
+            return None
+        return {"lat": lat, "lon": lon}
+
+    def profile_data(self):
+        """The answers in the API's shape (VolunteerProfileSchema), not yet validated by it."""
+        return {"location": self.chosen_location(), "radius_m": self.radius_m.data,
+                "categories": list(self.categories.data or []),
+                "on_duty": bool(self.on_duty.data), "capacity": self.capacity.data}
+
+    def load_into(self, schema):
+        """The answers loaded by the API's schema, or None with its complaints shown here."""
+        try:
+            return schema.load(self.profile_data())
+        except SchemaError as exc:
+            for name in exc.messages:
+                field = getattr(self, "lat" if name == "location" else name, self.categories)
+                field.errors = [*field.errors, _l("Please check this answer.")]
+            return None

@@ -1,0 +1,139 @@
+"""Steps several browser tests share, and every page of the site by name with how to open it
+in a given state (for axe-core and page weights).
+
+Each page opener takes (page, seed), prepares what the page needs (an account, a request, a
+claim) and navigates; it returns the path it opened.
+"""
+import re
+
+from playwright.sync_api import expect
+
+POST_BUTTON = re.compile(r"^(Gửi|Đăng|Post|Send)", re.I)
+MANAGE_URL = re.compile(r"/m/[A-Za-z0-9_-]{20,}$")
+
+
+# -- steps --------------------------------------------------------------------------------
+
+def fill_request(page, phone="0912 345 678", description="Cần gạo và trứng cho 4 người"):
+    """Answer the request form the way a resident does (everything but the location)."""
+    page.get_by_role("checkbox", name="Thực phẩm").check()
+    page.get_by_role("checkbox", name="Thuốc").check()
+    page.get_by_label("Nói rõ hơn bạn cần gì").fill(description)
+    page.get_by_label("Nhà bạn có mấy người?").fill("4")
+    page.get_by_role("radio", name="Gấp: tôi cần ngay trong hôm nay").check()
+    page.get_by_label("Tên của bạn").fill("Nguyễn Thị Mai")
+    page.get_by_label("Số điện thoại của bạn").fill(phone)
+    page.get_by_label("Địa chỉ của bạn (không bắt buộc)").fill("12 Ngõ 3, Trần Phú")
+
+
+def send_request(page):
+    page.get_by_role("button", name="Gửi yêu cầu").click()
+
+
+def post_request_with_my_location(page, **answers):
+    """The whole resident flow from the empty form; returns the manage page's URL."""
+    page.goto("/need-help")
+    fill_request(page, **answers)
+    page.get_by_role("button", name="Dùng vị trí của tôi").click()
+    expect(page.get_by_text("Đã tìm thấy bạn")).to_be_visible()
+    send_request(page)
+    expect(page).to_have_url(MANAGE_URL)
+    return page.url
+
+
+def settle_map(page):
+    """Let a Leaflet map finish its zoom animation and redraw (for a faithful screenshot)."""
+    page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+    page.wait_for_timeout(300)
+
+
+def local_number(e164):
+    """+84981234567 as people type it: 0981234567."""
+    return "0" + e164[3:]
+
+
+# -- pages --------------------------------------------------------------------------------
+
+
+def _goto(page, path):
+    response = page.goto(path)
+    assert response is not None and response.ok, (path, response and response.status)
+    return path
+
+
+def _as_volunteer(page, seed, with_need=True):
+    phone, _, headers = seed.volunteer()
+    seed.log_in(page.context, phone)
+    if with_need:
+        seed.help_request(description="Cần thuốc hạ sốt cho trẻ em", urgency="urgent")
+    return headers
+
+
+def home(page, seed):
+    return _goto(page, "/")
+
+
+def post_form(page, seed):
+    return _goto(page, "/need-help")
+
+
+def post_form_with_errors(page, seed):
+    _goto(page, "/need-help")
+    # Skip the browser's own checks so the server's per-field messages show.
+    page.locator("form:has(textarea)").first.evaluate("form => form.noValidate = true")
+    page.get_by_role("button", name=POST_BUTTON).click()
+    page.wait_for_load_state()
+    return "/need-help (posted empty)"
+
+
+def manage(page, seed):
+    return _goto(page, f"/m/{seed.help_request()['manage_token']}")
+
+
+def register(page, seed):
+    return _goto(page, "/register")
+
+
+def login(page, seed):
+    return _goto(page, "/login")
+
+
+def volunteer_start(page, seed):
+    return _goto(page, "/volunteer")
+
+
+def profile(page, seed):
+    _as_volunteer(page, seed, with_need=False)
+    return _goto(page, "/volunteer/profile")
+
+
+def needs(page, seed):
+    _as_volunteer(page, seed)
+    return _goto(page, "/volunteer/needs")
+
+
+def claim_page(page, seed):
+    headers = _as_volunteer(page, seed, with_need=False)
+    need = seed.help_request()
+    seed.claim(need["id"], headers)
+    return _goto(page, f"/volunteer/claims/{need['id']}")
+
+
+def volunteer_map(page, seed):
+    _as_volunteer(page, seed)
+    return _goto(page, "/volunteer/map")
+
+
+SITE_PAGES = {
+    "home": home,
+    "post form": post_form,
+    "post form with errors": post_form_with_errors,
+    "manage page": manage,
+    "register": register,
+    "login": login,
+    "volunteer start": volunteer_start,
+    "profile": profile,
+    "needs": needs,
+    "claim page": claim_page,
+    "map": volunteer_map,
+}
