@@ -3,7 +3,6 @@ import orjson
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
-from connect import clock
 from connect.accounts.auth import current_user, require_user
 from connect.extensions import limiter
 from connect.requests import services

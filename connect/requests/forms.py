@@ -139,21 +139,7 @@ class HelpRequestForm(FlaskForm):
     # -- the data the services take ----------------------------------------------------
 
     def chosen_location(self):
-        """A place from the list wins (it is the no-JavaScript way); else the pin."""
-        if self.place.data:
-            try:
-                _, lat, lon = places()[int(self.place.data)]
-            except (ValueError, IndexError):
-                return None
-            return {"lat": lat, "lon": lon}
-        try:
-            lat, lon = float(self.lat.data), float(self.lon.data)
-        except (TypeError, ValueError):
-            return None
-        if not (math.isfinite(lat) and math.isfinite(lon)
-                and -90 <= lat <= 90 and -180 <= lon <= 180):
-            return None
-        return {"lat": lat, "lon": lon}
+        return location_from_answers(self.place.data, self.lat.data, self.lon.data)
 
     def request_data(self):
         """The answers in the API's shape (RequestCreateSchema), not yet validated by it."""
@@ -200,3 +186,22 @@ def _int_or_none(value):
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def location_from_answers(place, lat, lon):
+    """{lat, lon} from a location field set: a place from the list wins (it is the
+    no-JavaScript way), else the pin's hidden inputs; None when neither is usable."""
+    if place:
+        try:
+            _, lat, lon = places()[int(place)]
+        except (ValueError, IndexError):
+            return None
+        return {"lat": lat, "lon": lon}
+    try:
+        lat, lon = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon)
+            and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return {"lat": lat, "lon": lon}

@@ -3,9 +3,7 @@
 The form gives friendly per-field messages; its answers are then loaded with the API's own
 schema (``load_into``), so the page can never save what the API would refuse.
 """
-import math
 
-from flask import current_app
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -13,7 +11,7 @@ from marshmallow import ValidationError as SchemaError
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, SelectMultipleField
 from wtforms.validators import DataRequired, InputRequired, ValidationError
 
-from connect.requests.forms import CATEGORY_LABELS
+from connect.requests.forms import CATEGORY_LABELS, location_from_answers, places
 from connect.requests.models import CATEGORIES
 
 RADIUS_CHOICES_M = (1000, 2000, 5000, 10_000, 20_000)
@@ -26,11 +24,6 @@ def distance_label(metres):
     if metres < 1000:
         return f"{format_decimal(metres, format='#,##0')} m"
     return f"{format_decimal(metres / 1000, format='#,##0.#')} km"
-
-
-def places():
-    """The areas a volunteer may choose instead of a pin: [(name, lat, lon)]."""
-    return list(current_app.config["PLACES"])
 
 
 class VolunteerProfileForm(FlaskForm):
@@ -75,21 +68,7 @@ class VolunteerProfileForm(FlaskForm):
                 "map, or choose your area from the list."))
 
     def chosen_location(self):
-        """A place from the list wins (it is the no-JavaScript way); else the pin."""
-        if self.place.data:
-            try:
-                _, lat, lon = places()[int(self.place.data)]
-            except (ValueError, IndexError):
-                return None
-            return {"lat": lat, "lon": lon}
-        try:
-            lat, lon = float(self.lat.data), float(self.lon.data)
-        except (TypeError, ValueError):
-            return None
-        if not (math.isfinite(lat) and math.isfinite(lon)
-                and -90 <= lat <= 90 and -180 <= lon <= 180):
-            return None
-        return {"lat": lat, "lon": lon}
+        return location_from_answers(self.place.data, self.lat.data, self.lon.data)
 
     def profile_data(self):
         """The answers in the API's shape (VolunteerProfileSchema), not yet validated by it."""
