@@ -106,6 +106,7 @@
       "% 100%)";
     var count = document.createElement("span");
     count.className = "cluster-count";
+    count.setAttribute("aria-hidden", "true");  // the words below say the number once
     count.textContent = markers.length;
     var words = document.createElement("span");
     words.className = "visually-hidden";
@@ -146,8 +147,9 @@
       kinds.push(categories[item.categories[i]] || item.categories[i]);
     }
     box.appendChild(text("p", "dot-card-kinds", kinds.join(", ")));
-    var when = age(item.created_at);
-    if (when) { box.appendChild(text("p", "dot-card-age", fill(msg("posted"), { age: when }))); }
+    var seconds = (Date.now() - Date.parse(item.created_at)) / 1000;
+    var when = seconds < 60 ? msg("posted-just-now") : fill(msg("posted"), { age: age(item.created_at) });
+    if (when) { box.appendChild(text("p", "dot-card-age", when)); }
     if (!open) { return box; }
     var claimUrl = data("claim-url");
     if (claimUrl) {
@@ -201,7 +203,8 @@
         icon: open ? (item.urgency === "urgent" ? icons.urgent : icons.open) : icons.helped,
         title: open ? msg("open") : msg("helped"), keyboard: true, needOpen: open
       });
-      marker.bindPopup(card.bind(null, item), { minWidth: 200 });
+      // Keep the card clear of the 44 px zoom buttons in the corner.
+      marker.bindPopup(card.bind(null, item), { minWidth: 200, autoPanPaddingTopLeft: [64, 12] });
       shown[key] = marker;
       add.push(marker);
     }
@@ -214,7 +217,11 @@
     note("count", items.length >= LIMIT ? fill(msg("too-many"), { count: LIMIT }) : "");
   }
 
-  function load() {
+  var loadedBbox = null;
+  function load(force) {
+    // Fitting the map to your area ends in a moveend too: do not ask twice for one view.
+    if (!force && bbox() === loadedBbox) { return; }
+    loadedBbox = bbox();
     window.clearTimeout(retry);
     if (controller && controller.abort) { controller.abort(); }
     controller = window.AbortController ? new AbortController() : null;
@@ -229,6 +236,7 @@
       .catch(function (error) {
         if (error && error.name === "AbortError") { return; }
         note("load", msg("failed"));
+        loadedBbox = null;
         retry = window.setTimeout(load, RETRY_MS);
       });
   }
@@ -239,5 +247,5 @@
   });
   load();
   // Needs get taken and helped while the map is open: look again now and then.
-  window.setInterval(function () { if (!document.hidden) { load(); } }, 60000);
+  window.setInterval(function () { if (!document.hidden) { load(true); } }, 60000);
 }());
