@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 
 from connect.accounts.auth import current_user, require_user
 from connect.extensions import limiter
-from connect.requests import services
+from connect.requests import queries, services
 from connect.requests.schemas import (
     CancelSchema,
     MapListSchema,
@@ -30,8 +30,8 @@ def _manage_token():
 def _view(help_request, user=None, manage_token=None):
     """Mark what the caller may see; RequestSchema leaves private fields out otherwise."""
     help_request.effective_status, help_request.effective_expires_at = (
-        services.effective_state(help_request))
-    help_request.show_private = services.can_see_private(help_request, user, manage_token)
+        queries.effective_state(help_request))
+    help_request.show_private = queries.can_see_private(help_request, user, manage_token)
     return help_request
 
 
@@ -66,7 +66,7 @@ def nearby(args):
 @bp.response(200, MapListSchema)
 def map_dots(args):
     """Open requests, and those helped in the last 7 days, in a box: blurred points only."""
-    items = services.map_requests(args["bbox"], args["limit"])
+    items = queries.map_requests(args["bbox"], args["limit"])
     return Response(orjson.dumps({"items": items}), status=200, mimetype="application/json")
 
 
@@ -74,7 +74,7 @@ def map_dots(args):
 @bp.response(200, RequestSchema)
 def get_request(request_id):
     """A request: public fields for anyone, contact details for those allowed."""
-    return _view(services.get_request(request_id), current_user(), _manage_token())
+    return _view(queries.get_request(request_id), current_user(), _manage_token())
 
 
 @bp.route("/<int(max=2147483647):request_id>/claim", methods=["POST"])

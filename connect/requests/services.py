@@ -1,9 +1,9 @@
-"""Help request rules: posting, the claim lifecycle, who may see what."""
+"""Help request rules: posting, editing, the claim lifecycle, leases and expiry."""
 import hmac
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import select, update
 
 from connect import clock
 from connect.accounts.models import hash_secret, new_secret
@@ -12,15 +12,12 @@ from connect.extensions import db
 from connect.geo import blur_point, haversine_m
 from connect.matching.changes import change_stamp
 from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
+from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
 from connect.spatial import latlon, point
 
 
 def _lease():
     return timedelta(seconds=current_app.config["CLAIM_LEASE_SECONDS"])
-
-
-def _expiry():
-    return timedelta(seconds=current_app.config["REQUEST_EXPIRY_SECONDS"])
 
 
 def _stamp():
@@ -65,7 +62,7 @@ def post_request(data, requester=None, source="api"):
         requester_id=requester.id if requester else None,
         manage_token_hash=token_hash,
         created_at=now, updated_at=now, last_activity_at=now,
-        expires_at=now + _expiry(),
+        expires_at=now + expiry_period(),
         change_seq=_stamp(),
     )
     db.session.add(help_request)
@@ -73,48 +70,6 @@ def post_request(data, requester=None, source="api"):
     record_event(help_request.id, None, "open", requester, "requester", "posted", at=now)
     db.session.flush()
     return help_request, token
-
-
-def get_request(request_id):
-    help_request = db.session.get(HelpRequest, request_id)
-    if help_request is None:
-        raise NotFound("No help request with this id.")
-    return help_request
-
-
-def effective_state(help_request, now=None):
-    """(status, expires_at) with lapsed leases and expiry applied, as once persisted."""
-    now = now or clock.now()
-    status, expires_at = help_request.status, help_request.expires_at
-    if status == "claimed" and help_request.lease_expires_at <= now:
-        # A lapsed lease reopens the request for a full expiry period from the lapse.
-        status, expires_at = "open", help_request.lease_expires_at + _expiry()
-    if status == "open" and expires_at <= now:
-        status = "expired"
-    return status, expires_at
-
-
-def effective_status(help_request, now=None):
-    return effective_state(help_request, now)[0]
-
-
-def is_requester(help_request, user=None, manage_token=None):
-    if manage_token and hmac.compare_digest(hash_secret(manage_token),
-                                            help_request.manage_token_hash):
-        return True
-    return user is not None and help_request.requester_id == user.id
-
-
-def holds_claim(help_request, user, now=None):
-    return (user is not None and help_request.claimed_by_id == user.id
-            and effective_status(help_request, now) == "claimed")
-
-
-def can_see_private(help_request, user=None, manage_token=None):
-    """Whether the caller may see contact, address and exact point (ARCHITECTURE, Privacy)."""
-    return ((user is not None and user.is_staff)
-            or is_requester(help_request, user, manage_token)
-            or holds_claim(help_request, user))
 
 
 def apply_timeouts(request_id, now=None):
@@ -137,7 +92,7 @@ def _lapse_lease(request_id, lease_end, now):
         .where(HelpRequest.id == request_id, HelpRequest.status == "claimed",
                HelpRequest.lease_expires_at <= now)
         .values(status="open", claimed_by_id=None, lease_expires_at=None,
-                last_activity_at=lease_end, expires_at=lease_end + _expiry(),
+                last_activity_at=lease_end, expires_at=lease_end + expiry_period(),
                 updated_at=now, change_seq=_stamp())
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -185,12 +140,6 @@ def _active_assist(request_id):
     return db.session.execute(
         select(Assist).where(Assist.request_id == request_id, Assist.outcome.is_(None))
         .order_by(Assist.id.desc()).limit(1)).scalar_one_or_none()
-
-
-def active_claims(user_id):
-    return db.session.execute(
-        select(func.count(Assist.id)).where(Assist.volunteer_id == user_id,
-                                            Assist.outcome.is_(None))).scalar_one()
 
 
 def claim_request(request_id, volunteer):
@@ -300,7 +249,7 @@ def release_request(request_id, user):
     return _transition(help_request, ("claimed",), "open", user, _kind(user), "released",
                        assist_outcome="released",
                        values=dict(claimed_by_id=None, lease_expires_at=None,
-                                   expires_at=clock.now() + _expiry()))
+                                   expires_at=clock.now() + expiry_period()))
 
 
 def mark_helped(request_id, user):
@@ -342,72 +291,12 @@ def _kind(user):
     return user.role if user.is_staff else "volunteer"
 
 
-# -- pages: the volunteer's claims, the map --------------------------------------------
+# -- the requester's edits -------------------------------------------------------------
 
-MAP_HELPED_DAYS = 7
-
-
-def claims_held_by(user_id, now=None):
-    """The requests this volunteer holds a live claim on, the soonest lease end first."""
-    now = now or clock.now()
-    return db.session.execute(
-        select(HelpRequest).where(HelpRequest.claimed_by_id == user_id,
-                                  HelpRequest.status == "claimed",
-                                  HelpRequest.lease_expires_at > now)
-        .order_by(HelpRequest.lease_expires_at, HelpRequest.id)).scalars().all()
-
-
-def map_requests(bbox, limit, now=None):
-    """Dots for a public map: requests open now and those helped or confirmed in the last
-    week, whose blurred point lies in bbox (min_lon, min_lat, max_lon, max_lat); open ones
-    first, newest first. Only public fields: never the exact point or any contact."""
-    now = now or clock.now()
-    min_lon, min_lat, max_lon, max_lat = bbox
-    r = HelpRequest
-    lat, lon = func.ST_Y(r.public_location), func.ST_X(r.public_location)
-    open_now = or_(
-        and_(r.status == "open", r.expires_at > now),
-        # A lapsed lease makes a claimed request open again, for an expiry period from the lapse.
-        and_(r.status == "claimed", r.lease_expires_at <= now,
-             r.lease_expires_at > now - _expiry()))
-    helped_lately = and_(r.status.in_(("helped", "confirmed")),
-                         r.closed_at >= now - timedelta(days=MAP_HELPED_DAYS))
-    rows = db.session.execute(
-        select(r.id, r.status, r.categories, r.urgency, lat, lon, r.created_at)
-        .where(or_(open_now, helped_lately),
-               lon.between(min_lon, max_lon), lat.between(min_lat, max_lat))
-        .order_by(case((r.status.in_(("open", "claimed")), 0), else_=1),
-                  r.created_at.desc(), r.id.desc())
-        .limit(limit)).all()
-    return [{"id": id_, "status": "open" if status == "claimed" else status,
-             "categories": categories, "urgency": urgency,
-             "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
-             "created_at": clock.isoformat(created_at)}
-            for id_, status, categories, urgency, lat_, lon_, created_at in rows]
-
-
-# -- the requester's own view and edits ------------------------------------------------
-
-_MAX_TOKEN_LENGTH = 128
 EDITABLE_FIELDS = ("categories", "description", "household_size", "urgency", "contact_name",
                    "phone", "address")
 # A pin set again to where it was (re-sent form, rounding in a browser) is not a move.
 _MOVE_THRESHOLD_M = 1.0
-
-
-def find_by_manage_token(token):
-    """The request this manage token opens, or None; the same answer for any wrong token."""
-    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_LENGTH:
-        return None
-    token_hash = hash_secret(token)
-    help_request = db.session.execute(
-        select(HelpRequest).where(HelpRequest.manage_token_hash == token_hash)
-    ).scalar_one_or_none()
-    # The lookup is by a hash of a 256-bit secret; compare again in constant time anyway.
-    if help_request is None or not hmac.compare_digest(help_request.manage_token_hash,
-                                                       token_hash):
-        return None
-    return help_request
 
 
 def edit_request(request_id, data, actor, manage_token=None):
@@ -438,7 +327,7 @@ def edit_request(request_id, data, actor, manage_token=None):
             values.update(location=point(lat, lon), public_location=point(*blurred))
     if status == "open":
         # A requester who edits still needs help: the request stays listed as long again.
-        values["expires_at"] = now + _expiry()
+        values["expires_at"] = now + expiry_period()
     result = db.session.execute(
         update(HelpRequest)
         .where(HelpRequest.id == request_id, HelpRequest.status == status)

@@ -17,7 +17,7 @@ from connect import clock
 from connect.accounts.auth import current_user
 from connect.errors import ConnectError
 from connect.extensions import db, limiter
-from connect.requests import services
+from connect.requests import queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
 from connect.spatial import latlon
@@ -48,7 +48,7 @@ def new_request():
 def manage(token):
     """The requester's page: status, what was asked, the private link, what they can do."""
     help_request = _by_token(token)
-    status = services.effective_status(help_request)
+    status = queries.effective_status(help_request)
     return _private(render_template(
         "resident/manage.html", help_request=help_request, status=status, token=token,
         manage_url=url_for(".manage", token=token, _external=True),
@@ -62,7 +62,7 @@ def manage(token):
 @bp.route("/m/<token>/edit", methods=["GET", "POST"])
 def edit(token):
     help_request = _by_token(token)
-    if services.effective_status(help_request) not in ACTIVE:
+    if queries.effective_status(help_request) not in ACTIVE:
         return _closed(token)
     if request.method == "GET":
         form = HelpRequestForm.for_request(help_request, *latlon(help_request.location))
@@ -84,7 +84,7 @@ def edit(token):
 def cancel(token):
     """GET asks "are you sure?"; POST cancels."""
     help_request = _by_token(token)
-    if services.effective_status(help_request) not in ACTIVE:
+    if queries.effective_status(help_request) not in ACTIVE:
         return _closed(token)
     if request.method == "GET":
         return _private(render_template("resident/cancel.html", token=token,
@@ -102,7 +102,7 @@ def cancel(token):
 def confirm(token):
     """The requester says they were helped."""
     help_request = _by_token(token)
-    if services.effective_status(help_request) == "open":
+    if queries.effective_status(help_request) == "open":
         return _closed(token, _("There is nothing to confirm yet: no volunteer has taken "
                                 "your request."))
     try:
@@ -116,7 +116,7 @@ def confirm(token):
 # -- helpers ---------------------------------------------------------------------------
 
 def _by_token(token):
-    help_request = services.find_by_manage_token(token)
+    help_request = queries.find_by_manage_token(token)
     if help_request is None:
         abort(404)
     return help_request

@@ -3,7 +3,7 @@ from flask_smorest import Blueprint
 
 from connect.accounts.auth import require_user
 from connect.errors import NotFound
-from connect.requests.services import active_claims
+from connect.requests.queries import active_claims
 from connect.volunteers import services
 from connect.volunteers.schemas import VolunteerProfileSchema, VolunteerSchema
 

@@ -25,15 +25,8 @@ from connect.accounts.auth import current_user
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
 from connect.extensions import db
 from connect.requests.forms import CATEGORY_LABELS
-from connect.requests.services import (
-    claim_request,
-    claims_held_by,
-    effective_status,
-    get_request,
-    holds_claim,
-    mark_helped,
-    release_request,
-)
+from connect.requests.queries import claims_held_by, effective_status, get_request, holds_claim
+from connect.requests.services import claim_request, mark_helped, release_request
 from connect.spatial import latlon
 from connect.volunteers.forms import VolunteerProfileForm, distance_label
 from connect.volunteers.schemas import VolunteerProfileSchema

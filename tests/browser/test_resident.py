@@ -81,10 +81,10 @@ def test_without_javascript_the_resident_posts_by_choosing_the_area(contexts, se
 
 
 def _own_request_url(seed, token):
-    from connect.requests import services
+    from connect.requests import queries
 
     with seed.server.app.app_context():
-        return f"/api/v1/requests/{services.find_by_manage_token(token).id}"
+        return f"/api/v1/requests/{queries.find_by_manage_token(token).id}"
 
 
 def test_bad_phone_number_shows_the_error_by_the_field_and_keeps_the_answers(phone, shot):

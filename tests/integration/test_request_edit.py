@@ -254,7 +254,7 @@ def test_the_service_changes_only_the_fields_given(app, post_request):
 
 def test_find_by_manage_token(app, post_request):
     posted = post_request()
-    from connect.requests.services import find_by_manage_token
+    from connect.requests.queries import find_by_manage_token
 
     with app.app_context():
         assert find_by_manage_token(posted["manage_token"]).id == posted["id"]

@@ -200,7 +200,7 @@ def test_valid_post_creates_a_web_request_and_opens_its_manage_page(app, client)
     assert events(app, help_request.id) == [(None, "open", "requester", "posted")]
 
     with app.app_context():
-        from connect.requests.services import find_by_manage_token
+        from connect.requests.queries import find_by_manage_token
 
         assert find_by_manage_token(path.rsplit("/", 1)[1]).id == help_request.id
     manage = client.get(path)

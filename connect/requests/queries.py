@@ -1,0 +1,112 @@
+"""Reading help requests: lookups, what a caller may see, lists for pages and maps."""
+import hmac
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import and_, case, func, or_, select
+
+from connect import clock
+from connect.accounts.models import hash_secret
+from connect.errors import NotFound
+from connect.extensions import db
+from connect.requests.models import Assist, HelpRequest
+
+
+def expiry_period():
+    return timedelta(seconds=current_app.config["REQUEST_EXPIRY_SECONDS"])
+
+def get_request(request_id):
+    help_request = db.session.get(HelpRequest, request_id)
+    if help_request is None:
+        raise NotFound("No help request with this id.")
+    return help_request
+
+def effective_state(help_request, now=None):
+    """(status, expires_at) with lapsed leases and expiry applied, as once persisted."""
+    now = now or clock.now()
+    status, expires_at = help_request.status, help_request.expires_at
+    if status == "claimed" and help_request.lease_expires_at <= now:
+        # A lapsed lease reopens the request for a full expiry period from the lapse.
+        status, expires_at = "open", help_request.lease_expires_at + expiry_period()
+    if status == "open" and expires_at <= now:
+        status = "expired"
+    return status, expires_at
+
+def effective_status(help_request, now=None):
+    return effective_state(help_request, now)[0]
+
+def is_requester(help_request, user=None, manage_token=None):
+    if manage_token and hmac.compare_digest(hash_secret(manage_token),
+                                            help_request.manage_token_hash):
+        return True
+    return user is not None and help_request.requester_id == user.id
+
+def holds_claim(help_request, user, now=None):
+    return (user is not None and help_request.claimed_by_id == user.id
+            and effective_status(help_request, now) == "claimed")
+
+def can_see_private(help_request, user=None, manage_token=None):
+    """Whether the caller may see contact, address and exact point (ARCHITECTURE, Privacy)."""
+    return ((user is not None and user.is_staff)
+            or is_requester(help_request, user, manage_token)
+            or holds_claim(help_request, user))
+
+def active_claims(user_id):
+    return db.session.execute(
+        select(func.count(Assist.id)).where(Assist.volunteer_id == user_id,
+                                            Assist.outcome.is_(None))).scalar_one()
+
+MAP_HELPED_DAYS = 7
+
+def claims_held_by(user_id, now=None):
+    """The requests this volunteer holds a live claim on, the soonest lease end first."""
+    now = now or clock.now()
+    return db.session.execute(
+        select(HelpRequest).where(HelpRequest.claimed_by_id == user_id,
+                                  HelpRequest.status == "claimed",
+                                  HelpRequest.lease_expires_at > now)
+        .order_by(HelpRequest.lease_expires_at, HelpRequest.id)).scalars().all()
+
+def map_requests(bbox, limit, now=None):
+    """Dots for a public map: requests open now and those helped or confirmed in the last
+    week, whose blurred point lies in bbox (min_lon, min_lat, max_lon, max_lat); open ones
+    first, newest first. Only public fields: never the exact point or any contact."""
+    now = now or clock.now()
+    min_lon, min_lat, max_lon, max_lat = bbox
+    r = HelpRequest
+    lat, lon = func.ST_Y(r.public_location), func.ST_X(r.public_location)
+    open_now = or_(
+        and_(r.status == "open", r.expires_at > now),
+        # A lapsed lease makes a claimed request open again, for an expiry period from the lapse.
+        and_(r.status == "claimed", r.lease_expires_at <= now,
+             r.lease_expires_at > now - expiry_period()))
+    helped_lately = and_(r.status.in_(("helped", "confirmed")),
+                         r.closed_at >= now - timedelta(days=MAP_HELPED_DAYS))
+    rows = db.session.execute(
+        select(r.id, r.status, r.categories, r.urgency, lat, lon, r.created_at)
+        .where(or_(open_now, helped_lately),
+               lon.between(min_lon, max_lon), lat.between(min_lat, max_lat))
+        .order_by(case((r.status.in_(("open", "claimed")), 0), else_=1),
+                  r.created_at.desc(), r.id.desc())
+        .limit(limit)).all()
+    return [{"id": id_, "status": "open" if status == "claimed" else status,
+             "categories": categories, "urgency": urgency,
+             "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
+             "created_at": clock.isoformat(created_at)}
+            for id_, status, categories, urgency, lat_, lon_, created_at in rows]
+
+_MAX_TOKEN_LENGTH = 128
+
+def find_by_manage_token(token):
+    """The request this manage token opens, or None; the same answer for any wrong token."""
+    if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    token_hash = hash_secret(token)
+    help_request = db.session.execute(
+        select(HelpRequest).where(HelpRequest.manage_token_hash == token_hash)
+    ).scalar_one_or_none()
+    # The lookup is by a hash of a 256-bit secret; compare again in constant time anyway.
+    if help_request is None or not hmac.compare_digest(help_request.manage_token_hash,
+                                                       token_hash):
+        return None
+    return help_request
