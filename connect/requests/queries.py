@@ -13,13 +13,16 @@ from connect.requests.models import Assist, HelpRequest
 
 
 def expiry_period():
+    """How long an open request lives without activity."""
     return timedelta(seconds=current_app.config["REQUEST_EXPIRY_SECONDS"])
+
 
 def get_request(request_id):
     help_request = db.session.get(HelpRequest, request_id)
     if help_request is None:
         raise NotFound("No help request with this id.")
     return help_request
+
 
 def effective_state(help_request, now=None):
     """(status, expires_at) with lapsed leases and expiry applied, as once persisted."""
@@ -32,8 +35,10 @@ def effective_state(help_request, now=None):
         status = "expired"
     return status, expires_at
 
+
 def effective_status(help_request, now=None):
     return effective_state(help_request, now)[0]
+
 
 def is_requester(help_request, user=None, manage_token=None):
     if manage_token and hmac.compare_digest(hash_secret(manage_token),
@@ -41,9 +46,11 @@ def is_requester(help_request, user=None, manage_token=None):
         return True
     return user is not None and help_request.requester_id == user.id
 
+
 def holds_claim(help_request, user, now=None):
     return (user is not None and help_request.claimed_by_id == user.id
             and effective_status(help_request, now) == "claimed")
+
 
 def can_see_private(help_request, user=None, manage_token=None):
     """Whether the caller may see contact, address and exact point (ARCHITECTURE, Privacy)."""
@@ -51,12 +58,15 @@ def can_see_private(help_request, user=None, manage_token=None):
             or is_requester(help_request, user, manage_token)
             or holds_claim(help_request, user))
 
+
 def active_claims(user_id):
     return db.session.execute(
         select(func.count(Assist.id)).where(Assist.volunteer_id == user_id,
                                             Assist.outcome.is_(None))).scalar_one()
 
+
 MAP_HELPED_DAYS = 7
+
 
 def claims_held_by(user_id, now=None):
     """The requests this volunteer holds a live claim on, the soonest lease end first."""
@@ -66,6 +76,7 @@ def claims_held_by(user_id, now=None):
                                   HelpRequest.status == "claimed",
                                   HelpRequest.lease_expires_at > now)
         .order_by(HelpRequest.lease_expires_at, HelpRequest.id)).scalars().all()
+
 
 def map_requests(bbox, limit, now=None):
     """Dots for a public map: requests open now and those helped or confirmed in the last
@@ -95,7 +106,9 @@ def map_requests(bbox, limit, now=None):
              "created_at": clock.isoformat(created_at)}
             for id_, status, categories, urgency, lat_, lon_, created_at in rows]
 
+
 _MAX_TOKEN_LENGTH = 128
+
 
 def find_by_manage_token(token):
     """The request this manage token opens, or None; the same answer for any wrong token."""
