@@ -38,10 +38,12 @@ test-setup: setup $(VENV)/.system-test
 migrate: setup
 	$(VENV)/bin/flask db upgrade
 
+# A local demo over plain http: a Secure session cookie would never come back, so it is off.
 run: migrate
 	@if [ "$${DEMO_DATA:-1}" != "0" ]; then $(VENV)/bin/flask connect seed; fi
 	@echo "connect is serving on http://127.0.0.1:$(PORT)"
-	PORT=$(PORT) exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
+	PORT=$(PORT) SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} \
+		exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
 test: test-setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -19,8 +19,10 @@ def create_app(config=None):
                 static_folder=os.path.join(root, "static"))
     load_config(app, config)
     configure_logging(app)
+    trust_proxies(app)
     configure_db(app)
     init_extensions(app)
+    add_security_headers(app)
     register_error_handlers(app)
     register_blueprints(app)
     add_request_boundary(app)
@@ -42,6 +44,21 @@ def configure_logging(app):
     if not app.debug and not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def trust_proxies(app):
+    """Take the client address (and scheme) from the configured number of proxies."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    x_for, x_proto = app.config["PROXY_FIX_X_FOR"], app.config["PROXY_FIX_X_PROTO"]
+    if x_for or x_proto:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=x_for, x_proto=x_proto)
+
+
+def add_security_headers(app):
+    from connect.security import init_security_headers
+
+    init_security_headers(app)
 
 
 def configure_db(app):
@@ -73,12 +90,13 @@ def register_blueprints(app):
     from connect.coordination.api import bp as stats_bp
     from connect.extensions import api
     from connect.requests.api import bp as requests_bp
+    from connect.safety.api import bp as safety_bp
     from connect.volunteers.api import bp as volunteers_bp
 
     from connect.extensions import csrf
     from connect.pages import register_pages
 
-    for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp):
+    for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp):
         # The API authenticates with bearer tokens or manage tokens sent in headers, which a
         # cross-site form cannot send: CSRF protection is for the cookie-based pages.
         csrf.exempt(blueprint)

@@ -22,16 +22,43 @@ def expire_command():
                f"requests expired: {result['requests_expired']}")
 
 
+@connect_cli.command("purge")
+@click.option("--older-than-days", type=click.IntRange(min=0), default=None,
+              help="Purge requests closed more than this many days ago "
+                   "[default: PURGE_AFTER_DAYS, 30].")
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
+@with_appcontext
+def purge_command(older_than_days, dry_run):
+    """Anonymise the personal data of closed requests (run daily from cron)."""
+    from connect.safety.purge import purge_personal_data
+
+    result = purge_personal_data(older_than_days)
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    verb = "would be " if dry_run else ""
+    click.echo(f"{'dry run: ' if dry_run else ''}closed more than {result['older_than_days']} "
+               f"days ago (before {result['cutoff']:%Y-%m-%d %H:%M} UTC): "
+               f"requests {verb}purged: {result['requests_purged']}, "
+               f"report comments {verb}removed: {result['report_comments_removed']}; "
+               f"leases lapsed: {result['leases_lapsed']}, "
+               f"requests expired: {result['requests_expired']}")
+
+
 @connect_cli.command("create-user")
 @click.option("--phone", required=True, help="Vietnamese mobile number.")
 @click.option("--name", required=True)
 @click.option("--role", type=click.Choice(["coordinator", "admin", "volunteer", "resident"]),
               default="coordinator", show_default=True)
+@click.option("--area", "areas", multiple=True, metavar="CODE",
+              help="An area code the coordinator acts in (repeatable).")
 @click.password_option(help="Prompted for when not given.")
 @with_appcontext
-def create_user_command(phone, name, role, password):
+def create_user_command(phone, name, role, areas, password):
     """Create a coordinator or admin account (never possible by self-registration)."""
     from connect.accounts.services import register_user
+    from connect.coordination.areas import grant_area
     from connect.errors import ConnectError
     from connect.validation import normalise_phone
 
@@ -40,12 +67,79 @@ def create_user_command(phone, name, role, password):
         if len(password) < 8:
             raise click.BadParameter("Use at least 8 characters.", param_hint="--password")
         user = register_user(phone, password, name, role=role)
+        for code in areas:
+            grant_area(user, code)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--phone") from exc
     except ConnectError as exc:
         raise click.ClickException(exc.message) from exc
     db.session.commit()
-    click.echo(f"created {role} #{user.id} ({phone})")
+    click.echo(f"created {role} #{user.id} ({phone})"
+               + (f" in areas {', '.join(areas)}" if areas else ""))
+    if role == "coordinator" and not areas:
+        click.echo("note: a coordinator without an area sees no one's contact details; "
+                   "add one with `flask connect grant-area`.")
+
+
+@connect_cli.command("import-areas")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@with_appcontext
+def import_areas_command(path):
+    """Import province/district/commune polygons from a GeoJSON FeatureCollection."""
+    import json
+    import sys
+
+    from connect.coordination.areas import import_areas
+    from connect.errors import ConnectError
+
+    with open(path, encoding="utf-8") as handle:
+        try:
+            document = json.load(handle)
+        except ValueError as exc:
+            raise click.ClickException(f"{path} is not JSON: {exc}") from exc
+    features = document.get("features") if isinstance(document, dict) else None
+    if document.get("type") != "FeatureCollection" or not isinstance(features, list):
+        raise click.ClickException("Expected a GeoJSON FeatureCollection.")
+    # Progress goes to stderr so the summary line on stdout stays easy to read from cron.
+    with click.progressbar(length=len(features), label="areas", file=sys.stderr) as bar:
+        try:
+            result = import_areas(features, progress=bar.update)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ConnectError as exc:
+            raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"areas created: {result['created']}, updated: {result['updated']}, "
+               f"request placements: {result['placements']}")
+
+
+@connect_cli.command("grant-area")
+@click.option("--phone", required=True, help="The coordinator's phone number.")
+@click.option("--area", "areas", multiple=True, required=True, metavar="CODE")
+@with_appcontext
+def grant_area_command(phone, areas):
+    """Let a coordinator act in more areas."""
+    from sqlalchemy import select
+
+    from connect.accounts.models import User
+    from connect.coordination.areas import grant_area
+    from connect.errors import ConnectError
+    from connect.validation import normalise_phone
+
+    try:
+        phone = normalise_phone(phone)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--phone") from exc
+    user = db.session.execute(select(User).where(User.phone == phone)).scalar_one_or_none()
+    if user is None or user.role != "coordinator":
+        raise click.ClickException("No coordinator account with this phone number.")
+    try:
+        for code in areas:
+            grant_area(user, code)
+    except ConnectError as exc:
+        raise click.ClickException(exc.message) from exc
+    db.session.commit()
+    click.echo(f"{phone} now coordinates {', '.join(areas)}")
 
 
 @connect_cli.command("seed")

@@ -43,17 +43,45 @@ class Config:
         )
         self.DEMO_DATA = _bool("DEMO_DATA", True)
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
-        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-        self.RATELIMIT_HEADERS_ENABLED = True
+        # memory:// counts per process; a shared store (redis://host:6379/0) counts across
+        # every worker and host.
+        self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
+        # If that store is unreachable, count in memory per process rather than refuse service.
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        # Retry-After is set on 429 answers only (connect.errors, connect.pages), the same
+        # figure as details.retry_after; flask-limiter would put it on every answer.
+        self.RATELIMIT_HEADERS_ENABLED = False
+        from connect.ratelimits import LIMITS
+
+        for name, default in LIMITS.items():
+            setattr(self, name, os.environ.get(name) or default)
+        # Number of proxies in front of the app trusted to set X-Forwarded-For (the client
+        # address rate limits count by) and X-Forwarded-Proto; 0 trusts none.
+        self.PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0)
+        self.PROXY_FIX_X_PROTO = _int("PROXY_FIX_X_PROTO", 0)
+        # Behind TLS: redirect http to https and send HSTS.
+        self.FORCE_HTTPS = _bool("FORCE_HTTPS", False)
         # Bodies are small JSON documents; anything bigger is a mistake or an attack.
         self.MAX_CONTENT_LENGTH = 64 * 1024
         self.CLAIM_LEASE_SECONDS = _int("CLAIM_LEASE_SECONDS", 4 * 3600)
         self.REQUEST_EXPIRY_SECONDS = _int("REQUEST_EXPIRY_SECONDS", 72 * 3600)
+        # "Báo xấu": this many distinct accounts with unresolved reports hide an open or
+        # claimed request until a coordinator reviews it.
+        self.REPORT_HIDE_THRESHOLD = _int("REPORT_HIDE_THRESHOLD", 3)
+        # A phone number residents can call for help with the service (e.g. a lost manage
+        # link); pages mention it when set.
+        self.HOTLINE = os.environ.get("HOTLINE", "")
         # Read model: how often a nearby query re-reads changes, and how stale it may get
         # when the database cannot be reached before nearby answers 503.
         self.READ_MODEL_SYNC_INTERVAL = float(os.environ.get("READ_MODEL_SYNC_INTERVAL", "0.2"))
         self.READ_MODEL_MAX_STALENESS = float(os.environ.get("READ_MODEL_MAX_STALENESS", "3.0"))
         self.BLUR_SECRET = os.environ.get("BLUR_SECRET") or self.SECRET_KEY
+        # Personal data of a closed request is anonymised this many days after it closed
+        # (`flask connect purge`, from cron).
+        self.PURGE_AFTER_DAYS = _int("PURGE_AFTER_DAYS", 30)
+        # Views of one request's contact details by one person, on one channel, within this
+        # many seconds are logged once (a claim page polls every 10 s); 0 logs every view.
+        self.REVEAL_LOG_WINDOW_SECONDS = _int("REVEAL_LOG_WINDOW_SECONDS", 600)
         self.API_TITLE = "connect"
         self.API_VERSION = "v1"
         self.OPENAPI_VERSION = "3.0.3"
@@ -75,7 +103,8 @@ class Config:
         self.PLACES = _places("PLACES", DEFAULT_PLACES)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+        # Sent over https only; `make run` and the tests serve plain http and turn it off.
+        self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
         self.WTF_CSRF_TIME_LIMIT = None  # a form left open on a slow phone must still post
         self.COMPRESS_MIMETYPES = ["text/html", "text/css", "application/javascript",
                                    "text/javascript", "application/json", "image/svg+xml"]

@@ -79,8 +79,10 @@ def _sqlite_on_connect(dbapi_conn, _record):
 def _sqlite_on_begin(conn):
     # A deferred transaction that reads and then writes fails with SQLITE_BUSY when another
     # process committed in between; taking the write lock at BEGIN makes writers queue
-    # behind busy_timeout instead. Reads (GET requests, the read model) stay deferred.
-    if conn.get_execution_options().get("readonly") or not _write_intent():
+    # behind busy_timeout instead. Reads (GET requests, the read model) stay deferred; a
+    # connection opened with execution_options(write=True) writes even during a GET.
+    options = conn.get_execution_options()
+    if options.get("readonly") or not (options.get("write") or _write_intent()):
         conn.exec_driver_sql("BEGIN")
     else:
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,14 +1,19 @@
 """Demo data for a fresh install: requests and volunteers around Bac Giang."""
+import json
 import random
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from connect.accounts.models import User
 from connect.accounts.services import register_user
 from connect.config import DEFAULT_PLACES
+from connect.coordination.areas import grant_area, import_areas
+from connect.coordination.models import Area
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests.services import post_request
+from connect.safety.duplicates import DuplicateRequest
 from connect.volunteers.services import save_profile
 
 TOWNS = DEFAULT_PLACES  # (name, lat, lon)
@@ -21,17 +26,23 @@ NEEDS = [
     (["other"], "Cần người đi chợ giúp, không ra ngoài được."),
 ]
 DEMO_VOLUNTEER = {"phone": "+84901000001", "password": "tinhnguyen", "name": "Tình nguyện viên"}
+DEMO_COORDINATOR = {"phone": "+84901000002", "password": "dieuphoi", "name": "Điều phối viên",
+                    "role": "coordinator"}
+DEMO_AREAS = Path(__file__).parent / "data" / "demo_areas.geojson"
 
 
 def seed_demo_data(force=False, count=120, seed=2021):
     """Seed only an empty database unless forced; returns what was created."""
     if not force and db.session.execute(select(func.count(HelpRequest.id))).scalar_one():
         return "skipped (database already has requests)"
+    if not db.session.execute(select(func.count(Area.id))).scalar_one():
+        # Rough hand-drawn areas, so coordinators have somewhere to act in the demo.
+        import_areas(json.loads(DEMO_AREAS.read_text(encoding="utf-8"))["features"])
     rng = random.Random(seed)
     for i in range(count):
         _, lat, lon = rng.choice(TOWNS)
         categories, description = rng.choice(NEEDS)
-        post_request({
+        data = {
             "categories": categories, "description": description,
             "household_size": rng.randint(1, 8),
             "urgency": "urgent" if rng.random() < 0.2 else "normal",
@@ -39,7 +50,12 @@ def seed_demo_data(force=False, count=120, seed=2021):
             "contact_name": f"Người dân {i + 1}",
             "phone": f"+8491{rng.randint(0, 9999999):07d}",
             "address": None,
-        }, source="demo")
+        }
+        try:
+            post_request(data, source="demo")
+        except DuplicateRequest:
+            # A forced re-seed draws the same phones; one open request per phone still holds.
+            continue
     volunteer = db.session.execute(
         select(User).where(User.phone == DEMO_VOLUNTEER["phone"])).scalar_one_or_none()
     if volunteer is None:
@@ -47,4 +63,8 @@ def seed_demo_data(force=False, count=120, seed=2021):
         save_profile(volunteer, {"location": {"lat": 21.2731, "lon": 106.1946},
                                  "radius_m": 5000, "categories": list(CATEGORIES),
                                  "on_duty": True, "capacity": 3})
-    return f"{count} requests, volunteer {DEMO_VOLUNTEER['phone']}"
+    if db.session.execute(select(User.id).where(
+            User.phone == DEMO_COORDINATOR["phone"])).first() is None:
+        grant_area(register_user(**DEMO_COORDINATOR), "24")
+    return (f"{count} requests, volunteer {DEMO_VOLUNTEER['phone']}, "
+            f"coordinator {DEMO_COORDINATOR['phone']} (province 24)")

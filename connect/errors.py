@@ -97,8 +97,12 @@ def handle_http_exception(error):
         429: "Too many requests. Please wait and try again.",
     }.get(status, error.description)
     headers = {}
-    if status == 429 and error.response is not None:
-        headers = {k: v for k, v in error.response.headers.items() if k == "Retry-After"}
+    if status == 429:
+        from connect.ratelimits import retry_after
+
+        wait = retry_after()
+        details = {"retry_after": wait}
+        headers = {"Retry-After": str(wait)}
     elif status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         headers = {"Allow": ", ".join(error.valid_methods)}
     return envelope(status, _HTTP_CODES.get(status, "http_error"), message, details, headers)

@@ -1,6 +1,10 @@
 """The server-rendered pages: blueprints, shared template context, the home page."""
-from flask import Blueprint, current_app, render_template
-from flask_babel import get_locale
+from datetime import timedelta
+
+from flask import Blueprint, current_app, make_response, render_template, request
+from flask_babel import format_timedelta, get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
 
 from connect.accounts.auth import current_user
 from connect.coordination.stats import public_stats
@@ -17,11 +21,58 @@ def home():
 def register_pages(app):
     from connect.accounts.views import bp as account_bp
     from connect.requests.views import bp as resident_bp
+    from connect.safety.views import bp as reports_bp
     from connect.volunteers.views import bp as volunteer_bp
 
-    for blueprint in (bp, account_bp, resident_bp, volunteer_bp):
+    for blueprint in (bp, account_bp, resident_bp, volunteer_bp, reports_bp):
         app.register_blueprint(blueprint)
     app.context_processor(_template_context)
+    # Pages answer these in words; the API keeps the JSON envelope. A blueprint may still
+    # handle CSRFError its own way (redirect back with a message).
+    app.register_error_handler(429, too_many)
+    app.register_error_handler(CSRFError, form_expired)
+
+
+def _is_api():
+    return request.path.startswith("/api/")
+
+
+def too_many(error):
+    """A rate limit on a page: what to do, and how long to wait (Retry-After)."""
+    from connect.errors import handle_http_exception
+    from connect.ratelimits import retry_after
+
+    if _is_api():
+        return handle_http_exception(error)
+    wait = retry_after()
+    words = {"wait": format_timedelta(timedelta(seconds=wait), threshold=1.0)}
+    message = {
+        "account.login": _("Too many tries with this phone number or from this connection. "
+                           "Please wait %(wait)s, then try again.", **words),
+        "account.register": _("Too many accounts were made from this connection. Please "
+                              "wait %(wait)s, then try again.", **words),
+        "resident.new_request": _("Too many requests were posted from this phone number or "
+                                  "this connection. Please wait %(wait)s and try again, or "
+                                  "ask a neighbour to post for you.", **words),
+        "volunteer.claim": _("You have taken on many needs in a short time. Please wait "
+                             "%(wait)s before taking another one.", **words),
+    }.get(request.endpoint, _("Too many tries. Please wait %(wait)s, then try again.",
+                              **words))
+    response = make_response(render_template(
+        "account/message.html", title=_("Please wait a little"), message=message), 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def form_expired(error):
+    """A form sent without a valid CSRF token: a page that says so, and nothing done."""
+    from connect.errors import handle_http_exception
+
+    if _is_api():
+        return handle_http_exception(error)
+    current_app.logger.info("refused a form without a valid CSRF token on %s", request.path)
+    return render_template("account/message.html", title=_("Please try again"), message=_(
+        "This form could not be sent. Please go back, reload the page and try again.")), 400
 
 
 def _template_context():

@@ -28,6 +28,13 @@ def normalise_phone(raw):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_phone_number(password, phone):
+    """Whether ``password`` is the E.164 ``phone`` in any way people write it."""
+    compact = _SEPARATORS.sub("", password or "")
+    national = phone[3:] if phone.startswith("+84") else phone
+    return compact in {phone, phone[1:], "0" + national, national}
+
+
 class String(fields.String):
     """A string that can be stored: text with lone surrogates cannot be encoded as UTF-8."""
 

@@ -18,6 +18,7 @@ TEST_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "DEMO_DATA": False,
     "READ_MODEL_SYNC_INTERVAL": 0.05,
+    "SESSION_COOKIE_SECURE": False,  # the test client speaks plain http
 }
 
 
@@ -85,6 +86,48 @@ def _clone_postgis(pg_cluster, template):
     with psycopg.connect(pg_cluster.admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" OWNER connect')
     return pg_cluster.url_for(name)
+
+
+class FakeClock:
+    """A settable stand-in for connect.clock.now (naive UTC)."""
+
+    def __init__(self, start):
+        self.value = start
+
+    def __call__(self):
+        return self.value
+
+    def advance(self, delta=None, **kwargs):
+        from datetime import timedelta
+
+        self.value += delta if delta is not None else timedelta(**kwargs)
+        return self.value
+
+    def set(self, value):
+        self.value = value
+        return value
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """connect.clock.now frozen (to the second) until the test moves it."""
+    from connect import clock as clock_module
+
+    fake = FakeClock(clock_module.now().replace(microsecond=0))
+    monkeypatch.setattr(clock_module, "now", fake)
+    return fake
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Cheap argon2 parameters in tests: they are about the service, not the cost of hashing."""
+    from argon2 import PasswordHasher
+
+    from connect.accounts import services
+
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(services, "_hasher", fast)
+    monkeypatch.setattr(services, "_DUMMY_HASH", fast.hash("not a real password"))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -196,15 +239,40 @@ def create_volunteer(client, create_user):
     return create
 
 
+# The demo areas (connect/data/demo_areas.geojson): province 24 holds BAC_GIANG and
+# LUC_NAM; district 24-213 (Bắc Giang city) holds BAC_GIANG, district 24-220 holds LUC_NAM.
+AREAS_FILE = ROOT / "connect" / "data" / "demo_areas.geojson"
+OWN_AREA = "24"
+LUC_NAM = (21.2930, 106.3960)
+
+
+def ensure_demo_areas(app):
+    """Import the demo areas into the test's database once."""
+    from sqlalchemy import func, select
+
+    from connect.coordination.models import Area
+    from connect.extensions import db
+
+    with app.app_context():
+        if db.session.execute(select(func.count(Area.id))).scalar_one():
+            return
+    result = app.test_cli_runner().invoke(args=["connect", "import-areas", str(AREAS_FILE)])
+    assert result.exit_code == 0, result.output
+
+
 @pytest.fixture
 def create_staff(app, client):
     """A coordinator (or admin) made with the CLI, as in production; returns headers."""
 
-    def create(role="coordinator"):
+    def create(role="coordinator", areas=(OWN_AREA,)):
         phone, password = new_phone(), "dieu-phoi-1"
-        result = app.test_cli_runner().invoke(args=[
+        runner = app.test_cli_runner()
+        if areas:
+            ensure_demo_areas(app)
+        result = runner.invoke(args=[
             "connect", "create-user", "--phone", phone, "--name", "Điều phối viên",
-            "--role", role, "--password", password])
+            "--role", role, "--password", password,
+            *[arg for code in (areas if role == "coordinator" else ()) for arg in ("--area", code)]])
         assert result.exit_code == 0, result.output
         token = client.post("/api/v1/auth/token", json={"phone": phone, "password": password})
         return {"Authorization": f"Bearer {token.get_json()['token']}"}

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages connect needs, only those missing.
 #   tools/install-system-deps.sh run    SpatiaLite (the embedded default database)
-#   tools/install-system-deps.sh test   + PostgreSQL with PostGIS (throwaway test clusters)
+#   tools/install-system-deps.sh test   + PostgreSQL with PostGIS (throwaway test clusters),
+#                                        Redis (shared rate-limit storage), Chromium
 set -euo pipefail
 want=(libsqlite3-mod-spatialite)
 if [ "${1:-run}" = "test" ]; then
     # chromium: the browser tests drive Debian's build (downloaded browsers do not work).
-    want+=(postgresql chromium fonts-noto-core)
+    # redis-server: the test of rate limits shared by two app processes starts its own.
+    want+=(postgresql chromium fonts-noto-core redis-server)
 fi
 
 missing=()

@@ -1,17 +1,17 @@
 """Account endpoints: register, get a token, revoke it, who am I."""
 from flask_smorest import Blueprint
 
+from connect import ratelimits
 from connect.accounts import services
 from connect.accounts.auth import current_token, require_user
 from connect.accounts.schemas import RegisterSchema, TokenRequestSchema, TokenSchema, UserSchema
-from connect.extensions import limiter
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
                description="Accounts and bearer tokens")
 
 
 @bp.route("/register", methods=["POST"])
-@limiter.limit("10 per hour")
+@ratelimits.register_per_ip
 @bp.arguments(RegisterSchema)
 @bp.response(201, UserSchema)
 def register(args):
@@ -20,7 +20,8 @@ def register(args):
 
 
 @bp.route("/token", methods=["POST"])
-@limiter.limit("10 per minute")
+@ratelimits.login_per_ip
+@ratelimits.login_per_phone
 @bp.arguments(TokenRequestSchema)
 @bp.response(200, TokenSchema)
 def create_token(args):

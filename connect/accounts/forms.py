@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length, ValidationError
 
-from connect.validation import normalise_phone
+from connect.validation import is_phone_number, normalise_phone
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 128
@@ -46,3 +46,9 @@ class RegisterForm(FlaskForm):
         Length(min=MIN_PASSWORD, max=MAX_PASSWORD,
                message=_l("Use at least 8 characters. A few words you remember work well."))])
     next = HiddenField()
+
+    def validate_password(self, field):
+        phone = getattr(self.phone, "normalised", None)
+        if phone and is_phone_number(field.data, phone):
+            raise ValidationError(_l("Your password cannot be your phone number. A few words "
+                                     "you remember work well."))

@@ -1,7 +1,7 @@
 """Account request and response shapes."""
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from connect.validation import Phone, String, Text
+from connect.validation import Phone, String, Text, is_phone_number
 
 
 class RegisterSchema(Schema):
@@ -10,6 +10,11 @@ class RegisterSchema(Schema):
                              validate=validate.Length(min=8, max=128,
                                                       error="Use 8 to 128 characters."))
     name = Text(required=True, validate=validate.Length(min=1, max=100))
+
+    @validates_schema
+    def password_is_not_the_phone(self, data, **_kwargs):
+        if "phone" in data and is_phone_number(data.get("password"), data["phone"]):
+            raise ValidationError("Do not use your phone number as your password.", "password")
 
 
 class TokenRequestSchema(Schema):

@@ -1,15 +1,16 @@
 """Account pages: register, log in, log out (cookie sessions, CSRF-protected forms)."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from connect import ratelimits
 from connect.accounts import services
 from connect.accounts.auth import current_user, log_in, log_out
 from connect.accounts.forms import LoginForm, RegisterForm
 from connect.errors import Conflict, Unauthorized
-from connect.extensions import db, limiter
+from connect.extensions import db
 
 bp = Blueprint("account", __name__)
 
@@ -46,7 +47,7 @@ def _form(form_class):
 
 
 @bp.route("/register", methods=["GET", "POST"])
-@limiter.limit("10 per hour", methods=["POST"])
+@ratelimits.register_per_ip
 def register():
     """Create an account with a phone number, a name and a password."""
     form = _form(RegisterForm)
@@ -67,7 +68,8 @@ def register():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute", methods=["POST"])
+@ratelimits.login_per_ip
+@ratelimits.login_per_phone
 def login():
     """Log in with phone and password; one answer for every kind of wrong."""
     form = _form(LoginForm)
@@ -77,6 +79,7 @@ def login():
         try:
             user = services.authenticate(form.phone.normalised, form.password.data)
         except Unauthorized:
+            ratelimits.note_failed_login()
             form.form_errors.append(_("Wrong phone number or password."))
         else:
             _start_session(user)
@@ -99,15 +102,3 @@ def form_expired(_error):
     if request.endpoint in ("account.login", "account.register"):
         return redirect(request.full_path.rstrip("?"))
     return redirect(url_for("pages.home"))
-
-
-@bp.errorhandler(429)
-def too_many_attempts(error):
-    response = make_response(render_template(
-        "account/message.html", title=_("Too many tries"),
-        message=_("Too many tries from this connection. Wait a few minutes, then try again.")),
-        429)
-    retry_after = error.response.headers.get("Retry-After") if error.response else None
-    if retry_after:
-        response.headers["Retry-After"] = retry_after
-    return response

@@ -1,5 +1,6 @@
-"""Pure geo helpers: great-circle distance, radius boxes, PointIndex, location blurring."""
-from .blur import blur_point
+"""Pure geo helpers: great-circle distance, radius boxes, PointIndex, location blurring, areas."""
+from .areas import AreaIndex, area_geometry
+from .blur import blur_candidates, blur_point
 from .distance import (
     EARTH_RADIUS_M,
     bbox_for_radius,
@@ -14,9 +15,12 @@ from .distance import (
 from .index import PointIndex
 
 __all__ = [
+    "AreaIndex",
     "EARTH_RADIUS_M",
     "PointIndex",
+    "area_geometry",
     "bbox_for_radius",
+    "blur_candidates",
     "blur_point",
     "chord_for_distance_m",
     "distance_m_for_chord",

@@ -1,10 +1,11 @@
 """Help request endpoints: post, nearby, view, and the claim lifecycle."""
 import orjson
-from flask import Response, current_app, request
+from flask import Response, current_app, request, url_for
 from flask_smorest import Blueprint
 
+from connect import ratelimits
 from connect.accounts.auth import current_user, require_user
-from connect.extensions import limiter
+from connect.errors import Forbidden, NotFound, Unauthorized
 from connect.requests import queries, services
 from connect.requests.schemas import (
     CancelSchema,
@@ -16,6 +17,9 @@ from connect.requests.schemas import (
     RequestEditSchema,
     RequestSchema,
 )
+from connect.safety import reveals
+from connect.safety.duplicates import DuplicateRequest
+from connect.safety.schemas import RevealListSchema, RevealQuerySchema
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
                description="Help requests")
@@ -31,17 +35,32 @@ def _view(help_request, user=None, manage_token=None):
     """Mark what the caller may see; RequestSchema leaves private fields out otherwise."""
     help_request.effective_status, help_request.effective_expires_at = (
         queries.effective_state(help_request))
-    help_request.show_private = queries.can_see_private(help_request, user, manage_token)
+    # Every yes to someone other than the requester is written to the contact reveal log.
+    help_request.show_private = reveals.reveal(help_request, user, manage_token, "api")
     return help_request
 
 
 @bp.route("", methods=["POST"])
-@limiter.limit("20 per hour")
+@ratelimits.post_per_ip
+@ratelimits.post_per_phone
+@bp.doc(description=(
+    "One open or claimed request per phone number: another post with the phone answers 409 "
+    "`duplicate_request` (update that request instead). Its `details` name the existing "
+    "`request_id` (and `manage_url`) only to a caller who proves to own it with its "
+    "X-Manage-Token or the account that posted it."))
 @bp.arguments(RequestCreateSchema)
 @bp.response(201, RequestSchema)
 def post_request(args):
     """Ask for help. No account needed; keep the returned manage_token."""
-    help_request, token = services.post_request(args, requester=current_user())
+    token = _manage_token()
+    try:
+        help_request, token = services.post_request(args, requester=current_user(),
+                                                    manage_tokens=(token,))
+    except DuplicateRequest as exc:
+        if exc.owner_token:
+            exc.details["manage_url"] = url_for("resident.manage", token=exc.owner_token,
+                                                _external=True)
+        raise
     help_request.effective_status = "open"
     help_request.effective_expires_at = help_request.expires_at
     help_request.show_private = True
@@ -73,11 +92,19 @@ def map_dots(args):
 @bp.route("/<int(max=2147483647):request_id>", methods=["GET"])
 @bp.response(200, RequestSchema)
 def get_request(request_id):
-    """A request: public fields for anyone, contact details for those allowed."""
-    return _view(queries.get_request(request_id), current_user(), _manage_token())
+    """A request: public fields for anyone, contact details for those allowed. A hidden
+    request is 404 to all but its requester and coordinators."""
+    user, token = current_user(), _manage_token()
+    help_request = queries.get_request(request_id)
+    if help_request.status == "hidden" and not queries.can_see_private(help_request, user,
+                                                                        token):
+        # Moderated out of every list: not findable by counting ids either.
+        raise NotFound("No help request with this id.")
+    return _view(help_request, user, token)
 
 
 @bp.route("/<int(max=2147483647):request_id>/claim", methods=["POST"])
+@ratelimits.claims_per_volunteer
 @bp.response(200, RequestSchema)
 def claim(request_id):
     """Claim an open request (volunteers): you get the contact details and a lease."""
@@ -119,8 +146,20 @@ def cancel(args, request_id):
                  user, token)
 
 
+@bp.route("/<int(max=2147483647):request_id>/manage-token", methods=["POST"])
+@ratelimits.new_links_per_ip
+@bp.response(200, RequestSchema)
+def new_manage_token(request_id):
+    """Get a new manage_token (the requester); the old one stops working at once."""
+    user, token = current_user(), _manage_token()
+    help_request, new_token = services.new_manage_link(request_id, user, token)
+    _view(help_request, user, new_token)
+    help_request.manage_token = new_token
+    return help_request
+
+
 @bp.route("/<int(max=2147483647):request_id>", methods=["PATCH"])
-@limiter.limit("60 per hour")
+@ratelimits.edits_per_ip
 @bp.arguments(RequestEditSchema)
 @bp.response(200, RequestSchema)
 def edit(args, request_id):
@@ -128,3 +167,19 @@ def edit(args, request_id):
     fields to change. A closed request answers 409."""
     user, token = current_user(), _manage_token()
     return _view(services.edit_request(request_id, args, user, token), user, token)
+
+
+@bp.route("/<int(max=2147483647):request_id>/reveals", methods=["GET"])
+@bp.arguments(RevealQuerySchema, location="query")
+@bp.response(200, RevealListSchema)
+def contact_reveals(args, request_id):
+    """Who was shown this request's contact details, and when: for the requester
+    (X-Manage-Token or own account) and the coordinators of its area."""
+    user, token = current_user(), _manage_token()
+    help_request = queries.get_request(request_id)
+    if not reveals.may_read_log(help_request, user, token):
+        if user is None and token is None:
+            raise Unauthorized()
+        raise Forbidden("Only the person who posted the request and its coordinators see "
+                        "who was shown the contact details.")
+    return {"items": reveals.reveals_of(request_id, args["limit"])}

@@ -1,7 +1,7 @@
 """Help requests, the assists that answer them, and their event history."""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connect import clock
@@ -12,7 +12,7 @@ CATEGORIES = ("food", "supplies", "medicine", "medical_advice", "other")
 URGENCIES = ("normal", "urgent")
 STATUSES = ("open", "claimed", "helped", "confirmed", "cancelled", "expired", "hidden")
 ACTIVE_STATUSES = frozenset({"open", "claimed"})
-ASSIST_OUTCOMES = ("released", "expired", "helped", "confirmed", "cancelled")
+ASSIST_OUTCOMES = ("released", "expired", "helped", "confirmed", "cancelled", "hidden")
 
 
 class HelpRequest(db.Model):
@@ -20,6 +20,10 @@ class HelpRequest(db.Model):
     __table_args__ = (
         Index("ix_help_requests_status_expires", "status", "expires_at"),
         Index("ix_help_requests_status_lease", "status", "lease_expires_at"),
+        # One active request per phone: a second post is a duplicate, even when two race.
+        Index("uq_help_requests_active_phone", "phone", unique=True,
+              sqlite_where=text("status IN ('open', 'claimed')"),
+              postgresql_where=text("status IN ('open', 'claimed')")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +47,8 @@ class HelpRequest(db.Model):
     last_activity_at: Mapped[datetime] = mapped_column(default=clock.now)
     expires_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # Set when `flask connect purge` removed the personal data a set time after closing.
+    purged_at: Mapped[datetime | None]
     # Stamp of the transaction that last changed the row (see matching.changes): the
     # per-process read models catch up by reading rows stamped at or after their watermark.
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True, default=0)

@@ -7,6 +7,7 @@ from sqlalchemy import and_, case, func, or_, select
 
 from connect import clock
 from connect.accounts.models import hash_secret
+from connect.coordination.areas import may_coordinate
 from connect.errors import NotFound
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest
@@ -54,7 +55,7 @@ def holds_claim(help_request, user, now=None):
 
 def can_see_private(help_request, user=None, manage_token=None):
     """Whether the caller may see contact, address and exact point (ARCHITECTURE, Privacy)."""
-    return ((user is not None and user.is_staff)
+    return (may_coordinate(user, help_request.id)
             or is_requester(help_request, user, manage_token)
             or holds_claim(help_request, user))
 

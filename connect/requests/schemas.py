@@ -116,7 +116,7 @@ class RequestSchema(Schema):
                                        metadata={"description": "Private."})
     source = fields.String(metadata={"description": "Private."})
     manage_token = fields.String(metadata={
-        "description": "Only in the response to posting: the requester's only key to this "
+        "description": "Only in the response to posting (or to a new link): the requester's key to this "
                        "request; send it as X-Manage-Token."})
 
     @post_dump(pass_original=True)

@@ -1,18 +1,21 @@
 """Help request rules: posting, editing, the claim lifecycle, leases and expiry."""
-import hmac
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from connect import clock
 from connect.accounts.models import hash_secret, new_secret
+from connect.coordination.areas import may_coordinate, place_request
 from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
 from connect.extensions import db
-from connect.geo import blur_point, haversine_m
+from connect.geo import haversine_m
 from connect.matching.changes import change_stamp
+from connect.requests.blurring import public_point
 from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
 from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
+from connect.safety import duplicates
 from connect.spatial import latlon, point
 
 
@@ -24,13 +27,6 @@ def _stamp():
     return change_stamp(db.session, HelpRequest.change_seq)
 
 
-def _blur_seed(manage_token_hash):
-    # Keyed by a server secret so the offset cannot be recomputed from public data, and by
-    # the request so that re-blurring the same place gives the same point (no averaging).
-    key = current_app.config["BLUR_SECRET"].encode()
-    return hmac.new(key, manage_token_hash.encode(), "sha256").digest()
-
-
 def record_event(request_id, from_status, to_status, actor, actor_kind, reason=None,
                  assist_id=None, at=None):
     db.session.add(RequestEvent(
@@ -39,13 +35,16 @@ def record_event(request_id, from_status, to_status, actor, actor_kind, reason=N
         reason=reason, assist_id=assist_id, created_at=at or clock.now()))
 
 
-def post_request(data, requester=None, source="api"):
+def post_request(data, requester=None, source="api", manage_tokens=()):
     """Create an open request; returns it and the manage token (shown once, stored hashed)."""
+    # One open or claimed request per phone (DuplicateRequest); ``manage_tokens`` are the
+    # caller's proofs of owning requests, so only an owner is told which one it is.
+    duplicates.check_phone_free(data["phone"], requester, manage_tokens)
     now = clock.now()
     token = new_secret()
     token_hash = hash_secret(token)
     lat, lon = data["location"]["lat"], data["location"]["lon"]
-    blurred = blur_point(lat, lon, _blur_seed(token_hash))
+    blurred = public_point(lat, lon, data["phone"])
     help_request = HelpRequest(
         # Stored once each, in the fixed order lists show them in.
         categories=[name for name in CATEGORIES if name in data["categories"]],
@@ -65,9 +64,18 @@ def post_request(data, requester=None, source="api"):
         expires_at=now + expiry_period(),
         change_seq=_stamp(),
     )
-    db.session.add(help_request)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(help_request)
+    except IntegrityError as exc:
+        # A post with the same phone committed after the check above: the partial unique
+        # index refused this one.
+        if not duplicates.is_active_phone_clash(exc):
+            raise
+        duplicates.raise_phone_clash(data["phone"], requester, manage_tokens)
+    place_request(help_request.id, lat, lon)
     record_event(help_request.id, None, "open", requester, "requester", "posted", at=now)
+    duplicates.flag_lookalikes(help_request, lat, lon, now)
     db.session.flush()
     return help_request, token
 
@@ -150,7 +158,22 @@ def claim_request(request_id, volunteer):
     profile = require_profile(volunteer, for_update=True)
     now = clock.now()
     apply_timeouts(request_id, now)
-    if active_claims(volunteer.id) >= profile.capacity:
+    # Trust is earned: until one of their claims ends helped or confirmed, a volunteer holds
+    # at most one claim, whatever capacity they asked for.
+    proven = db.session.execute(
+        select(Assist.id).where(Assist.volunteer_id == volunteer.id,
+                                Assist.outcome.in_(("helped", "confirmed"))).limit(1)).first()
+    capacity = profile.capacity if proven else min(profile.capacity, 1)
+    # A request that is no longer open answers claim_conflict whoever asks (so a second tap
+    # by its claimant is told apart), hence the limit is only raised for an open one.
+    if active_claims(volunteer.id) >= capacity and db.session.execute(
+            select(HelpRequest.id).where(HelpRequest.id == request_id,
+                                         HelpRequest.status == "open",
+                                         HelpRequest.expires_at > now)).first():
+        if capacity < profile.capacity:
+            raise Conflict("New volunteers hold one claim at a time until they have helped "
+                           "once. Mark your claim helped or release it first.",
+                           code="new_volunteer_limit", details={"capacity": capacity})
         raise Conflict("You already hold as many claims as your capacity allows. "
                        "Mark one helped or release it first.", code="capacity_reached",
                        details={"capacity": profile.capacity})
@@ -184,7 +207,9 @@ def _locked(request_id):
     """The request, re-read and row-locked until commit (PostgreSQL; SQLite writers are
     serialised already), so the status a transition starts from cannot change under it."""
     help_request = db.session.execute(
-        select(HelpRequest).where(HelpRequest.id == request_id).with_for_update()
+        # FOR NO KEY UPDATE: transitions still queue behind each other, while rows that only
+        # reference the request (events, flags, reveals) can be written meanwhile.
+        select(HelpRequest).where(HelpRequest.id == request_id).with_for_update(key_share=True)
         .execution_options(populate_existing=True)).scalar_one_or_none()
     if help_request is None:
         raise NotFound("No help request with this id.")
@@ -243,7 +268,7 @@ def release_request(request_id, user):
         raise Conflict(f"This request is {help_request.status}; only a claimed request can "
                        "be released.", code="invalid_transition",
                        details={"status": help_request.status})
-    if not (user.is_staff or help_request.claimed_by_id == user.id):
+    if not (help_request.claimed_by_id == user.id or may_coordinate(user, request_id)):
         raise Forbidden("Only the volunteer holding the claim can release it.",
                         code="not_claimant")
     return _transition(help_request, ("claimed",), "open", user, _kind(user), "released",
@@ -276,7 +301,7 @@ def confirm_helped(request_id, user, manage_token):
 
 def cancel_request(request_id, user, manage_token, reason=None):
     """The requester or a coordinator withdraws an open or claimed request."""
-    staff = user is not None and user.is_staff
+    staff = may_coordinate(user, request_id)
     if not (staff or is_requester(get_request(request_id), user, manage_token)):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
     help_request = _prepared(request_id)
@@ -285,6 +310,53 @@ def cancel_request(request_id, user, manage_token, reason=None):
                        assist_outcome="cancelled" if help_request.status == "claimed" else None,
                        values=dict(claimed_by_id=None, lease_expires_at=None,
                                    closed_at=clock.now()))
+
+
+def new_manage_link(request_id, user, manage_token):
+    """Replace the request's manage token (a link that leaked); the old one stops working."""
+    help_request = get_request(request_id)
+    if not is_requester(help_request, user, manage_token):
+        raise Forbidden("Only the person who posted the request can get a new link.")
+    token = new_secret()
+    help_request.manage_token_hash = hash_secret(token)
+    help_request.updated_at = clock.now()
+    record_event(request_id, help_request.status, help_request.status, user, "requester",
+                 "new manage link")
+    db.session.flush()
+    return help_request, token
+
+
+def hide_request(request_id, actor, reason):
+    """Moderation: take an open or claimed request out of every list; a held claim ends
+    'hidden'. ``actor`` None is the system (auto-hide after reports)."""
+    help_request = _prepared(request_id)
+    return _transition(help_request, ("open", "claimed"), "hidden", actor,
+                       _kind(actor) if actor is not None else "system", reason,
+                       assist_outcome="hidden" if help_request.status == "claimed" else None,
+                       values=dict(claimed_by_id=None, lease_expires_at=None,
+                                   closed_at=clock.now()))
+
+
+def restore_request(request_id, actor, reason):
+    """Moderation: a hidden request is open again, listed for a full expiry period."""
+    help_request = _prepared(request_id)
+    if help_request.purged_at is not None:
+        raise Conflict("This request's personal data was purged; it cannot be listed again.",
+                       code="request_purged")
+    if help_request.status == "hidden":
+        # The phone may have posted again meanwhile: one active request per phone still holds.
+        duplicates.check_phone_free(help_request.phone, actor, exclude_id=request_id)
+    now, phone = clock.now(), help_request.phone
+    try:
+        with db.session.begin_nested():
+            return _transition(help_request, ("hidden",), "open", actor, _kind(actor), reason,
+                               values=dict(closed_at=None, claimed_by_id=None,
+                                           lease_expires_at=None,
+                                           expires_at=now + expiry_period()))
+    except IntegrityError as exc:
+        if not duplicates.is_active_phone_clash(exc):
+            raise
+        duplicates.raise_phone_clash(phone, actor, exclude_id=request_id)
 
 
 def _kind(user):
@@ -305,7 +377,7 @@ def edit_request(request_id, data, actor, manage_token=None):
     ``data`` holds only the fields to change (RequestEditSchema). The requester (manage token
     or own account) or a coordinator may edit; a closed request cannot change (Conflict).
     """
-    staff = actor is not None and actor.is_staff
+    staff = may_coordinate(actor, request_id)
     if not (staff or is_requester(get_request(request_id), actor, manage_token)):
         raise Forbidden("Only the person who posted the request or a coordinator can change it.")
     help_request = _prepared(request_id)
@@ -322,17 +394,30 @@ def edit_request(request_id, data, actor, manage_token=None):
     if "location" in data:
         lat, lon = data["location"]["lat"], data["location"]["lon"]
         if haversine_m(*latlon(help_request.location), lat, lon) > _MOVE_THRESHOLD_M:
-            # The same seed as when posting: the offset stays the request's own.
-            blurred = blur_point(lat, lon, _blur_seed(help_request.manage_token_hash))
+            # Seeded by the new place's grid cell: a claimant who knew the old point and its
+            # blur learns nothing about the new one from it.
+            blurred = public_point(lat, lon, values.get("phone", help_request.phone),
+                                   request_id)
             values.update(location=point(lat, lon), public_location=point(*blurred))
+            place_request(request_id, lat, lon)
     if status == "open":
         # A requester who edits still needs help: the request stays listed as long again.
         values["expires_at"] = now + expiry_period()
-    result = db.session.execute(
-        update(HelpRequest)
-        .where(HelpRequest.id == request_id, HelpRequest.status == status)
-        .values(updated_at=now, last_activity_at=now, change_seq=_stamp(), **values)
-        .execution_options(synchronize_session=False))
+    moved_phone = values.get("phone") not in (None, help_request.phone)
+    if moved_phone:
+        duplicates.check_phone_free(values["phone"], actor, (manage_token,), request_id)
+    try:
+        with db.session.begin_nested():
+            result = db.session.execute(
+                update(HelpRequest)
+                .where(HelpRequest.id == request_id, HelpRequest.status == status)
+                .values(updated_at=now, last_activity_at=now, change_seq=_stamp(), **values)
+                .execution_options(synchronize_session=False))
+    except IntegrityError as exc:
+        # Another request took this phone after the check above (see post_request).
+        if not (moved_phone and duplicates.is_active_phone_clash(exc)):
+            raise
+        duplicates.raise_phone_clash(values["phone"], actor, (manage_token,), request_id)
     if result.rowcount != 1:
         raise Conflict("This request changed while you were editing it. Try again.",
                        code="invalid_transition", details={"status": status})

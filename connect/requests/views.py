@@ -8,18 +8,22 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
-from flask_babel import format_timedelta, gettext as _
+from flask_babel import format_datetime, format_timedelta, gettext as _
 from flask_wtf.csrf import CSRFError
 
-from connect import clock
+from connect import clock, ratelimits
 from connect.accounts.auth import current_user
 from connect.errors import ConnectError
-from connect.extensions import db, limiter
+from connect.extensions import db
 from connect.requests import queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
+from connect.safety import reports
+from connect.safety.duplicates import DuplicateRequest
+from connect.safety.reveals import reveal_summary
 from connect.spatial import latlon
 
 bp = Blueprint("resident", __name__)
@@ -27,21 +31,34 @@ bp = Blueprint("resident", __name__)
 ACTIVE = ("open", "claimed")
 CONFIRMABLE = ("claimed", "helped")
 FINAL = ("confirmed", "cancelled", "expired", "hidden")
+# Manage tokens of the requests posted from this browser, kept in its session (signed
+# cookie): /need-help offers them back, and recognises a repeat post as its own.
+MY_REQUESTS_KEY = "my_requests"
+MY_REQUESTS_KEPT = 5
 
 
 @bp.route("/need-help", methods=["GET", "POST"])
-@limiter.limit("20 per hour", methods=["POST"])
+@ratelimits.post_per_ip
+@ratelimits.post_per_phone
 def new_request():
     """Post a request: the same rules and service as the API, answers kept on an error."""
     form = HelpRequestForm()
     if form.validate_on_submit():
         data = form.load_into(RequestCreateSchema())
         if data is not None:
-            _posted, token = services.post_request(data, requester=current_user(),
-                                                   source="web")
+            try:
+                _posted, token = services.post_request(
+                    data, requester=current_user(), source="web",
+                    manage_tokens=_remembered_tokens())
+            except DuplicateRequest as exc:
+                db.session.rollback()
+                # Only a request this browser posted is named (and linked); anyone else
+                # just learns to use the link they got when posting.
+                return _new_request_page(form, duplicate={"token": exc.owner_token})
+            _remember_token(token)
             flash(_("Your request is posted. Volunteers near you can see it now."), "success")
             return redirect(url_for(".manage", token=token))
-    return _form_page("resident/new_request.html", form)
+    return _new_request_page(form)
 
 
 @bp.get("/m/<token>")
@@ -49,17 +66,22 @@ def manage(token):
     """The requester's page: status, what was asked, the private link, what they can do."""
     help_request = _by_token(token)
     status = queries.effective_status(help_request)
+    # Hidden by reports and not yet reviewed; a page still open when that happens says so too.
+    for_review = status != "hidden" or reports.pending_review(help_request)
     return _private(render_template(
         "resident/manage.html", help_request=help_request, status=status, token=token,
         manage_url=url_for(".manage", token=token, _external=True),
         can_change=status in ACTIVE, can_confirm=status in CONFIRMABLE,
-        final=status in FINAL, category_labels=CATEGORY_LABELS,
+        final=status in FINAL and not (status == "hidden" and for_review),
+        hidden_for_review=for_review, category_labels=CATEGORY_LABELS,
         phone=local_phone(help_request.phone),
         posted_ago=format_timedelta(help_request.created_at - clock.now(),
-                                    add_direction=True)))
+                                    add_direction=True),
+        seen_by=_seen_by(help_request)))
 
 
 @bp.route("/m/<token>/edit", methods=["GET", "POST"])
+@ratelimits.edits_per_ip
 def edit(token):
     help_request = _by_token(token)
     if queries.effective_status(help_request) not in ACTIVE:
@@ -73,6 +95,12 @@ def edit(token):
             if data is not None:
                 try:
                     services.edit_request(help_request.id, data, current_user(), token)
+                except DuplicateRequest:
+                    db.session.rollback()
+                    form.phone.errors = [*form.phone.errors, _(
+                        "Another open request already has this phone number. Write another "
+                        "number, or change that request instead.")]
+                    return _private(_form_page("resident/edit.html", form, token=token))
                 except ConnectError:
                     return _closed(token)
                 flash(_("Your changes are saved."), "success")
@@ -113,7 +141,70 @@ def confirm(token):
     return redirect(url_for(".manage", token=token))
 
 
+@bp.post("/m/<token>/new-link")
+@ratelimits.new_links_per_ip
+def new_link(token):
+    """Replace a manage link that was shared by mistake; the old one stops working."""
+    help_request = _by_token(token)
+    new_token = services.new_manage_link(help_request.id, current_user(), token)[1]
+    remembered = _remembered_tokens()
+    if token in remembered:
+        session[MY_REQUESTS_KEY] = [new_token if old == token else old for old in remembered]
+    flash(_("This is your new link. The old one no longer works: save this one."), "success")
+    return redirect(url_for(".manage", token=new_token))
+
+
 # -- helpers ---------------------------------------------------------------------------
+
+def _seen_by(help_request):
+    """Who was shown the requester's contact details, in the words the manage page prints."""
+    roles = {"claimant": _("Volunteer"), "coordinator": _("Coordinator"),
+             "admin": _("Administrator")}
+    return [{**seen, "role_label": roles.get(seen["role"], seen["role"]),
+             "first": format_datetime(seen["first_at"], "short"),
+             "last": format_datetime(seen["last_at"], "short")}
+            for seen in reveal_summary(help_request.id)]
+
+
+def _remembered_tokens():
+    tokens = session.get(MY_REQUESTS_KEY)
+    if not isinstance(tokens, list):
+        return []
+    return [token for token in tokens if isinstance(token, str)][:MY_REQUESTS_KEPT]
+
+
+def _remember_token(token):
+    kept = [token, *(old for old in _remembered_tokens() if old != token)]
+    session[MY_REQUESTS_KEY] = kept[:MY_REQUESTS_KEPT]
+
+
+def _my_open_requests():
+    """This browser's open or claimed requests, newest first; forgets tokens that no longer
+    open anything (a new link was made)."""
+    tokens, found, kept = _remembered_tokens(), [], []
+    for token in tokens:
+        help_request = queries.find_by_manage_token(token)
+        if help_request is None:
+            continue
+        kept.append(token)
+        if queries.effective_status(help_request) in ACTIVE:
+            found.append({"token": token, "categories": [
+                CATEGORY_LABELS.get(name, name) for name in help_request.categories],
+                "posted_ago": format_timedelta(help_request.created_at - clock.now(),
+                                               add_direction=True)})
+    if kept != tokens:
+        session[MY_REQUESTS_KEY] = kept
+    return found
+
+
+def _new_request_page(form, duplicate=None):
+    mine = _my_open_requests()
+    page, status = _form_page("resident/new_request.html", form, duplicate=duplicate,
+                              my_requests=mine, hotline=current_app.config["HOTLINE"])
+    response = make_response(page, 409 if duplicate else status)
+    # The links to this browser's requests carry their manage tokens.
+    return _private(response) if mine or duplicate else response
+
 
 def _by_token(token):
     help_request = queries.find_by_manage_token(token)
@@ -155,10 +246,3 @@ def form_expired(_error):
     current_app.logger.info("refused a resident form without a valid CSRF token")
     return render_template("resident/error.html", message=_(
         "This form could not be sent. Please go back, reload the page and try again.")), 400
-
-
-@bp.errorhandler(429)
-def too_many(_error):
-    return render_template("resident/error.html", message=_(
-        "Too many requests were sent from this phone. Please wait an hour and try "
-        "again, or ask a neighbour to post for you.")), 429

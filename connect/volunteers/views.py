@@ -20,13 +20,15 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 
-from connect import clock
+from connect import clock, ratelimits
 from connect.accounts.auth import current_user
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
 from connect.extensions import db
 from connect.requests.forms import CATEGORY_LABELS
 from connect.requests.queries import claims_held_by, effective_status, get_request, holds_claim
 from connect.requests.services import claim_request, mark_helped, release_request
+from connect.safety.reports import withdrawn_from
+from connect.safety.reveals import reveal
 from connect.spatial import latlon
 from connect.volunteers.forms import VolunteerProfileForm, distance_label
 from connect.volunteers.schemas import VolunteerProfileSchema
@@ -92,12 +94,16 @@ def needs(user):
         lat, lon, profile.radius_m, NEEDS_LIMIT, profile.categories or None)
     now = clock.now()
     items = [_need(item, now) for item in orjson.loads(body)["items"]]
+    held = claims_held_by(user.id, now)
+    for help_request in held:  # the page names each person: a reveal to the claimant
+        reveal(help_request, user, channel="page")
     return render_template("volunteer/needs.html", needs=items, profile=profile,
                            radius=distance_label(profile.radius_m),
-                           claims=[_held(r, now) for r in claims_held_by(user.id, now)])
+                           claims=[_held(r, now) for r in held])
 
 
 @bp.post(f"/volunteer/claim/{REQUEST_ID}")
+@ratelimits.claims_per_volunteer
 @login_required
 def claim(user, request_id):
     """Take a need: the contact details are yours while the claim holds."""
@@ -114,8 +120,12 @@ def claim(user, request_id):
         else:
             flash(_("This need is closed now. Please choose another one."), "error")
         return redirect(url_for("volunteer.needs"))
-    except Conflict as exc:  # capacity_reached
+    except Conflict as exc:  # new_volunteer_limit or capacity_reached
         db.session.rollback()
+        if exc.code == "new_volunteer_limit":
+            flash(_("Welcome! New volunteers help with one need at a time. Once you have "
+                    "marked it helped, you can take on more."), "info")
+            return redirect(url_for("volunteer.needs"))
         flash(ngettext("You are already helping with %(num)d need, as many as you said you "
                        "can take on. Finish or let go of it first.",
                        "You are already helping with %(num)d needs, as many as you said you "
@@ -135,7 +145,10 @@ def claim_page(user, request_id):
     """The claimed need: who, where, how to get there, and until when it is yours."""
     help_request = get_request(request_id)
     if not holds_claim(help_request, user):
+        if help_request.status == "hidden" and withdrawn_from(request_id, user.id):
+            return _withdrawn()
         return _not_yours()
+    reveal(help_request, user, channel="page")  # logged: the claimant sees the contact
     now = clock.now()
     lat, lon = latlon(help_request.location)
     profile = get_profile(user)
@@ -215,6 +228,14 @@ def problem(error):
 
 
 # -- helpers ---------------------------------------------------------------------------
+
+def _withdrawn():
+    return render_template(
+        "account/message.html", title=_("This need was withdrawn"),
+        message=_("This request was withdrawn while a coordinator checks it. You do not need "
+                  "to go. Thank you for being ready to help."),
+        link_url=url_for("volunteer.needs"), link_text=_("Back to the needs near you"))
+
 
 def _not_yours():
     return render_template(

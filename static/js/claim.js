@@ -7,7 +7,7 @@
  *   <div data-claim data-status-url="/api/v1/requests/7" data-lease-seconds="14400"
  *        data-locale="vi" data-msg-left-hm="{h} h {m} min left" data-msg-left-m="{m} min left"
  *        data-msg-until="Yours until {t}" data-msg-lapsed data-msg-open data-msg-cancelled
- *        data-msg-confirmed data-msg-helped data-msg-closed data-msg-offline>
+ *        data-msg-confirmed data-msg-helped data-msg-closed data-msg-hidden data-msg-offline>
  *     <p data-claim-status role="status"></p>  <section data-claim-details>…</section>
  *     <span data-lease-until></span> <span data-lease-left></span>  <div data-claim-actions>
  */
@@ -94,7 +94,7 @@
                body.status === "helped") {
       end(body.status);
     } else {
-      end("closed");
+      end(body.status === "hidden" ? "hidden" : "closed");
     }
   }
 

@@ -2,8 +2,9 @@
  * when dense (Leaflet + Leaflet.markercluster). Dots come from GET /api/v1/requests/map for
  * the part of the map in view and show the blurred public point only. Tapping a dot shows its
  * kinds, urgency and age, with a button to help (a POST form with the page's CSRF token) or
- * a link to log in. Everything comes from data-* attributes on [data-needs-map]; the page's
- * list link works without this file, and the dots still show when map tiles cannot load.
+ * a link to log in, and a "Báo xấu" (report) link. Everything comes from data-* attributes
+ * on [data-needs-map]; the page's list link works without this file, and the dots still show
+ * when map tiles cannot load.
  */
 (function () {
   "use strict";
@@ -169,6 +170,15 @@
       var link = text("a", "button button-block", msg("login"));
       link.href = data("login-url");
       box.appendChild(link);
+    }
+    if (data("report-url")) {
+      // "Báo xấu": the report page (it sends anonymous users to log in first).
+      var report = text("a", "", msg("report"));
+      report.href = data("report-url").replace("/0/report", "/" + item.id + "/report");
+      var line = document.createElement("p");
+      line.className = "report-link";
+      line.appendChild(report);
+      box.appendChild(line);
     }
     return box;
   }

@@ -36,6 +36,7 @@ SERVER_CONFIG = {
     "RATELIMIT_ENABLED": False,
     "DEMO_DATA": False,
     "READ_MODEL_SYNC_INTERVAL": 0.05,
+    "SESSION_COOKIE_SECURE": False,  # served over plain http on 127.0.0.1
 }
 
 

@@ -4,18 +4,22 @@ in a given state (for axe-core and page weights).
 Each page opener takes (page, seed), prepares what the page needs (an account, a request, a
 claim) and navigates; it returns the path it opened.
 """
+import itertools
 import re
 
 from playwright.sync_api import expect
 
 POST_BUTTON = re.compile(r"^(Gửi|Đăng|Post|Send)", re.I)
 MANAGE_URL = re.compile(r"/m/[A-Za-z0-9_-]{20,}$")
+# One open request per phone: each posting step uses a number of its own unless told one.
+_PHONES = (f"0913 {n // 1000:03d} {n % 1000:03d}" for n in itertools.count(1))
 
 
 # -- steps --------------------------------------------------------------------------------
 
-def fill_request(page, phone="0912 345 678", description="Cần gạo và trứng cho 4 người"):
+def fill_request(page, phone=None, description="Cần gạo và trứng cho 4 người"):
     """Answer the request form the way a resident does (everything but the location)."""
+    phone = phone or next(_PHONES)
     page.get_by_role("checkbox", name="Thực phẩm").check()
     page.get_by_role("checkbox", name="Thuốc").check()
     page.get_by_label("Nói rõ hơn bạn cần gì").fill(description)
@@ -43,7 +47,8 @@ def post_request_with_my_location(page, **answers):
 
 def settle_map(page):
     """Let a Leaflet map finish its zoom animation and redraw (for a faithful screenshot)."""
-    page.wait_for_function("!document.querySelector('.leaflet-zoom-anim')")
+    # A function, not a string: the page's CSP forbids the eval a string predicate needs.
+    page.wait_for_function("() => !document.querySelector('.leaflet-zoom-anim')")
     page.wait_for_timeout(300)
 
 
@@ -124,6 +129,12 @@ def volunteer_map(page, seed):
     return _goto(page, "/volunteer/map")
 
 
+def report_form(page, seed):
+    _as_volunteer(page, seed, with_need=False)
+    need = seed.help_request(description="Bán thuốc giảm cân, gọi ngay")
+    return _goto(page, f"/requests/{need['id']}/report?next=/volunteer/needs")
+
+
 SITE_PAGES = {
     "home": home,
     "post form": post_form,
@@ -136,4 +147,5 @@ SITE_PAGES = {
     "needs": needs,
     "claim page": claim_page,
     "map": volunteer_map,
+    "report form": report_form,
 }

@@ -23,7 +23,8 @@ def dots(page, kind):
 def test_a_neighbour_is_helped_from_post_to_green_dot(contexts, shot, seed):
     # A resident asks for help on her phone.
     resident = contexts.page()
-    manage_url = post_request_with_my_location(resident, description="Cần gạo và thuốc hạ sốt")
+    manage_url = post_request_with_my_location(resident, phone="0912 345 678",
+                                               description="Cần gạo và thuốc hạ sốt")
     shot(resident, "resident posted")
 
     # A volunteer signs up from the home page and says where and how they help.

@@ -2,7 +2,6 @@
 import math
 import re
 
-import pytest
 from sqlalchemy import select
 
 from conftest import BAC_GIANG, make_app, request_payload
@@ -17,17 +16,6 @@ NEARBY_ITEM_KEYS = {"id", "categories", "description", "household_size", "urgenc
 
 
 # -- helpers -----------------------------------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Cheap argon2 parameters: these tests are about the API, not the cost of hashing."""
-    from argon2 import PasswordHasher
-
-    from connect.accounts import services
-
-    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(services, "_hasher", fast)
-    monkeypatch.setattr(services, "_DUMMY_HASH", fast.hash("not a real password"))
 
 
 def shifted(point, north_m=0.0, east_m=0.0):
@@ -283,10 +271,11 @@ def test_nearby_lists_only_open_requests(client, post_request, create_volunteer)
     claimed, cancelled, helped, released, untouched = (p["id"] for p in posted)
     assert nearby_ids(client) == [p["id"] for p in posted]
     headers = create_volunteer()
-    assert act(client, claimed, "claim", headers).status_code == 200
-    assert act(client, cancelled, "cancel", manage(posted[1])).status_code == 200
+    # Helping first: until then a new volunteer holds one claim at a time.
     assert act(client, helped, "claim", headers).status_code == 200
     assert act(client, helped, "helped", headers).status_code == 200
+    assert act(client, claimed, "claim", headers).status_code == 200
+    assert act(client, cancelled, "cancel", manage(posted[1])).status_code == 200
     assert act(client, released, "claim", headers).status_code == 200
     assert nearby_ids(client) == [untouched]
     assert act(client, released, "release", headers).status_code == 200

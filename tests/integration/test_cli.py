@@ -137,13 +137,14 @@ def _count_requests(app):
 
 
 def test_seed_fills_an_empty_database_once(app, client, runner):
-    from connect.demo import DEMO_VOLUNTEER
+    from connect.demo import DEMO_COORDINATOR, DEMO_VOLUNTEER
 
     first = runner.invoke(args=["connect", "seed"])
     assert first.exit_code == 0, first.output
     seeded = _count_requests(app)
     assert seeded > 0 and f"{seeded} requests" in first.output
-    assert users(app) == {DEMO_VOLUNTEER["phone"]: "volunteer"}
+    assert users(app) == {DEMO_VOLUNTEER["phone"]: "volunteer",
+                          DEMO_COORDINATOR["phone"]: "coordinator"}
     nearby = client.get("/api/v1/requests/nearby?lat=21.2731&lon=106.1946&radius_m=5000")
     assert nearby.status_code == 200 and nearby.get_json()["items"]
 
@@ -151,7 +152,7 @@ def test_seed_fills_an_empty_database_once(app, client, runner):
     assert second.exit_code == 0, second.output
     assert "skipped" in second.output
     assert _count_requests(app) == seeded
-    assert len(users(app)) == 1
+    assert len(users(app)) == 2
 
 
 # -- flask db upgrade ----------------------------------------------------------------------

@@ -17,33 +17,6 @@ EXPIRY = timedelta(hours=72)
 NEARBY = "/api/v1/requests/nearby?lat=21.2731&lon=106.1946&radius_m=5000&limit=200"
 
 
-class FakeClock:
-    """A settable stand-in for connect.clock.now (naive UTC)."""
-
-    def __init__(self, start):
-        self.value = start
-
-    def __call__(self):
-        return self.value
-
-    def advance(self, delta=None, **kwargs):
-        self.value += delta if delta is not None else timedelta(**kwargs)
-        return self.value
-
-    def set(self, value):
-        self.value = value
-        return value
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    from connect import clock as clock_module
-
-    fake = FakeClock(clock_module.now().replace(microsecond=0))
-    monkeypatch.setattr(clock_module, "now", fake)
-    return fake
-
-
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch):
     from argon2 import PasswordHasher

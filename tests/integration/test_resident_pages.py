@@ -13,17 +13,6 @@ NO_REFERRER_META = '<meta name="referrer" content="no-referrer">'
 
 # -- helpers ---------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Cheap argon2 parameters: these tests are about pages, not the cost of hashing."""
-    from argon2 import PasswordHasher
-
-    from connect.accounts import services
-
-    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(services, "_hasher", fast)
-    monkeypatch.setattr(services, "_DUMMY_HASH", fast.hash("not a real password"))
-
 
 def csrf_token(client, path):
     response = client.get(path)

@@ -24,16 +24,6 @@ INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 STYLE_ATTR = re.compile(r"\sstyle=", re.I)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    from argon2 import PasswordHasher
-
-    from connect.accounts import services
-
-    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(services, "_hasher", fast)
-    monkeypatch.setattr(services, "_DUMMY_HASH", fast.hash("not a real password"))
-
 
 class Phone:
     """A browser without JavaScript: cookies, and the CSRF token of the last page read."""
@@ -286,7 +276,8 @@ def test_the_chosen_language_survives_logging_in(app):
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_too_many_logins_get_a_page_not_json(database_url):
     """The login form is rate limited like the API; the refusal is a page in words."""
-    app = make_app(database_url, RATELIMIT_ENABLED=True)
+    app = make_app(database_url, RATELIMIT_ENABLED=True,
+                   RATELIMIT_LOGIN_FAILURES_PER_IP="10 per minute")
     phone = Phone(app)
     phone.get("/login")
     statuses = [phone.post("/login", {"phone": new_phone(), "password": "sai-mat-khau"})

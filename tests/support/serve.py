@@ -21,5 +21,6 @@ faulthandler.register(signal.SIGUSR2, all_threads=True)
 os.environ.setdefault("RATELIMIT_ENABLED", "false")
 os.environ.setdefault("DEMO_DATA", "0")
 os.environ.setdefault("SECRET_KEY", "test-secret")
+os.environ.setdefault("SESSION_COOKIE_SECURE", "false")  # served over plain http
 
 app = create_app({"SQLALCHEMY_DATABASE_URI": os.environ["DATABASE_URL"]})

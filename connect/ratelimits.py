@@ -1,0 +1,130 @@
+"""Every rate limit in one place: what is counted, by which key, and how much is allowed."""
+import math
+import time
+
+from flask import current_app, g, request
+from flask_limiter.util import get_remote_address
+
+from connect.extensions import limiter
+from connect.validation import normalise_phone
+
+# Setting name -> default; each can be overridden from the environment (connect.config) and
+# is a flask-limiter string, where "a;b;c" stacks windows (all must have room).
+# docs/operations.md has the same table with the reasons.
+LIMITS = {
+    # Posted requests per phone: a household needs a few, a spammer many.
+    "RATELIMIT_POST_PER_PHONE": "5 per day",
+    # Posted requests per client address: generous, as whole carriers sit behind one NAT.
+    "RATELIMIT_POST_PER_IP": "30 per hour",
+    # Registration attempts per client address.
+    "RATELIMIT_REGISTER_PER_IP": "20 per hour",
+    # Failed logins per submitted phone (known or not): the stacked windows are the backoff.
+    "RATELIMIT_LOGIN_FAILURES_PER_PHONE": "5 per minute;10 per hour;20 per day",
+    # Failed logins per client address, whatever phone they name.
+    "RATELIMIT_LOGIN_FAILURES_PER_IP": "30 per minute;200 per hour",
+    # Claim attempts per volunteer account.
+    "RATELIMIT_CLAIMS_PER_VOLUNTEER": "30 per hour",
+    # Edits of a request per client address.
+    "RATELIMIT_EDITS_PER_IP": "60 per hour",
+    # Reports ("Báo xấu") per account: enough for an honest volunteer's day, not for a spree.
+    "RATELIMIT_REPORTS_PER_ACCOUNT": "20 per day",
+    # New manage links per client address (a requester needs one when a link leaked).
+    "RATELIMIT_NEW_LINKS_PER_IP": "10 per hour",
+}
+
+
+def _configured(name):
+    def value():
+        return current_app.config[name]
+
+    value.__name__ = name  # what `flask limiter limits` shows
+    return value
+
+
+# -- keys: they run before the view, so they never raise --------------------------------
+
+def client_ip():
+    """The client's address (ProxyFix makes it the real one behind a trusted proxy)."""
+    return f"ip:{get_remote_address() or 'unknown'}"
+
+
+def submitted_phone():
+    """The phone number in the posted JSON or form, normalised, so every spelling of a
+    number shares one counter."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        raw = body.get("phone") if isinstance(body, dict) else None
+    else:
+        raw = request.form.get("phone")
+    try:
+        return f"phone:{normalise_phone(raw)}"
+    except ValueError:
+        # Such a post fails validation and is never counted; one shared key is enough.
+        return "phone:invalid"
+
+
+def volunteer_account():
+    """The signed-in user (bearer token or session); the address for anyone else."""
+    from connect.accounts.auth import current_user
+
+    try:
+        user = current_user()
+    except Exception:  # a bad token: the view answers 401, the key must not fail first
+        user = None
+    return f"user:{user.id}" if user is not None else client_ip()
+
+
+# -- when a hit is counted ------------------------------------------------------------------
+
+def succeeded(response):
+    """Count the hit only when the action went through (201, or a form's redirect)."""
+    return response.status_code == 201 or 300 <= response.status_code < 400
+
+
+def note_failed_login():
+    """Mark this request as a failed login (the page answers 422, like a form error)."""
+    g.login_failed = True
+
+
+def login_failed(response):
+    return response.status_code == 401 or g.get("login_failed", False)
+
+
+def retry_after():
+    """Whole seconds until the limit this request broke has room again (at least 1)."""
+    breached = limiter.current_limit
+    if breached is None:
+        return 60
+    return max(1, math.ceil(breached.window.reset_time - time.time()))
+
+
+# -- the limits, applied with a decorator on the API route and on the page ----------------
+# Shared scopes make the API and the page count against one budget.
+
+post_per_phone = limiter.shared_limit(
+    _configured("RATELIMIT_POST_PER_PHONE"), scope="post-per-phone", key_func=submitted_phone,
+    methods=["POST"], deduct_when=succeeded)
+post_per_ip = limiter.shared_limit(
+    _configured("RATELIMIT_POST_PER_IP"), scope="post-per-ip", key_func=client_ip,
+    methods=["POST"], deduct_when=succeeded)
+register_per_ip = limiter.shared_limit(
+    _configured("RATELIMIT_REGISTER_PER_IP"), scope="register-per-ip", key_func=client_ip,
+    methods=["POST"])
+login_per_phone = limiter.shared_limit(
+    _configured("RATELIMIT_LOGIN_FAILURES_PER_PHONE"), scope="login-per-phone",
+    key_func=submitted_phone, methods=["POST"], deduct_when=login_failed)
+login_per_ip = limiter.shared_limit(
+    _configured("RATELIMIT_LOGIN_FAILURES_PER_IP"), scope="login-per-ip", key_func=client_ip,
+    methods=["POST"], deduct_when=login_failed)
+claims_per_volunteer = limiter.shared_limit(
+    _configured("RATELIMIT_CLAIMS_PER_VOLUNTEER"), scope="claims-per-volunteer",
+    key_func=volunteer_account, methods=["POST"])
+edits_per_ip = limiter.shared_limit(
+    _configured("RATELIMIT_EDITS_PER_IP"), scope="edits-per-ip", key_func=client_ip,
+    methods=["POST", "PATCH"])
+new_links_per_ip = limiter.shared_limit(
+    _configured("RATELIMIT_NEW_LINKS_PER_IP"), scope="new-links-per-ip", key_func=client_ip,
+    methods=["POST"])
+reports_per_account = limiter.shared_limit(
+    _configured("RATELIMIT_REPORTS_PER_ACCOUNT"), scope="reports-per-account",
+    key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)

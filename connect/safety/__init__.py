@@ -1,0 +1,1 @@
+"""Trust and safety: abuse reports, duplicate flags, contact reveals, purging personal data."""

@@ -1,0 +1,66 @@
+"""Abuse reports, flags for coordinators, and the log of who saw whose contact details."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from connect import clock
+from connect.extensions import db
+
+REPORT_REASONS = ("joke", "advertising", "scam", "false", "other")
+REPORT_SUBJECTS = ("request", "offer")
+REPORT_RESOLUTIONS = ("upheld", "dismissed")
+FLAG_KINDS = ("possible_duplicate",)
+
+
+class Report(db.Model):
+    """"Báo xấu": one account reports one request or offer once."""
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("subject_type", "subject_id", "reporter_id",
+                         name="uq_reports_subject_reporter"),
+        Index("ix_reports_subject_open", "subject_type", "subject_id", "resolved_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_type: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[int]
+    reporter_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
+                                             index=True)
+    reason: Mapped[str] = mapped_column(String(12))
+    comment: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # upheld (the subject stays hidden) or dismissed (it was fine).
+    resolution: Mapped[str | None] = mapped_column(String(10))
+
+
+class RequestFlag(db.Model):
+    """Something for coordinators to look at, e.g. a possible duplicate from another phone."""
+    __tablename__ = "request_flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    related_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    resolved_at: Mapped[datetime | None] = mapped_column(index=True)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ContactReveal(db.Model):
+    """Who was shown whose contact details (name, phone, address, exact point), and when."""
+    __tablename__ = "contact_reveals"
+    __table_args__ = (Index("ix_contact_reveals_viewer_created", "viewer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="CASCADE"), index=True)
+    viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Why it was allowed: claimant, coordinator or admin.
+    viewer_role: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))  # api or page
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

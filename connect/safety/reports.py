@@ -1,0 +1,134 @@
+"""“Báo xấu”: reports by accounts, counted once each, hiding a subject after enough of them.
+
+Generic over the subject type: a subject kind says how to lock one, whose it is, whether it
+can still be reported and how it is hidden. Requests are the first kind; offers come later.
+"""
+from collections import namedtuple
+
+from flask import current_app
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from connect import clock
+from connect.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from connect.extensions import db
+from connect.requests.models import Assist, HelpRequest
+from connect.requests.queries import is_requester
+from connect.safety.models import REPORT_REASONS, REPORT_SUBJECTS, Report
+
+# Reports still count while a request is live, and while it is hidden pending review.
+REPORTABLE_REQUEST_STATUSES = ("open", "claimed", "hidden")
+
+Subject = namedtuple("Subject", "lock is_owner check_open hide")
+
+
+class AlreadyReported(Conflict):
+    code = "already_reported"
+    message = "You have already reported this. Each account is counted once."
+
+
+def hide_threshold():
+    return current_app.config["REPORT_HIDE_THRESHOLD"]
+
+
+# -- requests as subjects ---------------------------------------------------------------
+
+def _lock_request(request_id):
+    """The request with its timeouts applied, row-locked until commit."""
+    # The lock makes reports made at the same moment count one after the other.
+    from connect.requests.services import apply_timeouts
+
+    if db.session.get(HelpRequest, request_id) is None:
+        raise NotFound("No help request with this id.")
+    apply_timeouts(request_id)
+    return db.session.execute(
+        select(HelpRequest).where(HelpRequest.id == request_id).with_for_update(key_share=True)
+        .execution_options(populate_existing=True)).scalar_one()
+
+
+def _check_request_open(help_request):
+    if help_request.status not in REPORTABLE_REQUEST_STATUSES:
+        raise Conflict(f"This request is {help_request.status}; it can no longer be reported.",
+                       code="request_closed", details={"status": help_request.status})
+
+
+def _hide_request(help_request, reporters):
+    from connect.requests.services import hide_request
+
+    if help_request.status in ("open", "claimed"):
+        hide_request(help_request.id, None, f"hidden after {reporters} reports")
+
+
+SUBJECTS = {
+    "request": Subject(lock=_lock_request,
+                       is_owner=lambda subject, user: is_requester(subject, user),
+                       check_open=_check_request_open, hide=_hide_request),
+}
+
+
+# -- reporting -------------------------------------------------------------------------
+
+def report(subject_type, subject_id, reporter, reason, comment=None):
+    """Record one account's report; hide the subject once enough accounts reported it."""
+    if subject_type not in SUBJECTS or subject_type not in REPORT_SUBJECTS:
+        raise ValidationFailed(f"Reports on {subject_type} are not taken yet.",
+                               details={"subject_type": list(SUBJECTS)})
+    if reason not in REPORT_REASONS:
+        raise ValidationFailed("Choose a reason.", details={"reason": list(REPORT_REASONS)})
+    kind = SUBJECTS[subject_type]
+    subject = kind.lock(subject_id)
+    if kind.is_owner(subject, reporter):
+        raise Forbidden("You cannot report your own request. To change or withdraw it, use "
+                        "its manage link.", code="own_subject")
+    kind.check_open(subject)
+    if _reported_by(subject_type, subject_id, reporter.id):
+        raise AlreadyReported()
+    row = Report(subject_type=subject_type, subject_id=subject_id, reporter_id=reporter.id,
+                 reason=reason, comment=comment or None, created_at=clock.now())
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        # The unique (subject, reporter) constraint: the same account at the same moment.
+        raise AlreadyReported() from None
+    reporters = open_reporters(subject_type, subject_id)
+    if reporters >= hide_threshold():
+        kind.hide(subject, reporters)
+    db.session.flush()
+    return row
+
+
+def _reported_by(subject_type, subject_id, reporter_id):
+    return db.session.execute(select(exists().where(
+        Report.subject_type == subject_type, Report.subject_id == subject_id,
+        Report.reporter_id == reporter_id))).scalar()
+
+
+def open_reporters(subject_type, subject_id):
+    """How many distinct accounts have unresolved reports on the subject."""
+    return db.session.execute(
+        select(func.count(func.distinct(Report.reporter_id))).where(
+            Report.subject_type == subject_type, Report.subject_id == subject_id,
+            Report.resolved_at.is_(None))).scalar_one()
+
+
+def resolve_reports(subject_type, subject_id, actor, resolution):
+    """Close every unresolved report on the subject as upheld or dismissed; returns how many."""
+    result = db.session.execute(
+        update(Report).where(Report.subject_type == subject_type,
+                             Report.subject_id == subject_id, Report.resolved_at.is_(None))
+        .values(resolved_at=clock.now(), resolved_by_id=actor.id, resolution=resolution)
+        .execution_options(synchronize_session=False))
+    return result.rowcount
+
+
+def pending_review(help_request):
+    """Whether a hidden request still waits for a coordinator (it has unresolved reports)."""
+    return help_request.status == "hidden" and open_reporters("request", help_request.id) > 0
+
+
+def withdrawn_from(request_id, volunteer_id):
+    """Whether this volunteer's claim on the request was ended by hiding it."""
+    return db.session.execute(select(exists().where(
+        Assist.request_id == request_id, Assist.volunteer_id == volunteer_id,
+        Assist.outcome == "hidden"))).scalar()
