@@ -3,7 +3,8 @@
 Builds the app's in-memory read model (``connect.matching.open_requests.OpenRequests``) from
 the same 1 M generated points as ``nearby.py`` and adds two rows to its table: the nearby
 query (ids and distances, with the category/expiry filter the app always applies) and the
-whole JSON list the endpoint returns. Then prints the issue's targets for the read model.
+whole JSON list the endpoint returns. Then prints the issue's targets for the read model,
+and runs the batch-assignment bench (bench/assignment.py).
 """
 import gc
 import os
@@ -103,6 +104,12 @@ def main(argv=None):
     print(f"  load of 1 M: {build_s:.2f} s (<= 5 s); RSS +{rss:.0f} MB (<= 250 MB per process)")
     json_p50, json_p99, _ = results[READ_MODEL_JSON]
     print(f"  whole JSON list (50 items): p50 {json_p50:.1f} us, p99 {json_p99:.0f} us")
+
+    # Batch assignment (issue 5): 10,000 requests x 10,000 volunteers, and a contested run.
+    import assignment
+
+    print()
+    assignment.main(["--contested", "2500"])
 
 
 if __name__ == "__main__":
