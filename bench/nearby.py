@@ -150,7 +150,7 @@ def run_nearby_bench(query_fn_by_name, queries, query_counts=None, out=sys.stdou
 
 def print_table(results, out=sys.stdout):
     """Print the p50/p99 table."""
-    title = "query (within 2 km, nearest first, <= 50)"
+    title = "query (within 2 km, <= 50; nearest first unless named)"
     print(f"\n{title:<44s} {'p50 us':>10s} {'p99 us':>10s} {'queries':>8s}", file=out)
     for name, (p50, p99, m) in results.items():
         print(f"{name:<44s} {p50:10.1f} {p99:10.1f} {m:8d}", file=out)

@@ -22,6 +22,7 @@ def create_app(config=None):
     trust_proxies(app)
     configure_db(app)
     init_extensions(app)
+    configure_notifications(app)
     add_security_headers(app)
     register_error_handlers(app)
     register_blueprints(app)
@@ -53,6 +54,13 @@ def trust_proxies(app):
     x_for, x_proto = app.config["PROXY_FIX_X_FOR"], app.config["PROXY_FIX_X_PROTO"]
     if x_for or x_proto:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=x_for, x_proto=x_proto)
+
+
+def configure_notifications(app):
+    """Check NOTIFY_BACKENDS (a clear error at start-up) and set up the live inbox."""
+    from connect.matching.notify import init_app
+
+    init_app(app)
 
 
 def add_security_headers(app):
@@ -89,6 +97,9 @@ def register_blueprints(app):
     from connect.accounts.api import bp as auth_bp
     from connect.coordination.api import bp as stats_bp
     from connect.extensions import api
+    from connect.matching.batch_api import bp as assignments_bp
+    from connect.matching.inbox_api import bp as notifications_bp
+    from connect.offers.api import bp as offers_bp
     from connect.requests.api import bp as requests_bp
     from connect.safety.api import bp as safety_bp
     from connect.volunteers.api import bp as volunteers_bp
@@ -96,7 +107,8 @@ def register_blueprints(app):
     from connect.extensions import csrf
     from connect.pages import register_pages
 
-    for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp):
+    for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp,
+                      offers_bp, assignments_bp, notifications_bp):
         # The API authenticates with bearer tokens or manage tokens sent in headers, which a
         # cross-site form cannot send: CSRF protection is for the cookie-based pages.
         csrf.exempt(blueprint)
@@ -148,6 +160,7 @@ def add_request_boundary(app):
 def attach_read_model(app):
     from connect.extensions import db
     from connect.matching.hooks import install_session_hooks
+    from connect.matching.ranking import Weights
     from connect.matching.readmodel import OpenRequestsReadModel
 
     with app.app_context():
@@ -156,7 +169,8 @@ def attach_read_model(app):
         engine,
         sync_interval=app.config["READ_MODEL_SYNC_INTERVAL"],
         max_staleness=app.config["READ_MODEL_MAX_STALENESS"],
-        expiry_seconds=app.config["REQUEST_EXPIRY_SECONDS"])
+        expiry_seconds=app.config["REQUEST_EXPIRY_SECONDS"],
+        rank_weights=Weights.from_config(app.config))
     app.extensions["read_model"] = read_model
 
     install_session_hooks()

@@ -13,13 +13,19 @@ def connect_cli():
 @connect_cli.command("expire")
 @with_appcontext
 def expire_command():
-    """Release lapsed claim leases and expire stale requests (run from cron)."""
+    """Release lapsed claim leases, expire stale requests and past offers, and remind
+    claimants whose lease ends soon (run from cron)."""
+    from connect.matching.leases import remind_due
+    from connect.offers.services import expire_offers
     from connect.requests.services import expire_all
 
     result = expire_all()
+    reminded = remind_due()
+    offers = expire_offers()
     db.session.commit()
     click.echo(f"leases lapsed: {result['leases_lapsed']}, "
-               f"requests expired: {result['requests_expired']}")
+               f"requests expired: {result['requests_expired']}, reminders sent: {reminded}, "
+               f"offers expired: {offers}")
 
 
 @connect_cli.command("purge")

@@ -68,6 +68,16 @@ class Config:
         # "Báo xấu": this many distinct accounts with unresolved reports hide an open or
         # claimed request until a coordinator reviews it.
         self.REPORT_HIDE_THRESHOLD = _int("REPORT_HIDE_THRESHOLD", 3)
+        # Batch assignment (docs/assignment.md): the most open requests and available
+        # volunteers one preview takes (the bench solves 10,000 x 10,000 in a few seconds),
+        # and the most pairs one apply takes (each is a claim in one transaction; 500 pairs as
+        # the preview gives them fit in MAX_CONTENT_LENGTH).
+        self.ASSIGNMENT_MAX_REQUESTS = _int("ASSIGNMENT_MAX_REQUESTS", 20_000)
+        self.ASSIGNMENT_MAX_VOLUNTEERS = _int("ASSIGNMENT_MAX_VOLUNTEERS", 20_000)
+        # Pairs (request, volunteer in range who covers it) bound the solver's memory and time;
+        # the bench's 10,000 x 10,000 province has 3.6 million.
+        self.ASSIGNMENT_MAX_CANDIDATE_PAIRS = _int("ASSIGNMENT_MAX_CANDIDATE_PAIRS", 5_000_000)
+        self.ASSIGNMENT_MAX_PAIRS = _int("ASSIGNMENT_MAX_PAIRS", 500)
         # A phone number residents can call for help with the service (e.g. a lost manage
         # link); pages mention it when set.
         self.HOTLINE = os.environ.get("HOTLINE", "")
@@ -76,6 +86,26 @@ class Config:
         self.READ_MODEL_SYNC_INTERVAL = float(os.environ.get("READ_MODEL_SYNC_INTERVAL", "0.2"))
         self.READ_MODEL_MAX_STALENESS = float(os.environ.get("READ_MODEL_MAX_STALENESS", "3.0"))
         self.BLUR_SECRET = os.environ.get("BLUR_SECRET") or self.SECRET_KEY
+        # Fair ranking of nearby lists (docs/ranking.md): rank = distance / (1 + urgent weight
+        # if urgent + wait weight x hours waited, up to the cap).
+        self.RANK_URGENT_WEIGHT = float(os.environ.get("RANK_URGENT_WEIGHT") or "1.0")
+        self.RANK_WAIT_WEIGHT_PER_HOUR = float(os.environ.get("RANK_WAIT_WEIGHT_PER_HOUR")
+                                               or "0.2")
+        self.RANK_WAIT_CAP_HOURS = float(os.environ.get("RANK_WAIT_CAP_HOURS") or "24")
+        # Channels that deliver notifications (connect.matching.notify.BACKENDS).
+        self.NOTIFY_BACKENDS = tuple(name.strip() for name in os.environ.get(
+            "NOTIFY_BACKENDS", "inbox,log").split(",") if name.strip())
+        # Push matching (connect.matching.push): a new or reopened request is pushed to the
+        # PUSH_TOP_K nearest fitting on-duty volunteers, none more than PUSH_MAX_PER_HOUR
+        # times an hour; a claimant is reminded LEASE_REMINDER_SECONDS before the lease ends.
+        self.PUSH_TOP_K = _int("PUSH_TOP_K", 5)
+        self.PUSH_MAX_PER_HOUR = _int("PUSH_MAX_PER_HOUR", 6)
+        self.LEASE_REMINDER_SECONDS = _int("LEASE_REMINDER_SECONDS", 30 * 60)
+        # The live inbox (long polling): a poll is held at most INBOX_WAIT_SECONDS, and at
+        # most INBOX_MAX_WAITING polls are held at once per worker process (each holds a
+        # gunicorn thread); beyond that a poll is answered at once (docs/deploy.md).
+        self.INBOX_WAIT_SECONDS = _int("INBOX_WAIT_SECONDS", 25)
+        self.INBOX_MAX_WAITING = _int("INBOX_MAX_WAITING", 2)
         # Personal data of a closed request is anonymised this many days after it closed
         # (`flask connect purge`, from cron).
         self.PURGE_AFTER_DAYS = _int("PURGE_AFTER_DAYS", 30)

@@ -1,6 +1,8 @@
 """Imports every model so metadata and migrations see the whole schema."""
 from connect.accounts.models import ApiToken, User  # noqa: F401
 from connect.coordination.models import Area, CoordinatorArea, RequestArea  # noqa: F401
+from connect.matching.models import Notification  # noqa: F401
+from connect.offers.models import Offer  # noqa: F401
 from connect.requests.models import Assist, HelpRequest, RequestEvent  # noqa: F401
 from connect.volunteers.models import Volunteer  # noqa: F401
 from connect.safety.models import ContactReveal, Report, RequestFlag  # noqa: F401

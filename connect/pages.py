@@ -20,11 +20,13 @@ def home():
 
 def register_pages(app):
     from connect.accounts.views import bp as account_bp
+    from connect.offers.views import bp as offer_pages_bp
     from connect.requests.views import bp as resident_bp
     from connect.safety.views import bp as reports_bp
     from connect.volunteers.views import bp as volunteer_bp
 
-    for blueprint in (bp, account_bp, resident_bp, volunteer_bp, reports_bp):
+    for blueprint in (bp, account_bp, resident_bp, volunteer_bp, reports_bp,
+                      offer_pages_bp):
         app.register_blueprint(blueprint)
     app.context_processor(_template_context)
     # Pages answer these in words; the API keeps the JSON envelope. A blueprint may still
@@ -56,6 +58,10 @@ def too_many(error):
                                   "ask a neighbour to post for you.", **words),
         "volunteer.claim": _("You have taken on many needs in a short time. Please wait "
                              "%(wait)s before taking another one.", **words),
+        "offer.ask": _("Too many requests were posted from this phone number or this "
+                       "connection. Please wait %(wait)s and try again.", **words),
+        "offer.new": _("You have posted many offers today. Please wait %(wait)s before "
+                       "posting another one.", **words),
     }.get(request.endpoint, _("Too many tries. Please wait %(wait)s, then try again.",
                               **words))
     response = make_response(render_template(

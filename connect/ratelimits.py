@@ -30,6 +30,12 @@ LIMITS = {
     "RATELIMIT_REPORTS_PER_ACCOUNT": "20 per day",
     # New manage links per client address (a requester needs one when a link leaked).
     "RATELIMIT_NEW_LINKS_PER_IP": "10 per hour",
+    # Batch assignment previews and applies per coordinator account: a preview of a big area
+    # takes seconds of CPU, and a console needs a few a minute.
+    "RATELIMIT_ASSIGNMENTS_PER_ACCOUNT": "10 per minute;100 per hour",
+    # Offers of help posted per account: a shop or group posts a few a day, not dozens.
+    # (Asking an offer posts a request: the two post limits above count it.)
+    "RATELIMIT_OFFERS_PER_ACCOUNT": "10 per day",
 }
 
 
@@ -128,3 +134,9 @@ new_links_per_ip = limiter.shared_limit(
 reports_per_account = limiter.shared_limit(
     _configured("RATELIMIT_REPORTS_PER_ACCOUNT"), scope="reports-per-account",
     key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)
+offers_per_account = limiter.shared_limit(
+    _configured("RATELIMIT_OFFERS_PER_ACCOUNT"), scope="offers-per-account",
+    key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)
+assignments_per_account = limiter.shared_limit(
+    _configured("RATELIMIT_ASSIGNMENTS_PER_ACCOUNT"), scope="assignments-per-account",
+    key_func=volunteer_account, methods=["POST"])

@@ -146,3 +146,22 @@ def may_coordinate(user, request_id):
         CoordinatorArea.user_id == user.id,
         RequestArea.area_id == CoordinatorArea.area_id,
         RequestArea.request_id == request_id))).scalar()
+
+
+def may_coordinate_area(user, area):
+    """Whether this user acts as coordinator for a whole area: admins everywhere, coordinators
+    in an area they were granted or one inside it (a district of their province)."""
+    if user is None or not isinstance(user, User):
+        return False
+    if user.role == "admin":
+        return True
+    if user.role != "coordinator":
+        return False
+    granted = set(coordinator_area_ids(user.id))
+    seen = set()
+    while area is not None and area.id not in seen:  # a parent cycle in bad data ends here
+        if area.id in granted:
+            return True
+        seen.add(area.id)
+        area = db.session.get(Area, area.parent_id) if area.parent_id is not None else None
+    return False

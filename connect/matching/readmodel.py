@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from connect import clock
 from connect.errors import ServiceUnavailable
+from connect.matching import ranking
 from connect.matching.changes import read_watermark
 from connect.matching.open_requests import ACTIVE, OpenRequests, epoch
 from connect.requests.models import HelpRequest
@@ -39,11 +40,12 @@ def _now():
 class OpenRequestsReadModel:
     """Nearby open requests from memory, consistent with the database (see module doc)."""
 
-    def __init__(self, engine, sync_interval=0.2, max_staleness=3.0, expiry_seconds=72 * 3600):
+    def __init__(self, engine, sync_interval=0.2, max_staleness=3.0, expiry_seconds=72 * 3600,
+                 rank_weights=None):
         self._engine = engine
         self.sync_interval = sync_interval
         self.max_staleness = max_staleness
-        self.requests = OpenRequests(expiry_seconds)
+        self.requests = OpenRequests(expiry_seconds, rank_weights)
         self._lock = threading.Lock()
         self._loaded = False
         self._watermark = 0
@@ -111,10 +113,10 @@ class OpenRequestsReadModel:
         self._watermark = watermark
         self.requests.reopen_lapsed(now)
 
-    def nearby_json(self, lat, lon, radius_m, limit, categories=None):
-        """The nearby list as a JSON document (bytes)."""
+    def nearby_json(self, lat, lon, radius_m, limit, categories=None, sort=ranking.DEFAULT_SORT):
+        """The nearby list as a JSON document (bytes): fair rank first, or sort="distance"."""
         self.ensure_fresh()
-        return self.requests.nearby_json(lat, lon, radius_m, limit, categories, _now())
+        return self.requests.nearby_json(lat, lon, radius_m, limit, categories, _now(), sort)
 
     def __len__(self):
         return len(self.requests)

@@ -72,11 +72,13 @@ def post_request(args):
 @bp.arguments(NearbyQuerySchema, location="query")
 @bp.response(200, NearbyListSchema)
 def nearby(args):
-    """Open requests near a point, nearest first (true great-circle distance)."""
+    """Open requests near a point (true great-circle distance): by fair rank, so needs that
+    are urgent or have waited long come before fresh ones a little nearer, or nearest first
+    with sort=distance."""
     read_model = current_app.extensions["read_model"]
     # Serialisation decides this endpoint's throughput: the items are pre-encoded JSON.
     body = read_model.nearby_json(args["lat"], args["lon"], args["radius_m"], args["limit"],
-                                  args["categories"])
+                                  args["categories"], args["sort"])
     return Response(body, status=200, mimetype="application/json")
 
 

@@ -49,6 +49,10 @@ class HelpRequest(db.Model):
     closed_at: Mapped[datetime | None]
     # Set when `flask connect purge` removed the personal data a set time after closing.
     purged_at: Mapped[datetime | None]
+    # Set when a resident asked an offer for help: the request is matched to its offerer.
+    # No foreign key: SQLite cannot add one to an existing table without rebuilding it (and
+    # its SpatiaLite geometry); offers are closed, never deleted.
+    offer_id: Mapped[int | None] = mapped_column(index=True)
     # Stamp of the transaction that last changed the row (see matching.changes): the
     # per-process read models catch up by reading rows stamped at or after their watermark.
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True, default=0)
@@ -71,6 +75,8 @@ class Assist(db.Model):
     helped_at: Mapped[datetime | None]
     confirmed_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # When the volunteer was reminded that this claim's lease ends soon (once per claim).
+    reminded_at: Mapped[datetime | None]
 
 
 class RequestEvent(db.Model):

@@ -4,6 +4,7 @@ import math
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from connect.clock import isoformat
+from connect.matching.ranking import DEFAULT_SORT, SORTS
 from connect.requests.models import CATEGORIES, URGENCIES
 from connect.spatial import latlon
 from connect.validation import LocationSchema, Phone, Text, location_field
@@ -74,6 +75,9 @@ class NearbyQuerySchema(Schema):
     categories = CommaList(fields.String(validate=validate.OneOf(CATEGORIES)),
                            load_default=None)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
+    sort = fields.String(load_default=DEFAULT_SORT, validate=validate.OneOf(SORTS), metadata={
+        "description": "`rank` (default): the fair rank of docs/ranking.md, distance shortened "
+                       "for urgency and waiting time; `distance`: nearest first."})
 
 
 def _public_location(help_request):

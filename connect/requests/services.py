@@ -12,6 +12,8 @@ from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.geo import haversine_m
 from connect.matching.changes import change_stamp
+from connect.matching.leases import lease_lapsed
+from connect.matching.push import push_request
 from connect.requests.blurring import public_point
 from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
 from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
@@ -35,8 +37,10 @@ def record_event(request_id, from_status, to_status, actor, actor_kind, reason=N
         reason=reason, assist_id=assist_id, created_at=at or clock.now()))
 
 
-def post_request(data, requester=None, source="api", manage_tokens=()):
+def post_request(data, requester=None, source="api", manage_tokens=(), push=True):
     """Create an open request; returns it and the manage token (shown once, stored hashed)."""
+    # ``push`` False: the caller gives it to someone at once (asking an offer), so no
+    # volunteer is to be told of it.
     # One open or claimed request per phone (DuplicateRequest); ``manage_tokens`` are the
     # caller's proofs of owning requests, so only an owner is told which one it is.
     duplicates.check_phone_free(data["phone"], requester, manage_tokens)
@@ -77,6 +81,8 @@ def post_request(data, requester=None, source="api", manage_tokens=()):
     record_event(help_request.id, None, "open", requester, "requester", "posted", at=now)
     duplicates.flag_lookalikes(help_request, lat, lon, now)
     db.session.flush()
+    if push:
+        push_request(help_request, now=now)
     return help_request, token
 
 
@@ -110,6 +116,7 @@ def _lapse_lease(request_id, lease_end, now):
         assist.outcome, assist.closed_at = "expired", lease_end
     record_event(request_id, "claimed", "open", None, "system", "claim lease expired",
                  assist_id=assist.id if assist else None, at=lease_end)
+    lease_lapsed(request_id, assist.volunteer_id if assist else None, now)
     return 1
 
 
@@ -150,8 +157,10 @@ def _active_assist(request_id):
         .order_by(Assist.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def claim_request(request_id, volunteer):
+def claim_request(request_id, volunteer, assigned_by=None):
     """Give the request to this volunteer, if it is still open: exactly one claim wins."""
+    # ``assigned_by``: the coordinator or admin giving it to them (batch assignment); the
+    # event then names them as the actor, while the assist is the volunteer's.
     from connect.volunteers.services import require_profile
 
     get_request(request_id)  # 404 for an unknown id before any other answer
@@ -191,8 +200,36 @@ def claim_request(request_id, volunteer):
                     lease_expires_at=lease_end)
     db.session.add(assist)
     db.session.flush()
-    record_event(request_id, "open", "claimed", volunteer, "volunteer", "claimed",
-                 assist_id=assist.id, at=now)
+    if assigned_by is None:
+        record_event(request_id, "open", "claimed", volunteer, "volunteer", "claimed",
+                     assist_id=assist.id, at=now)
+    else:
+        record_event(request_id, "open", "claimed", assigned_by, assigned_by.role,
+                     "assigned by coordinator", assist_id=assist.id, at=now)
+    db.session.flush()
+    return _reloaded(request_id)
+
+
+def claim_for_offer(request_id, offerer_id, offer_id, asked_by=None):
+    """Give an open request, just posted by asking an offer, to the offer's owner: a claim
+    with a lease like any other, without capacity limits (connect.offers.services.ask_offer)."""
+    now = clock.now()
+    lease_end = now + _lease()
+    result = db.session.execute(
+        update(HelpRequest)
+        .where(HelpRequest.id == request_id, HelpRequest.status == "open")
+        .values(status="claimed", claimed_by_id=offerer_id, lease_expires_at=lease_end,
+                offer_id=offer_id, last_activity_at=now, updated_at=now, change_seq=_stamp())
+        .execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        raise ClaimConflict()
+    assist = Assist(request_id=request_id, volunteer_id=offerer_id, claimed_at=now,
+                    lease_expires_at=lease_end)
+    db.session.add(assist)
+    db.session.flush()
+    # The requester acted (they asked); the assist names the offerer who now holds it.
+    record_event(request_id, "open", "claimed", asked_by, "requester",
+                 f"asked offer {offer_id}", assist_id=assist.id, at=now)
     db.session.flush()
     return _reloaded(request_id)
 
@@ -271,10 +308,13 @@ def release_request(request_id, user):
     if not (help_request.claimed_by_id == user.id or may_coordinate(user, request_id)):
         raise Forbidden("Only the volunteer holding the claim can release it.",
                         code="not_claimant")
-    return _transition(help_request, ("claimed",), "open", user, _kind(user), "released",
-                       assist_outcome="released",
-                       values=dict(claimed_by_id=None, lease_expires_at=None,
-                                   expires_at=clock.now() + expiry_period()))
+    claimant = help_request.claimed_by_id
+    released = _transition(help_request, ("claimed",), "open", user, _kind(user), "released",
+                           assist_outcome="released",
+                           values=dict(claimed_by_id=None, lease_expires_at=None,
+                                       expires_at=clock.now() + expiry_period()))
+    push_request(released, exclude=(claimant,))  # not back to who just gave it up
+    return released
 
 
 def mark_helped(request_id, user):

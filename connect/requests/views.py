@@ -18,6 +18,7 @@ from connect import clock, ratelimits
 from connect.accounts.auth import current_user
 from connect.errors import ConnectError
 from connect.extensions import db
+from connect.matching.leases import reopened_after_claim
 from connect.requests import queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
@@ -69,7 +70,9 @@ def manage(token):
     # Hidden by reports and not yet reviewed; a page still open when that happens says so too.
     for_review = status != "hidden" or reports.pending_review(help_request)
     return _private(render_template(
-        "resident/manage.html", help_request=help_request, status=status, token=token,
+        "resident/manage.html", help_request=help_request, token=token,
+        # Open again after a claim ended unhelped: "the volunteer could not come".
+        status="reopened" if status == "open" and reopened_after_claim(help_request) else status,
         manage_url=url_for(".manage", token=token, _external=True),
         can_change=status in ACTIVE, can_confirm=status in CONFIRMABLE,
         final=status in FINAL and not (status == "hidden" and for_review),

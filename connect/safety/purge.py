@@ -7,6 +7,7 @@ from sqlalchemy import case, func, select, update
 from connect import clock
 from connect.extensions import db
 from connect.matching.changes import change_stamp
+from connect.matching.models import Notification
 from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.services import expire_all
 from connect.safety.models import Report
@@ -59,6 +60,10 @@ def purge_personal_data(older_than_days=None, now=None):
                                        RequestEvent.actor_kind != "system",
                                        RequestEvent.reason.is_not(None))
             .values(reason=None).execution_options(synchronize_session=False))
+        # Notifications keep a copy of the public fields, the description among them.
+        db.session.execute(
+            update(Notification).where(Notification.request_id.in_(batch))
+            .values(payload={}).execution_options(synchronize_session=False))
     # Reports about purged requests, including ones made after an earlier purge.
     comments = db.session.execute(
         update(Report).where(Report.subject_type == "request", Report.comment.is_not(None),

@@ -22,7 +22,7 @@ class ReportSchema(Schema):
     """Your report as recorded. Whether it hid the subject is not said."""
 
     id = fields.Integer()
-    subject_type = fields.String(metadata={"description": "request (offer later)."})
+    subject_type = fields.String(metadata={"description": "request or offer."})
     subject_id = fields.Integer()
     reason = fields.String()
     comment = fields.String(allow_none=True)

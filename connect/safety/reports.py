@@ -1,7 +1,7 @@
 """“Báo xấu”: reports by accounts, counted once each, hiding a subject after enough of them.
 
 Generic over the subject type: a subject kind says how to lock one, whose it is, whether it
-can still be reported and how it is hidden. Requests are the first kind; offers come later.
+can still be reported and how it is hidden: requests and offers.
 """
 from collections import namedtuple
 
@@ -59,10 +59,36 @@ def _hide_request(help_request, reporters):
         hide_request(help_request.id, None, f"hidden after {reporters} reports")
 
 
+# -- offers as subjects -----------------------------------------------------------------
+
+def _lock_offer(offer_id):
+    from connect.offers.services import lock_offer
+
+    return lock_offer(offer_id)
+
+
+def _check_offer_open(offer):
+    from connect.offers.queries import effective_status
+
+    status = effective_status(offer)
+    if status not in ("open", "hidden"):
+        raise Conflict(f"This offer is {status}; it can no longer be reported.",
+                       code="offer_closed", details={"status": status})
+
+
+def _hide_offer(offer, _reporters):
+    from connect.offers.services import hide_offer
+
+    hide_offer(offer.id)
+
+
 SUBJECTS = {
     "request": Subject(lock=_lock_request,
                        is_owner=lambda subject, user: is_requester(subject, user),
                        check_open=_check_request_open, hide=_hide_request),
+    "offer": Subject(lock=_lock_offer,
+                     is_owner=lambda subject, user: subject.user_id == user.id,
+                     check_open=_check_offer_open, hide=_hide_offer),
 }
 
 
@@ -79,7 +105,8 @@ def report(subject_type, subject_id, reporter, reason, comment=None):
     subject = kind.lock(subject_id)
     if kind.is_owner(subject, reporter):
         raise Forbidden("You cannot report your own request. To change or withdraw it, use "
-                        "its manage link.", code="own_subject")
+                        "its manage link." if subject_type == "request" else
+                        f"You cannot report your own {subject_type}.", code="own_subject")
     kind.check_open(subject)
     if _reported_by(subject_type, subject_id, reporter.id):
         raise AlreadyReported()

@@ -24,6 +24,9 @@ from connect import clock, ratelimits
 from connect.accounts.auth import current_user
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
 from connect.extensions import db
+from connect.matching import inbox as inbox_service
+from connect.matching import ranking
+from connect.matching.leases import catch_up
 from connect.requests.forms import CATEGORY_LABELS
 from connect.requests.queries import claims_held_by, effective_status, get_request, holds_claim
 from connect.requests.services import claim_request, mark_helped, release_request
@@ -37,6 +40,8 @@ from connect.volunteers.services import get_profile, save_profile
 bp = Blueprint("volunteer", __name__)
 
 NEEDS_LIMIT = 50
+INBOX_ON_NEEDS = 5
+INBOX_LIMIT = 50
 REQUEST_ID = "<int(max=2147483647):request_id>"
 
 
@@ -85,21 +90,42 @@ def profile(user):
 @bp.get("/volunteer/needs")
 @login_required
 def needs(user):
-    """Needs near you, nearest first, with the claims you hold on top."""
+    """Needs near you by fair rank (as the API's default), with the claims you hold on top."""
     profile = get_profile(user)
     if profile is None:
         return redirect(url_for("volunteer.profile"))
     lat, lon = latlon(profile.location)
     body = current_app.extensions["read_model"].nearby_json(
-        lat, lon, profile.radius_m, NEEDS_LIMIT, profile.categories or None)
+        lat, lon, profile.radius_m, NEEDS_LIMIT, profile.categories or None, ranking.RANK)
     now = clock.now()
     items = [_need(item, now) for item in orjson.loads(body)["items"]]
+    catch_up(user.id, now)  # a lapsed claim of theirs ends, a due reminder goes out
     held = claims_held_by(user.id, now)
     for help_request in held:  # the page names each person: a reveal to the claimant
         reveal(help_request, user, channel="page")
     return render_template("volunteer/needs.html", needs=items, profile=profile,
                            radius=distance_label(profile.radius_m),
-                           claims=[_held(r, now) for r in held])
+                           claims=[_held(r, now) for r in held],
+                           inbox=_inbox(user, INBOX_ON_NEEDS, now), inbox_limit=INBOX_ON_NEEDS)
+
+
+@bp.get("/volunteer/inbox")
+@login_required
+def inbox_page(user):
+    """Your notifications: needs sent to you, reminders, assignments; live."""
+    now = clock.now()
+    catch_up(user.id, now)
+    return render_template("volunteer/inbox.html", inbox=_inbox(user, INBOX_LIMIT, now),
+                           limit=INBOX_LIMIT)
+
+
+@bp.post("/volunteer/inbox/read")
+@login_required
+def inbox_read(user):
+    """Mark your notifications read, up to the last one the page showed."""
+    inbox_service.mark_read(user, request.form.get("up_to", type=int))
+    back = "volunteer.inbox_page" if request.form.get("back") == "inbox" else "volunteer.needs"
+    return redirect(url_for(back))
 
 
 @bp.post(f"/volunteer/claim/{REQUEST_ID}")
@@ -267,6 +293,44 @@ def _need(item, now):
     return {**item, "category_labels": _categories(item["categories"]),
             "distance": distance_label(distance) if distance else _("less than 100 m"),
             "age": _age(created, now)}
+
+
+def _notice_titles():
+    return {"new_request": _("A need near you"),
+            "lease_reminder": _("Your time for this need is nearly up"),
+            "lease_expired": _("Your time for this need ran out"),
+            "assigned": _("A coordinator gave you this need"),
+            "request_withdrawn": _("This need was withdrawn")}
+
+
+def _inbox(user, limit, now):
+    """The latest notifications (newest first, as the page lists them) and their counts."""
+    items, _more = inbox_service.notifications_of(user.id, limit=limit, now=now)
+    titles = _notice_titles()
+    return {"items": [_notice(item, titles, now) for item in reversed(items)],
+            "last_id": items[-1]["id"] if items else 0,
+            "unread": inbox_service.unread_count(user.id),
+            "muted": inbox_service.is_muted(user.id), "titles": titles,
+            "category_labels": CATEGORY_LABELS}
+
+
+def _notice(item, titles, now):
+    """An inbox item, with what the page prints."""
+    payload = item["payload"]
+    distance = payload.get("distance_m")
+    lease_end = payload.get("lease_ends_at")
+    return {**item, "title": titles.get(item["kind"], item["kind"]),
+            "urgency": payload.get("urgency"), "description": payload.get("description"),
+            "category_labels": _categories(payload.get("categories") or ()),
+            "household_size": payload.get("household_size"),
+            "distance": None if distance is None else (
+                distance_label(distance) if distance else _("less than 100 m")),
+            "age": _age(_parse_time(item["created_at"]), now),
+            "lease_until": format_datetime(_parse_time(lease_end), "HH:mm") if lease_end else None}
+
+
+def _parse_time(text):
+    return datetime.fromisoformat(text.rstrip("Z"))
 
 
 def _held(help_request, now):

@@ -56,6 +56,7 @@
   var radius = parseFloat(data("radius"));
   el.hidden = false;
   var map = L.map(el, { minZoom: 9, maxZoom: 18, zoomControl: false }).setView(center, 14);
+  el.connectMap = map;  // offers-map.js adds the offers of help to this map
   // Leaflet's own zoom buttons are titled in English; the page gives the words.
   var words = document.documentElement.dataset;
   L.control.zoom({ zoomInTitle: words.zoomIn, zoomOutTitle: words.zoomOut }).addTo(map);

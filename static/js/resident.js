@@ -78,6 +78,8 @@
   var stopped = false;
 
   function show(next) {
+    // Open again after a claim (released, or its time ran out): "the volunteer could not come".
+    if (next === "open" && (status === "claimed" || status === "reopened")) { next = "reopened"; }
     var block = root.querySelector('[data-status-text="' + next + '"]');
     if (next === status || !block) { return; }
     status = next;

@@ -117,6 +117,11 @@ def needs(page, seed):
     return _goto(page, "/volunteer/needs")
 
 
+def inbox(page, seed):
+    _as_volunteer(page, seed)  # the need posted after is pushed to this volunteer
+    return _goto(page, "/volunteer/inbox")
+
+
 def claim_page(page, seed):
     headers = _as_volunteer(page, seed, with_need=False)
     need = seed.help_request()
@@ -135,6 +140,48 @@ def report_form(page, seed):
     return _goto(page, f"/requests/{need['id']}/report?next=/volunteer/needs")
 
 
+def _an_offer(seed, headers=None):
+    """An open offer of help near HOME, posted through the API; returns its body."""
+    headers = headers or seed.user(name="Cửa hàng Thu Hà")[2]
+    response = seed.client.post("/api/v1/offers", headers=headers, json={
+        "kind": "shop", "title": "Rau sạch và trứng gà", "categories": ["food"],
+        "description": "Rau muống, cải ngọt, trứng gà ta. Giao trong phường.",
+        "quantity": "10 kg rau, 50 quả trứng", "location": {"lat": 21.2745, "lon": 106.1960}})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def offers_near_you(page, seed):
+    _an_offer(seed)
+    return _goto(page, "/offers?place=0")
+
+
+def ask_an_offer(page, seed):
+    return _goto(page, f"/offers/{_an_offer(seed)['id']}/ask")
+
+
+def offer_form(page, seed):
+    seed.log_in(page.context, seed.user()[0])
+    return _goto(page, "/volunteer/offers/new")
+
+
+def your_offers(page, seed):
+    phone, _, headers = seed.user(name="Cửa hàng Thu Hà")
+    seed.log_in(page.context, phone)
+    offer = _an_offer(seed, headers)
+    asked = seed.client.post(f"/api/v1/offers/{offer['id']}/ask", json={
+        "categories": ["food"], "description": "Cần rau cho 3 người", "household_size": 3,
+        "location": {"lat": 21.2760, "lon": 106.1990}, "contact_name": "Bà Lan",
+        "phone": seed.new_phone()})
+    assert asked.status_code == 201, asked.get_json()
+    return _goto(page, "/volunteer/offers")
+
+
+def offer_report_form(page, seed):
+    _as_volunteer(page, seed, with_need=False)
+    return _goto(page, f"/offers/{_an_offer(seed)['id']}/report?next=/offers")
+
+
 SITE_PAGES = {
     "home": home,
     "post form": post_form,
@@ -145,7 +192,13 @@ SITE_PAGES = {
     "volunteer start": volunteer_start,
     "profile": profile,
     "needs": needs,
+    "inbox": inbox,
     "claim page": claim_page,
     "map": volunteer_map,
     "report form": report_form,
+    "offers near you": offers_near_you,
+    "ask an offer": ask_an_offer,
+    "offer form": offer_form,
+    "your offers": your_offers,
+    "offer report form": offer_report_form,
 }

@@ -20,9 +20,13 @@ Actors
   admin      an admin
 
 The "on" column is the request the call is made on: "-" none; open, claimed, helped, hidden
-(moderation hid it), or flagged (a possible duplicate: <flag_id> is its flag). GET rows use
-one request per state for the whole module; every other method gets a fresh one per case.
-Whoever has no link gets a random one for <token>.
+(moderation hid it), or flagged (a possible duplicate: <flag_id> is its flag). GET rows (and
+POSTs that change nothing, READ_ONLY_POSTS) use one request per state for the whole module;
+every other method gets a fresh one per case. Whoever has no link gets a random one for
+<token>; <code> is AREA_CODE, the area holding the requests. On "offer" the call is made on
+an open offer of help (<offer_id>) that the claimant posted, in area 24 like the requests: for
+those rows "claimant" is its offerer, and its contact name, phone, address and exact point are
+the personal data checked.
 
 Outcomes
   ok     allowed: 2xx (pages: 200 or a redirect that is not to the login page); the
@@ -92,11 +96,35 @@ POST   /api/v1/requests/<request_id>/hide           claimed  401   403   401   4
 POST   /api/v1/requests/<request_id>/restore        hidden   401   403   401   403      403      403       ok    403    ok
 GET    /api/v1/moderation/queue                     flagged  401   403   401   403      403      403       ok    ok     ok
 POST   /api/v1/moderation/flags/<flag_id>/resolve   flagged  401   403   401   403      403      403       ok    403    ok
+# -- batch assignment: <code> is area 24, the province holding the request -----------------------------------------------
+POST   /api/v1/areas/<code>/assignments/preview     open     401   403   401   403      403      403       ok    403    ok
+POST   /api/v1/areas/<code>/assignments/apply       open     401   403   401   403      403      403       ok    403    ok
 GET    /requests/<request_id>/report                claimed  login 403   login ok       ok       ok        ok    ok     ok
 POST   /requests/<request_id>/report                claimed  login 403   login ok       ok       ok        ok    ok     ok
+# -- offers of help: "on offer" is an open offer the claimant posted ----------------------------------------------------
+POST   /api/v1/offers                               -        401   ok    401   ok       ok       ok        ok    ok     ok
+GET    /api/v1/offers/nearby                        offer    ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /api/v1/offers/map                           offer    ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /api/v1/offers/<offer_id>                    offer    ok    ok    ok    ok       priv     ok        priv  ok     priv
+PATCH  /api/v1/offers/<offer_id>                    offer    401   403   401   403      priv     403       priv  403    priv
+POST   /api/v1/offers/<offer_id>/close              offer    401   403   401   403      priv     403       priv  403    priv
+POST   /api/v1/offers/<offer_id>/ask                offer    ok    ok    ok    ok       403      ok        ok    ok     ok
+POST   /api/v1/offers/<offer_id>/report             offer    401   ok    401   ok       403      ok        ok    ok     ok
+GET    /offers                                      offer    ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /offers/<offer_id>/ask                       offer    ok    ok    ok    ok       403      ok        ok    ok     ok
+POST   /offers/<offer_id>/ask                       offer    ok    ok    ok    ok       403      ok        ok    ok     ok
+GET    /offers/<offer_id>/report                    offer    login ok    login ok       403      ok        ok    ok     ok
+POST   /offers/<offer_id>/report                    offer    login ok    login ok       403      ok        ok    ok     ok
+GET    /volunteer/offers                            offer    login ok    login ok       priv     ok        ok    ok     ok
+GET    /volunteer/offers/new                        -        login ok    login ok       ok       ok        ok    ok     ok
+POST   /volunteer/offers/new                        -        login ok    login ok       ok       ok        ok    ok     ok
+POST   /volunteer/offers/<offer_id>/close           offer    login back  login back     ok       back      ok    back   ok
 # -- volunteers: the API -----------------------------------------------------------------------------------------------
 GET    /api/v1/volunteers/me                        -        401   404   401   404      ok       ok        404   404    404
 PUT    /api/v1/volunteers/me                        -        401   ok    401   ok       ok       ok        ok    ok     ok
+# -- notifications: each caller's own inbox (on "open": pushed to the claimant and the volunteer) -----------------------
+GET    /api/v1/notifications                        open     401   ok    401   ok       ok       ok        ok    ok     ok
+POST   /api/v1/notifications/read                   -        401   ok    401   ok       ok       ok        ok    ok     ok
 # -- resident pages: post, and the private manage link -----------------------------------------------------------------
 GET    /need-help                                   -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 POST   /need-help                                   -        ok    ok    ok    ok       ok       ok        ok    ok     ok
@@ -117,15 +145,21 @@ POST   /volunteer/claim/<request_id>                open     login back  login b
 GET    /volunteer/claims/<request_id>               claimed  login 403   login 403      priv     403       403   403    403
 POST   /volunteer/claims/<request_id>/release       claimed  login back  login back     ok       back      ok    back   ok
 POST   /volunteer/claims/<request_id>/helped        claimed  login back  login back     ok       back      back  back   back
+GET    /volunteer/inbox                             open     login ok    login ok       ok       ok        ok    ok     ok
+POST   /volunteer/inbox/read                        -        login ok    login ok       ok       ok        ok    ok     ok
 """
 
 # Routes that are plumbing, not features: nothing to authorize.
 INFRASTRUCTURE = {"static": "files from static/", "healthz": "the liveness probe"}
 # Rows written ahead of routes being built: checked as soon as the app has them.
 UPCOMING = set()
+# POSTs that change nothing (a computation): they share one request per state, like GETs.
+READ_ONLY_POSTS = {("POST", "/api/v1/areas/<code>/assignments/preview")}
+# The area a <code> in a route names: the province holding every request of the matrix.
+AREA_CODE = "24"
 
 OUTCOMES = {"ok", "priv", "401", "403", "404", "login", "back"}
-STATES = {"-", "open", "claimed", "helped", "hidden", "flagged"}
+STATES = {"-", "open", "claimed", "helped", "hidden", "flagged", "offer"}
 REFUSALS = {"401", "403", "404", "login", "back"}
 PASSWORD = "mat-khau-ma-tran"
 API = "/api/v1"
@@ -149,7 +183,7 @@ class Row:
     @property
     def fresh(self):
         """Whether each case gets its own request (it may change it)."""
-        return self.on != "-" and self.method != "GET"
+        return self.on != "-" and self.method != "GET" and self.key not in READ_ONLY_POSTS
 
 
 def parse_matrix(table):
@@ -281,6 +315,7 @@ class World:
         self.shared["open"] = self.new_target("open", band="shared")
         for state in ("claimed", "helped", "hidden", "flagged"):
             self.shared[state] = self.new_target(state)
+        self.shared["offer"] = self.new_target("offer")
         with self.app.app_context():
             from connect.coordination.areas import may_coordinate
             from connect.accounts.models import User
@@ -376,15 +411,17 @@ class World:
             if at is not None:
                 return None
 
-    def public_point(self, request_id):
+    def public_point(self, request_id, model=None):
         from connect.extensions import db
         from connect.requests.models import HelpRequest
         from connect.spatial import latlon
 
         with self.app.app_context():
-            return latlon(db.session.get(HelpRequest, request_id).public_location)
+            return latlon(db.session.get(model or HelpRequest, request_id).public_location)
 
     def new_target(self, state, band="fresh"):
+        if state == "offer":
+            return self.post_offer(band)
         if state == "flagged":
             target = None
             while target is None:
@@ -458,6 +495,67 @@ class World:
     def status(self, request_id):
         return self.snapshot(request_id)["status"]
 
+    # -- offers of help --------------------------------------------------------------------
+
+    def post_offer(self, band="fresh"):
+        """An open offer the claimant posted, its public point clear of its exact one."""
+        from connect.offers.models import Offer
+
+        while True:
+            person = self.new_person(self.next_point(band))
+            response = self.api_client.post(f"{API}/offers", headers=self.actors[
+                "claimant"].headers, json=offer_json(person))
+            assert response.status_code == 201, response.get_json()
+            body = response.get_json()
+            public = self.public_point(body["id"], Offer)
+            if all(abs(p - e) >= MIN_SEPARATION for p, e in zip(public, person["at"])):
+                return Target(body["id"], Personal(
+                    body["id"], person["contact_name"], person["phone"], person["address"],
+                    person["at"], person["markers"]), "offer")
+            self.close_offer(body["id"])
+
+    def close_offer(self, offer_id):
+        response = self.api_client.post(f"{API}/offers/{offer_id}/close",
+                                        headers=self.actors["admin"].headers)
+        assert response.status_code in (200, 409), response.get_json()
+
+    def offer_snapshot(self, offer_id):
+        from connect.extensions import db
+        from connect.offers.models import Offer
+        from connect.requests.models import HelpRequest
+        from connect.safety.models import Report
+
+        with self.app.app_context():
+            o = db.session.get(Offer, offer_id)
+            return {
+                "status": o.status, "quantity": o.quantity, "updated_at": o.updated_at,
+                "asks": db.session.execute(select(func.count(HelpRequest.id)).where(
+                    HelpRequest.offer_id == offer_id)).scalar_one(),
+                "reports": db.session.execute(select(func.count(Report.id)).where(
+                    Report.subject_type == "offer",
+                    Report.subject_id == offer_id)).scalar_one(),
+            }
+
+    def state_of(self, target):
+        """What a refused call must leave alone, of a request or an offer."""
+        if target.state == "offer":
+            return self.offer_snapshot(target.id)
+        return self.snapshot(target.id)
+
+    def tidy_target(self, target):
+        if target.state != "offer":
+            self.tidy(target.id)
+        elif self.offer_snapshot(target.id)["status"] == "open":
+            self.close_offer(target.id)
+
+    def newest_offer_of(self, actor):
+        from connect.extensions import db
+        from connect.offers.models import Offer
+
+        with self.app.app_context():
+            return db.session.execute(select(func.max(Offer.id)).where(
+                Offer.user_id == actor.user_id)).scalar()
+
     def tidy(self, request_id):
         """Close a case's request, so the claimant's claims and the lists stay small."""
         if self.status(request_id) in ("open", "claimed"):
@@ -504,6 +602,22 @@ def profile_form():
             "radius_m": "20000",
             "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
             "on_duty": "y", "capacity": "5"}
+
+
+def offer_json(person):
+    lat, lon = person["at"]
+    return {"kind": "shop", "title": "Rau sạch", "description": "Rau từ vườn nhà",
+            "categories": ["food"], "quantity": "10 kg", "location": {"lat": lat, "lon": lon},
+            "contact_name": person["contact_name"], "phone": person["phone"],
+            "address": person["address"]}
+
+
+def offer_form(person):
+    lat, lon = person["at"]
+    return {"kind": "shop", "title": "Rau sạch", "description": "Rau từ vườn nhà",
+            "categories": ["food"], "quantity": "10 kg", "available_days": "7", "place": "",
+            "lat": repr(lat), "lon": repr(lon), "contact_name": person["contact_name"],
+            "phone": person["phone"], "address": person["address"]}
 
 
 def request_form(person, household_size="3"):
@@ -559,6 +673,7 @@ class Case:
     actor: Actor
     target: Target | None
     created: list = field(default_factory=list)  # request ids a case made, to tidy
+    created_offers: list = field(default_factory=list)  # offer ids a case made, to close
 
 
 def _box(point, half=0.01):
@@ -573,6 +688,22 @@ def _new_request_json(case):
                      "household_size": 2, "location": {"lat": lat, "lon": lon},
                      "contact_name": person["contact_name"], "phone": person["phone"],
                      "address": person["address"]}}
+
+
+def _asker(case):
+    """Someone asking the target offer, living on another grid row and column than its
+    offerer (the answer shows the asker's own exact point)."""
+    while True:
+        at = case.world.next_point()
+        if all(abs(a - b) >= MIN_SEPARATION for a, b in zip(at, case.target.person.point)):
+            return case.world.new_person(at)
+
+
+def _ask_json(person):
+    lat, lon = person["at"]
+    return {"categories": ["food"], "description": "Cần rau cho 2 người", "household_size": 2,
+            "location": {"lat": lat, "lon": lon}, "contact_name": person["contact_name"],
+            "phone": person["phone"], "address": person["address"]}
 
 
 def _fresh_token(case):
@@ -603,6 +734,10 @@ ARGUMENTS = {
     ("POST", f"{API}/requests/<request_id>/restore"): lambda case: {"json": {
         "reason": "không phải quảng cáo"}},
     ("POST", f"{API}/moderation/flags/<flag_id>/resolve"): lambda case: {"json": {}},
+    ("POST", f"{API}/areas/<code>/assignments/preview"): lambda case: {"json": {}},
+    # The volunteer who holds no claim (between cases) is given the request.
+    ("POST", f"{API}/areas/<code>/assignments/apply"): lambda case: {"json": {"pairs": [
+        {"request_id": case.target.id, "volunteer_id": case.world.actors["volunteer"].user_id}]}},
     ("PUT", f"{API}/volunteers/me"): lambda case: {"json": volunteer_profile()},
     ("POST", "/login"): lambda case: {"data": {
         "phone": case.world.spare.phone, "password": PASSWORD, "next": ""}},
@@ -615,6 +750,21 @@ ARGUMENTS = {
     ("POST", "/volunteer/profile"): lambda case: {"data": profile_form()},
     ("POST", "/requests/<request_id>/report"): lambda case: {"data": {
         "reason": "scam", "comment": ""}},
+    ("POST", f"{API}/offers"): lambda case: {"json": offer_json(
+        case.world.new_person(case.world.next_point()))},
+    ("GET", f"{API}/offers/nearby"): lambda case: {"query_string": {
+        "lat": case.target.person.point[0], "lon": case.target.person.point[1],
+        "radius_m": 1000}},
+    ("GET", f"{API}/offers/map"): lambda case: {"query_string": {
+        "bbox": _box(case.target.person.point)}},
+    ("PATCH", f"{API}/offers/<offer_id>"): lambda case: {"json": {"quantity": "7 bao"}},
+    ("POST", f"{API}/offers/<offer_id>/ask"): lambda case: {"json": _ask_json(_asker(case))},
+    ("POST", f"{API}/offers/<offer_id>/report"): lambda case: {"json": {"reason": "scam"}},
+    ("POST", "/offers/<offer_id>/ask"): lambda case: {"data": request_form(_asker(case))},
+    ("POST", "/offers/<offer_id>/report"): lambda case: {"data": {
+        "reason": "scam", "comment": ""}},
+    ("POST", "/volunteer/offers/new"): lambda case: {"data": offer_form(
+        case.world.new_person(case.world.next_point()))},
 }
 
 
@@ -627,6 +777,10 @@ def path_for(case):
         path = path.replace("<request_id>", str(target.id))
     if "<flag_id>" in path:
         path = path.replace("<flag_id>", str(target.flag_id))
+    if "<offer_id>" in path:
+        path = path.replace("<offer_id>", str(target.id))
+    if "<code>" in path:
+        path = path.replace("<code>", AREA_CODE)
     assert "<" not in path, f"the matrix does not know how to fill {path}"
     return path
 
@@ -638,7 +792,8 @@ def call(case):
     if row.is_api:
         headers.update(actor.headers)
         if actor.name == "link":
-            headers["X-Manage-Token"] = (case.target or case.world.shared["claimed"]).token
+            headers["X-Manage-Token"] = (getattr(case.target, "token", None)
+                                         or case.world.shared["claimed"].token)
     headers.update(kwargs.pop("headers", {}))
     client = case.world.client_for(actor)
     return client.open(path_for(case), method=row.method, headers=headers, **kwargs)
@@ -648,7 +803,16 @@ def remember_created(case, response):
     """Requests a case posted, so they can be closed afterwards."""
     if case.row.key == ("POST", f"{API}/requests") and response.status_code == 201:
         case.created.append(response.get_json()["id"])
-    if case.row.key == ("POST", "/need-help") and response.status_code in (302, 303):
+    if case.row.key == ("POST", f"{API}/offers/<offer_id>/ask") \
+            and response.status_code == 201:
+        case.created.append(response.get_json()["id"])
+    if case.row.key == ("POST", f"{API}/offers") and response.status_code == 201:
+        case.created_offers.append(response.get_json()["id"])
+    if case.row.key == ("POST", "/volunteer/offers/new") and response.status_code == 302 \
+            and not to_login(response):
+        case.created_offers.append(case.world.newest_offer_of(case.actor))
+    if case.row.key in (("POST", "/need-help"), ("POST", "/offers/<offer_id>/ask")) \
+            and response.status_code in (302, 303) and not to_login(response):
         token = urlsplit(response.headers["Location"]).path.rsplit("/", 1)[-1]
         from connect.requests.queries import find_by_manage_token
 
@@ -717,20 +881,24 @@ def test_matrix(world, row, actor_name):
     if row.on != "-":
         target = world.new_target(row.on) if row.fresh else world.shared[row.on]
     case = Case(world, row, actor, target)
-    before = world.snapshot(target.id) if target else None
+    before = world.state_of(target) if target else None
     try:
         response = call(case)
         remember_created(case, response)
         check_outcome(case, response)
         if target is not None:
-            after = world.snapshot(target.id)
+            after = world.state_of(target)
             if row.expect[actor_name] in REFUSALS:
                 assert after == before, f"a refused call changed the request: {before} -> {after}"
             elif row.fresh:
                 assert after != before, f"an allowed call changed nothing: {describe(response)}"
     finally:
-        for request_id in case.created + ([target.id] if row.fresh else []):
+        for request_id in case.created:
             world.tidy(request_id)
+        for offer_id in case.created_offers:
+            world.close_offer(offer_id)
+        if row.fresh:
+            world.tidy_target(target)
         if row.key in (("PUT", f"{API}/volunteers/me"), ("POST", "/volunteer/profile")):
             world.drop_profile(actor)
 
@@ -859,3 +1027,14 @@ def test_the_moderation_queue_of_a_coordinator_holds_their_areas_only(world):
     assert flagged.id in queue_ids("coord")
     assert flagged.id in queue_ids("admin")
     assert flagged.id not in queue_ids("coord2")
+
+
+def test_the_inbox_rows_check_a_request_pushed_to_the_callers(world):
+    """GET /api/v1/notifications "on open" checks something: the shared open request was
+    pushed to the claimant's and the volunteer's inboxes (its personal data is not there)."""
+    target = world.shared["open"]
+    for name in ("claimant", "volunteer"):
+        response = world.api_client.get(f"{API}/notifications", query_string={"limit": 100},
+                                         headers=world.actors[name].headers)
+        assert response.status_code == 200, response.get_json()
+        assert target.id in {item["request_id"] for item in response.get_json()["items"]}, name

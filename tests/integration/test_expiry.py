@@ -400,4 +400,5 @@ def test_expire_command_counts_a_request_both_lapsed_and_expired_once_each(
     assert [a["outcome"] for a in assists] == ["expired"]
     assert transitions(events)[-2:] == [("claimed", "open", "system"),
                                         ("open", "expired", "system")]
-    assert result.output.strip() == "leases lapsed: 1, requests expired: 1"
+    assert result.output.strip() == ("leases lapsed: 1, requests expired: 1, "
+                                     "reminders sent: 0, offers expired: 0")

@@ -20,6 +20,10 @@ request the caller may not see (leak_check.py). Afterwards nothing the crawl did
 changed who holds what. Pages with a manage token in their URL must not send it on: no
 link to another origin carries a token, and those pages send Referrer-Policy: no-referrer.
 
+Offers of help are seeded too (open, closed, hidden), by an account none of the callers is,
+in a region of their own (OFFER_SPREAD); their offerer's name, phone, address and exact point
+are secrets like a requester's.
+
 tests/integration/test_privacy.py keeps the finer promises (blur distance, rounding, who
 sees what after each transition); this file is the broad sweep.
 """
@@ -55,6 +59,11 @@ VOLUNTEER_AT = (21.2731, 106.1946)  # the Bắc Giang place: already a public nu
 CRAWL_PHONE = "+84970000001"
 INFRASTRUCTURE = {"static", "healthz"}
 CALLERS = ("anonymous", "volunteer", "coordinator_elsewhere", "link_holder")
+# Offers live north-east of the requests (other lat and lon values), in province 24 but not
+# in district 24-220; the crawl's own offer far away from everything.
+OFFER_SPREAD = ((21.47, 21.58), (106.28, 106.40))
+OFFER_STATES = ("open", "closed", "hidden")
+CRAWL_OFFER_AT = (20.0, 105.0)
 
 
 @dataclass
@@ -62,6 +71,7 @@ class Seeded:
     person: Personal
     state: str
     flag_id: int | None = None
+    offer_id: int | None = None  # for a seeded offer of help
 
     @property
     def id(self):
@@ -86,7 +96,8 @@ class Crawl:
         if caller.cookie:
             self.client.set_cookie(world.app.config["SESSION_COOKIE_NAME"], caller.cookie)
         own = caller.manage.id if caller.manage else None
-        self.secrets = [s.person for s in world.seeded if s.id != own]
+        self.secrets = [s.person for s in world.seeded if s.id != own] + [
+            o.person for o in world.offers]
         self.reached = set()  # (method, endpoint)
         self.seen_pages = set()
         self.problems = []
@@ -228,6 +239,7 @@ class World:
         self.client = app.test_client()
         self.rng = random.Random(4)
         self.seeded = []
+        self.offers = []  # Seeded offers of help: person.request_id is -(10**6 + offer id)
         self.users = {}
         self.public_numbers = set()
         self.adapter = app.url_map.bind("localhost")
@@ -408,6 +420,7 @@ class World:
                 old.markers, old.manage_token), "edited (old)"))
         self.separate()
         self.choose_crawl_post()
+        self.seed_offers()
         # Now the states. Each claimant helps once first: proven, they may hold more.
         by_state = {}
         for seeded in self.seeded:
@@ -449,6 +462,50 @@ class World:
             self.sql(seeded.id, expires_at=clock.now() - timedelta(hours=1))
         # Where the scan starts from: who holds what.
         self.states = self.holdings()
+
+    def seed_offers(self):
+        """Offers by the "offerer" account, each moved until its exact point is clear of
+        every public number and its public point clear of every exact one."""
+        from connect.extensions import db
+        from connect.offers.models import Offer
+        from connect.offers.services import hide_offer
+        from connect.spatial import latlon
+
+        offerer = self.account("offerer")["headers"]
+        rng = random.Random(7)
+        (lat0, lat1), (lon0, lon1) = OFFER_SPREAD
+        for state in OFFER_STATES:
+            data = self.person_data(900 + len(self.offers))
+            for _ in range(30):
+                at = (round(rng.uniform(lat0, lat1), 7), round(rng.uniform(lon0, lon1), 7))
+                body = self.act("POST", f"{API}/offers", offerer, expect=201, json={
+                    "kind": "group", "title": "Nhóm nấu cơm", "description": "Cơm hộp trưa",
+                    "categories": ["food"], "quantity": "30 suất",
+                    "location": {"lat": at[0], "lon": at[1]},
+                    "contact_name": data["contact_name"], "phone": data["phone"],
+                    "address": data["address"]}).get_json()
+                with self.app.app_context():
+                    public = latlon(db.session.get(Offer, body["id"]).public_location)
+                exact = [v for o in self.offers for v in o.person.point] + list(at)
+                publics = set(self.public_numbers) | set(public) | {
+                    v for point in self.public_points().values() for v in point}
+                if not separation_problems(list(at), publics) \
+                        and not separation_problems(exact, set(public)):
+                    break
+                self.act("POST", f"{API}/offers/{body['id']}/close", offerer)
+            else:
+                raise AssertionError("no place for an offer is clear of the public numbers")
+            self.public_numbers |= set(public)
+            self.offers.append(Seeded(Personal(-(10**6 + body["id"]), data["contact_name"],
+                                               data["phone"], data["address"], at,
+                                               data["markers"]), state,
+                                      offer_id=body["id"]))
+            if state == "closed":
+                self.act("POST", f"{API}/offers/{body['id']}/close", offerer)
+            if state == "hidden":
+                with self.app.app_context():
+                    hide_offer(body["id"])
+                    db.session.commit()
 
     def flag(self, seeded):
         from connect.extensions import db
@@ -574,6 +631,55 @@ def _flags(crawl, world):
             crawl.api("POST", f"{API}/moderation/flags/{seeded.flag_id}/resolve", json={})
 
 
+def _assignments(action):
+    """Preview or apply in the province, a district holding seeded requests and the one that
+    holds none (where the coordinator elsewhere may act: every seeded pair is not_in_area)."""
+    def sweep(crawl, world):
+        scanner = world.client.get(f"{API}/auth/me",
+                                   headers=world.users["scanner"]["headers"]).get_json()["id"]
+        body = {} if action == "preview" else {"pairs": [
+            {"request_id": s.id, "volunteer_id": scanner} for s in world.seeded if s.id > 0]}
+        for code in ("24", "24-213", "24-220"):
+            crawl.api("POST", f"{API}/areas/{code}/assignments/{action}", json=body)
+    return sweep
+
+
+def _each_offer(method, suffix="", **kwargs):
+    def sweep(crawl, world):
+        for offer in world.offers:
+            crawl.api(method, f"{API}/offers/{offer.offer_id}{suffix}", **kwargs)
+    return sweep
+
+
+def _offers_nearby(crawl, world):
+    crawl.api("GET", f"{API}/offers/nearby", query_string={
+        "lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1], "radius_m": 50_000, "limit": 200})
+    for seeded in world.offers + world.seeded:  # centred on each exact point too
+        lat, lon = seeded.person.point
+        for radius in (1, 400):
+            crawl.api("GET", f"{API}/offers/nearby",
+                      query_string={"lat": lat, "lon": lon, "radius_m": radius})
+
+
+def _offers_map(crawl, world):
+    for (lat0, lat1), (lon0, lon1) in (SPREAD, OFFER_SPREAD):
+        crawl.api("GET", f"{API}/offers/map",
+                  query_string={"bbox": f"{lon0},{lat0},{lon1},{lat1}", "limit": 2000})
+    for offer in world.offers:
+        crawl.api("GET", f"{API}/offers/map",
+                  query_string={"bbox": _bbox(offer.person.point, 0.004)})
+
+
+def _asks(crawl, world):
+    """Asking with a seeded requester's phone: the duplicate answer must not name it."""
+    for offer in world.offers:
+        for phone in (world.seeded[0].person.phone, CRAWL_PHONE):
+            crawl.api("POST", f"{API}/offers/{offer.offer_id}/ask", json={
+                "categories": ["food"], "description": "Cần cơm", "household_size": 2,
+                "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
+                "contact_name": "Người Hỏi", "phone": phone})
+
+
 def _revoke(crawl, world):
     """Revoke a token of its own: the sweep goes on with the caller's usual one."""
     if crawl.caller.phone is None:
@@ -625,6 +731,8 @@ API_SWEEP = {
         "GET", f"{API}/moderation/queue", query_string={"page": page, "per_page": 100})
         for page in (1, 2)],
     ("post", "/api/v1/moderation/flags/{flag_id}/resolve"): _flags,
+    ("post", "/api/v1/areas/{code}/assignments/preview"): _assignments("preview"),
+    ("post", "/api/v1/areas/{code}/assignments/apply"): _assignments("apply"),
     ("get", "/api/v1/volunteers/me"): lambda crawl, world: crawl.api(
         "GET", f"{API}/volunteers/me"),
     ("put", "/api/v1/volunteers/me"): lambda crawl, world: crawl.api(
@@ -635,6 +743,23 @@ API_SWEEP = {
         if crawl.caller.name == "volunteer" else crawl.api("PUT", f"{API}/volunteers/me",
                                                            json={}),
     ("get", "/api/v1/stats"): lambda crawl, world: crawl.api("GET", f"{API}/stats"),
+    # The caller's own inbox (the scanner volunteer's holds seeded requests pushed to it).
+    ("get", "/api/v1/notifications"): lambda crawl, world: [
+        crawl.api("GET", f"{API}/notifications", query_string=params)
+        for params in ({}, {"after": 0, "limit": 100}, {"before": 2**31 - 1})],
+    ("post", "/api/v1/notifications/read"): lambda crawl, world: crawl.api(
+        "POST", f"{API}/notifications/read", json={}),
+    ("post", "/api/v1/offers"): lambda crawl, world: crawl.api("POST", f"{API}/offers", json={
+        "title": "Đi chợ giúp", "description": "Mỗi sáng", "categories": ["food"],
+        "location": {"lat": CRAWL_OFFER_AT[0], "lon": CRAWL_OFFER_AT[1]}}),
+    ("get", "/api/v1/offers/nearby"): _offers_nearby,
+    ("get", "/api/v1/offers/map"): _offers_map,
+    ("get", "/api/v1/offers/{offer_id}"): _each_offer("GET"),
+    ("patch", "/api/v1/offers/{offer_id}"): _each_offer("PATCH", json={"quantity": "1 suất"}),
+    ("post", "/api/v1/offers/{offer_id}/close"): _each_offer("POST", "/close"),
+    ("post", "/api/v1/offers/{offer_id}/ask"): _asks,
+    ("post", "/api/v1/offers/{offer_id}/report"): _each_offer(
+        "POST", "/report", json={"reason": "scam", "comment": "Lừa đảo?"}),
 }
 
 
@@ -672,6 +797,9 @@ def sweep_pages(crawl, world):
             paths = [re.sub(r"<[^>]*request_id>", str(i), rule.rule) for i in ids]
         if "token" in rule.arguments:
             paths = [rule.rule.replace("<token>", token) for token in tokens]
+        if "offer_id" in rule.arguments:
+            paths = [re.sub(r"<[^>]*offer_id>", str(o.offer_id), rule.rule)
+                     for o in world.offers]
         if "<" in "".join(paths) and not rule.rule.startswith(API):
             raise AssertionError(f"the leak scan does not know how to fill {rule.rule}")
         if rule.rule.startswith(API):

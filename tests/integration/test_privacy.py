@@ -139,6 +139,33 @@ def _map_calls(client, headers, posted_requests):
             for box in boxes]
 
 
+OFFERS = "/api/v1/offers"
+
+
+def _offer_payload():
+    return {"title": "Rau sạch", "description": "Rau từ vườn", "categories": ["food"],
+            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}}
+
+
+def _duplicates_of(client, posted_requests):
+    """Asks with the phone of each still active posted request: the duplicate answer must
+    not name it (a closed one's phone is free, and asking with it would post anew)."""
+    return [request_payload(phone=p["phone"]) for p in posted_requests
+            if client.get(f"{API}/{p['id']}").get_json()["status"] in ("open", "claimed")]
+
+
+def _an_offer(client):
+    """The id of an open offer posted for a call by a fresh account."""
+    phone = new_phone()
+    client.post("/api/v1/auth/register", json={"phone": phone, "password": "mat-khau-1",
+                                               "name": "Người Bán"})
+    token = client.post("/api/v1/auth/token", json={"phone": phone, "password": "mat-khau-1"})
+    response = client.post(OFFERS, json=_offer_payload(), headers={
+        "Authorization": f"Bearer {token.get_json()['token']}"})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()["id"]
+
+
 def _per_request(action):
     def call(client, headers, posted_requests, ids):
         return [client.post(f"{API}/{request_id}/{action}", headers=headers) for request_id in ids]
@@ -180,6 +207,13 @@ OPERATIONS = {
             "categories": ["food"], "on_duty": True})],
     ("get", "/api/v1/stats"): lambda client, headers, *_: [
         client.get("/api/v1/stats", headers=headers)],
+    # The caller's own inbox: pushed needs carry public fields only.
+    ("get", "/api/v1/notifications"): lambda client, headers, *_: [
+        client.get("/api/v1/notifications", headers=headers),
+        client.get("/api/v1/notifications", headers=headers,
+                   query_string={"after": 0, "limit": 100})],
+    ("post", "/api/v1/notifications/read"): lambda client, headers, *_: [
+        client.post("/api/v1/notifications/read", headers=headers, json={})],
     # One report per caller and request stays below the auto-hide threshold.
     ("post", API + "/{request_id}/report"): lambda client, headers, posted_requests, _ids: [
         client.post(f"{API}/{p['id']}/report", headers=headers,
@@ -199,6 +233,35 @@ OPERATIONS = {
     ("post", "/api/v1/moderation/flags/{flag_id}/resolve"): lambda client, headers, *_: [
         client.post(f"/api/v1/moderation/flags/{flag_id}/resolve", headers=headers, json={})
         for flag_id in (1, 2)],
+    ("post", "/api/v1/areas/{code}/assignments/preview"): lambda client, headers, *_: [
+        client.post(f"/api/v1/areas/{code}/assignments/preview", headers=headers, json={})
+        for code in ("24", "24-213", "nowhere")],
+    ("post", "/api/v1/areas/{code}/assignments/apply"): lambda client, headers,
+    posted_requests, _ids: [client.post(
+        f"/api/v1/areas/{code}/assignments/apply", headers=headers, json={"pairs": [
+            {"request_id": p["id"], "volunteer_id": 1} for p in posted_requests]})
+        for code in ("24", "24-213", "nowhere")],
+    # Offers of help: each call on an offer made for it by a fresh account (_an_offer).
+    ("post", OFFERS): lambda client, headers, *_: [
+        client.post(OFFERS, headers=headers, json=_offer_payload())],
+    ("get", f"{OFFERS}/nearby"): lambda client, headers, posted_requests, _ids: [
+        client.get(f"{OFFERS}/nearby", headers=headers, query_string={
+            "lat": at[0], "lon": at[1], "radius_m": radius})
+        for at in [BAC_GIANG] + [p["secret"]["point"] for p in posted_requests]
+        for radius in (1, 50_000)],
+    ("get", f"{OFFERS}/map"): lambda client, headers, *_: [client.get(
+        f"{OFFERS}/map", headers=headers, query_string={"bbox": "105.9,21.0,106.5,21.5"})],
+    ("get", OFFERS + "/{offer_id}"): lambda client, headers, *_: [
+        client.get(f"{OFFERS}/{_an_offer(client)}", headers=headers)],
+    ("patch", OFFERS + "/{offer_id}"): lambda client, headers, *_: [client.patch(
+        f"{OFFERS}/{_an_offer(client)}", headers=headers, json={"quantity": "5 kg"})],
+    ("post", OFFERS + "/{offer_id}/close"): lambda client, headers, *_: [
+        client.post(f"{OFFERS}/{_an_offer(client)}/close", headers=headers)],
+    ("post", OFFERS + "/{offer_id}/ask"): lambda client, headers, posted_requests, _ids: [
+        client.post(f"{OFFERS}/{_an_offer(client)}/ask", headers=headers, json=payload)
+        for payload in [request_payload()] + _duplicates_of(client, posted_requests)],
+    ("post", OFFERS + "/{offer_id}/report"): lambda client, headers, *_: [client.post(
+        f"{OFFERS}/{_an_offer(client)}/report", headers=headers, json={"reason": "scam"})],
     # Last: for a signed-in caller this revokes the token the crawl uses.
     ("delete", "/api/v1/auth/token"): lambda client, headers, *_: [
         client.delete("/api/v1/auth/token", headers=headers)],
@@ -242,6 +305,8 @@ def test_public_endpoints_leak_nothing_about_open_or_cancelled_requests(client, 
 def test_every_endpoint_leaks_nothing_to_non_claiming_callers(client, post_secret,
                                                               create_volunteer, caller):
     """Open, claimed, released and helped requests stay private to anyone not holding a claim."""
+    # A volunteer caller is on duty before the posts: its inbox holds them all, pushed.
+    headers = create_volunteer() if caller == "volunteer" else {}
     opened, claimed, released, helped = (post_secret(at) for at in EXACT_POINTS)
     claimant = create_volunteer()
     # Helped first: until then a new volunteer holds one claim at a time.
@@ -251,7 +316,10 @@ def test_every_endpoint_leaks_nothing_to_non_claiming_callers(client, post_secre
             assert client.post(f"{API}/{helped['id']}/helped",
                                headers=claimant).status_code == 200
     assert client.post(f"{API}/{released['id']}/release", headers=claimant).status_code == 200
-    headers = create_volunteer() if caller == "volunteer" else {}
+    if caller == "volunteer":
+        inbox = client.get("/api/v1/notifications", headers=headers).get_json()["items"]
+        assert {item["request_id"] for item in inbox} == {p["id"] for p in (
+            opened, claimed, released, helped)}
     posted = [opened, claimed, released, helped]
     # A non-claiming volunteer claiming an open request would become its claimant: only try
     # the ones that are not open.

@@ -296,7 +296,16 @@ def test_every_page_form_refuses_a_post_without_the_token_kindly(app):
     _register(helper)
     routes = _page_post_routes(app)
     assert len(routes) >= 10, routes
-    values = {"request_id": posted["id"], "token": posted["manage_token"]}
+    offerer = new_phone()
+    client.post("/api/v1/auth/register", json={"phone": offerer, "password": PASSWORD,
+                                               "name": "Người Bán"})
+    token = client.post("/api/v1/auth/token", json={"phone": offerer, "password": PASSWORD})
+    offer = client.post("/api/v1/offers", headers={
+        "Authorization": f"Bearer {token.get_json()['token']}"}, json={
+        "title": "Rau", "description": "Rau sạch", "categories": ["food"],
+        "location": {"lat": 21.2731, "lon": 106.1946}}).get_json()
+    values = {"request_id": posted["id"], "token": posted["manage_token"],
+              "offer_id": offer["id"]}
     for rule, endpoint in routes:
         with app.test_request_context():
             from flask import url_for
@@ -321,6 +330,7 @@ def test_every_page_form_refuses_a_post_without_the_token_kindly(app):
         assert_security_headers(page, label, page.headers["Referrer-Policy"])
     # Nothing was done: the request is still open, the volunteer still logged in.
     assert client.get(f"{API}/{posted['id']}").get_json()["status"] == "open"
+    assert client.get(f"/api/v1/offers/{offer['id']}").get_json()["status"] == "open"
     assert helper.client.get("/volunteer/needs").status_code == 200
 
 

@@ -1,0 +1,140 @@
+"""Push matching: tell the nearest fitting on-duty volunteers about a request that is open.
+
+Who is told (all must hold): on duty; not disabled; the request is within their travel radius
+(great-circle, inclusive); they bring at least one of its categories; they have a free claim
+(active claims < capacity, and < 1 until one of their claims ended helped or confirmed, as
+``claim_request`` enforces); they were told of fewer than PUSH_MAX_PER_HOUR requests in the
+last hour; they were not told of this request before; they are not its requester (account or
+phone) nor anyone in ``exclude`` (the volunteer who just gave it back). Of those, the
+PUSH_TOP_K closest are told, ties (to the metre) going to whoever was told less in the last
+hour, then to the lower id. For one request the fair-ranking score (urgency, waiting time)
+is the same for every volunteer, so distance alone orders them.
+"""
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import case, exists, func, select
+
+from connect import clock
+from connect.accounts.models import User
+from connect.extensions import db
+from connect.geo import EARTH_RADIUS_M, bbox_for_radius, haversine_m, round_distance_m
+from connect.matching.models import Notification
+from connect.matching.notify import notify
+from connect.requests.models import Assist, HelpRequest
+from connect.spatial import filter_in_box, latlon
+from connect.volunteers.models import Volunteer
+from connect.volunteers.schemas import MAX_RADIUS_M
+
+PUSH_KIND = "new_request"
+PROVEN_OUTCOMES = ("helped", "confirmed")
+DEGREES_PER_M = math.degrees(1 / EARTH_RADIUS_M)  # of latitude, along a meridian
+
+
+@dataclass(frozen=True)
+class Candidate:
+    user_id: int
+    distance_m: float
+    told_last_hour: int
+
+    @property
+    def rank(self):
+        return (round(self.distance_m), self.told_last_hour, self.user_id)
+
+
+def push_request(help_request, exclude=(), now=None):
+    """Notify the best PUSH_TOP_K fitting volunteers of an open request; returns their user
+    ids, best first. A request that is not open (hidden, cancelled, claimed) pushes nothing."""
+    config = current_app.config
+    now = now or clock.now()
+    # A lease that lapsed long ago reopens a request that has expired since: not pushed.
+    if help_request.status != "open" or help_request.expires_at <= now \
+            or config["PUSH_TOP_K"] <= 0:
+        return []
+    chosen = sorted(candidates(help_request, exclude, now),
+                    key=lambda c: c.rank)[:config["PUSH_TOP_K"]]
+    for candidate in chosen:
+        notify(candidate.user_id, PUSH_KIND, help_request.id,
+               public_payload(help_request, candidate.distance_m), flush=False)
+    if chosen:
+        db.session.flush()  # together: one INSERT for all of them on PostgreSQL
+    return [candidate.user_id for candidate in chosen]
+
+
+def candidates(help_request, exclude=(), now=None):
+    """Every volunteer who may be told of this request now (unranked)."""
+    now = now or clock.now()
+    lat, lon = latlon(help_request.location)
+    wanted = set(help_request.categories or ())
+    found = {}
+    # Radii differ per volunteer: the box of the largest allowed radius holds all who could
+    # reach the request (the spatial index), the exact distance then decides.
+    for box in bbox_for_radius(lat, lon, MAX_RADIUS_M):
+        for user_id, v_lat, v_lon, radius_m, categories, told in _rows(help_request, box,
+                                                                      exclude, now):
+            distance = haversine_m(v_lat, v_lon, lat, lon)
+            if distance <= radius_m and wanted & set(categories or ()):
+                found[user_id] = Candidate(user_id, distance, told)
+    return list(found.values())
+
+
+def _rows(help_request, box, exclude, now):
+    v, n, a = Volunteer, Notification, Assist
+    told_last_hour = (select(func.count(n.id))
+                      .where(n.user_id == v.user_id, n.kind == PUSH_KIND,
+                             n.created_at > now - timedelta(hours=1))
+                      .scalar_subquery())
+    active_claims = (select(func.count(a.id))
+                     .where(a.volunteer_id == v.user_id, a.outcome.is_(None))
+                     .scalar_subquery())
+    proven = exists().where(a.volunteer_id == v.user_id, a.outcome.in_(PROVEN_OUTCOMES))
+    told_of_this = exists().where(n.user_id == v.user_id, n.request_id == help_request.id,
+                                  n.kind == PUSH_KIND)
+    excluded = {user_id for user_id in (help_request.requester_id, *exclude) if user_id}
+    lat, lon = latlon(help_request.location)
+    # Each volunteer's own radius as a box around them, in SQL and before the subqueries:
+    # in a province the largest radius's box holds every volunteer, but only those whose
+    # radius nearly reaches the request need counting. Conservative (the widest longitude
+    # span within reach, plus 1 %); the exact distance decides afterwards.
+    lon_degrees_per_m = DEGREES_PER_M * 1.01 / math.cos(math.radians(
+        min(89.0, abs(lat) + math.degrees(MAX_RADIUS_M / EARTH_RADIUS_M))))
+    v_lat, v_lon = func.ST_Y(v.location), func.ST_X(v.location)
+    near_antimeridian = abs(lon) > 179.0  # the longitude difference wraps there
+    query = (
+        select(v.user_id, v_lat, v_lon, v.radius_m, v.categories, told_last_hour)
+        .join(User, User.id == v.user_id)
+        .where(v.on_duty.is_(True),
+               func.abs(v_lat - lat) <= v.radius_m * (DEGREES_PER_M * 1.01),
+               near_antimeridian or func.abs(v_lon - lon) <= v.radius_m * lon_degrees_per_m,
+               User.disabled_at.is_(None), User.phone != help_request.phone,
+               told_last_hour < current_app.config["PUSH_MAX_PER_HOUR"],
+               active_claims < case((proven, v.capacity), else_=1),
+               ~told_of_this))
+    if excluded:
+        query = query.where(v.user_id.not_in(excluded))
+    query = filter_in_box(query, v, "location", box, db.session.get_bind().dialect.name)
+    return db.session.execute(query).all()
+
+
+def public_payload(help_request, distance_m=None):
+    """What a notification about a request may carry: its public fields only (never the
+    requester's name, phone, address or exact point)."""
+    lat, lon = latlon(help_request.public_location)
+    payload = {"categories": list(help_request.categories or ()),
+               "urgency": help_request.urgency,
+               "household_size": help_request.household_size,
+               "description": help_request.description,
+               "location": {"lat": round(lat, 5), "lon": round(lon, 5)},
+               "created_at": clock.isoformat(help_request.created_at)}
+    if distance_m is not None:
+        payload["distance_m"] = round_distance_m(distance_m)
+    return payload
+
+
+def reloaded_request(request_id):
+    """The request as stored now (a bulk UPDATE may have changed it behind the session)."""
+    return db.session.execute(
+        select(HelpRequest).where(HelpRequest.id == request_id)
+        .execution_options(populate_existing=True)).scalar_one_or_none()

@@ -1,0 +1,1 @@
+"""Offers of help: what volunteers, groups and small shops can give, where and until when."""
