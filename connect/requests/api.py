@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from connect import ratelimits
 from connect.accounts.auth import current_user, require_user
 from connect.errors import Forbidden, NotFound, Unauthorized
-from connect.requests import queries, services
+from connect.requests import editing, queries, services
 from connect.requests.schemas import (
     CancelSchema,
     MapListSchema,
@@ -154,7 +154,7 @@ def cancel(args, request_id):
 def new_manage_token(request_id):
     """Get a new manage_token (the requester); the old one stops working at once."""
     user, token = current_user(), _manage_token()
-    help_request, new_token = services.new_manage_link(request_id, user, token)
+    help_request, new_token = editing.new_manage_link(request_id, user, token)
     _view(help_request, user, new_token)
     help_request.manage_token = new_token
     return help_request
@@ -168,7 +168,7 @@ def edit(args, request_id):
     """Change an open or claimed request (the requester or a coordinator); send only the
     fields to change. A closed request answers 409."""
     user, token = current_user(), _manage_token()
-    return _view(services.edit_request(request_id, args, user, token), user, token)
+    return _view(editing.edit_request(request_id, args, user, token), user, token)
 
 
 @bp.route("/<int(max=2147483647):request_id>/reveals", methods=["GET"])

@@ -1,4 +1,5 @@
-"""Help request rules: posting, editing, the claim lifecycle, leases and expiry."""
+"""Help request rules: posting, the claim lifecycle, moderation transitions, leases and expiry
+(the requester's edits are in editing.py)."""
 from datetime import timedelta
 
 from flask import current_app
@@ -10,7 +11,6 @@ from connect.accounts.models import hash_secret, new_secret
 from connect.coordination.areas import may_coordinate, place_request
 from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
 from connect.extensions import db
-from connect.geo import haversine_m
 from connect.matching.changes import change_stamp
 from connect.matching.leases import lease_lapsed
 from connect.matching.push import push_request
@@ -18,14 +18,15 @@ from connect.requests.blurring import public_point
 from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
 from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
 from connect.safety import duplicates
-from connect.spatial import latlon, point
+from connect.spatial import point
 
 
 def _lease():
     return timedelta(seconds=current_app.config["CLAIM_LEASE_SECONDS"])
 
 
-def _stamp():
+def stamp():
+    """The change stamp for a row this transaction writes (see matching.changes)."""
     return change_stamp(db.session, HelpRequest.change_seq)
 
 
@@ -66,7 +67,7 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
         manage_token_hash=token_hash,
         created_at=now, updated_at=now, last_activity_at=now,
         expires_at=now + expiry_period(),
-        change_seq=_stamp(),
+        change_seq=stamp(),
     )
     try:
         with db.session.begin_nested():
@@ -107,7 +108,7 @@ def _lapse_lease(request_id, lease_end, now):
                HelpRequest.lease_expires_at <= now)
         .values(status="open", claimed_by_id=None, lease_expires_at=None,
                 last_activity_at=lease_end, expires_at=lease_end + expiry_period(),
-                updated_at=now, change_seq=_stamp())
+                updated_at=now, change_seq=stamp())
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         return 0
@@ -130,7 +131,7 @@ def _expire_open(condition, now):
             update(HelpRequest)
             .where(HelpRequest.id == request_id, HelpRequest.status == "open",
                    HelpRequest.expires_at <= now)
-            .values(status="expired", closed_at=now, updated_at=now, change_seq=_stamp())
+            .values(status="expired", closed_at=now, updated_at=now, change_seq=stamp())
             .execution_options(synchronize_session=False))
         if result.rowcount == 1:
             record_event(request_id, "open", "expired", None, "system", "no activity", at=now)
@@ -192,7 +193,7 @@ def claim_request(request_id, volunteer, assigned_by=None):
         .where(HelpRequest.id == request_id, HelpRequest.status == "open",
                HelpRequest.expires_at > now)
         .values(status="claimed", claimed_by_id=volunteer.id, lease_expires_at=lease_end,
-                last_activity_at=now, updated_at=now, change_seq=_stamp())
+                last_activity_at=now, updated_at=now, change_seq=stamp())
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise ClaimConflict()
@@ -207,7 +208,7 @@ def claim_request(request_id, volunteer, assigned_by=None):
         record_event(request_id, "open", "claimed", assigned_by, assigned_by.role,
                      "assigned by coordinator", assist_id=assist.id, at=now)
     db.session.flush()
-    return _reloaded(request_id)
+    return reloaded(request_id)
 
 
 def claim_for_offer(request_id, offerer_id, offer_id, asked_by=None):
@@ -219,7 +220,7 @@ def claim_for_offer(request_id, offerer_id, offer_id, asked_by=None):
         update(HelpRequest)
         .where(HelpRequest.id == request_id, HelpRequest.status == "open")
         .values(status="claimed", claimed_by_id=offerer_id, lease_expires_at=lease_end,
-                offer_id=offer_id, last_activity_at=now, updated_at=now, change_seq=_stamp())
+                offer_id=offer_id, last_activity_at=now, updated_at=now, change_seq=stamp())
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise ClaimConflict()
@@ -231,10 +232,11 @@ def claim_for_offer(request_id, offerer_id, offer_id, asked_by=None):
     record_event(request_id, "open", "claimed", asked_by, "requester",
                  f"asked offer {offer_id}", assist_id=assist.id, at=now)
     db.session.flush()
-    return _reloaded(request_id)
+    return reloaded(request_id)
 
 
-def _reloaded(request_id):
+def reloaded(request_id):
+    """The request as stored now (after a conditional UPDATE bypassed the session)."""
     help_request = get_request(request_id)
     db.session.refresh(help_request)
     return help_request
@@ -263,7 +265,7 @@ def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None
         update(HelpRequest)
         .where(HelpRequest.id == help_request.id, HelpRequest.status.in_(allowed), *where)
         .values(status=to_status, updated_at=now, last_activity_at=now,
-                change_seq=_stamp(), **(values or {}))
+                change_seq=stamp(), **(values or {}))
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
         raise Conflict(f"This request is {from_status}; it cannot become {to_status}.",
@@ -283,7 +285,7 @@ def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None
     record_event(help_request.id, from_status, to_status, actor, actor_kind, reason,
                  assist_id=assist.id if assist else None, at=now)
     db.session.flush()
-    return _reloaded(help_request.id)
+    return reloaded(help_request.id)
 
 
 def _helped_assist(request_id):
@@ -292,7 +294,7 @@ def _helped_assist(request_id):
         .order_by(Assist.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def _prepared(request_id):
+def prepared(request_id):
     """Apply lapsed leases and expiry first, then lock the request for a transition."""
     apply_timeouts(request_id)
     return _locked(request_id)
@@ -300,7 +302,7 @@ def _prepared(request_id):
 
 def release_request(request_id, user):
     """The claimant (or a coordinator) gives the request back to the open list."""
-    help_request = _prepared(request_id)
+    help_request = prepared(request_id)
     if help_request.status != "claimed":
         raise Conflict(f"This request is {help_request.status}; only a claimed request can "
                        "be released.", code="invalid_transition",
@@ -319,7 +321,7 @@ def release_request(request_id, user):
 
 def mark_helped(request_id, user):
     """The claimant says the need was met; the requester can then confirm."""
-    help_request = _prepared(request_id)
+    help_request = prepared(request_id)
     if help_request.claimed_by_id != user.id or help_request.status != "claimed":
         raise Forbidden("Only the volunteer holding the claim can mark it helped.",
                         code="not_claimant")
@@ -333,7 +335,7 @@ def confirm_helped(request_id, user, manage_token):
     """The requester confirms they were helped; the assist is then counted as confirmed."""
     if not is_requester(get_request(request_id), user, manage_token):
         raise Forbidden("Only the person who posted the request can confirm it.")
-    help_request = _prepared(request_id)
+    help_request = prepared(request_id)
     return _transition(help_request, ("helped", "claimed"), "confirmed", user, "requester",
                        "confirmed by the requester", assist_outcome="confirmed",
                        values=dict(lease_expires_at=None, closed_at=clock.now()))
@@ -344,7 +346,7 @@ def cancel_request(request_id, user, manage_token, reason=None):
     staff = may_coordinate(user, request_id)
     if not (staff or is_requester(get_request(request_id), user, manage_token)):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
-    help_request = _prepared(request_id)
+    help_request = prepared(request_id)
     return _transition(help_request, ("open", "claimed"), "cancelled",
                        user, user.role if staff else "requester", reason or "cancelled",
                        assist_outcome="cancelled" if help_request.status == "claimed" else None,
@@ -352,24 +354,10 @@ def cancel_request(request_id, user, manage_token, reason=None):
                                    closed_at=clock.now()))
 
 
-def new_manage_link(request_id, user, manage_token):
-    """Replace the request's manage token (a link that leaked); the old one stops working."""
-    help_request = get_request(request_id)
-    if not is_requester(help_request, user, manage_token):
-        raise Forbidden("Only the person who posted the request can get a new link.")
-    token = new_secret()
-    help_request.manage_token_hash = hash_secret(token)
-    help_request.updated_at = clock.now()
-    record_event(request_id, help_request.status, help_request.status, user, "requester",
-                 "new manage link")
-    db.session.flush()
-    return help_request, token
-
-
 def hide_request(request_id, actor, reason):
     """Moderation: take an open or claimed request out of every list; a held claim ends
     'hidden'. ``actor`` None is the system (auto-hide after reports)."""
-    help_request = _prepared(request_id)
+    help_request = prepared(request_id)
     return _transition(help_request, ("open", "claimed"), "hidden", actor,
                        _kind(actor) if actor is not None else "system", reason,
                        assist_outcome="hidden" if help_request.status == "claimed" else None,
@@ -379,7 +367,7 @@ def hide_request(request_id, actor, reason):
 
 def restore_request(request_id, actor, reason):
     """Moderation: a hidden request is open again, listed for a full expiry period."""
-    help_request = _prepared(request_id)
+    help_request = prepared(request_id)
     if help_request.purged_at is not None:
         raise Conflict("This request's personal data was purged; it cannot be listed again.",
                        code="request_purged")
@@ -401,67 +389,3 @@ def restore_request(request_id, actor, reason):
 
 def _kind(user):
     return user.role if user.is_staff else "volunteer"
-
-
-# -- the requester's edits -------------------------------------------------------------
-
-EDITABLE_FIELDS = ("categories", "description", "household_size", "urgency", "contact_name",
-                   "phone", "address")
-# A pin set again to where it was (re-sent form, rounding in a browser) is not a move.
-_MOVE_THRESHOLD_M = 1.0
-
-
-def edit_request(request_id, data, actor, manage_token=None):
-    """Change what an open or claimed request asks for, who to call, or where it is.
-
-    ``data`` holds only the fields to change (RequestEditSchema). The requester (manage token
-    or own account) or a coordinator may edit; a closed request cannot change (Conflict).
-    """
-    staff = may_coordinate(actor, request_id)
-    if not (staff or is_requester(get_request(request_id), actor, manage_token)):
-        raise Forbidden("Only the person who posted the request or a coordinator can change it.")
-    help_request = _prepared(request_id)
-    status = help_request.status
-    if status not in ("open", "claimed"):
-        raise Conflict(f"This request is {status}; it can no longer be changed.",
-                       code="request_closed", details={"status": status})
-    now = clock.now()
-    values = {name: data[name] for name in EDITABLE_FIELDS if name in data}
-    if "categories" in values:
-        values["categories"] = [name for name in CATEGORIES if name in values["categories"]]
-    if "address" in values:
-        values["address"] = values["address"] or None
-    if "location" in data:
-        lat, lon = data["location"]["lat"], data["location"]["lon"]
-        if haversine_m(*latlon(help_request.location), lat, lon) > _MOVE_THRESHOLD_M:
-            # Seeded by the new place's grid cell: a claimant who knew the old point and its
-            # blur learns nothing about the new one from it.
-            blurred = public_point(lat, lon, values.get("phone", help_request.phone),
-                                   request_id)
-            values.update(location=point(lat, lon), public_location=point(*blurred))
-            place_request(request_id, lat, lon)
-    if status == "open":
-        # A requester who edits still needs help: the request stays listed as long again.
-        values["expires_at"] = now + expiry_period()
-    moved_phone = values.get("phone") not in (None, help_request.phone)
-    if moved_phone:
-        duplicates.check_phone_free(values["phone"], actor, (manage_token,), request_id)
-    try:
-        with db.session.begin_nested():
-            result = db.session.execute(
-                update(HelpRequest)
-                .where(HelpRequest.id == request_id, HelpRequest.status == status)
-                .values(updated_at=now, last_activity_at=now, change_seq=_stamp(), **values)
-                .execution_options(synchronize_session=False))
-    except IntegrityError as exc:
-        # Another request took this phone after the check above (see post_request).
-        if not (moved_phone and duplicates.is_active_phone_clash(exc)):
-            raise
-        duplicates.raise_phone_clash(values["phone"], actor, (manage_token,), request_id)
-    if result.rowcount != 1:
-        raise Conflict("This request changed while you were editing it. Try again.",
-                       code="invalid_transition", details={"status": status})
-    record_event(request_id, status, status, actor, actor.role if staff else "requester",
-                 "edited", at=now)
-    db.session.flush()
-    return _reloaded(request_id)

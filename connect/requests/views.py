@@ -19,7 +19,7 @@ from connect.accounts.auth import current_user
 from connect.errors import ConnectError
 from connect.extensions import db
 from connect.matching.leases import reopened_after_claim
-from connect.requests import queries, services
+from connect.requests import editing, queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
 from connect.safety import reports
@@ -97,7 +97,7 @@ def edit(token):
             data = form.load_into(RequestEditSchema())
             if data is not None:
                 try:
-                    services.edit_request(help_request.id, data, current_user(), token)
+                    editing.edit_request(help_request.id, data, current_user(), token)
                 except DuplicateRequest:
                     db.session.rollback()
                     form.phone.errors = [*form.phone.errors, _(
@@ -149,7 +149,7 @@ def confirm(token):
 def new_link(token):
     """Replace a manage link that was shared by mistake; the old one stops working."""
     help_request = _by_token(token)
-    new_token = services.new_manage_link(help_request.id, current_user(), token)[1]
+    new_token = editing.new_manage_link(help_request.id, current_user(), token)[1]
     remembered = _remembered_tokens()
     if token in remembered:
         session[MY_REQUESTS_KEY] = [new_token if old == token else old for old in remembered]

@@ -8,8 +8,11 @@ contact name, phone, address and exact point (ARCHITECTURE, Privacy). Each is lo
   "\\u1ecb", so a name is also found by its distinctive ASCII marker word);
 - a phone in any format: +84 9x..., 84 9x..., 09x..., 9x..., with spaces, dots, dashes or
   brackets anywhere between the digits;
-- an exact coordinate printed with 4 or more decimals, lat or lon, alone or in any pair, as
-  a JSON number or text, with a decimal point or a decimal comma, rounded or cut.
+- an exact coordinate printed with 4 or more decimals, as a JSON number or text, with a
+  decimal point or a decimal comma, rounded or cut: both of a point's coordinates in one
+  body, or either one alone to 6 decimals (0.1 m). One coordinate alone at 4-5 decimals is
+  not counted: a public point 150-400 m away shares one of them by chance too often (an
+  offset due east keeps the latitude), and it does not place a house.
 
 A coordinate check needs the public numbers a page may print (blurred points, the map
 centre, the list of places) to stay clear of every exact coordinate by MIN_SEPARATION, so
@@ -99,18 +102,18 @@ class Detector:
             or r"(?!x)x")
         self._phone_re = re.compile("|".join(
             f"(?:{person.phone_pattern.pattern})" for person in self.people) or r"(?!x)x")
-        self._exact = sorted((value, person.request_id) for person in self.people
-                             for value in person.point)
-        self._exact_values = [value for value, _ in self._exact]
+        self._exact = sorted((value, person.request_id, axis) for person in self.people
+                             for axis, value in enumerate(person.point))
+        self._exact_values = [value for value, _, _ in self._exact]
 
     def _near(self, value, tolerance):
         low = bisect.bisect_left(self._exact_values, value - tolerance)
         high = bisect.bisect_right(self._exact_values, value + tolerance)
-        return [(exact, request_id) for exact, request_id in self._exact[low:high]
+        return [(request_id, axis) for exact, request_id, axis in self._exact[low:high]
                 if abs(value - exact) < tolerance]
 
     def leaks(self, body, parsed_json=None):
-        found = {}
+        found, coordinates = {}, []
         for text in dict.fromkeys(variants(body, parsed_json)):
             for match in self._string_re.finditer(text):
                 for request_id, kind in self._strings[match.group()]:
@@ -120,13 +123,22 @@ class Detector:
                     if person.phone_pattern.fullmatch(match.group()):
                         found.setdefault((person.request_id, "phone"), match.group())
             for value, decimals, token in numbers(text):
-                for _exact, request_id in self._near(value, 10 ** -decimals):
-                    found.setdefault((request_id, f"exact coordinate {token}"), token)
+                for request_id, axis in self._near(value, 10 ** -decimals):
+                    coordinates.append((request_id, axis, decimals >= 6,
+                                        f"exact coordinate {token}", token))
         # JSON numbers whose text form the regex might not see (e.g. 1e-05 style, or a
         # serializer printing 17 digits): compare the values themselves.
         for value in _json_numbers(parsed_json):
-            for _exact, request_id in self._near(value, 1e-4):
-                found.setdefault((request_id, f"exact coordinate (JSON) {value}"), value)
+            for request_id, axis in self._near(value, 1e-4):
+                precise = any(r == request_id for r, _ in self._near(value, 1e-6))
+                coordinates.append((request_id, axis, precise,
+                                    f"exact coordinate (JSON) {value}", value))
+        axes = {}
+        for request_id, axis, _precise, _kind, _evidence in coordinates:
+            axes.setdefault(request_id, set()).add(axis)
+        for request_id, _axis, precise, kind, evidence in coordinates:
+            if precise or len(axes[request_id]) == 2:
+                found.setdefault((request_id, kind), evidence)
         return [(request_id, kind, evidence) for (request_id, kind), evidence in found.items()]
 
 

@@ -875,15 +875,20 @@ def test_the_scan_catches_a_planted_leak(world):
         f"{local[:4]}.{local[4:7]}.{local[7:]}", f"+84 {person.phone[3:5]} {person.phone[5:]}",
         f'<a href="tel:{person.phone}">x</a>', person.contact_name, person.address,
         person.markers["name"], person.markers["address"],
-        f'<div data-lat="{lat:.5f}">', f'<div data-lon="{lon:.4f}">',
+        f'<div data-lat="{lat:.5f}" data-lon="{lon:.4f}">', f'<div data-lat="{lat:.6f}">',
+        f'<div data-lon="{lon:.7f}">',
         f'<a href="geo:{lat:.6f},{lon:.6f}">', f"{lon:.7f}, {lat:.7f}",
-        f"https://www.openstreetmap.org/directions?route=%3B{lat:.6f}%2C{lon:.6f}",
-        f"{lat:.4f}".replace(".", ","),  # a decimal comma
+        f"https://www.openstreetmap.org/directions?route=%3B{lat:.4f}%2C{lon:.4f}",
+        f"{lat:.4f}, {lon:.4f}".replace(".", ","),  # decimal commas
+        f"{math.floor(lat * 10_000) / 10_000:.4f} "
         f"{math.floor(lon * 10_000) / 10_000:.4f}",  # cut, not rounded
     ]
     for plant in plants:
         assert find_leaks(f"<p>{plant}</p>", [person]), plant
     assert find_leaks('{"n": 1}', [person], {"n": [lon, lat]})
+    # One coordinate alone at 4-5 decimals is what a public point due east or north of a
+    # house shares by chance; it does not place the house, so it is not counted.
+    assert not find_leaks(f'<div data-lat="{lat:.5f}">', [person])
     public = world.public_points()[seeded.id]
     harmless = f'<div data-lat="{public[0]:.5f}" data-lon="{public[1]:.5f}">' \
                f'{VOLUNTEER_AT[0]}, {VOLUNTEER_AT[1]} #{seeded.id} 2025-01-01T10:00:00.123456Z'

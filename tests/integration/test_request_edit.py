@@ -1,4 +1,4 @@
-"""Editing a request: PATCH /api/v1/requests/{id} and services.edit_request."""
+"""Editing a request: PATCH /api/v1/requests/{id} and editing.edit_request."""
 from datetime import timedelta
 
 import pytest
@@ -231,11 +231,11 @@ def test_the_same_pin_sent_again_is_not_a_move(app, client, post_request):
 def test_the_service_changes_only_the_fields_given(app, post_request):
     posted = post_request()
     from connect.extensions import db
-    from connect.requests import services
+    from connect.requests import editing
 
     with app.app_context():
-        edited = services.edit_request(posted["id"], {"household_size": 7}, None,
-                                       posted["manage_token"])
+        edited = editing.edit_request(posted["id"], {"household_size": 7}, None,
+                                      posted["manage_token"])
         db.session.commit()
         assert edited.household_size == 7
         assert (edited.description, edited.contact_name, edited.address, edited.urgency) == (

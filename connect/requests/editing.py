@@ -1,0 +1,92 @@
+"""The requester's changes to a request: edits, and a new manage link."""
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from connect import clock
+from connect.accounts.models import hash_secret, new_secret
+from connect.coordination.areas import may_coordinate, place_request
+from connect.errors import Conflict, Forbidden
+from connect.extensions import db
+from connect.geo import haversine_m
+from connect.requests.blurring import public_point
+from connect.requests.models import CATEGORIES, HelpRequest
+from connect.requests.queries import expiry_period, get_request, is_requester
+from connect.requests.services import prepared, record_event, reloaded, stamp
+from connect.safety import duplicates
+from connect.spatial import latlon, point
+
+
+def new_manage_link(request_id, user, manage_token):
+    """Replace the request's manage token (a link that leaked); the old one stops working."""
+    help_request = get_request(request_id)
+    if not is_requester(help_request, user, manage_token):
+        raise Forbidden("Only the person who posted the request can get a new link.")
+    token = new_secret()
+    help_request.manage_token_hash = hash_secret(token)
+    help_request.updated_at = clock.now()
+    record_event(request_id, help_request.status, help_request.status, user, "requester",
+                 "new manage link")
+    db.session.flush()
+    return help_request, token
+
+
+EDITABLE_FIELDS = ("categories", "description", "household_size", "urgency", "contact_name",
+                   "phone", "address")
+# A pin set again to where it was (re-sent form, rounding in a browser) is not a move.
+_MOVE_THRESHOLD_M = 1.0
+
+
+def edit_request(request_id, data, actor, manage_token=None):
+    """Change what an open or claimed request asks for, who to call, or where it is.
+
+    ``data`` holds only the fields to change (RequestEditSchema). The requester (manage token
+    or own account) or a coordinator may edit; a closed request cannot change (Conflict).
+    """
+    staff = may_coordinate(actor, request_id)
+    if not (staff or is_requester(get_request(request_id), actor, manage_token)):
+        raise Forbidden("Only the person who posted the request or a coordinator can change it.")
+    help_request = prepared(request_id)
+    status = help_request.status
+    if status not in ("open", "claimed"):
+        raise Conflict(f"This request is {status}; it can no longer be changed.",
+                       code="request_closed", details={"status": status})
+    now = clock.now()
+    values = {name: data[name] for name in EDITABLE_FIELDS if name in data}
+    if "categories" in values:
+        values["categories"] = [name for name in CATEGORIES if name in values["categories"]]
+    if "address" in values:
+        values["address"] = values["address"] or None
+    if "location" in data:
+        lat, lon = data["location"]["lat"], data["location"]["lon"]
+        if haversine_m(*latlon(help_request.location), lat, lon) > _MOVE_THRESHOLD_M:
+            # Seeded by the new place's grid cell: a claimant who knew the old point and its
+            # blur learns nothing about the new one from it.
+            blurred = public_point(lat, lon, values.get("phone", help_request.phone),
+                                   request_id)
+            values.update(location=point(lat, lon), public_location=point(*blurred))
+            place_request(request_id, lat, lon)
+    if status == "open":
+        # A requester who edits still needs help: the request stays listed as long again.
+        values["expires_at"] = now + expiry_period()
+    moved_phone = values.get("phone") not in (None, help_request.phone)
+    if moved_phone:
+        duplicates.check_phone_free(values["phone"], actor, (manage_token,), request_id)
+    try:
+        with db.session.begin_nested():
+            result = db.session.execute(
+                update(HelpRequest)
+                .where(HelpRequest.id == request_id, HelpRequest.status == status)
+                .values(updated_at=now, last_activity_at=now, change_seq=stamp(), **values)
+                .execution_options(synchronize_session=False))
+    except IntegrityError as exc:
+        # Another request took this phone after the check above (see post_request).
+        if not (moved_phone and duplicates.is_active_phone_clash(exc)):
+            raise
+        duplicates.raise_phone_clash(values["phone"], actor, (manage_token,), request_id)
+    if result.rowcount != 1:
+        raise Conflict("This request changed while you were editing it. Try again.",
+                       code="invalid_transition", details={"status": status})
+    record_event(request_id, status, status, actor, actor.role if staff else "requester",
+                 "edited", at=now)
+    db.session.flush()
+    return reloaded(request_id)
