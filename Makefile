@@ -45,8 +45,17 @@ run: migrate
 	PORT=$(PORT) SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} \
 		exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
+# Unit and integration tests on TEST_WORKERS processes (each starts its own throwaway
+# PostGIS), then the browser suite alone so page timings are undisturbed. PYTEST_ARGS runs
+# just what it names, in one process.
+TEST_WORKERS ?= 2
 test: test-setup
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(PY) -m pytest -n $(TEST_WORKERS) tests/unit tests/integration
+	$(PY) -m pytest tests/browser
+else
 	$(PY) -m pytest $(PYTEST_ARGS)
+endif
 
 bench: test-setup
 	$(PY) tools/pgcluster.py run -- $(PY) bench/bench.py $(BENCH_ARGS)
