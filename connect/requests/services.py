@@ -377,14 +377,17 @@ def restore_request(request_id, actor, reason):
     now, phone = clock.now(), help_request.phone
     try:
         with db.session.begin_nested():
-            return _transition(help_request, ("hidden",), "open", actor, _kind(actor), reason,
-                               values=dict(closed_at=None, claimed_by_id=None,
-                                           lease_expires_at=None,
-                                           expires_at=now + expiry_period()))
+            restored = _transition(help_request, ("hidden",), "open", actor, _kind(actor),
+                                   reason, values=dict(closed_at=None, claimed_by_id=None,
+                                                       lease_expires_at=None,
+                                                       expires_at=now + expiry_period()))
     except IntegrityError as exc:
         if not duplicates.is_active_phone_clash(exc):
             raise
         duplicates.raise_phone_clash(phone, actor, exclude_id=request_id)
+    # Listed again: volunteers near it hear of it as of a new need (no one twice).
+    push_request(restored, now=now)
+    return restored
 
 
 def _kind(user):

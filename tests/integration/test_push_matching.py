@@ -227,6 +227,18 @@ def test_a_lapsed_lease_tells_the_claimant_and_pushes_the_request_again(
     assert told(app, posted["id"], "lease_expired") == [claimant]
 
 
+def test_a_restored_request_is_pushed_like_a_new_one(app, client, volunteer, post_request,
+                                                    create_staff):
+    posted = post_request()
+    staff = create_staff()
+    url = f"/api/v1/requests/{posted['id']}"
+    assert client.post(f"{url}/hide", headers=staff, json={"reason": "xem lại"}).status_code == 200
+    joined, _ = volunteer(at=north(100))  # joined while it was hidden
+    restored = client.post(f"{url}/restore", headers=staff, json={"reason": "nhu cầu thật"})
+    assert restored.status_code == 200, restored.get_json()
+    assert told(app, posted["id"]) == [joined]
+
+
 def test_hidden_cancelled_and_claimed_requests_are_never_pushed(app, client, volunteer,
                                                                 post_request):
     from connect.extensions import db
