@@ -13,19 +13,18 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional
 
 from connect import clock
 from connect.offers.models import OFFER_KINDS
 from connect.requests.forms import (
     CATEGORY_LABELS,
+    PhoneAndPlaceAnswers,
     SelectChoice,
     local_phone,
-    location_from_answers,
     places,
 )
 from connect.requests.models import CATEGORIES
-from connect.validation import normalise_phone
 
 KIND_LABELS = {
     "volunteer": _l("Me, a neighbour"),
@@ -47,8 +46,12 @@ def days_label(days):
     return ngettext("%(num)d day", "%(num)d days", days)
 
 
-class OfferForm(FlaskForm):
+class OfferForm(PhoneAndPlaceAnswers, FlaskForm):
     """Posting an offer of help."""
+
+    location_missing = _l(
+        "Show us where: press \u201cUse my location\u201d, move the pin on the map, "
+        "or choose your area from the list.")
 
     category_choices = list(CATEGORY_LABELS.items())
     kind_choices = list(KIND_LABELS.items())
@@ -112,23 +115,6 @@ class OfferForm(FlaskForm):
         """A new form, with the account's name and phone filled in."""
         return cls(data={"contact_name": user.name, "phone": local_phone(user.phone),
                          "kind": "volunteer", "available_days": DEFAULT_DAYS})
-
-    def validate_phone(self, field):
-        try:
-            normalise_phone(field.data)
-        except ValueError:
-            raise ValidationError(_l(
-                "This phone number does not look right. Write your mobile number: "
-                "10 digits starting with 0, for example 0912 345 678.")) from None
-
-    def validate_lat(self, field):
-        if self.chosen_location() is None:
-            raise ValidationError(_l(
-                "Show us where: press \u201cUse my location\u201d, move the pin on the map, "
-                "or choose your area from the list."))
-
-    def chosen_location(self):
-        return location_from_answers(self.place.data, self.lat.data, self.lon.data)
 
     def offer_data(self):
         """The answers in the API's shape (OfferCreateSchema), not yet validated by it."""

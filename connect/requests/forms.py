@@ -60,7 +60,31 @@ def places():
     return list(current_app.config["PLACES"])
 
 
-class HelpRequestForm(FlaskForm):
+class PhoneAndPlaceAnswers:
+    """Checks of a phone number and a place, for every form that asks for both."""
+
+    location_missing = _l(
+        "Show us where you are: press \u201cUse my location\u201d, move the pin on the map, "
+        "or choose your area from the list.")
+
+    def validate_phone(self, field):
+        try:
+            normalise_phone(field.data)
+        except ValueError:
+            raise ValidationError(_l(
+                "This phone number does not look right. Write your mobile number: "
+                "10 digits starting with 0, for example 0912 345 678.")) from None
+
+    def validate_lat(self, field):
+        # The location's message is shown once, with the map and the list (field "lat").
+        if self.chosen_location() is None:
+            raise ValidationError(self.location_missing)
+
+    def chosen_location(self):
+        return location_from_answers(self.place.data, self.lat.data, self.lon.data)
+
+
+class HelpRequestForm(PhoneAndPlaceAnswers, FlaskForm):
     """Posting a request, and editing one (the same questions, filled in)."""
 
     # (value, label) pairs for the templates' toggles.
@@ -121,25 +145,7 @@ class HelpRequestForm(FlaskForm):
         if not 1 <= size <= MAX_HOUSEHOLD:
             raise ValidationError(_l("Write a number from 1 to %(most)s.", most=MAX_HOUSEHOLD))
 
-    def validate_phone(self, field):
-        try:
-            normalise_phone(field.data)
-        except ValueError:
-            raise ValidationError(_l(
-                "This phone number does not look right. Write your mobile number: "
-                "10 digits starting with 0, for example 0912 345 678.")) from None
-
-    def validate_lat(self, field):
-        # The location's message is shown once, with the map and the list (field "lat").
-        if self.chosen_location() is None:
-            raise ValidationError(_l(
-                "Show us where you are: press \u201cUse my location\u201d, move the pin on "
-                "the map, or choose your area from the list."))
-
     # -- the data the services take ----------------------------------------------------
-
-    def chosen_location(self):
-        return location_from_answers(self.place.data, self.lat.data, self.lon.data)
 
     def request_data(self):
         """The answers in the API's shape (RequestCreateSchema), not yet validated by it."""
