@@ -96,6 +96,10 @@ def init_extensions(app):
 def register_blueprints(app):
     from connect.accounts.api import bp as auth_bp
     from connect.coordination.api import bp as stats_bp
+    from connect.coordination.detail_api import bp as console_requests_bp
+    from connect.coordination.exports_api import bp as exports_bp
+    from connect.coordination.intake_api import bp as intake_bp
+    from connect.coordination.map_api import bp as console_map_bp
     from connect.extensions import api
     from connect.matching.batch_api import bp as assignments_bp
     from connect.matching.inbox_api import bp as notifications_bp
@@ -108,7 +112,8 @@ def register_blueprints(app):
     from connect.pages import register_pages
 
     for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp,
-                      offers_bp, assignments_bp, notifications_bp):
+                      offers_bp, assignments_bp, notifications_bp, console_map_bp,
+                      console_requests_bp, intake_bp, exports_bp):
         # The API authenticates with bearer tokens or manage tokens sent in headers, which a
         # cross-site form cannot send: CSRF protection is for the cookie-based pages.
         csrf.exempt(blueprint)

@@ -116,7 +116,8 @@ def import_areas_command(path):
             raise click.ClickException(exc.message) from exc
     db.session.commit()
     click.echo(f"areas created: {result['created']}, updated: {result['updated']}, "
-               f"request placements: {result['placements']}")
+               f"request placements: {result['placements']}, "
+               f"volunteer placements: {result['volunteer_placements']}")
 
 
 @connect_cli.command("grant-area")

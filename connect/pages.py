@@ -20,13 +20,14 @@ def home():
 
 def register_pages(app):
     from connect.accounts.views import bp as account_bp
+    from connect.coordination.views import bp as console_bp
     from connect.offers.views import bp as offer_pages_bp
     from connect.requests.views import bp as resident_bp
     from connect.safety.views import bp as reports_bp
     from connect.volunteers.views import bp as volunteer_bp
 
     for blueprint in (bp, account_bp, resident_bp, volunteer_bp, reports_bp,
-                      offer_pages_bp):
+                      offer_pages_bp, console_bp):
         app.register_blueprint(blueprint)
     app.context_processor(_template_context)
     # Pages answer these in words; the API keeps the JSON envelope. A blueprint may still

@@ -6,7 +6,13 @@ from sqlalchemy import delete, exists, func, insert, select
 
 from connect import clock
 from connect.accounts.models import User
-from connect.coordination.models import AREA_LEVELS, Area, CoordinatorArea, RequestArea
+from connect.coordination.models import (
+    AREA_LEVELS,
+    Area,
+    CoordinatorArea,
+    RequestArea,
+    VolunteerArea,
+)
 from connect.errors import NotFound, ValidationFailed
 from connect.extensions import db
 from connect.geo import AreaIndex, area_geometry
@@ -68,7 +74,9 @@ def import_areas(features, progress=None):
         existing[code].parent_id = existing[parent].id if parent else None
     db.session.flush()
     placed = place_all_requests()
-    return {"created": created, "updated": updated, "placements": placed}
+    volunteers = place_all_volunteers()
+    return {"created": created, "updated": updated, "placements": placed,
+            "volunteer_placements": volunteers}
 
 
 def area_index():
@@ -94,26 +102,47 @@ def place_request(request_id, lat, lon):
     return area_ids
 
 
-def place_all_requests():
-    """Re-place every request (after an import); returns the number of placements."""
-    from connect.requests.models import HelpRequest
+def place_volunteer(volunteer_id, lat, lon):
+    """Record the areas a volunteer's point lies in (again, after it moved)."""
+    area_ids = area_index().containing(lat, lon)
+    db.session.execute(delete(VolunteerArea).where(VolunteerArea.volunteer_id == volunteer_id))
+    if area_ids:
+        db.session.execute(insert(VolunteerArea), [
+            {"volunteer_id": volunteer_id, "area_id": area_id} for area_id in area_ids])
+    return area_ids
 
+
+def _place_all(model, placement, key):
+    """Re-place every row of model in the areas; returns the number of placements."""
     index = area_index()
-    db.session.execute(delete(RequestArea))
+    db.session.execute(delete(placement))
     placed, last_id = 0, 0
     while True:
         rows = db.session.execute(
-            select(HelpRequest.id, func.ST_Y(HelpRequest.location), func.ST_X(HelpRequest.location))
-            .where(HelpRequest.id > last_id).order_by(HelpRequest.id).limit(_PLACE_BATCH)).all()
+            select(model.id, func.ST_Y(model.location), func.ST_X(model.location))
+            .where(model.id > last_id).order_by(model.id).limit(_PLACE_BATCH)).all()
         if not rows:
             return placed
         last_id = rows[-1][0]
         positions, area_ids = index.containing_many([r[1] for r in rows], [r[2] for r in rows])
         if len(positions):
-            db.session.execute(insert(RequestArea), [
-                {"request_id": rows[int(p)][0], "area_id": int(a)}
-                for p, a in zip(positions, area_ids)])
+            db.session.execute(insert(placement), [
+                {key: rows[int(p)][0], "area_id": int(a)} for p, a in zip(positions, area_ids)])
             placed += len(positions)
+
+
+def place_all_requests():
+    """Re-place every request (after an import); returns the number of placements."""
+    from connect.requests.models import HelpRequest
+
+    return _place_all(HelpRequest, RequestArea, "request_id")
+
+
+def place_all_volunteers():
+    """Re-place every volunteer (after an import); returns the number of placements."""
+    from connect.volunteers.models import Volunteer
+
+    return _place_all(Volunteer, VolunteerArea, "volunteer_id")
 
 
 def grant_area(user, code):

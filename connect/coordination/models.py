@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connect import clock
@@ -44,3 +44,36 @@ class RequestArea(db.Model):
         ForeignKey("help_requests.id", ondelete="CASCADE"), primary_key=True)
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"),
                                          primary_key=True, index=True)
+
+
+class VolunteerArea(db.Model):
+    """A volunteer's home point lies in this area (point-in-polygon, like requests)."""
+    __tablename__ = "volunteer_areas"
+
+    volunteer_id: Mapped[int] = mapped_column(
+        ForeignKey("volunteers.id", ondelete="CASCADE"), primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"),
+                                         primary_key=True, index=True)
+
+
+class BlockedPhone(db.Model):
+    """A phone number that may not post requests, with who blocked it, why, and any lifting."""
+    __tablename__ = "blocked_phones"
+    __table_args__ = (
+        # At most one block in force per phone; lifted ones stay as history.
+        Index("uq_blocked_phones_active", "phone", unique=True,
+              sqlite_where=text("lifted_at IS NULL"),
+              postgresql_where=text("lifted_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    # The request the block was made from: it scopes who may see and lift the block.
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="SET NULL"), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    blocked_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    lifted_at: Mapped[datetime | None]
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lift_reason: Mapped[str | None] = mapped_column(String(200))

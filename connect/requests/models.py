@@ -20,6 +20,7 @@ class HelpRequest(db.Model):
     __table_args__ = (
         Index("ix_help_requests_status_expires", "status", "expires_at"),
         Index("ix_help_requests_status_lease", "status", "lease_expires_at"),
+        Index("ix_help_requests_status_created", "status", "created_at"),
         # One active request per phone: a second post is a duplicate, even when two race.
         Index("uq_help_requests_active_phone", "phone", unique=True,
               sqlite_where=text("status IN ('open', 'claimed')"),
@@ -53,6 +54,9 @@ class HelpRequest(db.Model):
     # No foreign key: SQLite cannot add one to an existing table without rebuilding it (and
     # its SpatiaLite geometry); offers are closed, never deleted.
     offer_id: Mapped[int | None] = mapped_column(index=True)
+    # The coordinator who entered a request for a caller (source "hotline"). No foreign key,
+    # for the same reason as offer_id.
+    entered_by_id: Mapped[int | None] = mapped_column(index=True)
     # Stamp of the transaction that last changed the row (see matching.changes): the
     # per-process read models catch up by reading rows stamped at or after their watermark.
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True, default=0)

@@ -2,6 +2,7 @@
 from sqlalchemy import select
 
 from connect import clock
+from connect.coordination.areas import place_volunteer
 from connect.errors import Forbidden
 from connect.extensions import db
 from connect.spatial import point
@@ -39,4 +40,5 @@ def save_profile(user, data):
     if user.role == "resident":
         user.role = "volunteer"
     db.session.flush()
+    place_volunteer(profile.id, data["location"]["lat"], data["location"]["lon"])
     return profile

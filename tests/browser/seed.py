@@ -55,6 +55,35 @@ class Seed:
             "on_duty": True, "capacity": 3}))
         return phone, password, headers
 
+    def coordinator(self, areas=("24",), role="coordinator"):
+        """A coordinator of these areas (the demo areas, imported once) made with the CLI, as
+        in production; returns (phone, password, headers)."""
+        from pathlib import Path
+
+        from sqlalchemy import func, select
+
+        from connect.coordination.models import Area
+        from connect.extensions import db
+
+        app = self.server.app
+        runner = app.test_cli_runner()
+        with app.app_context():
+            have_areas = db.session.execute(select(func.count(Area.id))).scalar_one()
+            db.session.remove()
+        if not have_areas:
+            areas_file = Path(__file__).parents[2] / "connect" / "data" / "demo_areas.geojson"
+            result = runner.invoke(args=["connect", "import-areas", str(areas_file)])
+            assert result.exit_code == 0, result.output
+        phone = new_phone()
+        result = runner.invoke(args=[
+            "connect", "create-user", "--phone", phone, "--name", "Điều phối viên",
+            "--role", role, "--password", self.PASSWORD,
+            *[arg for code in (areas if role == "coordinator" else ()) for arg in ("--area", code)]])
+        assert result.exit_code == 0, result.output
+        token = self._ok(self.client.post("/api/v1/auth/token", json={
+            "phone": phone, "password": self.PASSWORD}))["token"]
+        return phone, self.PASSWORD, {"Authorization": f"Bearer {token}"}
+
     def claim(self, request_id, headers):
         return self._ok(self.client.post(f"/api/v1/requests/{request_id}/claim",
                                          headers=headers))

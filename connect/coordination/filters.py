@@ -1,0 +1,113 @@
+"""What coordinators filter requests by (map, exports, statistics), and the scope they act in.
+
+Every console query starts from ``request_conditions``: the caller's areas (admins
+everywhere, coordinators in their areas only) and the filters of ``ConsoleFilterSchema``.
+"""
+from datetime import timedelta
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import String, and_, case, cast, false, or_, select
+
+from connect import clock
+from connect.coordination.areas import may_coordinate_area
+from connect.coordination.models import Area, CoordinatorArea, RequestArea
+from connect.errors import Forbidden, NotFound
+from connect.extensions import db
+from connect.requests.models import CATEGORIES, STATUSES, URGENCIES, HelpRequest
+from connect.requests.queries import expiry_period
+from connect.requests.schemas import CommaList
+
+MAX_AGE_HOURS = 24 * 366
+
+
+class ConsoleFilterSchema(Schema):
+    """Filters shared by the console map, exports and statistics (query string)."""
+
+    status = CommaList(fields.String(validate=validate.OneOf(STATUSES)), load_default=None,
+                       metadata={"description": "Effective statuses (a lapsed claim is open, "
+                                                "an open request past its expiry expired)."})
+    category = CommaList(fields.String(validate=validate.OneOf(CATEGORIES)), load_default=None,
+                         metadata={"description": "Requests with any of these categories."})
+    urgency = CommaList(fields.String(validate=validate.OneOf(URGENCIES)), load_default=None)
+    min_age_hours = fields.Float(load_default=None, allow_nan=False,
+                                 validate=validate.Range(0, MAX_AGE_HOURS),
+                                 metadata={"description": "Posted at least this long ago."})
+    max_age_hours = fields.Float(load_default=None, allow_nan=False,
+                                 validate=validate.Range(0, MAX_AGE_HOURS),
+                                 metadata={"description": "Posted at most this long ago."})
+    area = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
+                         metadata={"description": "An area code: requests placed in it."})
+
+
+def require_coordinator(user):
+    """403 unless the caller is a coordinator or an admin."""
+    if user is None or user.role not in ("coordinator", "admin"):
+        raise Forbidden("Only coordinators and admins can do this.", code="not_coordinator")
+    return user
+
+
+def effective_status_column(now=None):
+    """The request's status as users see it, as a SQL expression (see effective_state)."""
+    now = now or clock.now()
+    r = HelpRequest
+    return case(
+        (and_(r.status == "claimed", r.lease_expires_at > now), "claimed"),
+        # A lapsed lease reopens the request for an expiry period from the lapse.
+        (and_(r.status == "claimed", r.lease_expires_at > now - expiry_period()), "open"),
+        (r.status == "claimed", "expired"),
+        (and_(r.status == "open", r.expires_at <= now), "expired"),
+        else_=r.status)
+
+
+def scope_condition(user):
+    """Requests the caller coordinates: all for admins, those in their areas for coordinators."""
+    require_coordinator(user)
+    if user.role == "admin":
+        return None
+    return HelpRequest.id.in_(
+        select(RequestArea.request_id)
+        .join(CoordinatorArea, CoordinatorArea.area_id == RequestArea.area_id)
+        .where(CoordinatorArea.user_id == user.id))
+
+
+def area_by_code(user, code):
+    """The area with this code, which the caller must coordinate (404 unknown, 403 not theirs)."""
+    area = db.session.execute(select(Area).where(Area.code == code)).scalar_one_or_none()
+    if area is None:
+        raise NotFound(f"No area with code {code}.", code="unknown_area")
+    if not may_coordinate_area(user, area):
+        raise Forbidden("You do not coordinate this area.", code="not_coordinator")
+    return area
+
+
+def category_condition(categories):
+    """Requests having any of these categories (a JSON list, matched portably as text)."""
+    text = cast(HelpRequest.categories, String)
+    # Quoted, so "medicine" never matches inside "medical_advice".
+    return or_(*(text.like(f'%"{category}"%') for category in categories)) \
+        if categories else false()
+
+
+def request_conditions(user, args, now=None):
+    """SQL conditions on HelpRequest for the caller's scope and the filters in args."""
+    now = now or clock.now()
+    r = HelpRequest
+    conditions = []
+    scope = scope_condition(user)
+    if scope is not None:
+        conditions.append(scope)
+    if args.get("area"):
+        area = area_by_code(user, args["area"])
+        conditions.append(r.id.in_(
+            select(RequestArea.request_id).where(RequestArea.area_id == area.id)))
+    if args.get("status"):
+        conditions.append(effective_status_column(now).in_(args["status"]))
+    if args.get("category"):
+        conditions.append(category_condition(args["category"]))
+    if args.get("urgency"):
+        conditions.append(r.urgency.in_(args["urgency"]))
+    if args.get("min_age_hours") is not None:
+        conditions.append(r.created_at <= now - timedelta(hours=args["min_age_hours"]))
+    if args.get("max_age_hours") is not None:
+        conditions.append(r.created_at >= now - timedelta(hours=args["max_age_hours"]))
+    return conditions
