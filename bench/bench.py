@@ -5,7 +5,7 @@ the same 1 M generated points as ``nearby.py`` and adds rows to its table: the n
 query nearest first (ids and distances, with the category/expiry filter the app always
 applies), the same by fair rank (the API's default, docs/ranking.md), and the whole JSON list
 the endpoint returns. Then prints the issue's targets for the read model, and runs the
-batch-assignment bench (bench/assignment.py).
+batch-assignment bench (bench/assignment.py) and the console map bench (bench/console_map.py).
 """
 import gc
 import os
@@ -125,6 +125,12 @@ def main(argv=None):
 
     print()
     assignment.main(["--contested", "2500"])
+
+    # The coordinator console's map data (issue 6): 100,000 requests in view, both databases.
+    import console_map
+
+    print()
+    console_map.main([])
 
 
 if __name__ == "__main__":

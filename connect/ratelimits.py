@@ -36,6 +36,10 @@ LIMITS = {
     # Offers of help posted per account: a shop or group posts a few a day, not dozens.
     # (Asking an offer posts a request: the two post limits above count it.)
     "RATELIMIT_OFFERS_PER_ACCOUNT": "10 per day",
+    # Hotline intake per coordinator account: an operator enters call after call for
+    # others, so the resident posting limits above do not apply to it; this only stops a
+    # runaway script.
+    "RATELIMIT_INTAKE_PER_ACCOUNT": "600 per hour",
 }
 
 
@@ -139,4 +143,7 @@ offers_per_account = limiter.shared_limit(
     key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)
 assignments_per_account = limiter.shared_limit(
     _configured("RATELIMIT_ASSIGNMENTS_PER_ACCOUNT"), scope="assignments-per-account",
+    key_func=volunteer_account, methods=["POST"])
+intake_per_account = limiter.shared_limit(
+    _configured("RATELIMIT_INTAKE_PER_ACCOUNT"), scope="intake-per-account",
     key_func=volunteer_account, methods=["POST"])

@@ -7,9 +7,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
     npm ci --no-audit --no-fund --loglevel=error
 fi
 rm -rf static/vendor
-mkdir -p static/vendor/leaflet static/vendor/markercluster
+mkdir -p static/vendor/leaflet static/vendor/markercluster static/vendor/heat
 cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css static/vendor/leaflet/
 cp -r node_modules/leaflet/dist/images static/vendor/leaflet/
 cp node_modules/leaflet.markercluster/dist/leaflet.markercluster.js \
    node_modules/leaflet.markercluster/dist/MarkerCluster.css \
    node_modules/leaflet.markercluster/dist/MarkerCluster.Default.css static/vendor/markercluster/
+# The console map's heat layer of unmet need.
+cp node_modules/leaflet.heat/dist/leaflet-heat.js static/vendor/heat/

@@ -27,8 +27,10 @@ def safe_next(target):
     return target if not (parts.scheme or parts.netloc) else None
 
 
-def _after_login(form):
-    return redirect(safe_next(form.next.data) or url_for("volunteer.start"))
+def _after_login(form, user=None):
+    # Coordinators and admins come to work on the console; everyone else to helping.
+    start = "console.index" if user is not None and user.is_staff else "volunteer.start"
+    return redirect(safe_next(form.next.data) or url_for(start))
 
 
 def _start_session(user):
@@ -62,7 +64,7 @@ def register():
             form.phone.errors.append(_("This number already has an account. Log in instead."))
         else:
             _start_session(user)
-            return _after_login(form)
+            return _after_login(form, user)
     status = 422 if request.method == "POST" else 200
     return render_template("account/register.html", form=form), status
 
@@ -74,7 +76,7 @@ def login():
     """Log in with phone and password; one answer for every kind of wrong."""
     form = _form(LoginForm)
     if request.method == "GET" and current_user() is not None:
-        return _after_login(form)
+        return _after_login(form, current_user())
     if form.validate_on_submit():
         try:
             user = services.authenticate(form.phone.normalised, form.password.data)
@@ -83,7 +85,7 @@ def login():
             form.form_errors.append(_("Wrong phone number or password."))
         else:
             _start_session(user)
-            return _after_login(form)
+            return _after_login(form, user)
     status = 422 if request.method == "POST" else 200
     return render_template("account/login.html", form=form), status
 

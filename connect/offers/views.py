@@ -28,6 +28,7 @@ from connect.requests.queries import effective_status as request_status
 from connect.requests.schemas import RequestCreateSchema
 from connect.requests.views import _private, _remember_token, _remembered_tokens
 from connect.safety import reports
+from connect.safety.blocking import PAGE_MESSAGE as blocked_message, PhoneBlocked
 from connect.safety.duplicates import DuplicateRequest
 from connect.safety.forms import ReportForm
 from connect.spatial import latlon
@@ -117,6 +118,9 @@ def ask(offer_id):
             except DuplicateRequest as exc:
                 db.session.rollback()
                 duplicate = {"token": exc.owner_token}
+            except PhoneBlocked:
+                db.session.rollback()
+                form.phone.errors = [*form.phone.errors, blocked_message]
             except ConnectError:  # closed, expired or hidden meanwhile
                 db.session.rollback()
                 return _closed_offer()

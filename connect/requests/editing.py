@@ -13,6 +13,7 @@ from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests.queries import expiry_period, get_request, is_requester
 from connect.requests.services import prepared, record_event, reloaded, stamp
 from connect.safety import duplicates
+from connect.safety.blocking import check_phone_allowed
 from connect.spatial import latlon, point
 
 
@@ -70,6 +71,7 @@ def edit_request(request_id, data, actor, manage_token=None):
         values["expires_at"] = now + expiry_period()
     moved_phone = values.get("phone") not in (None, help_request.phone)
     if moved_phone:
+        check_phone_allowed(values["phone"])
         duplicates.check_phone_free(values["phone"], actor, (manage_token,), request_id)
     try:
         with db.session.begin_nested():

@@ -85,7 +85,11 @@ class Assist(db.Model):
 
 class RequestEvent(db.Model):
     __tablename__ = "request_events"
-    __table_args__ = (Index("ix_request_events_to_status_created", "to_status", "created_at"),)
+    __table_args__ = (
+        Index("ix_request_events_to_status_created", "to_status", "created_at"),
+        # A request's first claim/help/confirm for the console's statistics.
+        Index("ix_request_events_request_to_status", "request_id", "to_status", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("help_requests.id"), index=True)

@@ -156,6 +156,10 @@ MAP_MAX_LIMIT = 2000
 class BBox(fields.String):
     """A box as one comma-separated value: min_lon,min_lat,max_lon,max_lat."""
 
+    def __init__(self, *args, max_span_deg=MAP_MAX_SPAN_DEG, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.max_span_deg = max_span_deg
+
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         parts = text.split(",")
@@ -169,9 +173,9 @@ class BBox(fields.String):
         if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
             raise ValidationError("Longitudes -180..180 and latitudes -90..90, each min below "
                                   "its max.")
-        if max_lon - min_lon > MAP_MAX_SPAN_DEG or max_lat - min_lat > MAP_MAX_SPAN_DEG:
-            raise ValidationError(f"The box may span at most {MAP_MAX_SPAN_DEG:g} degrees each "
-                                  "way; zoom in.")
+        if max_lon - min_lon > self.max_span_deg or max_lat - min_lat > self.max_span_deg:
+            raise ValidationError(f"The box may span at most {self.max_span_deg:g} degrees "
+                                  "each way; zoom in.")
         return min_lon, min_lat, max_lon, max_lat
 
 

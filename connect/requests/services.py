@@ -18,6 +18,7 @@ from connect.requests.blurring import public_point
 from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
 from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
 from connect.safety import duplicates
+from connect.safety.blocking import check_phone_allowed
 from connect.spatial import point
 
 
@@ -38,13 +39,17 @@ def record_event(request_id, from_status, to_status, actor, actor_kind, reason=N
         reason=reason, assist_id=assist_id, created_at=at or clock.now()))
 
 
-def post_request(data, requester=None, source="api", manage_tokens=(), push=True):
+def post_request(data, requester=None, source="api", manage_tokens=(), push=True,
+                 entered_by=None):
     """Create an open request; returns it and the manage token (shown once, stored hashed)."""
+    # ``entered_by``: the coordinator or admin posting it for a caller (hotline intake); the
+    # posting event then names them as the actor.
     # ``push`` False: the caller gives it to someone at once (asking an offer), so no
     # volunteer is to be told of it.
     # One open or claimed request per phone (DuplicateRequest); ``manage_tokens`` are the
     # caller's proofs of owning requests, so only an owner is told which one it is.
-    duplicates.check_phone_free(data["phone"], requester, manage_tokens)
+    check_phone_allowed(data["phone"])
+    duplicates.check_phone_free(data["phone"], requester or entered_by, manage_tokens)
     now = clock.now()
     token = new_secret()
     token_hash = hash_secret(token)
@@ -64,6 +69,7 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
         status="open",
         source=source,
         requester_id=requester.id if requester else None,
+        entered_by_id=entered_by.id if entered_by else None,
         manage_token_hash=token_hash,
         created_at=now, updated_at=now, last_activity_at=now,
         expires_at=now + expiry_period(),
@@ -77,9 +83,10 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
         # index refused this one.
         if not duplicates.is_active_phone_clash(exc):
             raise
-        duplicates.raise_phone_clash(data["phone"], requester, manage_tokens)
+        duplicates.raise_phone_clash(data["phone"], requester or entered_by, manage_tokens)
     place_request(help_request.id, lat, lon)
-    record_event(help_request.id, None, "open", requester, "requester", "posted", at=now)
+    record_event(help_request.id, None, "open", entered_by or requester,
+                 entered_by.role if entered_by else "requester", "posted", at=now)
     duplicates.flag_lookalikes(help_request, lat, lon, now)
     db.session.flush()
     if push:

@@ -23,6 +23,7 @@ from connect.requests import editing, queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
 from connect.safety import reports
+from connect.safety.blocking import PAGE_MESSAGE as blocked_message, PhoneBlocked
 from connect.safety.duplicates import DuplicateRequest
 from connect.safety.reveals import reveal_summary
 from connect.spatial import latlon
@@ -56,6 +57,10 @@ def new_request():
                 # Only a request this browser posted is named (and linked); anyone else
                 # just learns to use the link they got when posting.
                 return _new_request_page(form, duplicate={"token": exc.owner_token})
+            except PhoneBlocked:
+                db.session.rollback()
+                form.phone.errors = [*form.phone.errors, blocked_message]
+                return _new_request_page(form)
             _remember_token(token)
             flash(_("Your request is posted. Volunteers near you can see it now."), "success")
             return redirect(url_for(".manage", token=token))
@@ -103,6 +108,10 @@ def edit(token):
                     form.phone.errors = [*form.phone.errors, _(
                         "Another open request already has this phone number. Write another "
                         "number, or change that request instead.")]
+                    return _private(_form_page("resident/edit.html", form, token=token))
+                except PhoneBlocked:
+                    db.session.rollback()
+                    form.phone.errors = [*form.phone.errors, blocked_message]
                     return _private(_form_page("resident/edit.html", form, token=token))
                 except ConnectError:
                     return _closed(token)

@@ -4,9 +4,13 @@ from flask_smorest import Blueprint
 from connect import ratelimits
 from connect.accounts.auth import require_user
 from connect.requests.queries import effective_status
-from connect.safety import moderation, reports
+from connect.safety import blocking, moderation, reports
 from connect.safety.report_schemas import (
+    BlockedPhonesSchema,
+    BlockPhoneSchema,
+    BlockSchema,
     FlagResolveSchema,
+    LiftBlockSchema,
     ModeratedRequestSchema,
     ModerationActionSchema,
     QueueQuerySchema,
@@ -104,3 +108,56 @@ def resolve_flag(args, flag_id):
     """Resolve a flag (coordinators)."""
     user = require_user()
     return moderation.resolve_flag(flag_id, user, (args or {}).get("reason"))
+
+
+# -- blocked phones ----------------------------------------------------------------------
+
+BLOCK_ID = "<int(max=2147483647):block_id>"
+
+
+@bp.route(f"/requests/{REQUEST_ID}/block-phone", methods=["POST"])
+@bp.doc(description=(
+    "Blocks the request's phone number from posting requests (and from being given to a "
+    "request by an edit): posts answer 403 `phone_blocked` until the block is lifted. An "
+    "open or claimed request is hidden as by /hide (a held claim ends `hidden`) and its "
+    "unresolved reports are upheld; the block is recorded on the request with your reason. "
+    "409 `already_blocked` when the phone is blocked already; 409 `request_purged` when "
+    "its personal data was purged. " + STAFF_ONLY))
+@bp.arguments(BlockPhoneSchema)
+@bp.response(201, BlockSchema)
+def block_phone(args, request_id):
+    """Block a request's phone number (coordinators)."""
+    user = require_user()
+    return blocking.block_item(blocking.block_phone(request_id, user, args["reason"]))
+
+
+@bp.route("/moderation/blocked-phones", methods=["GET"])
+@bp.doc(description=(
+    "Blocks made from requests in your areas (all for admins), those in force first, then "
+    "the newest. Shows phone numbers: each is logged as a contact reveal of the request it "
+    "was blocked from. 401 without a token; 403 `not_coordinator` for anyone but "
+    "coordinators and admins."))
+@bp.arguments(QueueQuerySchema, location="query")
+@bp.response(200, BlockedPhonesSchema)
+def blocked_phones(args):
+    """Blocked phone numbers, a page at a time (coordinators)."""
+    user = require_user()
+    items, total = blocking.blocks(user, args["page"], args["per_page"])
+    blocking.log_shown(items, user, "api")
+    return {"items": items, "page": args["page"], "per_page": args["per_page"],
+            "total": total}
+
+
+@bp.route(f"/moderation/blocked-phones/{BLOCK_ID}/lift", methods=["POST"])
+@bp.doc(description=(
+    "Lets the phone post again; recorded on the request it was blocked from with your "
+    "reason (a hidden request stays hidden: restore it apart). Coordinators of that "
+    "request's area and admins (Authorization: Bearer); 401 without a token; 403 "
+    "`not_coordinator` for anyone else, whether the block exists or not (404 for an "
+    "unknown block only to admins); 409 `already_lifted`."))
+@bp.arguments(LiftBlockSchema)
+@bp.response(200, BlockSchema)
+def lift_block(args, block_id):
+    """Lift a block (coordinators)."""
+    user = require_user()
+    return blocking.block_item(blocking.lift_block(block_id, user, args["reason"]))

@@ -8,13 +8,14 @@ from collections import defaultdict
 from sqlalchemy import and_, case, func, or_, select, update
 
 from connect import clock
+from connect.accounts.models import User
 from connect.clock import isoformat
 from connect.coordination.areas import may_coordinate
 from connect.coordination.models import CoordinatorArea, RequestArea
 from connect.errors import Conflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.requests import services
-from connect.requests.models import HelpRequest
+from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.queries import effective_status, get_request
 from connect.safety import reports
 from connect.safety.models import Report, RequestFlag
@@ -23,6 +24,9 @@ from connect.safety.models import Report, RequestFlag
 QUEUE_STATUSES = ("open", "claimed", "hidden")
 MAX_COMMENTS = 5
 _EVENT_REASON_LENGTH = 200
+# How the reasons of the actions below begin (see _reason and connect.safety.blocking).
+ACTION_PREFIXES = ("hidden", "kept hidden", "restored", "phone blocked", "flag %resolved",
+                   "block lifted")
 
 
 def require_moderator(user, request_id):
@@ -62,13 +66,7 @@ def restore(request_id, actor, reason):
 
 def resolve_flag(flag_id, actor, reason=None):
     """Mark a flag looked at; recorded on its request."""
-    flag = db.session.get(RequestFlag, flag_id)
-    if flag is None or not may_coordinate(actor, flag.request_id):
-        # Flags are private: whoever may not resolve one cannot tell whether it exists.
-        if flag is None and actor is not None and actor.role == "admin":
-            raise NotFound("No flag with this id.")
-        raise Forbidden("Only a coordinator of the request's area, or an admin, can resolve "
-                        "this flag.", code="not_coordinator")
+    flag = visible_flag(flag_id, actor)
     now = clock.now()
     result = db.session.execute(
         update(RequestFlag).where(RequestFlag.id == flag_id, RequestFlag.resolved_at.is_(None))
@@ -82,6 +80,18 @@ def resolve_flag(flag_id, actor, reason=None):
                           _reason(f"flag {flag_id} resolved ({what})", reason), at=now)
     db.session.flush()
     db.session.refresh(flag)
+    return flag
+
+
+def visible_flag(flag_id, user):
+    """The flag, if the user may resolve it; 403 whether it exists or not for anyone else."""
+    flag = db.session.get(RequestFlag, flag_id)
+    if flag is None or not may_coordinate(user, flag.request_id):
+        # Flags are private: whoever may not resolve one cannot tell whether it exists.
+        if flag is None and user is not None and user.role == "admin":
+            raise NotFound("No flag with this id.")
+        raise Forbidden("Only a coordinator of the request's area, or an admin, can resolve "
+                        "this flag.", code="not_coordinator")
     return flag
 
 
@@ -172,3 +182,26 @@ def _flags(ids):
             "id": flag.id, "kind": flag.kind, "related_request_id": flag.related_request_id,
             "created_at": isoformat(flag.created_at)})
     return found
+
+
+def recent_actions(user, limit=50):
+    """The latest moderation actions by coordinators and admins on requests in the caller's
+    areas (all for admins): who, when, on which request, why."""
+    if user is None or user.role not in ("coordinator", "admin"):
+        raise Forbidden("Only coordinators and admins see moderation actions.",
+                        code="not_coordinator")
+    e = RequestEvent
+    condition = [e.actor_kind.in_(("coordinator", "admin")),
+                 or_(*(e.reason.like(f"{prefix}%") for prefix in ACTION_PREFIXES))]
+    if user.role != "admin":
+        condition.append(e.request_id.in_(
+            select(RequestArea.request_id)
+            .join(CoordinatorArea, CoordinatorArea.area_id == RequestArea.area_id)
+            .where(CoordinatorArea.user_id == user.id)))
+    rows = db.session.execute(
+        select(e, User.name).join(User, User.id == e.actor_id).where(*condition)
+        .order_by(e.created_at.desc(), e.id.desc()).limit(limit)).all()
+    return [{"request_id": event.request_id, "actor": name, "actor_kind": event.actor_kind,
+             "reason": event.reason, "from_status": event.from_status,
+             "to_status": event.to_status, "created_at": event.created_at}
+            for event, name in rows]

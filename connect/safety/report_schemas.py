@@ -100,3 +100,45 @@ class ModeratedRequestSchema(Schema):
     status = fields.Function(lambda r: r.effective_status)
     expires_at = fields.Function(lambda r: isoformat(r.expires_at))
     closed_at = fields.Function(lambda r: isoformat(r.closed_at) if r.closed_at else None)
+
+
+# -- blocked phones ----------------------------------------------------------------------
+
+class BlockPhoneSchema(Schema):
+    reason = Text(required=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Why, for the block and the request's history (at most 200 "
+                       "characters)."})
+
+
+class LiftBlockSchema(Schema):
+    reason = Text(required=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Why the phone may post again (at most 200 characters)."})
+
+
+class BlockSchema(Schema):
+    """A block as just made or lifted (its phone is the request's: GET that for it)."""
+
+    id = fields.Integer()
+    request_id = fields.Integer(allow_none=True, metadata={
+        "description": "The request it was blocked from."})
+    reason = fields.String()
+    blocked_by = fields.String(metadata={"description": "The name of who blocked it."})
+    created_at = fields.String()
+    lifted_at = fields.String(allow_none=True)
+    lifted_by = fields.String(allow_none=True)
+    lift_reason = fields.String(allow_none=True)
+
+
+class BlockedPhoneSchema(BlockSchema):
+    """A block as the list shows it (dumped from connect.safety.blocking.block_item)."""
+
+    phone = fields.String(metadata={
+        "description": "E.164. Private: shown to coordinators of the request's area and "
+                       "admins, and logged as a contact reveal of the request."})
+
+
+class BlockedPhonesSchema(Schema):
+    items = fields.List(fields.Nested(BlockedPhoneSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()

@@ -202,3 +202,52 @@ SITE_PAGES = {
     "your offers": your_offers,
     "offer report form": offer_report_form,
 }
+
+
+# -- the coordinator console (desktop first) ---------------------------------------------
+
+def _as_coordinator(page, seed):
+    phone, _, _ = seed.coordinator(areas=("24",))
+    seed.log_in(page.context, phone)
+    return seed.help_request(description="Cần thuốc hạ sốt cho trẻ em", urgency="urgent")
+
+
+def console_map(page, seed):
+    _as_coordinator(page, seed)
+    return _goto(page, "/console/map")
+
+
+def console_request(page, seed):
+    need = _as_coordinator(page, seed)
+    seed.volunteer()
+    return _goto(page, f"/console/requests/{need['id']}")
+
+
+def console_intake(page, seed):
+    _as_coordinator(page, seed)
+    return _goto(page, "/console/intake")
+
+
+def console_moderation(page, seed):
+    _as_coordinator(page, seed)
+    return _goto(page, "/console/moderation")
+
+
+def console_statistics(page, seed):
+    _as_coordinator(page, seed)
+    return _goto(page, "/console/statistics")
+
+
+def console_exports(page, seed):
+    _as_coordinator(page, seed)
+    return _goto(page, "/console/exports")
+
+
+CONSOLE_PAGES = {
+    "console map": console_map,
+    "console request": console_request,
+    "console intake": console_intake,
+    "console moderation": console_moderation,
+    "console statistics": console_statistics,
+    "console exports": console_exports,
+}

@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from .site_pages import SITE_PAGES, settle_map
+from .site_pages import CONSOLE_PAGES, SITE_PAGES, settle_map
 
 # Installed before any page script runs: every violation the browser reports is kept.
 WATCH = """
@@ -50,6 +50,18 @@ def test_every_page_loads_under_the_csp_without_a_violation(contexts, seed, name
         expect(page.locator(".leaflet-tile-loaded").first).to_be_attached()
     response = page.request.get(page.url)
     assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert watched.violations() == [], f"{name} ({path})"
+
+
+@pytest.mark.parametrize("name", list(CONSOLE_PAGES))
+def test_every_console_page_loads_under_the_csp_without_a_violation(contexts, seed, name):
+    """The coordinator console, on a desktop."""
+    watched = Watched(contexts, phone=False)
+    page = watched.page
+    path = CONSOLE_PAGES[name](page, seed)
+    page.wait_for_load_state("networkidle")
+    if page.locator(".leaflet-container").count():
+        expect(page.locator(".leaflet-tile-loaded").first).to_be_attached()
     assert watched.violations() == [], f"{name} ({path})"
 
 

@@ -63,6 +63,38 @@ def test_requests_are_placed_in_every_area_that_covers_them(app, client, post_re
     assert area_codes(app, far["id"]) == set()
 
 
+def volunteer_area_codes(app, headers):
+    from connect.accounts.models import ApiToken, hash_secret
+    from connect.coordination.models import Area, VolunteerArea
+    from connect.extensions import db
+    from connect.volunteers.models import Volunteer
+
+    token = headers["Authorization"].split()[1]
+    with app.app_context():
+        try:
+            user_id = db.session.execute(select(ApiToken.user_id).where(
+                ApiToken.token_hash == hash_secret(token))).scalar_one()
+            return set(db.session.execute(
+                select(Area.code).join(VolunteerArea, VolunteerArea.area_id == Area.id)
+                .join(Volunteer, Volunteer.id == VolunteerArea.volunteer_id)
+                .where(Volunteer.user_id == user_id)).scalars())
+        finally:
+            db.session.remove()
+
+
+def test_volunteers_are_placed_in_their_areas_on_import_and_when_they_move(
+        app, client, runner, create_volunteer):
+    volunteer = create_volunteer(at=BAC_GIANG)  # before any area exists
+    result = runner.invoke(args=["connect", "import-areas", str(AREAS_FILE)])
+    assert "volunteer placements: 2" in result.output, result.output
+    assert volunteer_area_codes(app, volunteer) == {"24", "24-213"}
+    response = client.put("/api/v1/volunteers/me", headers=volunteer, json={
+        "location": {"lat": LUC_NAM[0], "lon": LUC_NAM[1]}, "radius_m": 3000,
+        "categories": ["food"], "on_duty": True, "capacity": 1})
+    assert response.status_code == 200, response.get_json()
+    assert volunteer_area_codes(app, volunteer) == {"24", "24-220"}
+
+
 def test_moving_a_request_moves_it_between_areas(app, client, post_request):
     ensure_demo_areas(app)
     posted = post_request(at=BAC_GIANG)

@@ -33,6 +33,8 @@ Outcomes
          request's contact name, phone, address and exact point are NOT in the response
   priv   allowed, and the response shows them (name, phone in some format, address; for the
          API also exact_location equal to the real point)
+  place  allowed, and the response shows the exact point but no name, phone or address (the
+         coordinators' map)
   401 403 404
          refused with exactly that status (API: the JSON error envelope; pages: the error
          page), with none of the personal data in it
@@ -147,6 +149,32 @@ POST   /volunteer/claims/<request_id>/release       claimed  login back  login b
 POST   /volunteer/claims/<request_id>/helped        claimed  login back  login back     ok       back      back  back   back
 GET    /volunteer/inbox                             open     login ok    login ok       ok       ok        ok    ok     ok
 POST   /volunteer/inbox/read                        -        login ok    login ok       ok       ok        ok    ok     ok
+# -- coordinator console: statistics --------------------------------------------------------
+GET    /api/v1/stats/console                        -        401   403   401   403      403      403       ok    ok     ok
+GET    /console/statistics                          -        login 403   login 403      403      403       ok    ok     ok
+# -- coordinator console: the map (each coordinator sees their own areas) ---------------------
+GET    /api/v1/console/map                          open     401   403   401   403      403      403       place ok     place
+GET    /console/map                                 -        login 403   login 403      403      403       ok    ok     ok
+# -- coordinator console: a request's history, candidates and assignment ----------------------
+GET    /api/v1/requests/<request_id>/events         claimed  401   403   401   403      403      403       ok    403    ok
+GET    /api/v1/requests/<request_id>/candidates     open     401   403   401   403      403      403       ok    403    ok
+POST   /api/v1/requests/<request_id>/assign         open     401   403   401   403      403      403       priv  403    priv
+GET    /console/requests/<request_id>               claimed  login 403   login 403      403      403       priv  404    priv
+POST   /console/requests/<request_id>/assign        open     login 403   login 403      403      403       ok    404    ok
+# -- coordinator console: hotline intake (the fresh band lies in area 24, not in 24-220) -------
+POST   /api/v1/console/requests                     -        401   403   401   403      403      403       ok    403    ok
+GET    /console/intake                              -        login 403   login 403      403      403       ok    ok     ok
+POST   /console/intake                              -        login 403   login 403      403      403       ok    403    ok
+# -- coordinator console: moderation and blocked phones ("blocked": its phone is blocked) -----
+POST   /api/v1/requests/<request_id>/block-phone    claimed  401   403   401   403      403      403       ok    403    ok
+GET    /api/v1/moderation/blocked-phones            -        401   403   401   403      403      403       ok    ok     ok
+POST   /api/v1/moderation/blocked-phones/<block_id>/lift blocked 401 403 401   403      403      403       ok    403    ok
+GET    /console/moderation                          flagged  login 403   login 403      403      403       ok    ok     ok
+POST   /console/requests/<request_id>/hide          claimed  login 403   login 403      403      403       ok    403    ok
+POST   /console/requests/<request_id>/restore       hidden   login 403   login 403      403      403       ok    403    ok
+POST   /console/requests/<request_id>/block-phone   claimed  login 403   login 403      403      403       ok    403    ok
+POST   /console/flags/<flag_id>/resolve             flagged  login 403   login 403      403      403       ok    403    ok
+POST   /console/blocked-phones/<block_id>/lift      blocked  login 403   login 403      403      403       ok    403    ok
 """
 
 # Routes that are plumbing, not features: nothing to authorize.
@@ -158,8 +186,8 @@ READ_ONLY_POSTS = {("POST", "/api/v1/areas/<code>/assignments/preview")}
 # The area a <code> in a route names: the province holding every request of the matrix.
 AREA_CODE = "24"
 
-OUTCOMES = {"ok", "priv", "401", "403", "404", "login", "back"}
-STATES = {"-", "open", "claimed", "helped", "hidden", "flagged", "offer"}
+OUTCOMES = {"ok", "priv", "place", "401", "403", "404", "login", "back"}
+STATES = {"-", "open", "claimed", "helped", "hidden", "flagged", "offer", "blocked"}
 REFUSALS = {"401", "403", "404", "login", "back"}
 PASSWORD = "mat-khau-ma-tran"
 API = "/api/v1"
@@ -260,6 +288,7 @@ class Target:
     person: Personal
     state: str
     flag_id: int | None = None
+    block_id: int | None = None
 
     @property
     def token(self):
@@ -313,7 +342,7 @@ class World:
         assert first.state == "helped"
         # Only the open one is on list pages (nearby, map, needs): it alone needs the band.
         self.shared["open"] = self.new_target("open", band="shared")
-        for state in ("claimed", "helped", "hidden", "flagged"):
+        for state in ("claimed", "helped", "hidden", "flagged", "blocked"):
             self.shared[state] = self.new_target(state)
         self.shared["offer"] = self.new_target("offer")
         with self.app.app_context():
@@ -434,6 +463,12 @@ class World:
             target.state = "flagged"
             return target
         target = self.post(band)
+        if state == "blocked":
+            response = self.api_client.post(
+                f"{API}/requests/{target.id}/block-phone", headers=self.actors["admin"].headers,
+                json={"reason": "blocked by the authorization matrix"})
+            assert response.status_code == 201, response.get_json()
+            target.block_id = response.get_json()["id"]
         if state in ("claimed", "helped"):
             claimant = self.actors["claimant"].headers
             response = self.api_client.post(f"{API}/requests/{target.id}/claim",
@@ -734,6 +769,31 @@ ARGUMENTS = {
     ("POST", f"{API}/requests/<request_id>/restore"): lambda case: {"json": {
         "reason": "không phải quảng cáo"}},
     ("POST", f"{API}/moderation/flags/<flag_id>/resolve"): lambda case: {"json": {}},
+    ("POST", f"{API}/console/requests"): _new_request_json,
+    ("GET", f"{API}/console/map"): lambda case: {"query_string": {
+        "bbox": _box(case.target.person.point), "zoom": 16}},
+    ("POST", f"{API}/requests/<request_id>/assign"): lambda case: {"json": {
+        "volunteer_id": case.world.actors["volunteer"].user_id}},
+    ("POST", "/console/requests/<request_id>/assign"): lambda case: {"data": {
+        "volunteer_id": str(case.world.actors["volunteer"].user_id)}},
+    ("POST", "/console/intake"): lambda case: {"data": request_form(
+        case.world.new_person(case.world.next_point()))},
+    ("POST", f"{API}/requests/<request_id>/block-phone"): lambda case: {"json": {
+        "reason": "lừa đảo"}},
+    ("GET", f"{API}/moderation/blocked-phones"): lambda case: {"query_string": {
+        "per_page": 100}},
+    ("POST", f"{API}/moderation/blocked-phones/<block_id>/lift"): lambda case: {"json": {
+        "reason": "nhầm số"}},
+    ("POST", "/console/requests/<request_id>/hide"): lambda case: {"data": {
+        "reason": "quảng cáo", "next": "/console/moderation"}},
+    ("POST", "/console/requests/<request_id>/restore"): lambda case: {"data": {
+        "reason": "không phải quảng cáo", "next": "/console/moderation"}},
+    ("POST", "/console/requests/<request_id>/block-phone"): lambda case: {"data": {
+        "reason": "lừa đảo", "next": "/console/moderation"}},
+    ("POST", "/console/flags/<flag_id>/resolve"): lambda case: {"data": {
+        "reason": "khác nhà", "next": "/console/moderation"}},
+    ("POST", "/console/blocked-phones/<block_id>/lift"): lambda case: {"data": {
+        "reason": "nhầm số", "next": "/console/moderation"}},
     ("POST", f"{API}/areas/<code>/assignments/preview"): lambda case: {"json": {}},
     # The volunteer who holds no claim (between cases) is given the request.
     ("POST", f"{API}/areas/<code>/assignments/apply"): lambda case: {"json": {"pairs": [
@@ -777,6 +837,8 @@ def path_for(case):
         path = path.replace("<request_id>", str(target.id))
     if "<flag_id>" in path:
         path = path.replace("<flag_id>", str(target.flag_id))
+    if "<block_id>" in path:
+        path = path.replace("<block_id>", str(target.block_id))
     if "<offer_id>" in path:
         path = path.replace("<offer_id>", str(target.id))
     if "<code>" in path:
@@ -801,8 +863,13 @@ def call(case):
 
 def remember_created(case, response):
     """Requests a case posted, so they can be closed afterwards."""
-    if case.row.key == ("POST", f"{API}/requests") and response.status_code == 201:
+    if case.row.key in (("POST", f"{API}/requests"), ("POST", f"{API}/console/requests")) \
+            and response.status_code == 201:
         case.created.append(response.get_json()["id"])
+    if case.row.key == ("POST", "/console/intake") and response.status_code == 200:
+        done = re.search(r'data-intake-done="(\d+)"', response.get_data(as_text=True))
+        if done:
+            case.created.append(int(done.group(1)))
     if case.row.key == ("POST", f"{API}/offers/<offer_id>/ask") \
             and response.status_code == 201:
         case.created.append(response.get_json()["id"])
@@ -842,7 +909,7 @@ def check_outcome(case, response):
     what = f"{row.method} {row.route} as {case.actor.name}: expected {expected}, got " \
            f"{describe(response)}"
     status = response.status_code
-    if expected in ("ok", "priv"):
+    if expected in ("ok", "priv", "place"):
         if row.is_api:
             assert 200 <= status < 300, what
         else:
@@ -868,6 +935,11 @@ def check_outcome(case, response):
         if row.is_api:
             lat, lon = case.target.person.point
             assert parsed["exact_location"] == {"lat": lat, "lon": lon}, what
+    elif expected == "place":
+        leaks = find_leaks(body, [case.target.person], parsed)
+        places = [leak for leak in leaks if leak[1].startswith("exact coordinate")]
+        assert places, f"{what}\nthe exact point is not shown"
+        assert len(places) == len(leaks), f"{what}\nleaks: {leaks}"
     else:
         leaks = find_leaks(body, [case.target.person], parsed)
         assert not leaks, f"{what}\nleaks: {leaks}"
@@ -991,6 +1063,9 @@ def test_a_wrong_manage_token_in_the_api_answers_like_any_wrong_token(world, met
 # object that exists and for one that does not.
 PRIVATE_OBJECTS = {
     ("POST", f"{API}/moderation/flags/<flag_id>/resolve"): "flag_id",
+    ("POST", "/console/flags/<flag_id>/resolve"): "flag_id",
+    ("POST", f"{API}/moderation/blocked-phones/<block_id>/lift"): "block_id",
+    ("POST", "/console/blocked-phones/<block_id>/lift"): "block_id",
 }
 
 
@@ -1001,9 +1076,9 @@ def test_private_objects_are_refused_alike_whether_they_exist_or_not(world, acto
         if key not in app_routes():
             continue
         method, route = key
-        target = world.shared["flagged"]
+        target = world.shared["flagged" if name == "flag_id" else "blocked"]
         answers = {}
-        for label, value in (("existing", target.flag_id), ("unknown", 2_000_000_000)):
+        for label, value in (("existing", getattr(target, name)), ("unknown", 2_000_000_000)):
             headers = dict(actor.headers)
             response = world.client_for(actor).open(
                 route.replace(f"<{name}>", str(value)), method=method, headers=headers,

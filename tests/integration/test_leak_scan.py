@@ -760,6 +760,32 @@ API_SWEEP = {
     ("post", "/api/v1/offers/{offer_id}/ask"): _asks,
     ("post", "/api/v1/offers/{offer_id}/report"): _each_offer(
         "POST", "/report", json={"reason": "scam", "comment": "Lừa đảo?"}),
+    # The coordinator console.
+    ("get", "/api/v1/console/map"): lambda crawl, world: [
+        crawl.api("GET", f"{API}/console/map",
+                  query_string={"bbox": "105.9,21.0,106.7,21.6", "zoom": zoom})
+        for zoom in (9, 16)],
+    ("get", "/api/v1/stats/console"): lambda crawl, world: [
+        crawl.api("GET", f"{API}/stats/console", query_string=params)
+        for params in ({}, {"area": "24"}, {"area": "24-220"})],
+    ("get", "/api/v1/requests/{request_id}/events"): _each_request("GET", "/events"),
+    ("get", "/api/v1/requests/{request_id}/candidates"): _each_request(
+        "GET", "/candidates", query_string={"limit": 50}),
+    ("post", "/api/v1/requests/{request_id}/assign"): _each_request(
+        "POST", "/assign", json={"volunteer_id": 1}),
+    ("post", "/api/v1/console/requests"): lambda crawl, world: [crawl.api(
+        "POST", f"{API}/console/requests", json={
+            "categories": ["food"], "description": "Cần gạo", "household_size": 2,
+            "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
+            "contact_name": "Người Gọi", "phone": phone, "confirm_duplicate": confirm})
+        for phone, confirm in ((CRAWL_PHONE, False), (world.seeded[0].person.phone, True))],
+    ("post", "/api/v1/requests/{request_id}/block-phone"): _each_request(
+        "POST", "/block-phone", json={"reason": "quét"}),
+    ("get", "/api/v1/moderation/blocked-phones"): lambda crawl, world: crawl.api(
+        "GET", f"{API}/moderation/blocked-phones", query_string={"per_page": 100}),
+    ("post", "/api/v1/moderation/blocked-phones/{block_id}/lift"): lambda crawl, world: [
+        crawl.api("POST", f"{API}/moderation/blocked-phones/{block_id}/lift",
+                  json={"reason": "quét"}) for block_id in (1, 2, 3)],
 }
 
 
@@ -800,6 +826,11 @@ def sweep_pages(crawl, world):
         if "offer_id" in rule.arguments:
             paths = [re.sub(r"<[^>]*offer_id>", str(o.offer_id), rule.rule)
                      for o in world.offers]
+        if "flag_id" in rule.arguments:
+            paths = [re.sub(r"<[^>]*flag_id>", str(s.flag_id), rule.rule)
+                     for s in world.seeded if s.flag_id]
+        if "block_id" in rule.arguments:
+            paths = [re.sub(r"<[^>]*block_id>", str(n), rule.rule) for n in (1, 2, 3)]
         if "<" in "".join(paths) and not rule.rule.startswith(API):
             raise AssertionError(f"the leak scan does not know how to fill {rule.rule}")
         if rule.rule.startswith(API):

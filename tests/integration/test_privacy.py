@@ -262,6 +262,32 @@ OPERATIONS = {
         for payload in [request_payload()] + _duplicates_of(client, posted_requests)],
     ("post", OFFERS + "/{offer_id}/report"): lambda client, headers, *_: [client.post(
         f"{OFFERS}/{_an_offer(client)}/report", headers=headers, json={"reason": "scam"})],
+    # The coordinator console.
+    ("get", "/api/v1/console/map"): lambda client, headers, *_: [
+        client.get("/api/v1/console/map", headers=headers,
+                   query_string={"bbox": "105.9,21.0,106.5,21.5", "zoom": zoom})
+        for zoom in (10, 16)],
+    ("get", "/api/v1/stats/console"): lambda client, headers, *_: [
+        client.get("/api/v1/stats/console", headers=headers)],
+    ("get", API + "/{request_id}/events"): lambda client, headers, posted_requests, _ids: [
+        client.get(f"{API}/{p['id']}/events", headers=headers) for p in posted_requests],
+    ("get", API + "/{request_id}/candidates"): lambda client, headers, posted_requests, _ids: [
+        client.get(f"{API}/{p['id']}/candidates", headers=headers,
+                   query_string={"limit": 50}) for p in posted_requests],
+    ("post", API + "/{request_id}/assign"): lambda client, headers, posted_requests, _ids: [
+        client.post(f"{API}/{p['id']}/assign", headers=headers, json={"volunteer_id": 1})
+        for p in posted_requests],
+    ("post", "/api/v1/console/requests"): lambda client, headers, *_: [client.post(
+        "/api/v1/console/requests", headers=headers,
+        json={**request_payload(), "confirm_duplicate": True})],
+    ("post", API + "/{request_id}/block-phone"): lambda client, headers, posted_requests, _ids: [
+        client.post(f"{API}/{p['id']}/block-phone", headers=headers, json={"reason": "test"})
+        for p in posted_requests],
+    ("get", "/api/v1/moderation/blocked-phones"): lambda client, headers, *_: [
+        client.get("/api/v1/moderation/blocked-phones", headers=headers)],
+    ("post", "/api/v1/moderation/blocked-phones/{block_id}/lift"): lambda client, headers, *_: [
+        client.post(f"/api/v1/moderation/blocked-phones/{block_id}/lift", headers=headers,
+                    json={"reason": "test"}) for block_id in (1, 2)],
     # Last: for a signed-in caller this revokes the token the crawl uses.
     ("delete", "/api/v1/auth/token"): lambda client, headers, *_: [
         client.delete("/api/v1/auth/token", headers=headers)],
