@@ -5,7 +5,8 @@ the same 1 M generated points as ``nearby.py`` and adds rows to its table: the n
 query nearest first (ids and distances, with the category/expiry filter the app always
 applies), the same by fair rank (the API's default, docs/ranking.md), and the whole JSON list
 the endpoint returns. Then prints the issue's targets for the read model, and runs the
-batch-assignment bench (bench/assignment.py) and the console map bench (bench/console_map.py).
+batch-assignment bench (bench/assignment.py) and the console's benches at 100,000 requests:
+map data (bench/console_map.py), exports (bench/exports.py), statistics (bench/console_stats.py).
 """
 import gc
 import os
@@ -131,6 +132,14 @@ def main(argv=None):
 
     print()
     console_map.main([])
+
+    import console_stats
+    import exports
+
+    print()
+    exports.main([])
+    print()
+    console_stats.main([])
 
 
 if __name__ == "__main__":

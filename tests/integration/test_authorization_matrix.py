@@ -149,6 +149,8 @@ POST   /volunteer/claims/<request_id>/release       claimed  login back  login b
 POST   /volunteer/claims/<request_id>/helped        claimed  login back  login back     ok       back      back  back   back
 GET    /volunteer/inbox                             open     login ok    login ok       ok       ok        ok    ok     ok
 POST   /volunteer/inbox/read                        -        login ok    login ok       ok       ok        ok    ok     ok
+# -- coordinator console: its front door leads to the map ----------------------------------
+GET    /console                                     -        login 403   login 403      403      403       ok    ok     ok
 # -- coordinator console: statistics --------------------------------------------------------
 GET    /api/v1/stats/console                        -        401   403   401   403      403      403       ok    ok     ok
 GET    /console/statistics                          -        login 403   login 403      403      403       ok    ok     ok
@@ -165,6 +167,14 @@ POST   /console/requests/<request_id>/assign        open     login 403   login 4
 POST   /api/v1/console/requests                     -        401   403   401   403      403      403       ok    403    ok
 GET    /console/intake                              -        login 403   login 403      403      403       ok    ok     ok
 POST   /console/intake                              -        login 403   login 403      403      403       ok    403    ok
+# -- coordinator console: exports (streamed files; "priv" = the file holds the request) ------
+GET    /api/v1/console/exports/requests.csv         claimed  401   403   401   403      403      403       priv  ok     priv
+GET    /api/v1/console/exports/requests.geojson     claimed  401   403   401   403      403      403       priv  ok     priv
+GET    /api/v1/console/exports/assists.csv          -        401   403   401   403      403      403       ok    ok     ok
+GET    /api/v1/console/exports/assists.geojson      -        401   403   401   403      403      403       ok    ok     ok
+GET    /api/v1/stats/areas.csv                      claimed  ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /api/v1/stats/areas.geojson                  claimed  ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /console/exports                             -        login 403   login 403      403      403       ok    ok     ok
 # -- coordinator console: moderation and blocked phones ("blocked": its phone is blocked) -----
 POST   /api/v1/requests/<request_id>/block-phone    claimed  401   403   401   403      403      403       ok    403    ok
 GET    /api/v1/moderation/blocked-phones            -        401   403   401   403      403      403       ok    ok     ok
@@ -932,8 +942,11 @@ def check_outcome(case, response):
     if expected == "priv":
         missing = shows_everything(body, case.target.person, parsed)
         assert not missing, f"{what}\nmissing: {missing}"
-        if row.is_api:
-            lat, lon = case.target.person.point
+        lat, lon = case.target.person.point
+        if row.is_api and response.headers.get("Content-Disposition", "").startswith(
+                "attachment"):
+            assert repr(lat) in body and repr(lon) in body, what  # a file holds the point
+        elif row.is_api:
             assert parsed["exact_location"] == {"lat": lat, "lon": lon}, what
     elif expected == "place":
         leaks = find_leaks(body, [case.target.person], parsed)

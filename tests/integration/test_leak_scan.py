@@ -760,7 +760,16 @@ API_SWEEP = {
     ("post", "/api/v1/offers/{offer_id}/ask"): _asks,
     ("post", "/api/v1/offers/{offer_id}/report"): _each_offer(
         "POST", "/report", json={"reason": "scam", "comment": "Lừa đảo?"}),
-    # The coordinator console.
+    # The coordinator console (files are streamed: read whole).
+    **{("get", f"/api/v1/console/exports/{name}"): (
+        lambda name: lambda crawl, world: [crawl.api(
+            "GET", f"{API}/console/exports/{name}", query_string=params, buffered=True)
+            for params in ({}, {"area": "24"}, {"area": "24-220"})])(name)
+       for name in ("requests.csv", "requests.geojson", "assists.csv", "assists.geojson")},
+    **{("get", f"/api/v1/stats/{name}"): (
+        lambda name: lambda crawl, world: crawl.api(
+            "GET", f"{API}/stats/{name}", buffered=True))(name)
+       for name in ("areas.csv", "areas.geojson")},
     ("get", "/api/v1/console/map"): lambda crawl, world: [
         crawl.api("GET", f"{API}/console/map",
                   query_string={"bbox": "105.9,21.0,106.7,21.6", "zoom": zoom})

@@ -262,7 +262,15 @@ OPERATIONS = {
         for payload in [request_payload()] + _duplicates_of(client, posted_requests)],
     ("post", OFFERS + "/{offer_id}/report"): lambda client, headers, *_: [client.post(
         f"{OFFERS}/{_an_offer(client)}/report", headers=headers, json={"reason": "scam"})],
-    # The coordinator console.
+    # The coordinator console. Files are streamed: read them before the next call.
+    **{("get", f"/api/v1/console/exports/{name}"): (
+        lambda name: lambda client, headers, *_: [client.get(
+            f"/api/v1/console/exports/{name}", headers=headers, buffered=True)])(name)
+       for name in ("requests.csv", "requests.geojson", "assists.csv", "assists.geojson")},
+    **{("get", f"/api/v1/stats/{name}"): (
+        lambda name: lambda client, headers, *_: [client.get(
+            f"/api/v1/stats/{name}", headers=headers, buffered=True)])(name)
+       for name in ("areas.csv", "areas.geojson")},
     ("get", "/api/v1/console/map"): lambda client, headers, *_: [
         client.get("/api/v1/console/map", headers=headers,
                    query_string={"bbox": "105.9,21.0,106.5,21.5", "zoom": zoom})

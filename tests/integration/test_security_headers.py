@@ -305,7 +305,7 @@ def test_every_page_form_refuses_a_post_without_the_token_kindly(app):
         "title": "Rau", "description": "Rau sạch", "categories": ["food"],
         "location": {"lat": 21.2731, "lon": 106.1946}}).get_json()
     values = {"request_id": posted["id"], "token": posted["manage_token"],
-              "offer_id": offer["id"]}
+              "offer_id": offer["id"], "flag_id": 1, "block_id": 1}
     for rule, endpoint in routes:
         with app.test_request_context():
             from flask import url_for
