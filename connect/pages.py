@@ -82,9 +82,18 @@ def form_expired(error):
         "This form could not be sent. Please go back, reload the page and try again.")), 400
 
 
+def lang_query(code):
+    """The current page's query string with lang=code: switching language keeps filters."""
+    from urllib.parse import urlencode
+
+    kept = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
+    return "?" + urlencode(kept + [("lang", code)])
+
+
 def _template_context():
     config = current_app.config
     return {
+        "lang_query": lang_query,
         "current_user": current_user(),
         "current_locale": str(get_locale()),
         "languages": config["LANGUAGES"],

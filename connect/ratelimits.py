@@ -40,6 +40,9 @@ LIMITS = {
     # others, so the resident posting limits above do not apply to it; this only stops a
     # runaway script.
     "RATELIMIT_INTAKE_PER_ACCOUNT": "600 per hour",
+    # The public counts by area: anyone may download them, and each costs a scan of every
+    # request; a dashboard refreshing every minute stays well inside this.
+    "RATELIMIT_PUBLIC_EXPORT_PER_IP": "120 per hour",
 }
 
 
@@ -147,3 +150,6 @@ assignments_per_account = limiter.shared_limit(
 intake_per_account = limiter.shared_limit(
     _configured("RATELIMIT_INTAKE_PER_ACCOUNT"), scope="intake-per-account",
     key_func=volunteer_account, methods=["POST"])
+public_export_per_ip = limiter.shared_limit(
+    _configured("RATELIMIT_PUBLIC_EXPORT_PER_IP"), scope="public-export-per-ip",
+    key_func=client_ip, methods=["GET"])

@@ -6,7 +6,7 @@ that reads and writes a chunk of rows at a time (see connect.coordination.export
 from flask import Response, stream_with_context
 from flask_smorest import Blueprint
 
-from connect import clock
+from connect import clock, ratelimits
 from connect.accounts.auth import require_user
 from connect.coordination.exports import (
     FORMATS,
@@ -88,6 +88,7 @@ def assists_geojson(args):
 
 
 @bp.route("/stats/areas.csv", methods=["GET"])
+@ratelimits.public_export_per_ip
 @_file("text/csv", _PUBLIC)
 def areas_csv():
     """Public counts per area as CSV; never an individual."""
@@ -97,6 +98,7 @@ def areas_csv():
 
 
 @bp.route("/stats/areas.geojson", methods=["GET"])
+@ratelimits.public_export_per_ip
 @_file("application/geo+json", _PUBLIC)
 def areas_geojson():
     """Public counts per area as GeoJSON with simplified area polygons; never an individual."""

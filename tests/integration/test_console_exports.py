@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, new_phone
+from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, make_app, new_phone
 from leak_check import Personal, find_leaks
 
 from connect.coordination import exports
@@ -496,3 +496,25 @@ def test_the_exports_page_drops_an_area_outside_the_callers_scope(app, post_requ
     assert "1 request matches these filters" in body
     assert links(page)["requests.csv"] == f"{EXPORTS}/requests.csv"
     assert 'value="24-213"' not in body and 'value="24-220"' in body
+
+
+def test_the_public_export_is_rate_limited_per_address(database_url):
+    """Anyone may download it, and each download scans every request: 429 past the limit."""
+    from connect.extensions import db
+
+    app = make_app(database_url, RATELIMIT_ENABLED=True,
+                   RATELIMIT_PUBLIC_EXPORT_PER_IP="2 per hour")
+    client = app.test_client()
+    try:
+        for name in ("areas.csv", "areas.geojson"):
+            assert client.get(f"{API}/stats/{name}", buffered=True).status_code == 200
+        refused = client.get(f"{API}/stats/areas.csv", buffered=True)
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+        assert refused.get_json()["error"]["code"] == "rate_limited"
+        other = client.get(f"{API}/stats/areas.csv", buffered=True,
+                           environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        assert other.status_code == 200
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()

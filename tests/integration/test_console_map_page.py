@@ -109,3 +109,11 @@ def test_the_page_is_refused_to_everyone_else(app, client):
     response = signed_in(app, role="volunteer", areas=()).get(PAGE)
     assert response.status_code == 403
     assert "data-console-map" not in response.get_data(as_text=True)
+
+
+def test_switching_language_keeps_the_filters(app):
+    browser = signed_in(app)
+    page = browser.get(PAGE, query_string=[
+        ("status", "open"), ("status", "claimed"), ("category", "medicine"),
+        ("lang", "en")]).get_data(as_text=True)
+    assert 'href="?status=open&amp;status=claimed&amp;category=medicine&amp;lang=vi"' in page
