@@ -83,9 +83,13 @@ def form_expired(error):
 
 
 def lang_query(code):
-    """The current page's query string with lang=code: switching language keeps filters."""
+    """The language switch's link: on console pages it keeps the page's filters."""
     from urllib.parse import urlencode
 
+    # Only the console's query strings are filters worth keeping; a resident's page may
+    # carry their exact location in its query, which is never written into a page.
+    if not (request.endpoint or "").startswith("console."):
+        return "?" + urlencode([("lang", code)])
     kept = [(key, value) for key, value in request.args.items(multi=True) if key != "lang"]
     return "?" + urlencode(kept + [("lang", code)])
 
