@@ -12,6 +12,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from connect import clock
 from connect.extensions import db
 from connect.matching.models import NOTIFICATION_KINDS, Notification
 
@@ -74,8 +75,10 @@ def notify(user_id, kind, request_id=None, payload=None, flush=True):
     """
     if kind not in NOTIFICATION_KINDS:
         raise ValueError(f"unknown notification kind {kind!r}")
+    # Stamped from clock.now() as called now: the column default holds the function it had
+    # at import, and the hourly push cap compares these stamps with clock.now().
     notification = Notification(user_id=user_id, kind=kind, request_id=request_id,
-                                payload=payload or {})
+                                payload=payload or {}, created_at=clock.now())
     for name in current_app.config["NOTIFY_BACKENDS"]:
         BACKENDS[name]().deliver(notification)
     if flush:
