@@ -278,3 +278,29 @@ def create_staff(app, client):
         return {"Authorization": f"Bearer {token.get_json()['token']}"}
 
     return create
+
+
+def fire_together(app, calls):
+    """POST every (path, headers, json) at once, one thread and test client each."""
+    import threading
+
+    clients = [app.test_client() for _ in calls]
+    barrier = threading.Barrier(len(calls), timeout=30)
+    results = [None] * len(calls)
+
+    def run(i):
+        path, headers, body = calls[i]
+        try:
+            barrier.wait()
+            response = clients[i].post(path, headers=headers, json=body)
+            results[i] = (response.status_code, response.get_json())
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller's assertions
+            results[i] = ("exception", repr(exc))
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads), "a racing call hung"
+    return results

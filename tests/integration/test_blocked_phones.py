@@ -1,13 +1,12 @@
 """Blocking a phone number through the API, on both databases: who may block, see and lift
 blocks (coordinators of the request's area and admins), what a block does to its request,
 and that a blocked phone cannot post or be moved to until the block is lifted."""
-import threading
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
-from conftest import BAC_GIANG, LUC_NAM, new_phone, request_payload
+from conftest import BAC_GIANG, LUC_NAM, fire_together, new_phone, request_payload
 
 API = "/api/v1/requests"
 BLOCKS = "/api/v1/moderation/blocked-phones"
@@ -262,28 +261,6 @@ def test_lifting_is_scoped_recorded_and_done_once(app, client, post_request, cre
 
 # -- racing ------------------------------------------------------------------------------
 
-def fire_together(app, calls):
-    """POST every (path, headers, json) at once, one thread and test client each."""
-    clients = [app.test_client() for _ in calls]
-    barrier = threading.Barrier(len(calls), timeout=30)
-    results = [None] * len(calls)
-
-    def run(i):
-        path, headers, body = calls[i]
-        try:
-            barrier.wait()
-            response = clients[i].post(path, headers=headers, json=body)
-            results[i] = (response.status_code, response.get_json())
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            results[i] = ("exception", repr(exc))
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "a block thread hung"
-    return results
 
 
 @pytest.mark.parametrize("same_request", [True, False], ids=["same-request", "two-requests"])

@@ -17,13 +17,13 @@ province 24), posted by H's account. The coordinator is of province 24; coord2 o
     H          50 m east           5 km    food              posted R
 """
 import math
-import threading
 from collections import Counter
 
 import pytest
 from sqlalchemy import select, update
 
-from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, request_payload
+from conftest import (BAC_GIANG, LUC_NAM, ensure_demo_areas, fire_together,
+                      request_payload)
 
 from connect.geo import EARTH_RADIUS_M, haversine_m
 
@@ -331,28 +331,6 @@ def test_the_operations_are_documented(client):
 
 # -- races -------------------------------------------------------------------------------
 
-def fire_together(app, calls):
-    """POST every (path, headers, json) at once, one thread and one client each."""
-    clients = [app.test_client() for _ in calls]
-    barrier = threading.Barrier(len(calls), timeout=30)
-    results = [None] * len(calls)
-
-    def run(i):
-        path, headers, body = calls[i]
-        try:
-            barrier.wait()
-            response = clients[i].post(path, headers=headers, json=body)
-            results[i] = (response.status_code, response.get_json())
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            results[i] = ("exception", repr(exc))
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "an assignment hung"
-    return results
 
 
 def test_racing_assignments_of_one_request_exactly_one_wins(app, scene, create_staff):

@@ -1,13 +1,12 @@
 """“Báo xấu” through the API, on both databases: reports by accounts counted once each,
 auto-hide after REPORT_HIDE_THRESHOLD distinct reporters (also when reports race), and the
 coordinator's review: queue, hide, restore, resolving flags, all scoped by area."""
-import threading
 from collections import Counter
 
 import pytest
 from sqlalchemy import select
 
-from conftest import BAC_GIANG, make_app, new_phone, request_payload
+from conftest import BAC_GIANG, fire_together, make_app, new_phone, request_payload
 
 API = "/api/v1/requests"
 QUEUE = "/api/v1/moderation/queue"
@@ -257,28 +256,6 @@ def test_resolved_reports_no_longer_count(app, client, post_request, reporters,
 
 # -- concurrency -------------------------------------------------------------------------
 
-def fire_together(app, calls):
-    """POST every (path, headers, json) at once, one thread and test client each."""
-    clients = [app.test_client() for _ in calls]
-    barrier = threading.Barrier(len(calls), timeout=30)
-    results = [None] * len(calls)
-
-    def run(i):
-        path, headers, body = calls[i]
-        try:
-            barrier.wait()
-            response = clients[i].post(path, headers=headers, json=body)
-            results[i] = (response.status_code, response.get_json())
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            results[i] = ("exception", repr(exc))
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not any(thread.is_alive() for thread in threads), "a report thread hung"
-    return results
 
 
 def test_reports_from_different_accounts_at_once_all_count(app, client, post_request,
