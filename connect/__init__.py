@@ -163,6 +163,7 @@ def add_request_boundary(app):
 
 
 def attach_read_model(app):
+    from connect.coordination.snapshot import RequestSnapshot
     from connect.extensions import db
     from connect.matching.hooks import install_session_hooks
     from connect.matching.ranking import Weights
@@ -177,6 +178,7 @@ def attach_read_model(app):
         expiry_seconds=app.config["REQUEST_EXPIRY_SECONDS"],
         rank_weights=Weights.from_config(app.config))
     app.extensions["read_model"] = read_model
+    app.extensions["request_snapshot"] = RequestSnapshot(engine)
 
     install_session_hooks()
 
