@@ -49,7 +49,8 @@ def purge_command(older_than_days, dry_run):
                f"requests {verb}purged: {result['requests_purged']}, "
                f"report comments {verb}removed: {result['report_comments_removed']}; "
                f"leases lapsed: {result['leases_lapsed']}, "
-               f"requests expired: {result['requests_expired']}")
+               f"requests expired: {result['requests_expired']}; "
+               f"idempotency keys {verb}removed: {result['idempotency_keys_removed']}")
 
 
 @connect_cli.command("create-user")

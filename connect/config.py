@@ -112,6 +112,9 @@ class Config:
         # Views of one request's contact details by one person, on one channel, within this
         # many seconds are logged once (a claim page polls every 10 s); 0 logs every view.
         self.REVEAL_LOG_WINDOW_SECONDS = _int("REVEAL_LOG_WINDOW_SECONDS", 600)
+        # A POST retried with the same Idempotency-Key within this many seconds answers the
+        # first result again (connect.idempotency); `flask connect purge` deletes older keys.
+        self.IDEMPOTENCY_KEY_TTL_SECONDS = _int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
         self.API_TITLE = "connect"
         self.API_VERSION = "v1"
         self.OPENAPI_VERSION = "3.0.3"

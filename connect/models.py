@@ -1,5 +1,6 @@
 """Imports every model so metadata and migrations see the whole schema."""
 from connect.accounts.models import ApiToken, User  # noqa: F401
+from connect.idempotency import IdempotencyKey  # noqa: F401
 from connect.coordination.models import (  # noqa: F401
     Area, BlockedPhone, CoordinatorArea, RequestArea, VolunteerArea)
 from connect.matching.models import Notification  # noqa: F401

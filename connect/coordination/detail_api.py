@@ -5,6 +5,7 @@ from marshmallow import Schema, fields, validate
 from connect.accounts.auth import require_user
 from connect.clock import isoformat
 from connect.coordination import assign
+from connect.idempotency import idempotent
 from connect.requests.queries import effective_state
 from connect.requests.schemas import RequestSchema
 from connect.safety import reveals
@@ -102,6 +103,7 @@ def candidates(args, request_id):
 
 
 @bp.route(f"/requests/{REQUEST_ID}/assign", methods=["POST"])
+@idempotent
 @bp.doc(description=(
     "Claims the open request for the volunteer, as if they had claimed it (their claim, the "
     "normal lease), records the event with you as the actor ('assigned by coordinator') and "

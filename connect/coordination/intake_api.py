@@ -6,6 +6,7 @@ from connect import ratelimits
 from connect.accounts.auth import require_user
 from connect.coordination import intake
 from connect.coordination.filters import require_coordinator
+from connect.idempotency import idempotent
 from connect.requests.schemas import RequestCreateSchema, RequestSchema
 
 bp = Blueprint("intake", __name__, url_prefix="/api/v1", description="Hotline intake: requests entered for callers")
@@ -20,6 +21,7 @@ class IntakeSchema(RequestCreateSchema):
 
 
 @bp.route("/console/requests", methods=["POST"])
+@idempotent
 @ratelimits.intake_per_account
 @bp.doc(description=(
     "Coordinators and admins (401, else 403 `not_coordinator`); the point must lie in one of "

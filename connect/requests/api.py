@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from connect import ratelimits
 from connect.accounts.auth import current_user, require_user
 from connect.errors import Forbidden, NotFound, Unauthorized
+from connect.idempotency import idempotent
 from connect.requests import editing, queries, services
 from connect.requests.schemas import (
     CancelSchema,
@@ -41,6 +42,7 @@ def _view(help_request, user=None, manage_token=None):
 
 
 @bp.route("", methods=["POST"])
+@idempotent
 @ratelimits.post_per_ip
 @ratelimits.post_per_phone
 @bp.doc(description=(
@@ -106,6 +108,7 @@ def get_request(request_id):
 
 
 @bp.route("/<int(max=2147483647):request_id>/claim", methods=["POST"])
+@idempotent
 @ratelimits.claims_per_volunteer
 @bp.response(200, RequestSchema)
 def claim(request_id):
@@ -115,6 +118,7 @@ def claim(request_id):
 
 
 @bp.route("/<int(max=2147483647):request_id>/release", methods=["POST"])
+@idempotent
 @bp.response(200, RequestSchema)
 def release(request_id):
     """Give a claimed request back to the open list."""
@@ -123,6 +127,7 @@ def release(request_id):
 
 
 @bp.route("/<int(max=2147483647):request_id>/helped", methods=["POST"])
+@idempotent
 @bp.response(200, RequestSchema)
 def helped(request_id):
     """Mark the need met (the volunteer holding the claim)."""
@@ -131,6 +136,7 @@ def helped(request_id):
 
 
 @bp.route("/<int(max=2147483647):request_id>/confirm", methods=["POST"])
+@idempotent
 @bp.response(200, RequestSchema)
 def confirm(request_id):
     """Confirm you were helped (the requester: X-Manage-Token or own account)."""

@@ -6,6 +6,7 @@ from sqlalchemy import case, func, select, update
 
 from connect import clock
 from connect.extensions import db
+from connect.idempotency import purge_expired_keys
 from connect.matching.changes import change_stamp
 from connect.matching.models import Notification
 from connect.requests.models import HelpRequest, RequestEvent
@@ -69,8 +70,11 @@ def purge_personal_data(older_than_days=None, now=None):
         update(Report).where(Report.subject_type == "request", Report.comment.is_not(None),
                              Report.subject_id.in_(select(r.id).where(r.purged_at.is_not(None))))
         .values(comment=None).execution_options(synchronize_session=False)).rowcount
+    # Stored answers to idempotent posts hold contact details too; they are only for retries.
+    keys = purge_expired_keys(now)
     db.session.flush()
     # Rows changed behind the session's back: nothing cached may show the old data.
     db.session.expire_all()
     return {**expired, "requests_purged": purged, "report_comments_removed": comments,
+            "idempotency_keys_removed": keys,
             "cutoff": cutoff, "older_than_days": days}
