@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from connect.coordination.models import Area, RequestArea
 from connect.matching.changes import read_watermark
@@ -70,7 +70,7 @@ class Columns:
 
 def _columns():
     r = HelpRequest
-    return (r.id, r.status, r.urgency, r.categories, func.ST_X(r.location),
+    return (r.id, r.status, r.urgency, cast(r.categories, Text), func.ST_X(r.location),
             func.ST_Y(r.location), r.created_at, r.expires_at, r.lease_expires_at, r.closed_at)
 
 
@@ -119,7 +119,7 @@ class RequestSnapshot:
         c.present[ids] = True
         c.status[ids] = [CODE[row[1]] for row in rows]
         c.urgency[ids] = [URGENCIES.index(row[2]) for row in rows]
-        c.masks[ids] = [category_mask(row[3] or ()) for row in rows]
+        c.masks[ids] = [category_mask(row[3] or "[]") for row in rows]
         c.lon[ids] = [row[4] for row in rows]
         c.lat[ids] = [row[5] for row in rows]
         for position, name in enumerate(("created", "expires", "lease", "closed"), start=6):

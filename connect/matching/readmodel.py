@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
 
 from connect import clock
 from connect.errors import ServiceUnavailable
@@ -26,7 +26,7 @@ def _columns():
     """The columns of a row, in ``open_requests.ROW_FIELDS`` order."""
     r = HelpRequest
     return (
-        r.id, r.status, r.categories, r.description, r.household_size, r.urgency,
+        r.id, r.status, cast(r.categories, Text), r.description, r.household_size, r.urgency,
         func.ST_Y(r.location), func.ST_X(r.location),
         func.ST_Y(r.public_location), func.ST_X(r.public_location),
         r.created_at, r.expires_at, r.lease_expires_at,
