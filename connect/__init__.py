@@ -131,7 +131,9 @@ def register_blueprints(app):
 
 def add_request_boundary(app):
     """Commit once per request when it succeeded; roll back on any error."""
-    from connect.errors import envelope
+    from sqlalchemy.exc import DBAPIError
+
+    from connect.errors import envelope, handle_database_error
     from connect.extensions import db
 
     @app.before_request
@@ -156,6 +158,11 @@ def add_request_boundary(app):
             return response
         try:
             db.session.commit()
+        except DBAPIError as exc:
+            # Error handlers never see what after_request raises (Flask turns it into a 500):
+            # a database that went away at the commit is answered 503 here.
+            db.session.rollback()
+            return handle_database_error(exc)
         except Exception:
             db.session.rollback()
             raise

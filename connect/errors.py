@@ -123,12 +123,13 @@ def handle_unexpected(error):
 def register_error_handlers(app):
     app.register_error_handler(ConnectError, handle_connect_error)
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(OperationalError, _maybe_unavailable)
-    app.register_error_handler(DBAPIError, _maybe_unavailable)
+    app.register_error_handler(OperationalError, handle_database_error)
+    app.register_error_handler(DBAPIError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)
 
 
-def _maybe_unavailable(error):
+def handle_database_error(error):
+    """503 database_unavailable when the database is away; any other database error is a 500."""
     # A dropped or refused connection is the database being away, not a bug in this request.
     if isinstance(error, DBAPIError) and error.connection_invalidated or _is_connection_error(error):
         return handle_database_unavailable(error)
