@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test bench setup test-setup migrate clean translations catalogs
+.PHONY: run test fuzz bench loadtest setup test-setup migrate clean translations catalogs
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	tools/install-system-deps.sh run
@@ -57,8 +57,21 @@ else
 	$(PY) -m pytest $(PYTEST_ARGS)
 endif
 
+# A long fuzz of the JSON API from its OpenAPI document with random seeds (make test runs a
+# short fixed one): FUZZ_EXAMPLES examples per operation, mode and role, FUZZ_STEPS per chain.
+FUZZ_EXAMPLES ?= 300
+FUZZ_STEPS ?= 50
+fuzz: test-setup
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_STEPS=$(FUZZ_STEPS) \
+		$(PY) -m pytest tests/integration/test_fuzz.py -rP
+
 bench: test-setup
 	$(PY) tools/pgcluster.py run -- $(PY) bench/bench.py $(BENCH_ARGS)
+
+# gunicorn on PostGIS with 1 M requests under Locust (loadtest/run.py; LOADTEST_REQUESTS,
+# LOADTEST_VOLUNTEERS, LOADTEST_SECONDS, LOADTEST_USERS size it); writes instance/loadtest-report.md.
+loadtest: test-setup
+	$(PY) tools/pgcluster.py run -- $(PY) loadtest/run.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -38,10 +38,11 @@ READ_MODEL_RANKED = "read model nearby by fair rank"
 READ_MODEL_RANKED_JSON = "read model by fair rank as the JSON list"
 
 
-def make_rows(ids, lats, lons, seed=11):
+def make_rows(ids, lats, lons, seed=11, now=None):
     """Rows in ROW_FIELDS order for the generated points: open, varied, realistic text."""
+    # ``now``: they were posted up to 48 h before it (a fixed date for the bench).
     rng = np.random.default_rng(seed)
-    now = datetime(2026, 11, 26, 8, 0, 0)
+    now = now or datetime(2026, 11, 26, 8, 0, 0)
     cat_picks = rng.integers(0, len(CATEGORIES), size=len(ids))
     descriptions = rng.integers(0, len(DESCRIPTIONS), size=len(ids))
     households = rng.integers(1, 9, size=len(ids))

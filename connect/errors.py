@@ -1,6 +1,7 @@
 """The ConnectError hierarchy and the one JSON error envelope."""
 import logging
 
+import marshmallow as ma
 from flask import current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -50,6 +51,20 @@ class ClaimConflict(Conflict):
 
 class ServiceUnavailable(ConnectError):
     status, code, message = 503, "service_unavailable", "The service is briefly unavailable."
+
+
+class ErrorBodySchema(ma.Schema):
+    """What went wrong: a stable code, a readable message, and details (fields, retry_after)."""
+
+    code = ma.fields.String(required=True)
+    message = ma.fields.String(required=True)
+    details = ma.fields.Dict(required=True)
+
+
+class ErrorSchema(ma.Schema):
+    """The error envelope, as the OpenAPI document shows it (envelope() builds it)."""
+
+    error = ma.fields.Nested(ErrorBodySchema, required=True)
 
 
 def envelope(status, code, message, details=None, headers=None):

@@ -9,14 +9,22 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
+from connect.errors import ErrorSchema
+
 
 class Base(DeclarativeBase):
     pass
 
 
+class ConnectApi(Api):
+    """flask-smorest's Api documenting connect's one error envelope, not its own."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-api = Api()
+api = ConnectApi()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 babel = Babel()
 csrf = CSRFProtect()

@@ -4,7 +4,9 @@ import time
 
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
+from flask_smorest import Blueprint
 
+from connect.errors import ErrorSchema
 from connect.extensions import limiter
 from connect.validation import normalise_phone
 
@@ -114,42 +116,59 @@ def retry_after():
 # -- the limits, applied with a decorator on the API route and on the page ----------------
 # Shared scopes make the API and the page count against one budget.
 
-post_per_phone = limiter.shared_limit(
+# What a limited API operation answers when over its limit; the OpenAPI document lists it.
+TOO_MANY_REQUESTS = {
+    "description": "Too many requests: try again after Retry-After seconds "
+                   "(also in details.retry_after).",
+    "headers": {"Retry-After": {"description": "Whole seconds until the limit has room.",
+                                "schema": {"type": "integer", "minimum": 1}}},
+    "content": {"application/json": {"schema": ErrorSchema}},
+}
+
+
+def _limit(*args, **kwargs):
+    """A shared limit whose decorator also documents the 429 (pages ignore that)."""
+    limit, document = limiter.shared_limit(*args, **kwargs), Blueprint.doc(
+        responses={429: TOO_MANY_REQUESTS})
+    return lambda view: document(limit(view))
+
+
+post_per_phone = _limit(
     _configured("RATELIMIT_POST_PER_PHONE"), scope="post-per-phone", key_func=submitted_phone,
     methods=["POST"], deduct_when=succeeded)
-post_per_ip = limiter.shared_limit(
+post_per_ip = _limit(
     _configured("RATELIMIT_POST_PER_IP"), scope="post-per-ip", key_func=client_ip,
     methods=["POST"], deduct_when=succeeded)
-register_per_ip = limiter.shared_limit(
+register_per_ip = _limit(
     _configured("RATELIMIT_REGISTER_PER_IP"), scope="register-per-ip", key_func=client_ip,
     methods=["POST"])
-login_per_phone = limiter.shared_limit(
+login_per_phone = _limit(
     _configured("RATELIMIT_LOGIN_FAILURES_PER_PHONE"), scope="login-per-phone",
     key_func=submitted_phone, methods=["POST"], deduct_when=login_failed)
-login_per_ip = limiter.shared_limit(
+login_per_ip = _limit(
     _configured("RATELIMIT_LOGIN_FAILURES_PER_IP"), scope="login-per-ip", key_func=client_ip,
     methods=["POST"], deduct_when=login_failed)
-claims_per_volunteer = limiter.shared_limit(
+claims_per_volunteer = _limit(
     _configured("RATELIMIT_CLAIMS_PER_VOLUNTEER"), scope="claims-per-volunteer",
     key_func=volunteer_account, methods=["POST"])
-edits_per_ip = limiter.shared_limit(
+edits_per_ip = _limit(
     _configured("RATELIMIT_EDITS_PER_IP"), scope="edits-per-ip", key_func=client_ip,
     methods=["POST", "PATCH"])
-new_links_per_ip = limiter.shared_limit(
+new_links_per_ip = _limit(
     _configured("RATELIMIT_NEW_LINKS_PER_IP"), scope="new-links-per-ip", key_func=client_ip,
     methods=["POST"])
-reports_per_account = limiter.shared_limit(
+reports_per_account = _limit(
     _configured("RATELIMIT_REPORTS_PER_ACCOUNT"), scope="reports-per-account",
     key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)
-offers_per_account = limiter.shared_limit(
+offers_per_account = _limit(
     _configured("RATELIMIT_OFFERS_PER_ACCOUNT"), scope="offers-per-account",
     key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)
-assignments_per_account = limiter.shared_limit(
+assignments_per_account = _limit(
     _configured("RATELIMIT_ASSIGNMENTS_PER_ACCOUNT"), scope="assignments-per-account",
     key_func=volunteer_account, methods=["POST"])
-intake_per_account = limiter.shared_limit(
+intake_per_account = _limit(
     _configured("RATELIMIT_INTAKE_PER_ACCOUNT"), scope="intake-per-account",
     key_func=volunteer_account, methods=["POST"])
-public_export_per_ip = limiter.shared_limit(
+public_export_per_ip = _limit(
     _configured("RATELIMIT_PUBLIC_EXPORT_PER_IP"), scope="public-export-per-ip",
     key_func=client_ip, methods=["GET"])

@@ -50,6 +50,14 @@ class String(fields.String):
 class Phone(String):
     """A Vietnamese mobile number, loaded in its E.164 form."""
 
+    # The form the OpenAPI document shows (clients and fuzzers generate from it);
+    # normalise_phone also checks that the prefix is a mobile one today.
+    PATTERN = r"^[ .()-]*(0|\+84)[ .()-]*[35789]([ .()-]*[0-9]){8}[ .()-]*$"
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": self.PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         raw = super()._deserialize(value, attr, data, **kwargs)
         try:
@@ -62,6 +70,12 @@ class Text(String):
     """A string trimmed of surrounding white space, with control characters refused."""
 
     _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    # The same rule in the OpenAPI document (JSON Schema regex, as clients read it).
+    PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$"
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": self.PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()

@@ -1,6 +1,7 @@
 """Account request and response shapes."""
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from connect.clock import isoformat
 from connect.validation import Phone, String, Text, is_phone_number
 
 
@@ -33,4 +34,6 @@ class UserSchema(Schema):
     phone = fields.String(dump_only=True)
     name = fields.String(dump_only=True)
     role = fields.String(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
+    # Every time in the API is ISO 8601 UTC with a Z; the stored value is naive UTC.
+    created_at = fields.Function(lambda user: isoformat(user.created_at), dump_only=True,
+                                 metadata={"type": "string", "format": "date-time"})

@@ -30,11 +30,21 @@ _PUBLIC = ("Counts per area (requests by status group, open requests per categor
            "GeoJSON), with complementary cells, and listed in `suppressed`.")
 
 
+# A GeoJSON file is JSON, which clients (and the fuzz tests) read against its schema.
+_FILE_SCHEMAS = {
+    "text/csv": {"type": "string"},
+    "application/geo+json": {
+        "type": "object", "required": ["type", "features"],
+        "properties": {"type": {"type": "string", "enum": ["FeatureCollection"]},
+                       "features": {"type": "array", "items": {"type": "object"}}}},
+}
+
+
 def _file(content_type, description):
-    """Document a 200 that is a file of this media type (no schema: a streamed body)."""
+    """Document a 200 that is a file of this media type (a streamed body)."""
     def decorate(view):
         view = bp.doc(responses={200: {"content": {content_type: {
-            "schema": {"type": "string"}}}}})(view)
+            "schema": _FILE_SCHEMAS[content_type]}}}})(view)
         return bp.response(200, description=description, content_type=content_type)(view)
     return decorate
 

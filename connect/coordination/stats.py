@@ -1,11 +1,11 @@
 """Aggregate counts for the public and for coordinators, computed from stored history."""
 import statistics
 from bisect import bisect_right
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from marshmallow import ValidationError, fields, post_load, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
@@ -50,14 +50,21 @@ DEFAULT_DAYS = 30
 MAX_DAYS = 366
 HELPED_STATUSES = ("helped", "confirmed")
 CLOSED_STATUSES = ("helped", "confirmed", "cancelled", "expired", "hidden")
+# Days the statistics can count: far past either end, the default range and the local
+# midnights in UTC would fall outside what a date can hold.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+DAYS = validate.Range(min=FIRST_DAY, max=LAST_DAY,
+                      error=f"Give a day from {FIRST_DAY} to {LAST_DAY}.")
 
 
 class StatsQuerySchema(ConsoleFilterSchema):
     """The console filters plus a range of local days (YYYY-MM-DD, both ends included)."""
 
-    from_ = fields.Date(data_key="from", attribute="from", load_default=None, metadata={
-        "description": f"First day (local time); default {DEFAULT_DAYS - 1} days before `to`."})
-    to = fields.Date(load_default=None, metadata={"description": "Last day; default today."})
+    from_ = fields.Date(data_key="from", attribute="from", load_default=None, validate=DAYS,
+                        metadata={"description": f"First day (local time); default "
+                                                 f"{DEFAULT_DAYS - 1} days before `to`."})
+    to = fields.Date(load_default=None, validate=DAYS,
+                     metadata={"description": "Last day; default today."})
 
     @validates_schema
     def _check_range(self, data, **kwargs):
