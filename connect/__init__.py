@@ -153,6 +153,8 @@ def add_request_boundary(app):
 
     @app.after_request
     def finish_transaction(response):
+        if not db.session.registry.has():
+            return response  # the request never used the database session: nothing to end
         if response.status_code >= 400:
             db.session.rollback()
             return response

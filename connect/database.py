@@ -40,9 +40,12 @@ def engine_options(url, base_options):
         connect_args = dict(options.get("connect_args", {}))
         connect_args.setdefault("connect_timeout", 5)
         # A stuck statement or a forgotten transaction must not hold locks or the read
-        # model's snapshot horizon for long.
+        # model's snapshot horizon for long. No JIT: its cost estimate counts every
+        # correlated subquery once per row of a spatial box, so a push that runs in ms
+        # spent ~0.5 s compiling (the load test's 100,000 volunteers).
         connect_args.setdefault(
             "options", "-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000"
+            " -c jit=off"
         )
         options["connect_args"] = connect_args
         options.setdefault("pool_size", 10)

@@ -11,6 +11,8 @@ class RedactingLogger(Logger):
 
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        # Every atom: the request line, path, referer and the header/environ atoms alike.
-        return {key: _MANAGE_LINK.sub("/m/[redacted]", value) if isinstance(value, str)
-                else value for key, value in atoms.items()}
+        # Every atom: the request line, path, referer and the header/environ atoms alike. The
+        # substring test first: a regex over each of ~60 atoms cost ~9 us per request.
+        return {key: _MANAGE_LINK.sub("/m/[redacted]", value)
+                if isinstance(value, str) and "/m/" in value else value
+                for key, value in atoms.items()}

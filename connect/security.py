@@ -2,6 +2,7 @@
 import re
 from urllib.parse import urlsplit
 
+import flask
 from flask_talisman import Talisman
 
 # Pages load only their own scripts and styles: no inline script, no style attributes.
@@ -25,10 +26,26 @@ _PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 
 class _Talisman(Talisman):
-    """Talisman, but a view may send a stricter Referrer-Policy (manage links send none)."""
+    """Talisman, but a view may send a stricter Referrer-Policy (manage links send none), and
+    a policy's header text is built once, not on every response."""
 
     def _set_referrer_policy_headers(self, headers):
         headers.setdefault("Referrer-Policy", self.referrer_policy)
+
+    def _parse_policy(self, policy):
+        # The text depends on the policy and on a nonce (connect asks for none); building it
+        # anew cost ~10 us per response.
+        if hasattr(flask.request, "csp_nonce") or not isinstance(policy, dict):
+            return super()._parse_policy(policy)
+        texts = self.__dict__.setdefault("_policy_texts", {})
+        try:
+            key = tuple(policy.items())
+            return texts[key]
+        except TypeError:  # a list among the sources: not a key
+            return super()._parse_policy(policy)
+        except KeyError:
+            text = texts[key] = super()._parse_policy(policy)
+            return text
 
 
 def tile_origin(tile_url):
