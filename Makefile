@@ -68,9 +68,10 @@ fuzz: test-setup
 bench: test-setup
 	$(PY) tools/pgcluster.py run -- $(PY) bench/bench.py $(BENCH_ARGS)
 
-# gunicorn on PostGIS with 1 M requests under Locust (loadtest/run.py; LOADTEST_REQUESTS,
+# gunicorn on PostGIS with 1 M requests under wrk and Locust (loadtest/run.py; LOADTEST_REQUESTS,
 # LOADTEST_VOLUNTEERS, LOADTEST_SECONDS, LOADTEST_USERS size it); writes instance/loadtest-report.md.
 loadtest: test-setup
+	tools/install-system-deps.sh loadtest
 	$(PY) tools/pgcluster.py run -- $(PY) loadtest/run.py
 
 clean:

@@ -3,12 +3,16 @@
 #   tools/install-system-deps.sh run    SpatiaLite (the embedded default database)
 #   tools/install-system-deps.sh test   + PostgreSQL with PostGIS (throwaway test clusters),
 #                                        Redis (shared rate-limit storage), Chromium
+#   tools/install-system-deps.sh loadtest   + wrk (make loadtest's HTTP load generator)
 set -euo pipefail
 want=(libsqlite3-mod-spatialite)
-if [ "${1:-run}" = "test" ]; then
+if [ "${1:-run}" = "test" ] || [ "${1:-run}" = "loadtest" ]; then
     # chromium: the browser tests drive Debian's build (downloaded browsers do not work).
     # redis-server: the test of rate limits shared by two app processes starts its own.
     want+=(postgresql chromium fonts-noto-core redis-server)
+fi
+if [ "${1:-run}" = "loadtest" ]; then
+    want+=(wrk)
 fi
 
 missing=()
@@ -46,7 +50,7 @@ apt_install() {
 if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
-if [ "${1:-run}" = "test" ]; then
+if [ "${1:-run}" != "run" ]; then
     if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then
         [ "$updated" = 1 ] || { apt-get update -qq; updated=1; }
         apt_install "$(postgis_pkg)"
