@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from jinja2 import BytecodeCache
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -35,7 +36,35 @@ def pytest_runtest_makereport(item, call):
 def make_app(database_url, **overrides):
     from connect import create_app
 
-    return create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    app = create_app({**TEST_CONFIG, "SQLALCHEMY_DATABASE_URI": database_url, **overrides})
+    share_compiled_templates(app)
+    return app
+
+
+class SharedTemplateCode(BytecodeCache):
+    """Templates compiled once for the whole run, not once per app (Jinja checks the source)."""
+
+    compiled = {}
+
+    def __init__(self, env):
+        # What compiled code depends on besides the source: the same for every app here.
+        self.options = (tuple(sorted(env.extensions)), env.block_start_string,
+                        env.variable_start_string, env.comment_start_string,
+                        env.line_statement_prefix, env.trim_blocks, env.lstrip_blocks,
+                        env.newline_sequence, env.keep_trailing_newline, env.optimized,
+                        callable(env.autoescape), env.is_async)
+
+    def load_bytecode(self, bucket):
+        code = self.compiled.get((self.options, bucket.key))
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket):
+        self.compiled[(self.options, bucket.key)] = bucket.bytecode_to_string()
+
+
+def share_compiled_templates(app):
+    app.jinja_env.bytecode_cache = SharedTemplateCode(app.jinja_env)
 
 
 def _migrate(database_url):
@@ -118,16 +147,22 @@ def clock(monkeypatch):
     return fake
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(monkeypatch):
-    """Cheap argon2 parameters in tests: they are about the service, not the cost of hashing."""
+@pytest.fixture(scope="session")
+def fast_hasher():
+    """A cheap argon2 hasher and its dummy hash, made once for the run."""
     from argon2 import PasswordHasher
 
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return fast, fast.hash("not a real password")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch, fast_hasher):
+    """Cheap argon2 parameters in tests: they are about the service, not the cost of hashing."""
     from connect.accounts import services
 
-    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(services, "_hasher", fast)
-    monkeypatch.setattr(services, "_DUMMY_HASH", fast.hash("not a real password"))
+    monkeypatch.setattr(services, "_hasher", fast_hasher[0])
+    monkeypatch.setattr(services, "_DUMMY_HASH", fast_hasher[1])
 
 
 @pytest.fixture(params=BACKENDS)

@@ -89,16 +89,23 @@ class _ErrorCollector(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def live_server(sqlite_template, tmp_path_factory):
+def live_server(sqlite_template, tmp_path_factory, fast_hasher):
     """A fresh migrated SQLite database per test module, served over real HTTP."""
+    from conftest import share_compiled_templates
     from connect import create_app
+    from connect.accounts import services
     from connect.extensions import db
 
     path = tmp_path_factory.mktemp("browser-db") / "connect.db"
     shutil.copyfile(sqlite_template, path)
     app = create_app({**SERVER_CONFIG, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}"})
+    share_compiled_templates(app)
     server = LiveServer(app).start()
-    yield server
+    # Cheap hashing for the module's own seeding too (the per-test fixture comes later).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(services, "_hasher", fast_hasher[0])
+        patch.setattr(services, "_DUMMY_HASH", fast_hasher[1])
+        yield server
     server.stop()
     with app.app_context():
         db.session.remove()

@@ -30,6 +30,9 @@ MIN_SEPARATION = 2e-4
 _SEP = r"[\s.\-()/\u00a0]*"
 _DOT_NUMBER = re.compile(r"(?<![\d.])-?\d{1,3}\.\d{4,}")
 _COMMA_NUMBER = re.compile(r"(?<![\d.,])-?\d{1,3},\d{4,}(?![\d])")
+# What a phone in any format is written with: each phone match lies in one such run.
+_PHONE_RUN = re.compile(r"[\d+][\d+\s.\-()/\u00a0]*")
+_NOT_DIGIT = re.compile(r"\D")
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Personal:
 
     def __post_init__(self):
         digits = self.phone[3:] if self.phone.startswith("+84") else self.phone.lstrip("+0")
+        self.national_digits = digits
         self.phone_pattern = re.compile(
             r"(?<!\d)(?:(?:\+|00)?84" + _SEP + r"|0" + _SEP + r")?"
             + _SEP.join(digits) + r"(?!\d)")
@@ -102,6 +106,8 @@ class Detector:
             or r"(?!x)x")
         self._phone_re = re.compile("|".join(
             f"(?:{person.phone_pattern.pattern})" for person in self.people) or r"(?!x)x")
+        self._national = {person.national_digits for person in self.people}
+        self._national_lengths = sorted({len(digits) for digits in self._national})
         self._exact = sorted((value, person.request_id, axis) for person in self.people
                              for axis, value in enumerate(person.point))
         self._exact_values = [value for value, _, _ in self._exact]
@@ -112,13 +118,25 @@ class Detector:
         return [(request_id, axis) for exact, request_id, axis in self._exact[low:high]
                 if abs(value - exact) < tolerance]
 
+    def _phone_matches(self, text):
+        """The phone pattern's matches, sought only in runs that hold someone's digits."""
+        # On a whole page the pattern backtracks at every digit: the slowest part of a scan.
+        shortest = min(self._national_lengths, default=0)
+        for run in _PHONE_RUN.finditer(text):
+            if not shortest or run.end() - run.start() < shortest:
+                continue
+            digits = _NOT_DIGIT.sub("", run.group())
+            if any(digits[i:i + n] in self._national for n in self._national_lengths
+                   for i in range(len(digits) - n + 1)):
+                yield from self._phone_re.finditer(text, run.start(), run.end())
+
     def leaks(self, body, parsed_json=None):
         found, coordinates = {}, []
         for text in dict.fromkeys(variants(body, parsed_json)):
             for match in self._string_re.finditer(text):
                 for request_id, kind in self._strings[match.group()]:
                     found.setdefault((request_id, kind), match.group())
-            for match in self._phone_re.finditer(text):
+            for match in self._phone_matches(text):
                 for person in self.people:
                     if person.phone_pattern.fullmatch(match.group()):
                         found.setdefault((person.request_id, "phone"), match.group())

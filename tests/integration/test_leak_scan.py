@@ -43,7 +43,7 @@ from sqlalchemy import select, update
 from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
 
 from connect.geo.blur import blur_candidates
-from leak_check import Personal, find_leaks, separation_problems
+from leak_check import Detector, Personal, find_leaks, separation_problems
 
 API = "/api/v1"
 PASSWORD = "mat-khau-quet"
@@ -933,6 +933,25 @@ def test_the_scan_catches_a_planted_leak(world):
     harmless = f'<div data-lat="{public[0]:.5f}" data-lon="{public[1]:.5f}">' \
                f'{VOLUNTEER_AT[0]}, {VOLUNTEER_AT[1]} #{seeded.id} 2025-01-01T10:00:00.123456Z'
     assert not find_leaks(harmless, [s.person for s in world.seeded])
+
+
+def test_the_quick_phone_search_finds_what_the_whole_pattern_finds():
+    """Phones are sought only in runs of digits holding someone's number: nothing is missed."""
+    people = [Personal(i, f"Tên {i}", phone, f"Số {i}", (21.0, 106.0)) for i, phone in
+              enumerate(["+84981234567", "+84912000001", "+84912000011", "+84970000001"])]
+    detector = Detector(people)
+    written = ["+84981234567", "0981234567", "84 98 123 45 67", "(098) 123.45.67", "0912000001",
+               "912000011", "+84 (91) 2000-011", "0084981234567", "1912000001", "97000000"]
+    noise = list("0123456789+ .-()/\u00a0x8") + ["\u0663", "\n"]
+    rng = random.Random(3)
+    found = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(written) if rng.random() < 0.4 else "".join(
+            rng.choice(noise) for _ in range(rng.randint(0, 8))) for _ in range(5))
+        whole = [(m.start(), m.group()) for m in detector._phone_re.finditer(text)]
+        assert [(m.start(), m.group()) for m in detector._phone_matches(text)] == whole, text
+        found += bool(whole)
+    assert found > 1000
 
 
 def test_the_referrer_check_catches_a_token_sent_elsewhere(world):
