@@ -168,7 +168,8 @@ def test_twenty_claims_from_separate_processes_exactly_one_wins(
     log = open(tmp_path / "workers.log", "w")
     processes = [_start_worker(database_url, posted["id"], tokens[i::4], log) for i in range(4)]
     try:
-        _wait_ready(processes, time.monotonic() + 20)
+        # Each worker builds its app first: slow on a loaded machine, so a generous bound.
+        _wait_ready(processes, time.monotonic() + 60)
         for process in processes:  # let them all go at (nearly) the same instant
             process.stdin.write("go\n")
             process.stdin.flush()
