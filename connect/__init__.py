@@ -28,6 +28,7 @@ def create_app(config=None):
     register_blueprints(app)
     add_request_boundary(app)
     attach_read_model(app)
+    add_nearby_fast_path(app)
     register_cli(app)
     return app
 
@@ -190,6 +191,13 @@ def attach_read_model(app):
     app.extensions["request_snapshot"] = RequestSnapshot(engine)
 
     install_session_hooks()
+
+
+def add_nearby_fast_path(app):
+    """Plain nearby GETs answered before Flask, as Flask would (connect.matching.fastpath)."""
+    from connect.matching.fastpath import install
+
+    install(app)
 
 
 def register_cli(app):

@@ -85,6 +85,9 @@ class Config:
         # when the database cannot be reached before nearby answers 503.
         self.READ_MODEL_SYNC_INTERVAL = float(os.environ.get("READ_MODEL_SYNC_INTERVAL", "0.2"))
         self.READ_MODEL_MAX_STALENESS = float(os.environ.get("READ_MODEL_MAX_STALENESS", "3.0"))
+        # Plain nearby GETs skip Flask's per-request work, same bytes and headers
+        # (connect.matching.fastpath); off sends every request through Flask.
+        self.NEARBY_FAST_PATH = _bool("NEARBY_FAST_PATH", True)
         self.BLUR_SECRET = os.environ.get("BLUR_SECRET") or self.SECRET_KEY
         # Fair ranking of nearby lists (docs/ranking.md): rank = distance / (1 + urgent weight
         # if urgent + wait weight x hours waited, up to the cap).
