@@ -459,15 +459,15 @@ def render(info, results, probe):
     fresh = probe["samples"]
     fresh_p99 = _pct(fresh, 99)
     server_side = [f for r in results for f in r["failures"]
-                   if not f["Error"].startswith("HTTP 4")]
+                   # Locust may wrap the text: CatchResponseError('HTTP 409 claim_conflict').
+                   if "HTTP 4" not in f["Error"]]
     d = info["data"]
     lines = [
         "# Load test: connect on gunicorn + PostGIS, driven by wrk and Locust",
         "",
         f"Run {info['started']} by `make loadtest` on {info['cpus']} cores, load average "
-        f"{info['load_at_start'][0]:.2f} at the start. The machine is shared: other people's "
-        "test suites were running during the run, so the figures are lower bounds "
-        "(\"others on the machine\" below is their CPU share per phase).",
+        f"{info['load_at_start'][0]:.2f} at the start. Load from other processes lowers the "
+        "figures: their CPU share per phase is \"others on the machine\" in the CPU table.",
         "",
         f"- Data: {s['requests']:,} open requests and {s['volunteers']:,} on-duty volunteers "
         "with API tokens, generated as in `make bench` (bench/nearby.py's points: Bac Giang's "
