@@ -51,7 +51,7 @@ run: migrate
 TEST_WORKERS ?= 2
 test: test-setup
 ifeq ($(strip $(PYTEST_ARGS)),)
-	$(PY) -m pytest -n $(TEST_WORKERS) tests/unit tests/integration
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal tests/unit tests/integration
 	$(PY) -m pytest tests/browser
 else
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -69,6 +69,20 @@ class PgClusterError(RuntimeError):
     """Raised when the temporary cluster cannot be created/started/stopped."""
 
 
+def _remove_in_background(path) -> None:
+    """Delete a directory from a detached process, so nothing waits for it."""
+    # A test run's cluster holds hundreds of cloned databases (~350,000 files): deleting it
+    # took ~10 s at the end of every test process, on the run's critical path.
+    trash = f"{path}.deleting"
+    try:
+        os.rename(path, trash)
+        subprocess.Popen(["rm", "-rf", trash], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, close_fds=True)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------
 # Locating binaries
 # --------------------------------------------------------------------------
@@ -645,7 +659,7 @@ class TempPostgres:
         finally:
             self.running = False
             self._stop_watchdog(owner_cleaned=True)
-            shutil.rmtree(self.root_dir, ignore_errors=True)
+            _remove_in_background(self.root_dir)
             with _LIVE_LOCK:
                 _LIVE.discard(self)
             self.root_dir = None
