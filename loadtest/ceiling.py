@@ -5,18 +5,17 @@ requests per second no Flask endpoint returning such a list can beat on this mac
 ``/items`` serialises the list on every call (jsonify, as a plain Flask view would);
 ``/items-encoded`` returns it already encoded, the framework alone.
 """
+import os
+import sys
+
 import orjson
 from flask import Flask, Response, jsonify
 
 # bench/bench.py's texts: the same bytes per item as the generated requests.
-DESCRIPTIONS = [
-    "Cần gạo và trứng cho cả nhà, đang cách ly tại nhà.",
-    "Hết gạo, mì tôm và nước rửa tay; nhà có hai trẻ nhỏ.",
-    "Cần thuốc hạ sốt cho trẻ em và khẩu trang.",
-    "Bà cụ bị ho nhiều ngày, cần tư vấn của bác sĩ.",
-    "Cần sữa cho em bé 8 tháng tuổi và tã giấy.",
-    "Cần người đi chợ giúp, không ra ngoài được.",
-]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "bench"))
+from bench import DESCRIPTIONS  # noqa: E402
+
 ITEMS = [{"id": 100_000 + i, "categories": ["food", "medicine"][: 1 + i % 2],
           "description": DESCRIPTIONS[i % len(DESCRIPTIONS)], "household_size": 1 + i % 8,
           "urgency": "urgent" if i % 5 == 0 else "normal",
