@@ -46,13 +46,14 @@ run: migrate
 		exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
 # Unit and integration tests on TEST_WORKERS processes (each starts its own throwaway
-# PostGIS), then the browser suite alone so page timings are undisturbed. PYTEST_ARGS runs
-# just what it names, in one process.
+# PostGIS), then the browser suite, a module per process (each module serves its own seeded
+# app; the axe and page-weight results merge under a lock). PYTEST_ARGS runs just what it
+# names, in one process.
 TEST_WORKERS ?= 2
 test: test-setup
 ifeq ($(strip $(PYTEST_ARGS)),)
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal tests/unit tests/integration
-	$(PY) -m pytest tests/browser
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests/browser
 else
 	$(PY) -m pytest $(PYTEST_ARGS)
 endif
