@@ -61,13 +61,12 @@ def make_app(url):
                        "RATELIMIT_ENABLED": False, "DEMO_DATA": False})
 
 
-def fresh_postgis_url(base_url):
+def fresh_postgis_url(base_url, name="bench_console_map"):
     """A new database cloned from the cluster's PostGIS template, or base_url itself."""
     import psycopg
     from sqlalchemy.engine import make_url
 
     url = make_url(base_url)
-    name = "bench_console_map"
     try:
         with psycopg.connect(host=url.host, port=url.port, user="postgres", dbname="postgres",
                              autocommit=True) as conn:
@@ -224,15 +223,15 @@ def coordinator_headers(app):
     return {"Authorization": f"Bearer {token.get_json()['token']}"}
 
 
-def time_case(client, headers, query, repeat, warmup=3):
-    """(p50, p95, max) in ms and the last body."""
+def time_case(client, headers, query, repeat, warmup=3, path="/api/v1/console/map"):
+    """(p50, p95, max) in ms, the last body parsed and its size, of GET path."""
     for _ in range(warmup):
-        response = client.get("/api/v1/console/map", headers=headers, query_string=query)
+        response = client.get(path, headers=headers, query_string=query)
         assert response.status_code == 200, response.get_data(as_text=True)[:300]
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        response = client.get("/api/v1/console/map", headers=headers, query_string=query)
+        response = client.get(path, headers=headers, query_string=query)
         body = response.get_data()
         times.append((time.perf_counter() - t0) * 1000)
     assert response.status_code == 200

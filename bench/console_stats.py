@@ -76,19 +76,6 @@ def _event(request_id, from_status, to_status, at):
             "actor_kind": "system", "created_at": at}
 
 
-def time_case(client, headers, query, repeat, warmup=2):
-    for _ in range(warmup):
-        response = client.get("/api/v1/stats/console", headers=headers, query_string=query)
-        assert response.status_code == 200, response.get_data(as_text=True)[:300]
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        response = client.get("/api/v1/stats/console", headers=headers, query_string=query)
-        times.append((time.perf_counter() - t0) * 1000)
-    p50, p95 = np.percentile(times, [50, 95])
-    return p50, p95, max(times), response.get_json()
-
-
 def run_backend(name, url, data, repeat, out=sys.stdout):
     from connect.coordination.stats import today
     from connect.extensions import db
@@ -108,7 +95,8 @@ def run_backend(name, url, data, repeat, out=sys.stdout):
     for case, query in CASES:
         if "from" in query:
             query = {"from": (last - timedelta(days=365)).isoformat(), "to": last.isoformat()}
-        p50, p95, worst, body = time_case(client, headers, query, repeat)
+        p50, p95, worst, body, _ = console_map.time_case(client, headers, query, repeat,
+                                                         warmup=2, path="/api/v1/stats/console")
         results[case] = (p50, p95, worst)
         print(f"  {name:9} {case:24} {p50:8.1f} {p95:8.1f} {worst:8.1f}   posted "
               f"{body['requests_posted']:>7,}, helped {sum(d['helped'] for d in body['assists_per_day']):>6,}, "

@@ -39,23 +39,6 @@ FILTERED = ("/api/v1/console/exports/requests.csv",
 BATCH = 5000
 
 
-def fresh_postgis_url(base_url, name="bench_exports"):
-    """A new database cloned from the cluster's PostGIS template, or base_url itself."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(base_url)
-    try:
-        with psycopg.connect(host=url.host, port=url.port, user="postgres", dbname="postgres",
-                             autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}" OWNER "{url.username}" '
-                         'TEMPLATE connect_postgis_template')
-    except psycopg.Error:
-        return base_url  # not a tools/pgcluster.py cluster: use the given database as it is
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
 def add_assists(app):
     """Make about half of the requests have an assist: one for each claimed, helped or
     confirmed request that has none yet (console_map.load may have made them), and a released
@@ -192,7 +175,7 @@ def main(argv=None, out=sys.stdout):
     try:
         results["sqlite"] = run_backend("sqlite", f"sqlite:///{folder}/connect.db", data, out)
         if args.database_url and not args.database_url.startswith("sqlite"):
-            results["postgis"] = run_backend("postgis", fresh_postgis_url(args.database_url),
+            results["postgis"] = run_backend("postgis", console_map.fresh_postgis_url(args.database_url, "bench_exports"),
                                              data, out)
         else:
             print("  postgis: skipped (no DATABASE_URL; run under tools/pgcluster.py)",
