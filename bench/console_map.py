@@ -110,8 +110,8 @@ def load(app, data):
     from sqlalchemy import select
 
     from connect import clock
-    from connect.coordination.areas import import_areas
-    from connect.coordination.models import Area
+    from connect.areas.services import import_areas
+    from connect.areas.models import Area
     from connect.extensions import db
     from connect.geo import area_geometry
 

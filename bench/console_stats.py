@@ -77,7 +77,7 @@ def _event(request_id, from_status, to_status, at):
 
 
 def run_backend(name, url, data, repeat, out=sys.stdout):
-    from connect.coordination.stats import today
+    from connect.coordination.statistics.services import today
     from connect.extensions import db
 
     app = console_map.make_app(url)

@@ -121,7 +121,7 @@ def count_rows(client, path, headers, query=None):
 
 
 def chunk_rows():
-    from connect.coordination.exports import CHUNK_ROWS
+    from connect.coordination.exports.services import CHUNK_ROWS
 
     return CHUNK_ROWS
 

@@ -59,7 +59,7 @@ def trust_proxies(app):
 
 def configure_notifications(app):
     """Check NOTIFY_BACKENDS (a clear error at start-up) and set up the live inbox."""
-    from connect.matching.notify import init_app
+    from connect.notifications.delivery import init_app
 
     init_app(app)
 
@@ -96,21 +96,21 @@ def init_extensions(app):
 
 def register_blueprints(app):
     from connect.accounts.api import bp as auth_bp
-    from connect.coordination.api import bp as stats_bp
-    from connect.coordination.detail_api import bp as console_requests_bp
-    from connect.coordination.exports_api import bp as exports_bp
-    from connect.coordination.intake_api import bp as intake_bp
-    from connect.coordination.map_api import bp as console_map_bp
+    from connect.coordination.statistics.api import bp as stats_bp
+    from connect.coordination.request_page.api import bp as console_requests_bp
+    from connect.coordination.exports.api import bp as exports_bp
+    from connect.coordination.intake.api import bp as intake_bp
+    from connect.coordination.map.api import bp as console_map_bp
     from connect.extensions import api
     from connect.matching.batch_api import bp as assignments_bp
-    from connect.matching.inbox_api import bp as notifications_bp
+    from connect.notifications.api import bp as notifications_bp
     from connect.offers.api import bp as offers_bp
     from connect.requests.api import bp as requests_bp
     from connect.safety.api import bp as safety_bp
     from connect.volunteers.api import bp as volunteers_bp
 
     from connect.extensions import csrf
-    from connect.pages import register_pages
+    from connect.web.pages import register_pages
 
     for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp,
                       offers_bp, assignments_bp, notifications_bp, console_map_bp,
@@ -173,7 +173,7 @@ def add_request_boundary(app):
 
 
 def attach_read_model(app):
-    from connect.coordination.snapshot import RequestSnapshot
+    from connect.coordination.map.snapshot import RequestSnapshot
     from connect.extensions import db
     from connect.matching.hooks import install_session_hooks
     from connect.matching.ranking import Weights
@@ -194,8 +194,8 @@ def attach_read_model(app):
 
 
 def add_nearby_fast_path(app):
-    """Plain nearby GETs answered before Flask, as Flask would (connect.matching.fastpath)."""
-    from connect.matching.fastpath import install
+    """Plain nearby GETs answered before Flask, as Flask would (connect.web.fastpath)."""
+    from connect.web.fastpath import install
 
     install(app)
 

@@ -65,7 +65,7 @@ def purge_command(older_than_days, dry_run):
 def create_user_command(phone, name, role, areas, password):
     """Create a coordinator or admin account (never possible by self-registration)."""
     from connect.accounts.services import register_user
-    from connect.coordination.areas import grant_area
+    from connect.areas.services import grant_area
     from connect.errors import ConnectError
     from connect.validation import normalise_phone
 
@@ -96,7 +96,7 @@ def import_areas_command(path):
     import json
     import sys
 
-    from connect.coordination.areas import import_areas
+    from connect.areas.services import import_areas
     from connect.errors import ConnectError
 
     with open(path, encoding="utf-8") as handle:
@@ -130,7 +130,7 @@ def grant_area_command(phone, areas):
     from sqlalchemy import select
 
     from connect.accounts.models import User
-    from connect.coordination.areas import grant_area
+    from connect.areas.services import grant_area
     from connect.errors import ConnectError
     from connect.validation import normalise_phone
 

@@ -48,10 +48,10 @@ class Config:
         self.RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
         # If that store is unreachable, count in memory per process rather than refuse service.
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
-        # Retry-After is set on 429 answers only (connect.errors, connect.pages), the same
+        # Retry-After is set on 429 answers only (connect.errors, connect.web.pages), the same
         # figure as details.retry_after; flask-limiter would put it on every answer.
         self.RATELIMIT_HEADERS_ENABLED = False
-        from connect.ratelimits import LIMITS
+        from connect.web.ratelimits import LIMITS
 
         for name, default in LIMITS.items():
             setattr(self, name, os.environ.get(name) or default)
@@ -86,7 +86,7 @@ class Config:
         self.READ_MODEL_SYNC_INTERVAL = float(os.environ.get("READ_MODEL_SYNC_INTERVAL", "0.2"))
         self.READ_MODEL_MAX_STALENESS = float(os.environ.get("READ_MODEL_MAX_STALENESS", "3.0"))
         # Plain nearby GETs skip Flask's per-request work, same bytes and headers
-        # (connect.matching.fastpath); off sends every request through Flask.
+        # (connect.web.fastpath); off sends every request through Flask.
         self.NEARBY_FAST_PATH = _bool("NEARBY_FAST_PATH", True)
         self.BLUR_SECRET = os.environ.get("BLUR_SECRET") or self.SECRET_KEY
         # Fair ranking of nearby lists (docs/ranking.md): rank = distance / (1 + urgent weight
@@ -95,7 +95,7 @@ class Config:
         self.RANK_WAIT_WEIGHT_PER_HOUR = float(os.environ.get("RANK_WAIT_WEIGHT_PER_HOUR")
                                                or "0.2")
         self.RANK_WAIT_CAP_HOURS = float(os.environ.get("RANK_WAIT_CAP_HOURS") or "24")
-        # Channels that deliver notifications (connect.matching.notify.BACKENDS).
+        # Channels that deliver notifications (connect.notifications.delivery.BACKENDS).
         self.NOTIFY_BACKENDS = tuple(name.strip() for name in os.environ.get(
             "NOTIFY_BACKENDS", "inbox,log").split(",") if name.strip())
         # Push matching (connect.matching.push): a new or reopened request is pushed to the
@@ -116,7 +116,7 @@ class Config:
         # many seconds are logged once (a claim page polls every 10 s); 0 logs every view.
         self.REVEAL_LOG_WINDOW_SECONDS = _int("REVEAL_LOG_WINDOW_SECONDS", 600)
         # A POST retried with the same Idempotency-Key within this many seconds answers the
-        # first result again (connect.idempotency); `flask connect purge` deletes older keys.
+        # first result again (connect.web.idempotency); `flask connect purge` deletes older keys.
         self.IDEMPOTENCY_KEY_TTL_SECONDS = _int("IDEMPOTENCY_KEY_TTL_SECONDS", 24 * 3600)
         self.API_TITLE = "connect"
         self.API_VERSION = "v1"

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from connect.accounts.models import User
 from connect.accounts.services import register_user
 from connect.config import DEFAULT_PLACES
-from connect.coordination.areas import grant_area, import_areas
-from connect.coordination.models import Area
+from connect.areas.services import grant_area, import_areas
+from connect.areas.models import Area
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests.services import post_request

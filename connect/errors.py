@@ -113,7 +113,7 @@ def handle_http_exception(error):
     }.get(status, error.description)
     headers = {}
     if status == 429:
-        from connect.ratelimits import retry_after
+        from connect.web.ratelimits import retry_after
 
         wait = retry_after()
         details = {"retry_after": wait}

@@ -285,7 +285,7 @@ def ensure_demo_areas(app):
     """Import the demo areas into the test's database once."""
     from sqlalchemy import func, select
 
-    from connect.coordination.models import Area
+    from connect.areas.models import Area
     from connect.extensions import db
 
     with app.app_context():

@@ -1,7 +1,7 @@
 """Account endpoints: register, get a token, revoke it, who am I."""
 from flask_smorest import Blueprint
 
-from connect import ratelimits
+from connect.web import ratelimits
 from connect.accounts import services
 from connect.accounts.auth import current_token, require_user
 from connect.accounts.schemas import RegisterSchema, TokenRequestSchema, TokenSchema, UserSchema

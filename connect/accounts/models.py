@@ -1,16 +1,19 @@
-"""Users and their API tokens."""
+"""Users, their API tokens, and volunteer profiles (where they are, how far they go)."""
 import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connect import clock
 from connect.extensions import db
+from connect.spatial import PointColumnType
 
 ROLES = ("resident", "volunteer", "coordinator", "admin")
 STAFF_ROLES = frozenset({"coordinator", "admin"})
+# The farthest a volunteer may choose to travel (their profile's radius_m).
+MAX_RADIUS_M = 50_000
 
 
 def hash_secret(token):
@@ -52,3 +55,20 @@ class ApiToken(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
     user = relationship("User", back_populates="tokens", lazy="joined")
+
+
+class Volunteer(db.Model):
+    """A volunteer profile: where they are, how far they go, what they can bring."""
+    __tablename__ = "volunteers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    location = mapped_column(PointColumnType(), nullable=False)
+    radius_m: Mapped[int]
+    categories: Mapped[list] = mapped_column(JSON)
+    on_duty: Mapped[bool] = mapped_column(default=False)
+    capacity: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+    user = relationship("User", lazy="select")

@@ -1,11 +1,11 @@
-"""Account rules: registration, passwords, tokens, staff accounts."""
+"""Account rules: registration, passwords, tokens, staff accounts, volunteer profiles."""
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 
 from connect import clock
-from connect.accounts.models import ROLES, ApiToken, User, hash_secret, new_secret
-from connect.errors import Conflict, Unauthorized, ValidationFailed
+from connect.accounts.models import ROLES, ApiToken, User, Volunteer, hash_secret, new_secret
+from connect.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from connect.extensions import db
 
 _hasher = PasswordHasher()
@@ -54,3 +54,19 @@ def revoke_token(token_row):
 def set_password(user, password):
     user.password_hash = _hasher.hash(password)
     db.session.flush()
+
+
+def get_profile(user, for_update=False):
+    query = select(Volunteer).where(Volunteer.user_id == user.id)
+    if for_update:
+        # Serialises one volunteer's concurrent claims so capacity holds (PostgreSQL).
+        query = query.with_for_update(of=Volunteer)
+    return db.session.execute(query).scalar_one_or_none()
+
+
+def require_profile(user, for_update=False):
+    profile = get_profile(user, for_update)
+    if profile is None:
+        raise Forbidden("Set up your volunteer profile first (PUT /api/v1/volunteers/me).",
+                        code="not_a_volunteer")
+    return profile

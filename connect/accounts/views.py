@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from connect import ratelimits
+from connect.web import ratelimits
 from connect.accounts import services
 from connect.accounts.auth import current_user, log_in, log_out
 from connect.accounts.forms import LoginForm, RegisterForm

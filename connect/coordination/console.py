@@ -33,8 +33,8 @@ def _console_context():
     # The console nav shows the pages that exist, and whose areas the caller sees.
     if not (request.endpoint or "").startswith("console."):
         return {}
-    from connect.coordination.areas import coordinator_area_ids
-    from connect.coordination.models import Area
+    from connect.areas.services import coordinator_area_ids
+    from connect.areas.models import Area
     from connect.extensions import db
 
     user = current_user()

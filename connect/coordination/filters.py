@@ -9,8 +9,8 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import String, and_, case, cast, exists, false, or_, select
 
 from connect import clock
-from connect.coordination.areas import coordinator_area_ids, may_coordinate_area
-from connect.coordination.models import Area, RequestArea
+from connect.areas.services import coordinator_area_ids, may_coordinate_area
+from connect.areas.models import Area, RequestArea
 from connect.errors import Forbidden, NotFound
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, STATUSES, URGENCIES, HelpRequest

@@ -1,10 +1,8 @@
-"""The console pages: importing each module puts its routes on the console blueprint."""
-from connect.coordination import (  # noqa: F401
-    detail_views,
-    exports_views,
-    intake_views,
-    map_views,
-    moderation_views,
-    stats_views,
-)
+"""The console pages: importing each feature's views puts its routes on the console blueprint."""
 from connect.coordination.console import bp  # noqa: F401
+from connect.coordination.exports import views as exports_views  # noqa: F401
+from connect.coordination.intake import views as intake_views  # noqa: F401
+from connect.coordination.map import views as map_views  # noqa: F401
+from connect.coordination.moderation import views as moderation_views  # noqa: F401
+from connect.coordination.request_page import views as request_page_views  # noqa: F401
+from connect.coordination.statistics import views as statistics_views  # noqa: F401

@@ -15,8 +15,8 @@ from sqlalchemy import and_, func, or_, select
 
 from connect import clock
 from connect.accounts.models import User
-from connect.coordination.areas import may_coordinate_area
-from connect.coordination.models import Area, RequestArea
+from connect.areas.services import may_coordinate_area
+from connect.areas.models import Area, RequestArea
 from connect.errors import (
     ClaimConflict,
     Conflict,
@@ -28,13 +28,13 @@ from connect.errors import (
 from connect.extensions import db
 from connect.geo import EARTH_RADIUS_M, haversine_m
 from connect.matching import assignment
-from connect.matching.notify import notify
+from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
 from connect.requests import services as request_services
 from connect.requests.models import CATEGORIES, Assist, HelpRequest
 from connect.requests.queries import expiry_period
 from connect.spatial import filter_in_box, latlon
-from connect.volunteers.models import Volunteer
+from connect.accounts.models import Volunteer
 from connect.volunteers.schemas import MAX_RADIUS_M
 
 _CATEGORY_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}

@@ -4,7 +4,7 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from connect import ratelimits
+from connect.web import ratelimits
 from connect.accounts.auth import require_user
 from connect.matching import batch
 from connect.matching.assignment import REASONS

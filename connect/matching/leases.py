@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from connect import clock
 from connect.database import SAFE_METHODS
 from connect.extensions import db
-from connect.matching.notify import notify
+from connect.notifications.delivery import notify
 from connect.matching.push import public_payload, push_request, reloaded_request
 from connect.requests.models import Assist, HelpRequest, RequestEvent
 

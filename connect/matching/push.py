@@ -28,12 +28,12 @@ from connect import clock
 from connect.accounts.models import User
 from connect.extensions import db
 from connect.geo import EARTH_RADIUS_M, bbox_for_radius, haversine_m, round_distance_m
-from connect.matching.models import Notification
-from connect.matching.notify import notify
+from connect.notifications.models import Notification
+from connect.notifications.delivery import notify
 from connect.requests.models import Assist, HelpRequest
 from connect.spatial import SRID, filter_in_box, latlon
-from connect.volunteers.models import Volunteer
-from connect.volunteers.schemas import MAX_RADIUS_M
+from connect.accounts.models import Volunteer
+from connect.accounts.models import MAX_RADIUS_M
 
 PUSH_KIND = "new_request"
 PROVEN_OUTCOMES = ("helped", "confirmed")

@@ -3,7 +3,7 @@ import orjson
 from flask import Response, request, url_for
 from flask_smorest import Blueprint
 
-from connect import ratelimits
+from connect.web import ratelimits
 from connect.accounts.auth import current_user, require_user
 from connect.errors import NotFound
 from connect.offers import queries, services

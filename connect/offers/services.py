@@ -7,7 +7,7 @@ from connect import clock
 from connect.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from connect.extensions import db
 from connect.geo import haversine_m
-from connect.matching.notify import notify
+from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
 from connect.offers.models import Offer
 from connect.offers.queries import effective_status, is_offerer, may_coordinate_offer

@@ -3,11 +3,11 @@ import orjson
 from flask import Response, current_app, request, url_for
 from flask_smorest import Blueprint
 
-from connect import ratelimits
+from connect.web import ratelimits
 from connect.accounts.auth import current_user, require_user
 from connect.errors import Forbidden, NotFound, Unauthorized
 from connect.extensions import limiter
-from connect.idempotency import idempotent
+from connect.web.idempotency import idempotent
 from connect.requests import editing, queries, services
 from connect.requests.schemas import (
     CancelSchema,

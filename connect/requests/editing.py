@@ -4,7 +4,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connect import clock
 from connect.accounts.models import hash_secret, new_secret
-from connect.coordination.areas import may_coordinate, place_request
+from connect.areas.services import may_coordinate, place_request
 from connect.errors import Conflict, Forbidden
 from connect.extensions import db
 from connect.geo import haversine_m

@@ -7,7 +7,7 @@ from sqlalchemy import and_, case, func, or_, select
 
 from connect import clock
 from connect.accounts.models import hash_secret
-from connect.coordination.areas import may_coordinate
+from connect.areas.services import may_coordinate
 from connect.errors import NotFound
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest

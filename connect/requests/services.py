@@ -8,10 +8,11 @@ from sqlalchemy.exc import IntegrityError
 
 from connect import clock
 from connect.accounts.models import hash_secret, new_secret
-from connect.coordination.areas import may_coordinate, place_request
+from connect.accounts.services import require_profile
+from connect.areas.services import may_coordinate, place_request
 from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
 from connect.extensions import db
-from connect.matching.changes import change_stamp
+from connect.changes import change_stamp
 from connect.matching.leases import lease_lapsed
 from connect.matching.push import push_request
 from connect.requests.blurring import public_point
@@ -169,8 +170,6 @@ def claim_request(request_id, volunteer, assigned_by=None):
     """Give the request to this volunteer, if it is still open: exactly one claim wins."""
     # ``assigned_by``: the coordinator or admin giving it to them (batch assignment); the
     # event then names them as the actor, while the assist is the volunteer's.
-    from connect.volunteers.services import require_profile
-
     get_request(request_id)  # 404 for an unknown id before any other answer
     profile = require_profile(volunteer, for_update=True)
     now = clock.now()

@@ -14,7 +14,8 @@ from flask import (
 from flask_babel import format_datetime, format_timedelta, gettext as _
 from flask_wtf.csrf import CSRFError
 
-from connect import clock, ratelimits
+from connect import clock
+from connect.web import ratelimits
 from connect.accounts.auth import current_user
 from connect.errors import ConnectError
 from connect.extensions import db

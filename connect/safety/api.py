@@ -1,7 +1,7 @@
 """Report ("Báo xấu") and moderation endpoints."""
 from flask_smorest import Blueprint
 
-from connect import ratelimits
+from connect.web import ratelimits
 from connect.accounts.auth import require_user
 from connect.requests.queries import effective_status
 from connect.safety import blocking, moderation, reports

@@ -12,8 +12,9 @@ from sqlalchemy.orm import aliased
 from connect import clock
 from connect.accounts.models import User
 from connect.clock import isoformat
-from connect.coordination.areas import may_coordinate
-from connect.coordination.models import BlockedPhone, CoordinatorArea, RequestArea
+from connect.areas.services import may_coordinate
+from connect.areas.models import CoordinatorArea, RequestArea
+from connect.safety.models import BlockedPhone
 from connect.errors import Conflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.validation import normalise_phone

@@ -4,7 +4,7 @@ from datetime import timedelta
 from sqlalchemy import exists, func, select
 
 from connect import clock
-from connect.coordination.areas import may_coordinate
+from connect.areas.services import may_coordinate
 from connect.errors import Conflict
 from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m

@@ -1,7 +1,7 @@
-"""Abuse reports, flags for coordinators, and the log of who saw whose contact details."""
+"""Abuse reports, flags for coordinators, blocked phones, and the log of who saw whose contact details."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connect import clock
@@ -64,3 +64,26 @@ class ContactReveal(db.Model):
     viewer_role: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(8))  # api or page
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class BlockedPhone(db.Model):
+    """A phone number that may not post requests, with who blocked it, why, and any lifting."""
+    __tablename__ = "blocked_phones"
+    __table_args__ = (
+        # At most one block in force per phone; lifted ones stay as history.
+        Index("uq_blocked_phones_active", "phone", unique=True,
+              sqlite_where=text("lifted_at IS NULL"),
+              postgresql_where=text("lifted_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(16), index=True)
+    # The request the block was made from: it scopes who may see and lift the block.
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="SET NULL"), index=True)
+    reason: Mapped[str] = mapped_column(String(200))
+    blocked_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    lifted_at: Mapped[datetime | None]
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lift_reason: Mapped[str | None] = mapped_column(String(200))

@@ -10,8 +10,8 @@ from sqlalchemy import and_, case, func, or_, select, update
 from connect import clock
 from connect.accounts.models import User
 from connect.clock import isoformat
-from connect.coordination.areas import may_coordinate
-from connect.coordination.models import CoordinatorArea, RequestArea
+from connect.areas.services import may_coordinate
+from connect.areas.models import CoordinatorArea, RequestArea
 from connect.errors import Conflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.requests import services

@@ -6,9 +6,9 @@ from sqlalchemy import case, func, select, update
 
 from connect import clock
 from connect.extensions import db
-from connect.idempotency import purge_expired_keys
-from connect.matching.changes import change_stamp
-from connect.matching.models import Notification
+from connect.web.idempotency import purge_expired_keys
+from connect.changes import change_stamp
+from connect.notifications.models import Notification
 from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.services import expire_all
 from connect.safety.models import Report

@@ -6,7 +6,7 @@ from sqlalchemy import exists, func, insert, select
 
 from connect import clock
 from connect.accounts.models import User
-from connect.coordination.areas import may_coordinate
+from connect.areas.services import may_coordinate
 from connect.database import SAFE_METHODS
 from connect.extensions import db
 from connect.requests.queries import can_see_private, holds_claim, is_requester

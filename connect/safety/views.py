@@ -2,7 +2,7 @@
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from connect import ratelimits
+from connect.web import ratelimits
 from connect.accounts.auth import current_user
 from connect.accounts.views import safe_next
 from connect.errors import ConnectError

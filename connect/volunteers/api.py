@@ -2,6 +2,7 @@
 from flask_smorest import Blueprint
 
 from connect.accounts.auth import require_user
+from connect.accounts.services import get_profile
 from connect.errors import NotFound
 from connect.requests.queries import active_claims
 from connect.volunteers import services
@@ -25,7 +26,7 @@ def put_me(args):
 def get_me():
     """Your volunteer profile."""
     user = require_user()
-    profile = services.get_profile(user)
+    profile = get_profile(user)
     if profile is None:
         raise NotFound("You have no volunteer profile yet.", code="not_a_volunteer")
     return _with_claims(profile, user)

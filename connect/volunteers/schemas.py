@@ -6,7 +6,7 @@ from connect.requests.models import CATEGORIES
 from connect.spatial import latlon
 from connect.validation import LocationSchema, location_field
 
-MAX_RADIUS_M = 50_000
+from connect.accounts.models import MAX_RADIUS_M  # noqa: F401  (the schema bounds it)
 
 
 class VolunteerProfileSchema(Schema):

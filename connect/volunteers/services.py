@@ -1,28 +1,10 @@
 """Volunteer profile rules."""
-from sqlalchemy import select
-
 from connect import clock
-from connect.coordination.areas import place_volunteer
-from connect.errors import Forbidden
+from connect.accounts.models import Volunteer
+from connect.accounts.services import get_profile
+from connect.areas.services import place_volunteer
 from connect.extensions import db
 from connect.spatial import point
-from connect.volunteers.models import Volunteer
-
-
-def get_profile(user, for_update=False):
-    query = select(Volunteer).where(Volunteer.user_id == user.id)
-    if for_update:
-        # Serialises one volunteer's concurrent claims so capacity holds (PostgreSQL).
-        query = query.with_for_update(of=Volunteer)
-    return db.session.execute(query).scalar_one_or_none()
-
-
-def require_profile(user, for_update=False):
-    profile = get_profile(user, for_update)
-    if profile is None:
-        raise Forbidden("Set up your volunteer profile first (PUT /api/v1/volunteers/me).",
-                        code="not_a_volunteer")
-    return profile
 
 
 def save_profile(user, data):

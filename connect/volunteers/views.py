@@ -20,11 +20,12 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_wtf.csrf import CSRFError
 
-from connect import clock, ratelimits
+from connect import clock
+from connect.web import ratelimits
 from connect.accounts.auth import current_user
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
 from connect.extensions import db
-from connect.matching import inbox as inbox_service
+from connect.notifications import inbox as inbox_service
 from connect.matching import ranking
 from connect.matching.leases import catch_up
 from connect.requests.forms import CATEGORY_LABELS
@@ -35,7 +36,8 @@ from connect.safety.reveals import reveal
 from connect.spatial import latlon
 from connect.volunteers.forms import VolunteerProfileForm, distance_label
 from connect.volunteers.schemas import VolunteerProfileSchema
-from connect.volunteers.services import get_profile, save_profile
+from connect.accounts.services import get_profile
+from connect.volunteers.services import save_profile
 
 bp = Blueprint("volunteer", __name__)
 

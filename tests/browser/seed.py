@@ -62,7 +62,7 @@ class Seed:
 
         from sqlalchemy import func, select
 
-        from connect.coordination.models import Area
+        from connect.areas.models import Area
         from connect.extensions import db
 
         app = self.server.app

@@ -9,8 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from connect.coordination import mapdata
-
+from connect.coordination.map import data as mapdata
 from .seed import Seed
 from .site_pages import settle_map
 from .test_content_security_policy import WATCH

@@ -7,7 +7,7 @@ from conftest import AREAS_FILE, BAC_GIANG, LUC_NAM, ensure_demo_areas
 
 
 def area_codes(app, request_id):
-    from connect.coordination.models import Area, RequestArea
+    from connect.areas.models import Area, RequestArea
     from connect.extensions import db
 
     with app.app_context():
@@ -34,7 +34,7 @@ def test_import_areas_reports_counts_and_reimport_updates_in_place(app, runner, 
 
 
 def test_a_bad_area_file_is_refused_and_stores_nothing(app, runner, tmp_path):
-    from connect.coordination.models import Area
+    from connect.areas.models import Area
     from connect.extensions import db
 
     good = json.loads(AREAS_FILE.read_text())["features"][0]
@@ -65,9 +65,9 @@ def test_requests_are_placed_in_every_area_that_covers_them(app, client, post_re
 
 def volunteer_area_codes(app, headers):
     from connect.accounts.models import ApiToken, hash_secret
-    from connect.coordination.models import Area, VolunteerArea
+    from connect.areas.models import Area, VolunteerArea
     from connect.extensions import db
-    from connect.volunteers.models import Volunteer
+    from connect.accounts.models import Volunteer
 
     token = headers["Authorization"].split()[1]
     with app.app_context():

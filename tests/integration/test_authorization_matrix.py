@@ -356,7 +356,7 @@ class World:
             self.shared[state] = self.new_target(state)
         self.shared["offer"] = self.new_target("offer")
         with self.app.app_context():
-            from connect.coordination.areas import may_coordinate
+            from connect.areas.services import may_coordinate
             from connect.accounts.models import User
 
             target = self.shared["claimed"]
@@ -609,7 +609,7 @@ class World:
     def drop_profile(self, actor):
         """Undo a volunteer profile a case gave to someone who had none."""
         from connect.extensions import db
-        from connect.volunteers.models import Volunteer
+        from connect.accounts.models import Volunteer
 
         if actor.volunteer or actor.user_id is None:
             return

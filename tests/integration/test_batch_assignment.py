@@ -265,7 +265,7 @@ def test_a_volunteer_is_not_given_their_own_request(app, client, create_user, cr
 def test_apply_creates_claims_assists_events_and_notifications(app, scene):
     from connect.accounts.models import User
     from connect.extensions import db
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
     from connect.requests.models import Assist, HelpRequest, RequestEvent
 
     body = scene.preview().get_json()
@@ -318,7 +318,7 @@ def test_a_claim_that_raced_in_is_skipped_and_the_rest_applied(app, scene, creat
 
 
 def test_a_second_apply_of_the_same_pairs_skips_them_all(app, scene):
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
     from connect.requests.models import Assist, RequestEvent
 
     pairs = scene.preview().get_json()["pairs"]
@@ -357,7 +357,7 @@ def test_apply_checks_every_pair_again(scene, create_user):
 def test_apply_is_one_transaction(app, scene, monkeypatch):
     """An error part-way (here: the second notification fails) leaves nothing behind."""
     from connect.matching import batch
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
     from connect.requests.models import Assist, RequestEvent
 
     real, calls = batch.notify, []

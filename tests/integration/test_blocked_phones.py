@@ -42,7 +42,7 @@ def events(app, request_id):
 
 
 def blocks_of(app, phone):
-    from connect.coordination.models import BlockedPhone
+    from connect.safety.models import BlockedPhone
 
     return rows(app, BlockedPhone, BlockedPhone.phone == phone)
 

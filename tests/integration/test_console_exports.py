@@ -15,8 +15,8 @@ import pytest
 from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, make_app, new_phone
 from leak_check import Personal, find_leaks
 
-from connect.coordination import exports
-from connect.coordination.public_export import MEASURES, suppressed_cells
+from connect.coordination.exports.services import services as exports
+from connect.coordination.exports.public import MEASURES, suppressed_cells
 
 API = "/api/v1"
 EXPORTS = f"{API}/console/exports"

@@ -444,7 +444,7 @@ def test_the_page_refuses_a_point_outside_the_operators_areas_in_words(app, oper
 
 
 def block(app, phone, by):
-    from connect.coordination.models import BlockedPhone
+    from connect.safety.models import BlockedPhone
     from connect.extensions import db
 
     with app.app_context():

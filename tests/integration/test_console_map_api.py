@@ -9,8 +9,7 @@ import pytest
 
 from conftest import BAC_GIANG, LUC_NAM
 
-from connect.coordination import mapdata
-
+from connect.coordination.map import data as mapdata
 API = "/api/v1"
 MAP = f"{API}/console/map"
 PROVINCE = "105.50,20.90,107.50,21.80"  # Bắc Giang and Hà Nội's east side

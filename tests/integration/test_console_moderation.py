@@ -99,7 +99,7 @@ def events(app, request_id):
 
 def state(app, request_id):
     """Everything a refused action must leave as it was."""
-    from connect.coordination.models import BlockedPhone
+    from connect.safety.models import BlockedPhone
     from connect.requests.models import HelpRequest
     from connect.safety.models import Report, RequestFlag
 
@@ -176,8 +176,7 @@ def test_the_page_lists_reported_and_auto_hidden_requests_of_the_coordinators_ar
 
 
 def test_the_queue_pages(app, client, post_request, create_user, monkeypatch):
-    from connect.coordination import moderation_views
-
+    from connect.coordination.moderation import views as moderation_views
     posted = [post_request(at=(21.2731 + i * 0.001, 106.1946)) for i in range(3)]
     for p in posted:
         report(client, p["id"], create_user()[1])

@@ -9,9 +9,9 @@ from conftest import (_clone_postgis, ensure_demo_areas, fire_together, make_app
                       request_payload)
 
 from connect import clock as clock_module
-from connect import idempotency
+from connect.web import idempotency
 from connect.extensions import db
-from connect.idempotency import IdempotencyKey
+from connect.web.idempotency import IdempotencyKey
 from connect.requests.models import HelpRequest, RequestEvent
 
 API = "/api/v1/requests"

@@ -371,7 +371,7 @@ class World:
 
     def sql(self, request_id, **values):
         from connect.extensions import db
-        from connect.matching.changes import change_stamp
+        from connect.changes import change_stamp
         from connect.requests.models import HelpRequest
 
         with self.app.app_context():

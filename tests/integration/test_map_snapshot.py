@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from conftest import BAC_GIANG, LUC_NAM, make_app
 
-from connect.coordination.models import RequestArea
-from connect.coordination.snapshot import STATUSES, micros
+from connect.areas.models import RequestArea
+from connect.coordination.map.snapshot import STATUSES, micros
 from connect.matching.open_requests import category_mask
 from connect.requests.models import HelpRequest
 

@@ -338,7 +338,7 @@ def test_unknown_or_no_notification_channels_stop_the_app_at_start(database_url,
 
 def test_channels_are_configuration(database_url, caplog):
     from connect.extensions import db
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
 
     app = make_app(database_url, NOTIFY_BACKENDS=" log , log")
     assert app.config["NOTIFY_BACKENDS"] == ("log",)
@@ -362,7 +362,7 @@ def test_channels_are_configuration(database_url, caplog):
 
 def test_a_rolled_back_notification_is_never_logged(app, caplog):
     from connect.extensions import db
-    from connect.matching.notify import notify
+    from connect.notifications.delivery import notify
 
     with app.app_context(), caplog.at_level("INFO", logger="connect.notify"):
         user_id = _a_user(app)
@@ -375,7 +375,7 @@ def test_a_rolled_back_notification_is_never_logged(app, caplog):
 
 
 def test_an_unknown_kind_is_a_programming_error(app):
-    from connect.matching.notify import notify
+    from connect.notifications.delivery import notify
 
     with app.app_context(), pytest.raises(ValueError, match="kind"):
         notify(1, "hello")
@@ -430,7 +430,7 @@ def test_the_purge_empties_what_notifications_copied_of_a_request(app, client, r
                                                                     create_volunteer,
                                                                     post_request):
     from connect.extensions import db
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
 
     headers = create_volunteer()
     posted = post_request(description="Nhà ở ngõ 5, gọi 0912 000 111")

@@ -352,7 +352,7 @@ def test_asking_creates_a_request_matched_to_the_offerer(app, client, post_offer
         "lat": BAC_GIANG[0], "lon": BAC_GIANG[1], "radius_m": 5000}).get_json()["items"]]
 
     from connect.extensions import db
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
     from connect.requests.models import Assist, HelpRequest, RequestEvent
 
     with app.app_context():

@@ -52,7 +52,7 @@ def rows(app):
 
 def history(app):
     """Events, assists, area links and reveals: everything statistics can be built from."""
-    from connect.coordination.models import RequestArea
+    from connect.areas.models import RequestArea
     from connect.extensions import db
     from connect.requests.models import Assist, RequestEvent
     from connect.safety.models import ContactReveal
@@ -115,7 +115,7 @@ def report_comments(app):
 
 
 def stats(app, client):
-    from connect.coordination.stats import public_stats
+    from connect.coordination.statistics.services import public_stats
     from connect.extensions import db
 
     with app.app_context():

@@ -47,7 +47,7 @@ def volunteer(client, create_volunteer):
 def told(app, request_id, kind="new_request"):
     """User ids told of a request, in the order they were told."""
     from connect.extensions import db
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
 
     with app.app_context():
         return db.session.execute(
@@ -255,7 +255,7 @@ def test_hidden_cancelled_and_claimed_requests_are_never_pushed(app, client, vol
         hide_request(hidden["id"], None, "test")
         db.session.commit()
         # Those told at posting are not told again, so ask with a fresh volunteer's view.
-        from connect.matching.models import Notification
+        from connect.notifications.models import Notification
 
         db.session.query(Notification).delete()
         for posted in (hidden, cancelled, claimed):
@@ -323,7 +323,7 @@ def test_who_fits_matches_brute_force_great_circle_distances(app):
     from connect.matching.push import candidates
     from connect.requests.models import HelpRequest
     from connect.spatial import point
-    from connect.volunteers.models import Volunteer
+    from connect.accounts.models import Volunteer
 
     rng = random.Random(5)
     kinds = ["food", "supplies", "medicine", "medical_advice", "other"]

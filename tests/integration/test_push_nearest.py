@@ -13,11 +13,11 @@ def test_the_nearest_first_search_tells_whom_ranking_everyone_would(app):
     from connect import clock
     from connect.accounts.models import User
     from connect.extensions import db
-    from connect.matching.models import Notification
+    from connect.notifications.models import Notification
     from connect.matching.push import PUSH_KIND, candidates, nearest_candidates
     from connect.requests.models import HelpRequest
     from connect.spatial import point
-    from connect.volunteers.models import Volunteer
+    from connect.accounts.models import Volunteer
 
     rng = random.Random(11)
     now = clock.now()
@@ -61,7 +61,7 @@ def test_a_volunteer_nearer_in_metres_but_farther_in_degrees_is_not_missed(app):
     from connect.matching.push import nearest_candidates
     from connect.requests.models import HelpRequest
     from connect.spatial import point
-    from connect.volunteers.models import Volunteer
+    from connect.accounts.models import Volunteer
 
     def volunteer(at):
         user = User(phone=new_phone(), name="v", password_hash="x", role="volunteer")

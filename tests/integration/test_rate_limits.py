@@ -217,8 +217,7 @@ def test_backoff_grows_from_the_minute_to_the_hour(limited, monkeypatch):
     hour."""
     import limits.storage.memory
 
-    from connect import ratelimits
-
+    from connect.web import ratelimits
     class Clock:
         offset = 0.0
 

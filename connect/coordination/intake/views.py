@@ -1,0 +1,121 @@
+"""The hotline intake page: an operator on the phone enters a caller's request.
+
+One page, three answers: the form (again with friendly errors or a duplicate warning), the
+result of the early phone check, and the confirmation with the manage link for the caller.
+"""
+from datetime import datetime
+
+from flask import make_response, render_template, request, url_for
+from flask_babel import format_timedelta, gettext as _, lazy_gettext as _l
+
+from connect import clock
+from connect.web import ratelimits
+from connect.coordination.intake.services import services as intake
+from connect.coordination.console import bp, console_page
+from connect.coordination.intake.forms import IntakeForm
+from connect.errors import ConnectError
+from connect.extensions import db
+from connect.requests.forms import CATEGORY_LABELS, local_phone
+from connect.requests.schemas import RequestCreateSchema
+from connect.safety.duplicates import DuplicateRequest
+from connect.validation import normalise_phone
+
+STATUS_LABELS = {"open": _l("Open"), "claimed": _l("Claimed")}
+
+
+@bp.route("/intake", methods=["GET", "POST"], endpoint="intake")
+@ratelimits.intake_per_account
+@console_page
+def intake_page(user):
+    """Enter a caller's request; warn of duplicates before posting."""
+    form = IntakeForm()
+    if request.method == "GET":
+        return _page(form)
+    if "check_phone" in request.form:
+        return _check_phone(user, form)
+    if not form.validate_on_submit():
+        return _page(form, 422)
+    data = form.load_into(RequestCreateSchema())
+    if data is None:
+        return _page(form, 422)
+    try:
+        help_request, token = intake.enter_request(user, data, form.confirm_duplicate.data)
+    except DuplicateRequest as exc:
+        db.session.rollback()
+        return _page(form, 409, same_phone=_same_phone(exc))
+    except intake.PossibleDuplicate as exc:
+        db.session.rollback()
+        return _page(form, 409, nearby=[_nearby_row(item) for item in exc.details["nearby"]])
+    except ConnectError as exc:
+        db.session.rollback()
+        return _refused(form, exc)
+    return _done(help_request, token)
+
+
+def _check_phone(user, form):
+    """Only the phone: tell the operator at once whether it already has an open request."""
+    if not form.phone_only_valid():
+        return _page(form, 422)
+    try:
+        intake.check_phone(user, normalise_phone(form.phone.data))
+    except DuplicateRequest as exc:
+        db.session.rollback()
+        return _page(form, 200, same_phone=_same_phone(exc))
+    except ConnectError as exc:
+        db.session.rollback()
+        return _refused(form, exc)
+    return _page(form, 200, phone_free=True)
+
+
+def _refused(form, exc):
+    """A refusal shown at the answer it is about (never a bare error page)."""
+    if exc.code == "outside_your_areas":
+        form.lat.errors = [*form.lat.errors, _(
+            "This place is outside the areas you coordinate. Check the point, or pass the "
+            "call to a coordinator of that area.")]
+    elif exc.code == "phone_blocked":
+        form.phone.errors = [*form.phone.errors, _(
+            "This phone number was blocked by moderation, so no request can be posted for "
+            "it. If the caller really needs help, talk to an admin.")]
+    else:
+        return _page(form, exc.status, problem=exc.message)
+    return _page(form, exc.status)
+
+
+def _same_phone(exc):
+    """What the warning says about the phone's open request: its id when the caller
+    coordinates it, else only that one exists (in another area)."""
+    request_id = (exc.details or {}).get("request_id")
+    return {"id": request_id, "url": _request_url(request_id) if request_id else None}
+
+
+def _nearby_row(item):
+    created = datetime.fromisoformat(item["created_at"].rstrip("Z"))
+    return {**item, "url": _request_url(item["id"]),
+            "category_labels": [CATEGORY_LABELS.get(name, name) for name in item["categories"]],
+            "status_label": STATUS_LABELS.get(item["status"], item["status"]),
+            "posted_ago": format_timedelta(created - clock.now(), add_direction=True)}
+
+
+def _request_url(request_id):
+    # The console's request detail page (/console/requests/<id>).
+    return f"{url_for('console.index')}/requests/{request_id}"
+
+
+def _page(form, status=200, **context):
+    return make_response(render_template(
+        "console/intake.html", title=_("Hotline intake"), form=form,
+        **context), status)
+
+
+def _done(help_request, token):
+    """The confirmation: the manage link to read or text to the caller, shown this once."""
+    response = make_response(render_template(
+        "console/intake.html", title=_("Hotline intake"), done=help_request,
+        manage_url=url_for("resident.manage", token=token, _external=True),
+        request_url=_request_url(help_request.id), phone=local_phone(help_request.phone),
+        category_labels=[CATEGORY_LABELS.get(name, name) for name in help_request.categories]))
+    # The page holds the manage link: never cache it or send it on as a referrer.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
