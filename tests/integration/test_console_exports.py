@@ -15,7 +15,7 @@ import pytest
 from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, make_app, new_phone
 from leak_check import Personal, find_leaks
 
-from connect.coordination.exports.services import services as exports
+from connect.coordination.exports import services as exports
 from connect.coordination.exports.public import MEASURES, suppressed_cells
 
 API = "/api/v1"
