@@ -4,7 +4,7 @@ from marshmallow import fields
 
 from connect.web import ratelimits
 from connect.accounts.auth import require_user
-from connect.coordination.intake.services import services as intake
+from connect.coordination.intake import services as intake
 from connect.coordination.filters import require_coordinator
 from connect.web.idempotency import idempotent
 from connect.requests.schemas import RequestCreateSchema, RequestSchema

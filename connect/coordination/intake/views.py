@@ -10,7 +10,7 @@ from flask_babel import format_timedelta, gettext as _, lazy_gettext as _l
 
 from connect import clock
 from connect.web import ratelimits
-from connect.coordination.intake.services import services as intake
+from connect.coordination.intake import services as intake
 from connect.coordination.console import bp, console_page
 from connect.coordination.intake.forms import IntakeForm
 from connect.errors import ConnectError
