@@ -59,10 +59,18 @@ def trust_proxies(app):
 
 
 def connect_domains(app):
-    """Each domain's start-up: who is calling, and the listeners of request events."""
+    """Each domain's start-up: who is calling, and the receivers of request events (blinker
+    holds them weakly, and a process that never imported a module would miss them)."""
     from connect.accounts import auth
+    from connect.matching import listeners as matching_listeners
+    from connect.offers import reporting as offer_reports
+    from connect.safety import listeners as safety_listeners
 
     auth.init_app(app)
+    # Safety first: a post's look-alikes are flagged before volunteers are told of it.
+    safety_listeners.init_app(app)
+    matching_listeners.init_app(app)
+    offer_reports.init_app(app)
 
 
 def configure_notifications(app):

@@ -17,7 +17,7 @@ def expire_command():
     claimants whose lease ends soon (run from cron)."""
     from connect.matching.leases import remind_due
     from connect.offers.services import expire_offers
-    from connect.requests.services import expire_all
+    from connect.requests.timeouts import expire_all
 
     result = expire_all()
     reminded = remind_due()

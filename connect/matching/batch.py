@@ -33,6 +33,7 @@ from connect.matching.push import public_payload
 from connect.requests import services as request_services
 from connect.requests.models import CATEGORIES, Assist, HelpRequest
 from connect.requests.queries import expiry_period
+from connect.requests.timeouts import apply_timeouts
 from connect.spatial import filter_in_box, latlon
 from connect.accounts.models import Volunteer
 from connect.volunteers.schemas import MAX_RADIUS_M
@@ -347,7 +348,7 @@ def _settle_lapsed_claims(volunteer_id):
                                      HelpRequest.status == "claimed",
                                      HelpRequest.lease_expires_at <= now)).scalars().all()
     for request_id in lapsed:
-        request_services.apply_timeouts(request_id, now)
+        apply_timeouts(request_id, now)
 
 
 def _claim(request_id, volunteer, coordinator):

@@ -20,7 +20,7 @@ from connect.requests.schemas import (
     RequestSchema,
 )
 from connect.safety import reveals
-from connect.safety.duplicates import DuplicateRequest
+from connect.requests.phones import DuplicateRequest
 from connect.safety.schemas import RevealListSchema, RevealQuerySchema
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",

@@ -4,7 +4,6 @@ A block is made from a request (which scopes who may see and lift it: coordinato
 request's areas, admins everywhere), hides that request when it is still live, and is
 recorded on it with who and why. Posting or moving a request to a blocked phone is refused.
 """
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -16,22 +15,16 @@ from connect.areas.services import may_coordinate
 from connect.areas.models import CoordinatorArea, RequestArea
 from connect.safety.models import BlockedPhone
 from connect.errors import Conflict, Forbidden, NotFound
+from connect.requests.models import HelpRequest
+from connect.requests.phones import PhoneBlocked
+from connect.requests.services import hide_request
+from connect.requests.timeouts import record_event
+from connect.safety import moderation, reports
 from connect.extensions import db
 from connect.validation import normalise_phone
 
 ACTIVE_BLOCK_INDEX = "uq_blocked_phones_active"
 _EVENT_REASON_LENGTH = 200
-
-
-# What resident pages show on the phone field (the API answers with PhoneBlocked's message).
-PAGE_MESSAGE = _l("This phone number cannot post requests. If you think this is a mistake, "
-                  "call your ward's hotline.")
-
-
-class PhoneBlocked(Forbidden):
-    code = "phone_blocked"
-    message = ("This phone number cannot post requests. If you think this is a mistake, "
-               "call your ward's hotline.")
 
 
 class AlreadyBlocked(Conflict):
@@ -57,15 +50,13 @@ def active_block(phone):
 
 
 def check_phone_allowed(phone):
-    """Raise PhoneBlocked when a block is in force on this phone."""
+    """Raise PhoneBlocked when a block is in force on this phone (a phone_check receiver)."""
     if active_block(phone) is not None:
         raise PhoneBlocked()
 
 
 def blocked_request_ids(request_ids):
     """Those of these requests whose phone is blocked now."""
-    from connect.requests.models import HelpRequest
-
     if not request_ids:
         return set()
     return set(db.session.execute(
@@ -78,10 +69,6 @@ def blocked_request_ids(request_ids):
 
 def block_phone(request_id, actor, reason):
     """Block the request's phone; hide the request if it is live; returns the block."""
-    # Imported here: moderation builds on requests.services, which checks blocks from here.
-    from connect.requests.services import hide_request, record_event
-    from connect.safety import moderation, reports
-
     moderation.require_moderator(actor, request_id)
     # Row-locked: two blocks from the same request queue, the second then sees the first.
     help_request = reports.SUBJECTS["request"].lock(request_id)
@@ -118,8 +105,6 @@ def block_phone(request_id, actor, reason):
 
 def lift_block(block_id, actor, reason):
     """End a block in force; recorded on the request it was made from."""
-    from connect.requests.services import record_event
-
     block = visible_block(block_id, actor)
     now = clock.now()
     result = db.session.execute(
