@@ -64,9 +64,11 @@ def connect_domains(app):
     from connect.accounts import auth
     from connect.matching import listeners as matching_listeners
     from connect.offers import reporting as offer_reports
+    from connect.requests import listeners as request_listeners
     from connect.safety import listeners as safety_listeners
 
     auth.init_app(app)
+    request_listeners.init_app(app)
     # Safety first: a post's look-alikes are flagged before volunteers are told of it.
     safety_listeners.init_app(app)
     matching_listeners.init_app(app)

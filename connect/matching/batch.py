@@ -14,7 +14,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, func, or_, select
 
 from connect import clock
-from connect.accounts.models import User
+from connect.accounts.models import MAX_RADIUS_M, User
 from connect.areas.services import may_coordinate_area
 from connect.areas.models import Area, RequestArea
 from connect.errors import (
@@ -36,7 +36,6 @@ from connect.requests.queries import expiry_period
 from connect.requests.timeouts import apply_timeouts
 from connect.spatial import filter_in_box, latlon
 from connect.accounts.models import Volunteer
-from connect.volunteers.schemas import MAX_RADIUS_M
 
 _CATEGORY_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 _M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0

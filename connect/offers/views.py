@@ -33,7 +33,7 @@ from connect.requests.phones import PhoneBlocked
 from connect.requests.phones import DuplicateRequest
 from connect.safety.forms import ReportForm
 from connect.spatial import latlon
-from connect.volunteers.forms import distance_label
+from connect.i18n import distance_label
 
 bp = Blueprint("offer", __name__)
 

@@ -34,7 +34,8 @@ from connect.requests.services import claim_request, mark_helped, release_reques
 from connect.safety.reports import withdrawn_from
 from connect.safety.reveals import reveal
 from connect.spatial import latlon
-from connect.volunteers.forms import VolunteerProfileForm, distance_label
+from connect.i18n import distance_label
+from connect.volunteers.forms import VolunteerProfileForm
 from connect.volunteers.schemas import VolunteerProfileSchema
 from connect.accounts.services import get_profile
 from connect.volunteers.services import save_profile
