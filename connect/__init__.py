@@ -207,7 +207,7 @@ def attach_read_model(app):
     from connect.coordination.map.snapshot import RequestSnapshot
     from connect.extensions import db
     from connect.matching.hooks import install_session_hooks
-    from connect.matching.ranking import Weights
+    from connect.geo.ranking import Weights
     from connect.matching.readmodel import OpenRequestsReadModel
 
     with app.app_context():
@@ -226,9 +226,10 @@ def attach_read_model(app):
 
 def add_nearby_fast_path(app):
     """Plain nearby GETs answered before Flask, as Flask would (connect.web.fastpath)."""
+    from connect.requests.schemas import NearbyQuerySchema
     from connect.web.fastpath import install
 
-    install(app)
+    install(app, "requests.nearby", NearbyQuerySchema())
 
 
 def register_cli(app):

@@ -4,7 +4,7 @@ import math
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from connect.clock import isoformat
-from connect.matching.ranking import DEFAULT_SORT, SORTS
+from connect.geo.ranking import DEFAULT_SORT, SORTS
 from connect.requests.models import CATEGORIES, URGENCIES
 from connect.spatial import latlon
 from connect.validation import LocationSchema, Phone, Text, location_field

@@ -26,7 +26,7 @@ from connect.accounts.auth import current_user
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
 from connect.extensions import db
 from connect.notifications import inbox as inbox_service
-from connect.matching import ranking
+from connect.geo import ranking
 from connect.matching.leases import catch_up
 from connect.requests.forms import CATEGORY_LABELS
 from connect.requests.queries import claims_held_by, effective_status, get_request, holds_claim
