@@ -1,5 +1,6 @@
 """`flask connect ...`: operations commands (cron-ready) and staff accounts."""
 import click
+from blinker import ANY, NamedSignal
 from flask.cli import with_appcontext
 
 from connect.extensions import db
@@ -26,6 +27,22 @@ def expire_command():
     click.echo(f"leases lapsed: {result['leases_lapsed']}, "
                f"requests expired: {result['requests_expired']}, reminders sent: {reminded}, "
                f"offers expired: {offers}")
+
+
+@connect_cli.command("signals")
+def signals_command():
+    """List what each event of connect's packages sets in motion (its receivers)."""
+    from connect.areas import signals as area_signals
+    from connect.notifications import signals as notification_signals
+    from connect.requests import signals as request_signals
+
+    for module in (request_signals, notification_signals, area_signals):
+        for signal in module.__dict__.values():
+            if not isinstance(signal, NamedSignal):
+                continue
+            receivers = [f"{receiver.__module__}.{receiver.__qualname__}"
+                         for receiver in signal.receivers_for(ANY)]
+            click.echo(f"{module.__name__}.{signal.name}: {', '.join(receivers) or '-'}")
 
 
 @connect_cli.command("purge")
