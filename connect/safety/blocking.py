@@ -141,8 +141,6 @@ def may_see_block(user, block):
 
 
 def _status_of(request_id):
-    from connect.requests.models import HelpRequest
-
     return db.session.execute(
         select(HelpRequest.status).where(HelpRequest.id == request_id)).scalar_one()
 
