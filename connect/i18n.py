@@ -1,6 +1,6 @@
 """Language of the pages: Vietnamese unless the visitor chose English; numbers in it."""
 from flask import current_app, request, session
-from flask_babel import format_decimal
+from flask_babel import format_decimal, format_timedelta
 
 
 def select_locale():
@@ -20,3 +20,8 @@ def distance_label(metres):
     if metres < 1000:
         return f"{format_decimal(metres, format='#,##0')} m"
     return f"{format_decimal(metres / 1000, format='#,##0.#')} km"
+
+
+def age_label(created_at, now):
+    """How long ago, in the page's language ("5 minutes ago")."""
+    return format_timedelta(created_at - now, granularity="minute", add_direction=True)
