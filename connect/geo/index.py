@@ -1,4 +1,6 @@
 """PointIndex: exact great-circle kNN and radius queries over an Rtree of unit-sphere points."""
+# Over 400 lines on purpose: one class whose query buffers, slot bookkeeping and C fast path
+# (see docs/ARCHITECTURE.md, rtree) share invariants that splitting would scatter.
 import ctypes
 import math
 import threading
