@@ -124,3 +124,8 @@ def find_by_manage_token(token):
                                                        token_hash):
         return None
     return help_request
+
+
+def holds_claim_of(user, request_id):
+    """Whether this user holds the claim of the request (a check for connect.web.access)."""
+    return holds_claim(get_request(request_id), user)
