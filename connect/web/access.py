@@ -6,10 +6,11 @@ refusal with a page in words; the API answers 401 and 403 in the JSON envelope. 
 """
 from functools import wraps
 
-from flask import redirect, render_template, request, url_for
+from flask import redirect, request, url_for
 
 from connect.errors import Forbidden, Unauthorized
 from connect.web.identity import current_user
+from connect.web.pages import is_api, message_page
 
 STAFF = ("coordinator", "admin")
 
@@ -44,7 +45,7 @@ def signed_in(view=None, *, after_post=None, back=None):
     def wrapped(*args, **kwargs):
         user = current_user()
         if user is None:
-            if _is_api():
+            if is_api():
                 raise Unauthorized()
             return redirect(url_for("account.login", next=_next_page(after_post, back, kwargs)))
         return view(user, *args, **kwargs)
@@ -78,7 +79,7 @@ def requires(check, refused=None):
         @wraps(view)
         def wrapped(user, *args, **kwargs):
             if not check(user, **kwargs):
-                if refused is None or _is_api():
+                if refused is None or is_api():
                     raise Forbidden()
                 return refused(user, *args, **kwargs)
             return view(user, *args, **kwargs)
@@ -86,10 +87,6 @@ def requires(check, refused=None):
         return wrapped
 
     return decorate
-
-
-def _is_api():
-    return request.path.startswith("/api/")
 
 
 def _next_page(after_post, back, view_args):
@@ -101,6 +98,6 @@ def _next_page(after_post, back, view_args):
 
 
 def _refused(title, message):
-    if _is_api():
+    if is_api():
         raise Forbidden()
-    return render_template("account/message.html", title=title, message=message), 403
+    return message_page(title, message, status=403)

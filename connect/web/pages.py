@@ -42,13 +42,14 @@ def init_app(app):
     app.register_error_handler(CSRFError, form_expired)
 
 
-def _is_api():
+def is_api():
+    """Whether this request is the JSON API's (answered in the envelope), not a page's."""
     return request.path.startswith("/api/")
 
 
 def too_many(error):
     """A rate limit on a page: what to do, and how long to wait (Retry-After)."""
-    if _is_api():
+    if is_api():
         return handle_rate_limited(error)
     wait = retry_after()
     words = {"wait": format_timedelta(timedelta(seconds=wait), threshold=1.0)}
@@ -76,7 +77,7 @@ def too_many(error):
 def form_expired(error):
     """A form sent without a valid CSRF token: nothing done, and the page says so (as its
     blueprint chose: a page in words, or back to a form with a message)."""
-    if _is_api():
+    if is_api():
         return handle_http_exception(error)
     current_app.logger.info("refused a form without a valid CSRF token on %s", request.path)
     answer = _EXPIRED_FORMS.get(request.blueprint, ExpiredForm())
