@@ -1,14 +1,10 @@
 """connect: post a need, find it nearby, claim it, help, count."""
-import json
 import logging
 import os
 
-from flask import Flask, request
+from flask import Flask
 from connect.config import Config
 from connect.errors import register_error_handlers
-
-API_PREFIX = "/api/"
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def create_app(config=None):
@@ -162,45 +158,10 @@ def register_pages(app):
 
 
 def add_request_boundary(app):
-    """Commit once per request when it succeeded; roll back on any error."""
-    from sqlalchemy.exc import DBAPIError
+    """Commit once per request when its action went through; roll back when it failed."""
+    from connect.web import boundary
 
-    from connect.errors import envelope, handle_database_error
-    from connect.extensions import db
-
-    @app.before_request
-    def require_json_body():
-        if not (request.method in BODY_METHODS and request.path.startswith(API_PREFIX)
-                and (request.content_length or request.headers.get("Transfer-Encoding"))):
-            return None
-        if not request.is_json:
-            return envelope(415, "unsupported_media_type",
-                            "Send the body as JSON with Content-Type: application/json.")
-        # The argument parser only expects JSONDecodeError; absurd nesting or a number of
-        # thousands of digits raise other errors, which are still the client's bad JSON.
-        try:
-            json.loads(request.get_data(cache=True))
-        except (ValueError, RecursionError):
-            return envelope(400, "invalid_json", "The body is not valid JSON.")
-
-    @app.after_request
-    def finish_transaction(response):
-        if not db.session.registry.has():
-            return response  # the request never used the database session: nothing to end
-        if response.status_code >= 400:
-            db.session.rollback()
-            return response
-        try:
-            db.session.commit()
-        except DBAPIError as exc:
-            # Error handlers never see what after_request raises (Flask turns it into a 500):
-            # a database that went away at the commit is answered 503 here.
-            db.session.rollback()
-            return handle_database_error(exc)
-        except Exception:
-            db.session.rollback()
-            raise
-        return response
+    boundary.init_app(app)
 
 
 def attach_read_model(app):

@@ -1,10 +1,11 @@
-"""Who is calling: bearer tokens, and the role checks views use."""
+"""Who is calling: bearer tokens and cookie sessions (connect.web.access checks them)."""
 from flask import g, request, session
 from sqlalchemy import select
 
 from connect.accounts.models import ApiToken, User, hash_secret
-from connect.errors import Forbidden, Unauthorized
+from connect.errors import Unauthorized
 from connect.extensions import db
+from connect.web.access import require_role, require_user  # noqa: F401  (the API's checks)
 from connect.web.identity import set_user_loader
 
 _UNSET = object()
@@ -79,20 +80,6 @@ def log_out():
 def current_token():
     current_user()
     return g.get("_current_token")
-
-
-def require_user():
-    user = current_user()
-    if user is None:
-        raise Unauthorized()
-    return user
-
-
-def require_role(*roles):
-    user = require_user()
-    if user.role not in roles:
-        raise Forbidden()
-    return user
 
 
 def init_app(app):

@@ -1,18 +1,19 @@
 """Account pages: register, log in, log out (cookie sessions, CSRF-protected forms)."""
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
 
 from connect.web import ratelimits
 from connect.accounts import services
 from connect.accounts.auth import current_user, log_in, log_out
 from connect.accounts.forms import LoginForm, RegisterForm
 from connect.errors import Conflict, Unauthorized
-from connect.extensions import db
+from connect.web.pages import answer_expired_forms
 
 bp = Blueprint("account", __name__)
+# A form posted from a stale page (or with cookies off) is shown again, with a message.
+answer_expired_forms(bp, back="pages.home", again=("account.login", "account.register"))
 
 
 def safe_next(target):
@@ -60,7 +61,6 @@ def register():
             user = services.register_user(form.phone.normalised, form.password.data,
                                           form.name.data)
         except Conflict:
-            db.session.rollback()
             form.phone.errors.append(_("This number already has an account. Log in instead."))
         else:
             _start_session(user)
@@ -93,14 +93,4 @@ def login():
 @bp.post("/logout")
 def logout():
     log_out()
-    return redirect(url_for("pages.home"))
-
-
-@bp.errorhandler(CSRFError)
-def form_expired(_error):
-    """A form posted from a stale page (or with cookies off): say so, and show it again."""
-    flash(_("This page was open for too long, or cookies are turned off. Please try again."),
-          "error")
-    if request.endpoint in ("account.login", "account.register"):
-        return redirect(request.full_path.rstrip("?"))
     return redirect(url_for("pages.home"))

@@ -1,34 +1,21 @@
 """The coordinator console's page blueprint and its guard; the pages live beside it."""
-from functools import wraps
-
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from connect.accounts.auth import current_user
 from connect.areas.models import Area
 from connect.areas.services import coordinator_area_ids
 from connect.extensions import db
+from connect.web.access import STAFF, role_required
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 
-def console_page(view):
-    """Pages for coordinators and admins: others log in first, or are told it is not theirs."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        user = current_user()
-        if user is None:
-            back = (request.full_path.rstrip("?") if request.method == "GET"
-                    else url_for("console.index"))
-            return redirect(url_for("account.login", next=back))
-        if user.role not in ("coordinator", "admin"):
-            return render_template(
-                "account/message.html", title=_("For coordinators"),
-                message=_("This page is for coordinators and admins.")), 403
-        return view(user, *args, **kwargs)
-
-    return wrapped
+# Pages for coordinators and admins: others log in first (a form comes back to the console),
+# or are told it is not theirs.
+console_page = role_required(*STAFF, after_post="console.index", title=_l("For coordinators"),
+                             message=_l("This page is for coordinators and admins."))
 
 
 @bp.app_context_processor

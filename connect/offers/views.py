@@ -1,6 +1,5 @@
 """Offer pages: helpers post and close offers; residents find offers near them and ask one."""
 from datetime import datetime
-from functools import wraps
 
 from flask import (
     Blueprint,
@@ -13,14 +12,15 @@ from flask import (
     url_for,
 )
 from flask_babel import format_datetime, format_timedelta, gettext as _
-from flask_wtf.csrf import CSRFError
 
 from connect import clock
 from connect.web import ratelimits
+from connect.web.access import signed_in
+from connect.web.boundary import when_refused
+from connect.web.pages import answer_expired_forms, message_page, problem_page
 from connect.accounts.auth import current_user
 from connect.accounts.views import safe_next
-from connect.errors import ConnectError, NotFound
-from connect.extensions import db
+from connect.errors import Conflict, ConnectError, Forbidden, NotFound
 from connect.offers import queries, services
 from connect.offers.forms import KIND_LABELS, OfferForm
 from connect.offers.schemas import OfferCreateSchema
@@ -36,6 +36,8 @@ from connect.spatial import latlon
 from connect.i18n import distance_label
 
 bp = Blueprint("offer", __name__)
+# A form posted from a stale page (or with cookies off): a page that says so, and a way back.
+answer_expired_forms(bp, link="offer.nearby")
 
 OFFER_ID = "<int(max=2147483647):offer_id>"
 # "Help near you": within this of the chosen place; around the map's centre when none is.
@@ -44,19 +46,8 @@ WIDE_RADIUS_M = 30_000
 NEARBY_LIMIT = 50
 
 
-def login_required(view):
-    """Pages for signed-in helpers: others log in first and come back here."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        user = current_user()
-        if user is None:
-            back = (request.full_path.rstrip("?") if request.method == "GET"
-                    else url_for("offer.mine"))
-            return redirect(url_for("account.login", next=back))
-        return view(user, *args, **kwargs)
-
-    return wrapped
+# Pages for signed-in helpers: others log in first and come back here (a form, to their offers).
+helper_page = signed_in(after_post="offer.mine")
 
 
 # -- residents: offers near you, asking one ---------------------------------------------
@@ -117,13 +108,10 @@ def ask(offer_id):
                                                    source="web",
                                                    manage_tokens=_remembered_tokens())
             except DuplicateRequest as exc:
-                db.session.rollback()
                 duplicate = {"token": exc.owner_token}
             except PhoneBlocked:
-                db.session.rollback()
                 form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
             except ConnectError:  # closed, expired or hidden meanwhile
-                db.session.rollback()
                 return _closed_offer()
             else:
                 _remember_token(token)
@@ -139,16 +127,32 @@ def ask(offer_id):
     return _private(response) if duplicate and duplicate["token"] else response
 
 
+def _report_page(offer_id):
+    """This report form, and where it goes back to afterwards."""
+    return url_for(".report", offer_id=offer_id, next=safe_next(request.values.get("next")))
+
+
+def _not_reported(error, _user, **_view_args):
+    if isinstance(error, reports.AlreadyReported):
+        flash(_("You have already reported this offer. Thank you: a coordinator will look "
+                "at it."), "info")
+    else:
+        flash(_("This offer can no longer be reported."), "error")
+    return redirect(_report_back())
+
+
+def _report_back():
+    return safe_next(request.values.get("next")) or url_for(".nearby")
+
+
 @bp.route(f"/offers/{OFFER_ID}/report", methods=["GET", "POST"])
 @ratelimits.reports_per_account
-def report(offer_id):
+@signed_in(back=_report_page)
+@when_refused(_not_reported, Conflict, Forbidden)
+def report(user, offer_id):
     """Báo xấu: a reason and an optional comment; signed-in accounts only, counted once."""
     asked_next = safe_next(request.values.get("next"))
-    back = asked_next or url_for(".nearby")
-    user = current_user()
-    if user is None:
-        here = url_for(".report", offer_id=offer_id, next=asked_next)
-        return redirect(url_for("account.login", next=here))
+    back = _report_back()
     offer = _shown_offer(offer_id, user)
     if queries.is_offerer(offer, user):
         return _message(_("This is your own offer"), _(
@@ -160,18 +164,8 @@ def report(offer_id):
     if request.method == "GET":
         form.next.data = asked_next or ""
     if form.validate_on_submit():
-        try:
-            reports.report("offer", offer_id, user, form.reason.data, form.comment.data or None)
-        except reports.AlreadyReported:
-            db.session.rollback()
-            flash(_("You have already reported this offer. Thank you: a coordinator will "
-                    "look at it."), "info")
-        except ConnectError:
-            db.session.rollback()
-            flash(_("This offer can no longer be reported."), "error")
-        else:
-            flash(_("Thank you for telling us. A coordinator will look at this offer."),
-                  "success")
+        reports.report("offer", offer_id, user, form.reason.data, form.comment.data or None)
+        flash(_("Thank you for telling us. A coordinator will look at this offer."), "success")
         return redirect(back)
     return render_template("offers/report.html", form=form, offer=_card(_public(offer)),
                            back=back, offer_id=offer_id), 422 if form.errors else 200
@@ -180,7 +174,7 @@ def report(offer_id):
 # -- helpers: post, see and close your offers -------------------------------------------
 
 @bp.get("/volunteer/offers")
-@login_required
+@helper_page
 def mine(user):
     """Your offers, the requests people asked of them, and a button to close each."""
     now = clock.now()
@@ -199,7 +193,7 @@ def mine(user):
 
 @bp.route("/volunteer/offers/new", methods=["GET", "POST"])
 @ratelimits.offers_per_account
-@login_required
+@helper_page
 def new(user):
     """Post an offer: what, how much, where, for how long."""
     form = OfferForm() if request.method == "POST" else OfferForm.for_user(user)
@@ -214,18 +208,18 @@ def new(user):
         422 if form.errors else 200
 
 
+def _not_closed(_error, _user, **_view_args):
+    flash(_("This offer could not be closed: it is already closed, or not yours."), "error")
+    return redirect(url_for(".mine"))
+
+
 @bp.post(f"/volunteer/offers/{OFFER_ID}/close")
-@login_required
+@helper_page
+@when_refused(_not_closed)
 def close(user, offer_id):
     """Close an offer: it leaves the list and the map."""
-    try:
-        services.close_offer(offer_id, user)
-    except ConnectError:
-        db.session.rollback()
-        flash(_("This offer could not be closed: it is already closed, or not yours."),
-              "error")
-    else:
-        flash(_("Your offer is closed. Thank you for helping!"), "success")
+    services.close_offer(offer_id, user)
+    flash(_("Your offer is closed. Thank you for helping!"), "success")
     return redirect(url_for(".mine"))
 
 
@@ -274,31 +268,17 @@ def _ask(help_request, user, now):
 
 
 def _closed_offer():
-    db.session.rollback()
     return _message(_("This offer is closed"), _(
         "It is no longer available. Look for another offer near you, or ask for help: "
         "volunteers near you will see it."), url_for(".nearby"), 409)
 
 
 def _message(title, message, back, status):
-    return make_response(render_template(
-        "account/message.html", title=title, message=message, link_url=back,
-        link_text=_("Go back")), status)
+    return message_page(title, message, back, _("Go back"), status)
 
 
 @bp.errorhandler(ConnectError)
 def problem(error):
     """A wrong link or a busy database, in words."""
-    if error.status == 404:
-        return _message(_("Not found"), _("We could not find this offer. It may have been "
-                                          "closed."), url_for(".nearby"), 404)
-    return _message(_("Something went wrong"), _("Please go back and try again."),
-                    url_for(".nearby"), error.status)
-
-
-@bp.errorhandler(CSRFError)
-def form_expired(_error):
-    current_app.logger.info("refused an offer form without a valid CSRF token")
-    return _message(_("Please try again"), _(
-        "This form could not be sent. Please go back, reload the page and try again."),
-        url_for(".nearby"), 400)
+    return problem_page(error, {404: (_("Not found"), _(
+        "We could not find this offer. It may have been closed."))}, url_for(".nearby"))

@@ -9,6 +9,7 @@ from connect.errors import Conflict, Forbidden
 from connect.extensions import db
 from connect.geo import haversine_m
 from connect.requests.blurring import public_point
+from connect.requests.errors import InvalidTransition
 from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests.queries import expiry_period, get_request, is_requester
 from connect.requests import phones, signals
@@ -88,8 +89,8 @@ def edit_request(request_id, data, actor, manage_token=None):
             raise
         phones.raise_phone_clash(values["phone"], actor, (manage_token,), request_id)
     if result.rowcount != 1:
-        raise Conflict("This request changed while you were editing it. Try again.",
-                       code="invalid_transition", details={"status": status})
+        raise InvalidTransition("This request changed while you were editing it. Try again.",
+                                details={"status": status})
     record_event(request_id, status, status, actor, actor.role if staff else "requester",
                  "edited", at=now)
     db.session.flush()

@@ -135,3 +135,8 @@ def reopened_after_claim(help_request):
     return db.session.execute(
         select(e.id).where(e.request_id == help_request.id, e.from_status == "claimed",
                            e.to_status == "open").limit(1)).first() is not None
+
+
+def holds_claim_of(user, request_id):
+    """Whether this user holds the claim of the request (a check for connect.web.access)."""
+    return holds_claim(get_request(request_id), user)

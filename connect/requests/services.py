@@ -12,10 +12,16 @@ from connect import clock
 from connect.accounts.models import hash_secret, new_secret
 from connect.accounts.services import require_profile
 from connect.areas.services import may_coordinate, place_request
-from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
+from connect.errors import ClaimConflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.requests import phones, signals
 from connect.requests.blurring import public_point
+from connect.requests.errors import (
+    CapacityReached,
+    InvalidTransition,
+    NewVolunteerLimit,
+    RequestPurged,
+)
 from connect.requests.models import CATEGORIES, Assist, HelpRequest
 from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
 from connect.requests.timeouts import active_assist, apply_timeouts, record_event, stamp
@@ -100,12 +106,8 @@ def claim_request(request_id, volunteer, assigned_by=None):
                                          HelpRequest.status == "open",
                                          HelpRequest.expires_at > now)).first():
         if capacity < profile.capacity:
-            raise Conflict("New volunteers hold one claim at a time until they have helped "
-                           "once. Mark your claim helped or release it first.",
-                           code="new_volunteer_limit", details={"capacity": capacity})
-        raise Conflict("You already hold as many claims as your capacity allows. "
-                       "Mark one helped or release it first.", code="capacity_reached",
-                       details={"capacity": profile.capacity})
+            raise NewVolunteerLimit(details={"capacity": capacity})
+        raise CapacityReached(details={"capacity": profile.capacity})
     lease_end = now + _lease()
     result = db.session.execute(
         update(HelpRequest)
@@ -187,8 +189,8 @@ def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None
                 change_seq=stamp(), **(values or {}))
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise Conflict(f"This request is {from_status}; it cannot become {to_status}.",
-                       code="invalid_transition", details={"status": from_status})
+        raise InvalidTransition(f"This request is {from_status}; it cannot become "
+                                f"{to_status}.", details={"status": from_status})
     assist = None
     if assist_outcome:
         assist = active_assist(help_request.id) or _helped_assist(help_request.id)
@@ -223,9 +225,9 @@ def release_request(request_id, user):
     """The claimant (or a coordinator) gives the request back to the open list."""
     help_request = prepared(request_id)
     if help_request.status != "claimed":
-        raise Conflict(f"This request is {help_request.status}; only a claimed request can "
-                       "be released.", code="invalid_transition",
-                       details={"status": help_request.status})
+        raise InvalidTransition(f"This request is {help_request.status}; only a claimed "
+                                "request can be released.",
+                                details={"status": help_request.status})
     if not (help_request.claimed_by_id == user.id or may_coordinate(user, request_id)):
         raise Forbidden("Only the volunteer holding the claim can release it.",
                         code="not_claimant")
@@ -289,8 +291,8 @@ def restore_request(request_id, actor, reason):
     """Moderation: a hidden request is open again, listed for a full expiry period."""
     help_request = prepared(request_id)
     if help_request.purged_at is not None:
-        raise Conflict("This request's personal data was purged; it cannot be listed again.",
-                       code="request_purged")
+        raise RequestPurged("This request's personal data was purged; it cannot be listed "
+                            "again.")
     if help_request.status == "hidden":
         # The phone may have posted again meanwhile: one active request per phone still holds.
         phones.check_phone_free(help_request.phone, actor, exclude_id=request_id)

@@ -12,13 +12,12 @@ from flask import (
     url_for,
 )
 from flask_babel import format_datetime, format_timedelta, gettext as _
-from flask_wtf.csrf import CSRFError
 
 from connect import clock
 from connect.web import ratelimits
+from connect.web.boundary import when_refused
+from connect.web.pages import answer_expired_forms
 from connect.accounts.auth import current_user
-from connect.errors import ConnectError
-from connect.extensions import db
 from connect.requests import editing, phones, queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
@@ -27,6 +26,8 @@ from connect.safety.reveals import reveal_summary
 from connect.spatial import latlon
 
 bp = Blueprint("resident", __name__)
+# A form posted from a stale page (or with cookies off): the residents' page in words.
+answer_expired_forms(bp, template="resident/error.html")
 
 ACTIVE = ("open", "claimed")
 CONFIRMABLE = ("claimed", "helped")
@@ -51,12 +52,10 @@ def new_request():
                     data, requester=current_user(), source="web",
                     manage_tokens=_remembered_tokens())
             except DuplicateRequest as exc:
-                db.session.rollback()
                 # Only a request this browser posted is named (and linked); anyone else
                 # just learns to use the link they got when posting.
                 return _new_request_page(form, duplicate={"token": exc.owner_token})
             except PhoneBlocked:
-                db.session.rollback()
                 form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
                 return _new_request_page(form)
             _remember_token(token)
@@ -87,8 +86,14 @@ def manage(token):
         seen_by=_seen_by(help_request)))
 
 
+def _closed_now(_error, token):
+    """The request closed while the page was open: nothing changed, and the page says so."""
+    return _closed(token)
+
+
 @bp.route("/m/<token>/edit", methods=["GET", "POST"])
 @ratelimits.edits_per_ip
+@when_refused(_closed_now)
 def edit(token):
     help_request = _by_token(token)
     if queries.effective_status(help_request) not in ACTIVE:
@@ -103,23 +108,20 @@ def edit(token):
                 try:
                     editing.edit_request(help_request.id, data, current_user(), token)
                 except DuplicateRequest:
-                    db.session.rollback()
                     form.phone.errors = [*form.phone.errors, _(
                         "Another open request already has this phone number. Write another "
                         "number, or change that request instead.")]
                     return _private(_form_page("resident/edit.html", form, token=token))
                 except PhoneBlocked:
-                    db.session.rollback()
                     form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
                     return _private(_form_page("resident/edit.html", form, token=token))
-                except ConnectError:
-                    return _closed(token)
                 flash(_("Your changes are saved."), "success")
                 return redirect(url_for(".manage", token=token))
     return _private(_form_page("resident/edit.html", form, token=token))
 
 
 @bp.route("/m/<token>/cancel", methods=["GET", "POST"])
+@when_refused(_closed_now)
 def cancel(token):
     """GET asks "are you sure?"; POST cancels."""
     help_request = _by_token(token)
@@ -128,26 +130,21 @@ def cancel(token):
     if request.method == "GET":
         return _private(render_template("resident/cancel.html", token=token,
                                         help_request=help_request))
-    try:
-        services.cancel_request(help_request.id, current_user(), token, "cancelled by the "
-                                "requester on the web")
-    except ConnectError:
-        return _closed(token)
+    services.cancel_request(help_request.id, current_user(), token,
+                            "cancelled by the requester on the web")
     flash(_("Your request is cancelled. Volunteers no longer see it."), "success")
     return redirect(url_for(".manage", token=token))
 
 
 @bp.post("/m/<token>/confirm")
+@when_refused(_closed_now)
 def confirm(token):
     """The requester says they were helped."""
     help_request = _by_token(token)
     if queries.effective_status(help_request) == "open":
         return _closed(token, _("There is nothing to confirm yet: no volunteer has taken "
                                 "your request."))
-    try:
-        services.confirm_helped(help_request.id, current_user(), token)
-    except ConnectError:
-        return _closed(token)
+    services.confirm_helped(help_request.id, current_user(), token)
     flash(_("Thank you! We counted your neighbour\u2019s help."), "success")
     return redirect(url_for(".manage", token=token))
 
@@ -230,7 +227,6 @@ def _form_page(template, form, **context):
 
 
 def _closed(token, message=None):
-    db.session.rollback()
     flash(message or _("This request is closed, so it can no longer be changed."), "error")
     return redirect(url_for(".manage", token=token))
 
@@ -250,10 +246,3 @@ def _private(result):
 def not_found(_error):
     # One page for every wrong link: nothing tells whether a request exists.
     return _private(render_template("resident/not_found.html")), 404
-
-
-@bp.errorhandler(CSRFError)
-def form_expired(_error):
-    current_app.logger.info("refused a resident form without a valid CSRF token")
-    return render_template("resident/error.html", message=_(
-        "This form could not be sent. Please go back, reload the page and try again.")), 400

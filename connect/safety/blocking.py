@@ -21,10 +21,15 @@ from connect.requests.services import hide_request
 from connect.requests.timeouts import record_event
 from connect.safety import moderation, reports
 from connect.extensions import db
+from connect.requests.errors import RequestPurged
 from connect.validation import normalise_phone
 
 ACTIVE_BLOCK_INDEX = "uq_blocked_phones_active"
 _EVENT_REASON_LENGTH = 200
+
+
+class AlreadyLifted(Conflict):
+    code, message = "already_lifted", "This block was lifted already."
 
 
 class AlreadyBlocked(Conflict):
@@ -73,8 +78,8 @@ def block_phone(request_id, actor, reason):
     # Row-locked: two blocks from the same request queue, the second then sees the first.
     help_request = reports.SUBJECTS["request"].lock(request_id)
     if help_request.purged_at is not None or not help_request.phone:
-        raise Conflict("This request's personal data was purged; its phone is no longer "
-                       "known.", code="request_purged")
+        raise RequestPurged("This request's personal data was purged; its phone is no longer "
+                            "known.")
     phone = help_request.phone
     existing = active_block(phone)
     if existing is not None:
@@ -112,7 +117,7 @@ def lift_block(block_id, actor, reason):
         .values(lifted_at=now, lifted_by_id=actor.id, lift_reason=reason)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise Conflict("This block was lifted already.", code="already_lifted")
+        raise AlreadyLifted()
     if block.request_id is not None:
         status = _status_of(block.request_id)
         record_event(block.request_id, status, status, actor, actor.role,

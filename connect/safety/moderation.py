@@ -30,6 +30,10 @@ ACTION_PREFIXES = ("hidden", "kept hidden", "restored", "phone blocked", "flag %
                    "block lifted")
 
 
+class AlreadyResolved(Conflict):
+    code, message = "already_resolved", "This flag is resolved already."
+
+
 def require_moderator(user, request_id):
     """404 for an unknown request, 403 unless the user may coordinate it."""
     get_request(request_id)
@@ -74,7 +78,7 @@ def resolve_flag(flag_id, actor, reason=None):
         .values(resolved_at=now, resolved_by_id=actor.id)
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
-        raise Conflict("This flag is resolved already.", code="already_resolved")
+        raise AlreadyResolved()
     status = get_request(flag.request_id).status
     what = f"{flag.kind} of #{flag.related_request_id}" if flag.related_request_id else flag.kind
     record_event(flag.request_id, status, status, actor, actor.role,

@@ -1,12 +1,13 @@
 """The "Báo xấu" page: report a request seen in a list, on the map or while helping."""
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from connect.web import ratelimits
-from connect.accounts.auth import current_user
+from connect.web.access import signed_in
+from connect.web.boundary import when_refused
+from connect.web.pages import message_page, problem_page
 from connect.accounts.views import safe_next
-from connect.errors import ConnectError
-from connect.extensions import db
+from connect.errors import Conflict, ConnectError, Forbidden
 from connect.requests.forms import CATEGORY_LABELS
 from connect.requests.queries import get_request, is_requester
 from connect.safety import reports
@@ -15,16 +16,33 @@ from connect.safety.forms import ReportForm
 bp = Blueprint("reports", __name__)
 
 
+def _report_page(request_id):
+    """This report form, and where it goes back to afterwards."""
+    return url_for(".report_request", request_id=request_id,
+                   next=safe_next(request.values.get("next")))
+
+
+def _report_back():
+    return safe_next(request.values.get("next")) or url_for("pages.home")
+
+
+def _not_reported(error, _user, **_view_args):
+    if isinstance(error, reports.AlreadyReported):
+        flash(_("You have already reported this request. Thank you: a coordinator will look "
+                "at it."), "info")
+    else:  # closed or hidden for good meanwhile
+        flash(_("This request can no longer be reported."), "error")
+    return redirect(_report_back())
+
+
 @bp.route("/requests/<int(max=2147483647):request_id>/report", methods=["GET", "POST"])
 @ratelimits.reports_per_account
-def report_request(request_id):
+@signed_in(back=_report_page)
+@when_refused(_not_reported, Conflict, Forbidden)
+def report_request(user, request_id):
     """A reason and an optional comment; signed-in accounts only, each counted once."""
     asked_next = safe_next(request.values.get("next"))
-    back = asked_next or url_for("pages.home")
-    user = current_user()
-    if user is None:
-        here = url_for(".report_request", request_id=request_id, next=asked_next)
-        return redirect(url_for("account.login", next=here))
+    back = _report_back()
     help_request = get_request(request_id)
     if is_requester(help_request, user):
         return _message(_("This is your own request"), _(
@@ -36,19 +54,9 @@ def report_request(request_id):
     if request.method == "GET":
         form.next.data = asked_next or ""
     if form.validate_on_submit():
-        try:
-            reports.report("request", request_id, user, form.reason.data,
-                           form.comment.data or None)
-        except reports.AlreadyReported:
-            db.session.rollback()
-            flash(_("You have already reported this request. Thank you: a coordinator will "
-                    "look at it."), "info")
-        except ConnectError:  # closed or hidden for good meanwhile
-            db.session.rollback()
-            flash(_("This request can no longer be reported."), "error")
-        else:
-            flash(_("Thank you for telling us. A coordinator will look at this request."),
-                  "success")
+        reports.report("request", request_id, user, form.reason.data, form.comment.data or None)
+        flash(_("Thank you for telling us. A coordinator will look at this request."),
+              "success")
         return redirect(back)
     need = {"urgency": help_request.urgency, "description": help_request.description,
             "category_labels": [CATEGORY_LABELS.get(name, name)
@@ -60,14 +68,9 @@ def report_request(request_id):
 @bp.errorhandler(ConnectError)
 def problem(error):
     """A wrong link or a busy database, in words."""
-    if error.status == 404:
-        return _message(_("Not found"), _("We could not find this request. It may have been "
-                                          "removed."), url_for("pages.home"), 404)
-    return _message(_("Something went wrong"), _("Please go back and try again."),
-                    url_for("pages.home"), error.status)
+    return problem_page(error, {404: (_("Not found"), _(
+        "We could not find this request. It may have been removed."))}, url_for("pages.home"))
 
 
 def _message(title, message, back, status):
-    return make_response(render_template(
-        "account/message.html", title=title, message=message, link_url=back,
-        link_text=_("Go back")), status)
+    return message_page(title, message, back, _("Go back"), status)

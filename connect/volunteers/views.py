@@ -1,36 +1,34 @@
 """Volunteer pages: profile, needs near you, the map, claims."""
 from datetime import datetime
-from functools import wraps
 from urllib.parse import quote
 
 import orjson
 import phonenumbers
-from flask import (
-    Blueprint,
-    current_app,
-    flash,
-    make_response,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, format_timedelta
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_wtf.csrf import CSRFError
 
 from connect import clock
 from connect.web import ratelimits
+from connect.web.access import requires, signed_in
+from connect.web.boundary import when_refused
+from connect.web.pages import answer_expired_forms, message_page, problem_page
 from connect.accounts.auth import current_user
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
-from connect.extensions import db
 from connect.notifications import inbox as inbox_service
 from connect.notifications import render
 from connect.geo import ranking
 from connect.matching.leases import catch_up
 from connect.requests.forms import CATEGORY_LABELS
-from connect.requests.queries import claims_held_by, effective_status, get_request, holds_claim
+from connect.requests.errors import NewVolunteerLimit
+from connect.requests.queries import (
+    claims_held_by,
+    effective_status,
+    get_request,
+    holds_claim,
+    holds_claim_of,
+)
 from connect.requests.services import claim_request, mark_helped, release_request
 from connect.safety.reports import withdrawn_from
 from connect.safety.reveals import reveal
@@ -42,6 +40,8 @@ from connect.accounts.services import get_profile
 from connect.volunteers.services import save_profile
 
 bp = Blueprint("volunteer", __name__)
+# A form posted from a stale page (or with cookies off) comes back with a message.
+answer_expired_forms(bp, back="volunteer.needs", again=("volunteer.profile",))
 
 NEEDS_LIMIT = 50
 INBOX_ON_NEEDS = 5
@@ -49,19 +49,8 @@ INBOX_LIMIT = 50
 REQUEST_ID = "<int(max=2147483647):request_id>"
 
 
-def login_required(view):
-    """Pages for signed-in volunteers: others log in first and come back here."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        user = current_user()
-        if user is None:
-            back = (request.full_path.rstrip("?") if request.method == "GET"
-                    else url_for("volunteer.needs"))
-            return redirect(url_for("account.login", next=back))
-        return view(user, *args, **kwargs)
-
-    return wrapped
+# Pages for signed-in volunteers: others log in first and come back here (a form, to the needs).
+volunteer_page = signed_in(after_post="volunteer.needs")
 
 
 @bp.get("/volunteer")
@@ -76,7 +65,7 @@ def start():
 
 
 @bp.route("/volunteer/profile", methods=["GET", "POST"])
-@login_required
+@volunteer_page
 def profile(user):
     """Your area (a pin, or a place from the list), how far you go, what you bring."""
     saved = get_profile(user)
@@ -92,7 +81,7 @@ def profile(user):
 
 
 @bp.get("/volunteer/needs")
-@login_required
+@volunteer_page
 def needs(user):
     """Needs near you by fair rank (as the API's default), with the claims you hold on top."""
     profile = get_profile(user)
@@ -114,7 +103,7 @@ def needs(user):
 
 
 @bp.get("/volunteer/inbox")
-@login_required
+@volunteer_page
 def inbox_page(user):
     """Your notifications: needs sent to you, reminders, assignments; live."""
     now = clock.now()
@@ -124,7 +113,7 @@ def inbox_page(user):
 
 
 @bp.post("/volunteer/inbox/read")
-@login_required
+@volunteer_page
 def inbox_read(user):
     """Mark your notifications read, up to the last one the page showed."""
     inbox_service.mark_read(user, request.form.get("up_to", type=int))
@@ -132,15 +121,9 @@ def inbox_read(user):
     return redirect(url_for(back))
 
 
-@bp.post(f"/volunteer/claim/{REQUEST_ID}")
-@ratelimits.claims_per_volunteer
-@login_required
-def claim(user, request_id):
-    """Take a need: the contact details are yours while the claim holds."""
-    try:
-        claim_request(request_id, user)
-    except ClaimConflict:
-        db.session.rollback()
+def _claim_refused(error, user, request_id):
+    """Why the claim did not go through, and where to look instead."""
+    if isinstance(error, ClaimConflict):
         help_request = get_request(request_id)
         if holds_claim(help_request, user):  # a second tap on a slow connection
             return redirect(url_for("volunteer.claim_page", request_id=request_id))
@@ -149,35 +132,44 @@ def claim(user, request_id):
                     "Please choose another need."), "error")
         else:
             flash(_("This need is closed now. Please choose another one."), "error")
-        return redirect(url_for("volunteer.needs"))
-    except Conflict as exc:  # new_volunteer_limit or capacity_reached
-        db.session.rollback()
-        if exc.code == "new_volunteer_limit":
-            flash(_("Welcome! New volunteers help with one need at a time. Once you have "
-                    "marked it helped, you can take on more."), "info")
-            return redirect(url_for("volunteer.needs"))
+    elif isinstance(error, NewVolunteerLimit):
+        flash(_("Welcome! New volunteers help with one need at a time. Once you have "
+                "marked it helped, you can take on more."), "info")
+    elif isinstance(error, Conflict):  # capacity reached
         flash(ngettext("You are already helping with %(num)d need, as many as you said you "
                        "can take on. Finish or let go of it first.",
                        "You are already helping with %(num)d needs, as many as you said you "
                        "can take on. Finish or let go of one first.",
-                       exc.details.get("capacity", 1)), "error")
-        return redirect(url_for("volunteer.needs"))
-    except Forbidden:  # no volunteer profile yet
-        db.session.rollback()
+                       error.details.get("capacity", 1)), "error")
+    else:  # Forbidden: no volunteer profile yet
         flash(_("First tell us your area and how you can help."), "error")
         return redirect(url_for("volunteer.profile"))
+    return redirect(url_for("volunteer.needs"))
+
+
+@bp.post(f"/volunteer/claim/{REQUEST_ID}")
+@ratelimits.claims_per_volunteer
+@volunteer_page
+@when_refused(_claim_refused, Conflict, Forbidden)
+def claim(user, request_id):
+    """Take a need: the contact details are yours while the claim holds."""
+    claim_request(request_id, user)
     return redirect(url_for("volunteer.claim_page", request_id=request_id))
 
 
+def _not_claimant(user, request_id):
+    """Someone else's need, or one withdrawn from this volunteer while a coordinator checks it."""
+    if get_request(request_id).status == "hidden" and withdrawn_from(request_id, user.id):
+        return _withdrawn()
+    return _not_yours()
+
+
 @bp.get(f"/volunteer/claims/{REQUEST_ID}")
-@login_required
+@volunteer_page
+@requires(holds_claim_of, refused=_not_claimant)
 def claim_page(user, request_id):
     """The claimed need: who, where, how to get there, and until when it is yours."""
     help_request = get_request(request_id)
-    if not holds_claim(help_request, user):
-        if help_request.status == "hidden" and withdrawn_from(request_id, user.id):
-            return _withdrawn()
-        return _not_yours()
     reveal(help_request, user, channel="page")  # logged: the claimant sees the contact
     now = clock.now()
     lat, lon = latlon(help_request.location)
@@ -195,26 +187,28 @@ def claim_page(user, request_id):
         status_url=url_for("requests.get_request", request_id=request_id))
 
 
+def _no_longer_yours(_error, _user, **_view_args):
+    flash(_("This need is no longer held by you: it may have been cancelled, finished, "
+            "or your time to help ran out."), "error")
+    return redirect(url_for("volunteer.needs"))
+
+
 @bp.post(f"/volunteer/claims/{REQUEST_ID}/release")
-@login_required
+@volunteer_page
+@when_refused(_no_longer_yours, Conflict, Forbidden)
 def release(user, request_id):
     """Let the need go back to the list for someone else."""
-    try:
-        release_request(request_id, user)
-    except (Conflict, Forbidden):
-        return _no_longer_yours()
+    release_request(request_id, user)
     flash(_("You let this need go. Someone else can help with it now."), "info")
     return redirect(url_for("volunteer.needs"))
 
 
 @bp.post(f"/volunteer/claims/{REQUEST_ID}/helped")
-@login_required
+@volunteer_page
+@when_refused(_no_longer_yours, Conflict, Forbidden)
 def helped(user, request_id):
     """The need was met."""
-    try:
-        mark_helped(request_id, user)
-    except (Conflict, Forbidden):
-        return _no_longer_yours()
+    mark_helped(request_id, user)
     flash(_("Thank you for helping! The need is marked as helped."), "info")
     return redirect(url_for("volunteer.needs"))
 
@@ -230,29 +224,15 @@ def map_page():
                            categories=CATEGORY_LABELS)
 
 
-@bp.errorhandler(CSRFError)
-def form_expired(_error):
-    """A form posted from a stale page (or with cookies off): say so; nothing was done."""
-    flash(_("This page was open for too long, or cookies are turned off. Please try again."),
-          "error")
-    if request.endpoint == "volunteer.profile":
-        return redirect(url_for("volunteer.profile"))
-    return redirect(url_for("volunteer.needs"))
-
-
 @bp.errorhandler(ConnectError)
 def problem(error):
     """Service errors on these pages are a page in plain words, not JSON."""
-    title, message = {
+    response = problem_page(error, {
         404: (_("Not found"), _("We could not find this need. It may have been removed.")),
         403: (_("Not allowed"), _("This page is not for your account.")),
         503: (_("Please try again"), _("The service is busy for a moment. "
                                       "Please try again in a few seconds.")),
-    }.get(error.status, (_("Something went wrong"), _("Please go back and try again.")))
-    response = make_response(render_template(
-        "account/message.html", title=title, message=message,
-        link_url=url_for("volunteer.needs"), link_text=_("Back to the needs near you")),
-        error.status)
+    }, url_for("volunteer.needs"), _("Back to the needs near you"))
     response.headers.update(error.headers)
     return response
 
@@ -260,26 +240,19 @@ def problem(error):
 # -- helpers ---------------------------------------------------------------------------
 
 def _withdrawn():
-    return render_template(
-        "account/message.html", title=_("This need was withdrawn"),
-        message=_("This request was withdrawn while a coordinator checks it. You do not need "
-                  "to go. Thank you for being ready to help."),
-        link_url=url_for("volunteer.needs"), link_text=_("Back to the needs near you"))
+    return message_page(
+        _("This need was withdrawn"),
+        _("This request was withdrawn while a coordinator checks it. You do not need to go. "
+          "Thank you for being ready to help."),
+        url_for("volunteer.needs"), _("Back to the needs near you"))
 
 
 def _not_yours():
-    return render_template(
-        "account/message.html", title=_("This need is not held by you"),
-        message=_("Only the volunteer helping with a need sees its details. If it was yours, "
-                  "it may have been finished, cancelled or given back."),
-        link_url=url_for("volunteer.needs"), link_text=_("Back to the needs near you")), 403
-
-
-def _no_longer_yours():
-    db.session.rollback()
-    flash(_("This need is no longer held by you: it may have been cancelled, finished, "
-            "or your time to help ran out."), "error")
-    return redirect(url_for("volunteer.needs"))
+    return message_page(
+        _("This need is not held by you"),
+        _("Only the volunteer helping with a need sees its details. If it was yours, it may "
+          "have been finished, cancelled or given back."),
+        url_for("volunteer.needs"), _("Back to the needs near you"), 403)
 
 
 def _categories(names):

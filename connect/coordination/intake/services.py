@@ -28,14 +28,21 @@ class PossibleDuplicate(Conflict):
                "Check that it is not this caller's; send confirm_duplicate true to post anyway.")
 
 
+class OutsideYourAreas(Forbidden):
+    """The call's place lies outside every area the coordinator was granted."""
+
+    code = "outside_your_areas"
+    message = ("This place is outside the areas you coordinate. Ask a coordinator of that "
+               "area to enter the call.")
+
+
 def require_area_for(user, lat, lon):
     """403 `outside_your_areas` unless the point lies in one of the coordinator's areas."""
     if user.role == "admin":
         return
     inside = {int(area_id) for area_id in area_index().containing(lat, lon)}
     if not inside & set(coordinator_area_ids(user.id)):
-        raise Forbidden("This place is outside the areas you coordinate. Ask a coordinator "
-                        "of that area to enter the call.", code="outside_your_areas")
+        raise OutsideYourAreas()
 
 
 def check_phone(user, phone):

@@ -13,19 +13,41 @@ from connect.web import ratelimits
 from connect.coordination.intake import services as intake
 from connect.coordination.console import bp, console_page
 from connect.coordination.intake.forms import IntakeForm
-from connect.errors import ConnectError
-from connect.extensions import db
 from connect.requests.forms import CATEGORY_LABELS, local_phone
 from connect.requests.schemas import RequestCreateSchema
-from connect.requests.phones import DuplicateRequest
+from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.validation import normalise_phone
+from connect.web.boundary import when_refused
 
 STATUS_LABELS = {"open": _l("Open"), "claimed": _l("Claimed")}
+
+
+def _refused(error, _user):
+    """A refusal shown at the answer it is about, on the form as sent (never a bare error
+    page); a phone that already has a request is the phone check's answer."""
+    form = IntakeForm()
+    if isinstance(error, DuplicateRequest):
+        checking = "check_phone" in request.form
+        return _page(form, 200 if checking else 409, same_phone=_same_phone(error))
+    if isinstance(error, intake.PossibleDuplicate):
+        return _page(form, 409, nearby=[_nearby_row(item) for item in error.details["nearby"]])
+    if isinstance(error, intake.OutsideYourAreas):
+        form.lat.errors = [*form.lat.errors, _(
+            "This place is outside the areas you coordinate. Check the point, or pass the "
+            "call to a coordinator of that area.")]
+    elif isinstance(error, PhoneBlocked):
+        form.phone.errors = [*form.phone.errors, _(
+            "This phone number was blocked by moderation, so no request can be posted for "
+            "it. If the caller really needs help, talk to an admin.")]
+    else:
+        return _page(form, error.status, problem=error.message)
+    return _page(form, error.status)
 
 
 @bp.route("/intake", methods=["GET", "POST"], endpoint="intake")
 @ratelimits.intake_per_account
 @console_page
+@when_refused(_refused)
 def intake_page(user):
     """Enter a caller's request; warn of duplicates before posting."""
     form = IntakeForm()
@@ -38,17 +60,7 @@ def intake_page(user):
     data = form.load_into(RequestCreateSchema())
     if data is None:
         return _page(form, 422)
-    try:
-        help_request, token = intake.enter_request(user, data, form.confirm_duplicate.data)
-    except DuplicateRequest as exc:
-        db.session.rollback()
-        return _page(form, 409, same_phone=_same_phone(exc))
-    except intake.PossibleDuplicate as exc:
-        db.session.rollback()
-        return _page(form, 409, nearby=[_nearby_row(item) for item in exc.details["nearby"]])
-    except ConnectError as exc:
-        db.session.rollback()
-        return _refused(form, exc)
+    help_request, token = intake.enter_request(user, data, form.confirm_duplicate.data)
     return _done(help_request, token)
 
 
@@ -56,30 +68,8 @@ def _check_phone(user, form):
     """Only the phone: tell the operator at once whether it already has an open request."""
     if not form.phone_only_valid():
         return _page(form, 422)
-    try:
-        intake.check_phone(user, normalise_phone(form.phone.data))
-    except DuplicateRequest as exc:
-        db.session.rollback()
-        return _page(form, 200, same_phone=_same_phone(exc))
-    except ConnectError as exc:
-        db.session.rollback()
-        return _refused(form, exc)
+    intake.check_phone(user, normalise_phone(form.phone.data))
     return _page(form, 200, phone_free=True)
-
-
-def _refused(form, exc):
-    """A refusal shown at the answer it is about (never a bare error page)."""
-    if exc.code == "outside_your_areas":
-        form.lat.errors = [*form.lat.errors, _(
-            "This place is outside the areas you coordinate. Check the point, or pass the "
-            "call to a coordinator of that area.")]
-    elif exc.code == "phone_blocked":
-        form.phone.errors = [*form.phone.errors, _(
-            "This phone number was blocked by moderation, so no request can be posted for "
-            "it. If the caller really needs help, talk to an admin.")]
-    else:
-        return _page(form, exc.status, problem=exc.message)
-    return _page(form, exc.status)
 
 
 def _same_phone(exc):

@@ -1,18 +1,21 @@
 """The console's moderation page: the queue, blocked phones, and what was done, by whom, why."""
 from datetime import datetime
 
-from flask import flash, make_response, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, gettext as _, lazy_gettext as _l
 
 from connect.accounts.views import safe_next
 from connect.coordination.console import bp, console_page
 from connect.coordination.map.views import STATUS_LABELS
 from connect.coordination.moderation.forms import BlockReasonForm, ModerationActionForm
-from connect.errors import ConnectError, Forbidden, NotFound
-from connect.extensions import db
+from connect.errors import Forbidden, NotFound
+from connect.requests.errors import InvalidTransition, RequestPurged
 from connect.requests.forms import CATEGORY_LABELS, local_phone
 from connect.safety import blocking, moderation
+from connect.requests.phones import DuplicateRequest
 from connect.safety.models import REPORT_REASONS
+from connect.web.boundary import when_refused
+from connect.web.pages import message_page
 
 REQUEST_ID = "<int(max=2147483647):request_id>"
 PER_PAGE = 20
@@ -20,16 +23,16 @@ MAX_PAGE = 100_000
 REASON_WORDS = {"joke": _l("joke"), "advertising": _l("advertising"), "scam": _l("scam"),
                 "false": _l("false information"), "other": _l("other")}
 FLAG_WORDS = {"possible_duplicate": _l("Possible duplicate")}
-# A refused action's conflict, in words (the API's codes).
+# A refused action's conflict, in words.
 CONFLICT_WORDS = {
-    "already_blocked": _l("This phone number is blocked already."),
-    "already_lifted": _l("This block was lifted already."),
-    "already_resolved": _l("This flag was resolved already."),
-    "duplicate_request": _l("This phone number has another open request now, so this one "
-                            "cannot be listed again."),
-    "request_purged": _l("This request's personal data was purged, so nothing was done."),
-    "invalid_transition": _l("This request changed meanwhile (it is %(status)s now), so "
-                             "nothing was done."),
+    blocking.AlreadyBlocked: _l("This phone number is blocked already."),
+    blocking.AlreadyLifted: _l("This block was lifted already."),
+    moderation.AlreadyResolved: _l("This flag was resolved already."),
+    DuplicateRequest: _l("This phone number has another open request now, so this one "
+                         "cannot be listed again."),
+    RequestPurged: _l("This request's personal data was purged, so nothing was done."),
+    InvalidTransition: _l("This request changed meanwhile (it is %(status)s now), so "
+                          "nothing was done."),
 }
 
 
@@ -54,8 +57,17 @@ def moderation_page(user):
         actions=[_action(action) for action in moderation.recent_actions(user)])
 
 
+def _not_done(error, _user, **_view_args):
+    """A refused moderation action: not yours (or gone) in a page, a conflict in a message."""
+    if isinstance(error, (NotFound, Forbidden)):
+        return _refused(error)
+    flash(_conflict_words(error), "error")
+    return redirect(_back(request.form.get("next")))
+
+
 @bp.post(f"/requests/{REQUEST_ID}/hide")
 @console_page
+@when_refused(_not_done)
 def hide_request(user, request_id):
     """Hide a request, or keep an auto-hidden one hidden."""
     return _act(lambda: moderation.require_moderator(user, request_id),
@@ -65,6 +77,7 @@ def hide_request(user, request_id):
 
 @bp.post(f"/requests/{REQUEST_ID}/restore")
 @console_page
+@when_refused(_not_done)
 def restore_request(user, request_id):
     """Show a hidden request again."""
     return _act(lambda: moderation.require_moderator(user, request_id),
@@ -74,6 +87,7 @@ def restore_request(user, request_id):
 
 @bp.post(f"/requests/{REQUEST_ID}/block-phone")
 @console_page
+@when_refused(_not_done)
 def block_phone(user, request_id):
     """Block the request's phone number (and hide the request)."""
     return _act(lambda: moderation.require_moderator(user, request_id),
@@ -84,6 +98,7 @@ def block_phone(user, request_id):
 
 @bp.post("/flags/<int(max=2147483647):flag_id>/resolve")
 @console_page
+@when_refused(_not_done)
 def resolve_flag(user, flag_id):
     """Mark a flag looked at."""
     return _act(lambda: moderation.visible_flag(flag_id, user),
@@ -93,6 +108,7 @@ def resolve_flag(user, flag_id):
 
 @bp.post("/blocked-phones/<int(max=2147483647):block_id>/lift", endpoint="lift_block")
 @console_page
+@when_refused(_not_done)
 def lift_block(user, block_id):
     """Let a blocked phone post again."""
     return _act(lambda: blocking.visible_block(block_id, user),
@@ -104,45 +120,32 @@ def lift_block(user, block_id):
 
 def _act(authorize, action, form_class, done):
     """Authorize first (refusals change nothing and say nothing more), then ask why, then act;
-    back to where the form was, with what happened."""
-    try:
-        authorize()
-    except (NotFound, Forbidden) as error:
-        return _refused(error)
+    back to where the form was, with what happened (refusals: ``_not_done``)."""
+    authorize()
     form = form_class()
     back = _back(form.next.data)
     if not form.validate_on_submit():
         flash(next(iter(form.reason.errors), None)
               or _("This form could not be sent. Reload the page and try again."), "error")
         return redirect(back)
-    try:
-        action(form.reason.data)
-    except (NotFound, Forbidden) as error:
-        db.session.rollback()
-        return _refused(error)
-    except ConnectError as error:
-        db.session.rollback()
-        flash(_conflict_words(error), "error")
-        return redirect(back)
+    action(form.reason.data)
     flash(done, "success")
     return redirect(back)
 
 
 def _refused(error):
-    db.session.rollback()
     if error.status == 404:
         title, message = _("Not found"), _("We could not find this. It may have been removed.")
     else:
         title, message = _("Not in your areas"), _(
             "Only a coordinator of its area, or an admin, can do this.")
-    return make_response(render_template(
-        "account/message.html", title=title, message=message,
-        link_url=url_for("console.moderation"), link_text=_("Back to moderation")),
-        error.status)
+    return message_page(title, message, url_for("console.moderation"), _("Back to moderation"),
+                        error.status)
 
 
 def _conflict_words(error):
-    words = CONFLICT_WORDS.get(error.code)
+    words = next((words for kind, words in CONFLICT_WORDS.items() if isinstance(error, kind)),
+                 None)
     if words is None:
         return _("That could not be done. Reload the page and try again.")
     status = (error.details or {}).get("status", "")

@@ -129,17 +129,25 @@ def _candidate(profile, user, distance, active, free, wanted):
 
 # -- assignment -------------------------------------------------------------------------------
 
+class NotSuitable(Conflict):
+    """The volunteer cannot take this request now (details: reason, as batch assignment's)."""
+
+    code, message = "not_suitable", "This volunteer cannot take this request now."
+
+
+class UnknownVolunteer(ValidationFailed):
+    code, message = "unknown_volunteer", "No volunteer with this id."
+
+
 def _not_suitable(reason, distance=None):
     details = {"reason": reason}
     if distance is not None:
         details["distance_m"] = round(distance)
-    return Conflict("This volunteer cannot take this request now.", code="not_suitable",
-                    details=details)
+    return NotSuitable(details=details)
 
 
 def _unknown_volunteer():
-    return ValidationFailed("No volunteer with this id.", code="unknown_volunteer",
-                            details={"fields": {"volunteer_id": ["No volunteer with this id."]}})
+    return UnknownVolunteer(details={"fields": {"volunteer_id": [UnknownVolunteer.message]}})
 
 
 def assign_volunteer(request_id, volunteer_id, coordinator, reason=None):

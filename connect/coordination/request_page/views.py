@@ -1,6 +1,6 @@
 """A request in the console: everything about it, its history, and who could go now."""
 import phonenumbers
-from flask import flash, make_response, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import format_datetime, format_timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,7 +14,7 @@ from connect.accounts.models import User
 from connect.coordination.request_page import assign
 from connect.coordination.console import bp, console_page
 from connect.coordination.map.views import STATUS_LABELS
-from connect.errors import ConnectError, Forbidden, NotFound
+from connect.errors import ClaimConflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.requests.forms import CATEGORY_LABELS
 from connect.requests.queries import effective_state
@@ -22,6 +22,8 @@ from connect.safety import moderation
 from connect.safety.forms import REASON_LABELS
 from connect.safety.reveals import reveal
 from connect.spatial import latlon
+from connect.web.boundary import when_refused
+from connect.web.pages import message_page
 
 REQUEST_ID = "<int(max=2147483647):request_id>"
 CANDIDATES_SHOWN = 10
@@ -45,10 +47,8 @@ class AssignForm(FlaskForm):
 
 def _not_found():
     # The same page for an unknown request and one in someone else's area: nothing leaks.
-    return make_response(render_template(
-        "account/message.html", title=_("Not found"),
-        message=_("There is no request with this number in your areas."),
-        link_url=url_for("console.index"), link_text=_("Back to the console")), 404)
+    return message_page(_("Not found"), _("There is no request with this number in your areas."),
+                        url_for("console.index"), _("Back to the console"), 404)
 
 
 def _national(e164):
@@ -153,8 +153,17 @@ def request_page(user, request_id):
         here=url_for("console.request_page", request_id=request_id))
 
 
+def _not_assigned(error, _user, request_id):
+    """Back to the request with what stood in the way (a page when it is not in your areas)."""
+    if isinstance(error, (NotFound, Forbidden)):
+        return _not_found()
+    flash(_assign_problem(error), "error")
+    return redirect(url_for("console.request_page", request_id=request_id))
+
+
 @bp.post(f"/requests/{REQUEST_ID}/assign")
 @console_page
+@when_refused(_not_assigned)
 def assign_page(user, request_id):
     """Give the request to the chosen volunteer; back to the request with what happened."""
     back = redirect(url_for("console.request_page", request_id=request_id))
@@ -162,27 +171,18 @@ def assign_page(user, request_id):
     if not form.validate_on_submit():
         flash(_("Choose a volunteer from the list to assign."), "error")
         return back
-    try:
-        assign.assign_volunteer(request_id, form.volunteer_id.data, user,
-                                form.reason.data or None)
-    except (NotFound, Forbidden):
-        db.session.rollback()
-        return _not_found()
-    except ConnectError as exc:
-        db.session.rollback()
-        flash(_assign_problem(exc), "error")
-        return back
+    assign.assign_volunteer(request_id, form.volunteer_id.data, user, form.reason.data or None)
     flash(_("Assigned. The volunteer has been told and now holds the claim."), "success")
     return back
 
 
 def _assign_problem(error):
     """What to tell a coordinator whose assignment did not go through."""
-    if error.code == "claim_conflict":
+    if isinstance(error, ClaimConflict):
         return _("Someone took this request meanwhile, or it is no longer open.")
-    if error.code == "not_suitable":
+    if isinstance(error, assign.NotSuitable):
         return str(NOT_SUITABLE_MESSAGES.get(error.details.get("reason"),
                                              _("This volunteer cannot take this request now.")))
-    if error.code == "unknown_volunteer":
+    if isinstance(error, assign.UnknownVolunteer):
         return _("There is no such volunteer.")
     return _("The assignment did not go through. Please try again.")
