@@ -9,8 +9,8 @@ from connect.accounts.models import User
 from connect.areas.services import may_coordinate
 from connect.database import SAFE_METHODS
 from connect.extensions import db
+from connect.requests.models import ContactReveal
 from connect.requests.queries import can_see_private, holds_claim, is_requester
-from connect.safety.models import ContactReveal
 
 CHANNELS = ("api", "page")
 
