@@ -20,8 +20,9 @@ from connect.accounts.auth import current_user
 from connect.errors import ConnectError
 from connect.extensions import db
 from connect.matching.leases import reopened_after_claim
-from connect.requests import editing, queries, services
+from connect.requests import editing, privacy, queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
+from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
 from connect.safety import reports
 from connect.safety.blocking import PAGE_MESSAGE as blocked_message, PhoneBlocked
@@ -220,8 +221,10 @@ def _new_request_page(form, duplicate=None):
 
 
 def _by_token(token):
+    """The request this manage link opens, all of it for its holder (privacy); else 404."""
     help_request = queries.find_by_manage_token(token)
-    if help_request is None:
+    if help_request is None or privacy.view_for(
+            help_request, Viewer(current_user(), token, "page")) != PRIVATE:
         abort(404)
     return help_request
 

@@ -1,70 +1,11 @@
-"""Contact reveals: who may see a request's contact details, and the log of who did."""
-from datetime import timedelta
+"""Reading the contact reveal log, which connect.requests.privacy writes: who may, what it says."""
+from sqlalchemy import func, select
 
-from flask import current_app, has_request_context, request
-from sqlalchemy import exists, func, insert, select
-
-from connect import clock
 from connect.accounts.models import User
 from connect.areas.services import may_coordinate
-from connect.database import SAFE_METHODS
 from connect.extensions import db
 from connect.requests.models import ContactReveal
-from connect.requests.queries import can_see_private, holds_claim, is_requester
-
-CHANNELS = ("api", "page")
-
-
-def reveal_role(help_request, user=None, manage_token=None):
-    """Why the caller may see the contact details: requester, claimant, their staff role, or
-    None when they may not."""
-    if not can_see_private(help_request, user, manage_token):
-        return None
-    if is_requester(help_request, user, manage_token):
-        return "requester"
-    if holds_claim(help_request, user):
-        return "claimant"
-    return user.role  # coordinator of the request's area, or admin
-
-
-def reveal(help_request, user=None, manage_token=None, channel="api"):
-    """Whether the caller may see the contact details; logs it when they are not the requester."""
-    role = reveal_role(help_request, user, manage_token)
-    if role is None:
-        return False
-    # After a purge there is no name, phone, address or exact point left to reveal.
-    if role != "requester" and help_request.purged_at is None:
-        log_reveal(help_request.id, user.id, role, channel)
-    return True
-
-
-def log_reveal(request_id, viewer_id, role, channel, now=None):
-    """Record one reveal, unless the same one was logged within the window; True if written."""
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}")
-    now = now or clock.now()
-    window = current_app.config["REVEAL_LOG_WINDOW_SECONDS"]
-    if window > 0 and db.session.execute(select(exists().where(
-            ContactReveal.request_id == request_id, ContactReveal.viewer_id == viewer_id,
-            ContactReveal.viewer_role == role, ContactReveal.channel == channel,
-            ContactReveal.created_at > now - timedelta(seconds=window)))).scalar():
-        return False
-    values = dict(request_id=request_id, viewer_id=viewer_id, viewer_role=role,
-                  channel=channel, created_at=now)
-    if has_request_context() and request.method in SAFE_METHODS:
-        # A GET reads in a deferred SQLite transaction: a write in it would need a lock
-        # upgrade that fails at once (SQLITE_BUSY_SNAPSHOT, no busy wait) when any other
-        # writer committed since the read began. So the reveal gets its own short write
-        # transaction on another connection, committed before the details are sent.
-        with db.engine.connect() as conn:
-            conn.execution_options(write=True)
-            with conn.begin():
-                conn.execute(insert(ContactReveal).values(**values))
-    else:
-        # Writes (a claim, a coordinator's edit) already hold the write lock: the reveal
-        # commits with them, or rolls back with them when nothing was shown.
-        db.session.add(ContactReveal(**values))
-    return True
+from connect.requests.queries import is_requester
 
 
 def may_read_log(help_request, user=None, manage_token=None):
