@@ -22,6 +22,7 @@ def create_app(config=None):
     trust_proxies(app)
     configure_db(app)
     init_extensions(app)
+    connect_domains(app)
     configure_notifications(app)
     add_security_headers(app)
     register_error_handlers(app)
@@ -55,6 +56,23 @@ def trust_proxies(app):
     x_for, x_proto = app.config["PROXY_FIX_X_FOR"], app.config["PROXY_FIX_X_PROTO"]
     if x_for or x_proto:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=x_for, x_proto=x_proto)
+
+
+def connect_domains(app):
+    """Each domain's start-up: who is calling, and the receivers of request events (blinker
+    holds them weakly, and a process that never imported a module would miss them)."""
+    from connect.accounts import auth
+    from connect.matching import listeners as matching_listeners
+    from connect.offers import reporting as offer_reports
+    from connect.requests import listeners as request_listeners
+    from connect.safety import listeners as safety_listeners
+
+    auth.init_app(app)
+    request_listeners.init_app(app)
+    # Safety first: a post's look-alikes are flagged before volunteers are told of it.
+    safety_listeners.init_app(app)
+    matching_listeners.init_app(app)
+    offer_reports.init_app(app)
 
 
 def configure_notifications(app):
@@ -110,7 +128,6 @@ def register_blueprints(app):
     from connect.volunteers.api import bp as volunteers_bp
 
     from connect.extensions import csrf
-    from connect.web.pages import register_pages
 
     for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp,
                       offers_bp, assignments_bp, notifications_bp, console_map_bp,
@@ -128,6 +145,20 @@ def register_blueprints(app):
         return {"status": "ok"}
 
 
+def register_pages(app):
+    from connect.accounts.views import bp as account_bp
+    from connect.coordination.views import bp as console_bp
+    from connect.home import bp as home_bp
+    from connect.offers.views import bp as offer_pages_bp
+    from connect.requests.views import bp as resident_bp
+    from connect.safety.views import bp as reports_bp
+    from connect.volunteers.views import bp as volunteer_bp
+    from connect.web import pages
+
+    for blueprint in (home_bp, account_bp, resident_bp, volunteer_bp, reports_bp,
+                      offer_pages_bp, console_bp):
+        app.register_blueprint(blueprint)
+    pages.init_app(app)
 
 
 def add_request_boundary(app):
@@ -176,7 +207,7 @@ def attach_read_model(app):
     from connect.coordination.map.snapshot import RequestSnapshot
     from connect.extensions import db
     from connect.matching.hooks import install_session_hooks
-    from connect.matching.ranking import Weights
+    from connect.geo.ranking import Weights
     from connect.matching.readmodel import OpenRequestsReadModel
 
     with app.app_context():
@@ -195,9 +226,10 @@ def attach_read_model(app):
 
 def add_nearby_fast_path(app):
     """Plain nearby GETs answered before Flask, as Flask would (connect.web.fastpath)."""
+    from connect.requests.schemas import NearbyQuerySchema
     from connect.web.fastpath import install
 
-    install(app)
+    install(app, "requests.nearby", NearbyQuerySchema())
 
 
 def register_cli(app):

@@ -1,8 +1,22 @@
 """`flask connect ...`: operations commands (cron-ready) and staff accounts."""
 import click
+from blinker import ANY, NamedSignal
 from flask.cli import with_appcontext
 
+from connect.accounts.models import User
+from connect.accounts.services import register_user
+from connect.areas import signals as area_signals
+from connect.areas.services import grant_area, import_areas
+from connect.demo import seed_demo_data
+from connect.errors import ConnectError
 from connect.extensions import db
+from connect.matching.leases import remind_due
+from connect.notifications import signals as notification_signals
+from connect.offers.services import expire_offers
+from connect.requests import signals as request_signals
+from connect.requests.timeouts import expire_all
+from connect.safety.purge import purge_personal_data
+from connect.validation import normalise_phone
 
 
 @click.group("connect")
@@ -15,10 +29,6 @@ def connect_cli():
 def expire_command():
     """Release lapsed claim leases, expire stale requests and past offers, and remind
     claimants whose lease ends soon (run from cron)."""
-    from connect.matching.leases import remind_due
-    from connect.offers.services import expire_offers
-    from connect.requests.services import expire_all
-
     result = expire_all()
     reminded = remind_due()
     offers = expire_offers()
@@ -26,6 +36,18 @@ def expire_command():
     click.echo(f"leases lapsed: {result['leases_lapsed']}, "
                f"requests expired: {result['requests_expired']}, reminders sent: {reminded}, "
                f"offers expired: {offers}")
+
+
+@connect_cli.command("signals")
+def signals_command():
+    """List what each event of connect's packages sets in motion (its receivers)."""
+    for module in (request_signals, notification_signals, area_signals):
+        for signal in module.__dict__.values():
+            if not isinstance(signal, NamedSignal):
+                continue
+            receivers = [f"{receiver.__module__}.{receiver.__qualname__}"
+                         for receiver in signal.receivers_for(ANY)]
+            click.echo(f"{module.__name__}.{signal.name}: {', '.join(receivers) or '-'}")
 
 
 @connect_cli.command("purge")
@@ -36,8 +58,6 @@ def expire_command():
 @with_appcontext
 def purge_command(older_than_days, dry_run):
     """Anonymise the personal data of closed requests (run daily from cron)."""
-    from connect.safety.purge import purge_personal_data
-
     result = purge_personal_data(older_than_days)
     if dry_run:
         db.session.rollback()
@@ -64,11 +84,6 @@ def purge_command(older_than_days, dry_run):
 @with_appcontext
 def create_user_command(phone, name, role, areas, password):
     """Create a coordinator or admin account (never possible by self-registration)."""
-    from connect.accounts.services import register_user
-    from connect.areas.services import grant_area
-    from connect.errors import ConnectError
-    from connect.validation import normalise_phone
-
     try:
         phone = normalise_phone(phone)
         if len(password) < 8:
@@ -95,9 +110,6 @@ def import_areas_command(path):
     """Import province/district/commune polygons from a GeoJSON FeatureCollection."""
     import json
     import sys
-
-    from connect.areas.services import import_areas
-    from connect.errors import ConnectError
 
     with open(path, encoding="utf-8") as handle:
         try:
@@ -129,11 +141,6 @@ def grant_area_command(phone, areas):
     """Let a coordinator act in more areas."""
     from sqlalchemy import select
 
-    from connect.accounts.models import User
-    from connect.areas.services import grant_area
-    from connect.errors import ConnectError
-    from connect.validation import normalise_phone
-
     try:
         phone = normalise_phone(phone)
     except ValueError as exc:
@@ -155,8 +162,6 @@ def grant_area_command(phone, areas):
 @with_appcontext
 def seed_command(force):
     """Add demo requests and volunteers around Bac Giang (only into an empty database)."""
-    from connect.demo import seed_demo_data
-
     created = seed_demo_data(force=force)
     db.session.commit()
     click.echo(f"demo data: {created}")

@@ -33,6 +33,43 @@ def _int(name, default):
     return int(value) if value not in (None, "") else default
 
 
+# Rate limits (connect.web.ratelimits applies them): setting name -> default; each can be overridden from the environment (below) and
+# is a flask-limiter string, where "a;b;c" stacks windows (all must have room).
+# docs/operations.md has the same table with the reasons.
+RATE_LIMITS = {
+    # Posted requests per phone: a household needs a few, a spammer many.
+    "RATELIMIT_POST_PER_PHONE": "5 per day",
+    # Posted requests per client address: generous, as whole carriers sit behind one NAT.
+    "RATELIMIT_POST_PER_IP": "30 per hour",
+    # Registration attempts per client address.
+    "RATELIMIT_REGISTER_PER_IP": "20 per hour",
+    # Failed logins per submitted phone (known or not): the stacked windows are the backoff.
+    "RATELIMIT_LOGIN_FAILURES_PER_PHONE": "5 per minute;10 per hour;20 per day",
+    # Failed logins per client address, whatever phone they name.
+    "RATELIMIT_LOGIN_FAILURES_PER_IP": "30 per minute;200 per hour",
+    # Claim attempts per volunteer account.
+    "RATELIMIT_CLAIMS_PER_VOLUNTEER": "30 per hour",
+    # Edits of a request per client address.
+    "RATELIMIT_EDITS_PER_IP": "60 per hour",
+    # Reports ("Báo xấu") per account: enough for an honest volunteer's day, not for a spree.
+    "RATELIMIT_REPORTS_PER_ACCOUNT": "20 per day",
+    # New manage links per client address (a requester needs one when a link leaked).
+    "RATELIMIT_NEW_LINKS_PER_IP": "10 per hour",
+    # Batch assignment previews and applies per coordinator account: a preview of a big area
+    # takes seconds of CPU, and a console needs a few a minute.
+    "RATELIMIT_ASSIGNMENTS_PER_ACCOUNT": "10 per minute;100 per hour",
+    # Offers of help posted per account: a shop or group posts a few a day, not dozens.
+    # (Asking an offer posts a request: the two post limits above count it.)
+    "RATELIMIT_OFFERS_PER_ACCOUNT": "10 per day",
+    # Hotline intake per coordinator account: an operator enters call after call for
+    # others, so the resident posting limits above do not apply to it; this only stops a
+    # runaway script.
+    "RATELIMIT_INTAKE_PER_ACCOUNT": "600 per hour",
+    # The public counts by area: anyone may download them, and each costs a scan of every
+    # request; a dashboard refreshing every minute stays well inside this.
+    "RATELIMIT_PUBLIC_EXPORT_PER_IP": "120 per hour",
+}
+
 class Config:
     """Settings for a real deployment; every value can come from the environment."""
 
@@ -51,9 +88,7 @@ class Config:
         # Retry-After is set on 429 answers only (connect.errors, connect.web.pages), the same
         # figure as details.retry_after; flask-limiter would put it on every answer.
         self.RATELIMIT_HEADERS_ENABLED = False
-        from connect.web.ratelimits import LIMITS
-
-        for name, default in LIMITS.items():
+        for name, default in RATE_LIMITS.items():
             setattr(self, name, os.environ.get(name) or default)
         # Number of proxies in front of the app trusted to set X-Forwarded-For (the client
         # address rate limits count by) and X-Forwarded-Proto; 0 trusts none.

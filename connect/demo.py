@@ -13,7 +13,7 @@ from connect.areas.models import Area
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests.services import post_request
-from connect.safety.duplicates import DuplicateRequest
+from connect.requests.phones import DuplicateRequest
 from connect.volunteers.services import save_profile
 
 TOWNS = DEFAULT_PLACES  # (name, lat, lon)

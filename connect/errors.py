@@ -107,18 +107,9 @@ def handle_http_exception(error):
         details = {"fields": messages}
     if status == 400 and isinstance(messages, dict) and "json" in messages:
         return envelope(400, "invalid_json", "The body is not valid JSON.")
-    message = {
-        422: "Some fields are not valid.",
-        429: "Too many requests. Please wait and try again.",
-    }.get(status, error.description)
+    message = "Some fields are not valid." if status == 422 else error.description
     headers = {}
-    if status == 429:
-        from connect.web.ratelimits import retry_after
-
-        wait = retry_after()
-        details = {"retry_after": wait}
-        headers = {"Retry-After": str(wait)}
-    elif status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+    if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         headers = {"Allow": ", ".join(error.valid_methods)}
     return envelope(status, _HTTP_CODES.get(status, "http_error"), message, details, headers)
 

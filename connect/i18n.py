@@ -1,5 +1,6 @@
-"""Language of the pages: Vietnamese unless the visitor chose English."""
+"""Language of the pages: Vietnamese unless the visitor chose English; numbers in it."""
 from flask import current_app, request, session
+from flask_babel import format_decimal, format_timedelta
 
 
 def select_locale():
@@ -12,3 +13,15 @@ def select_locale():
     if session.get("lang") in languages:
         return session["lang"]
     return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def distance_label(metres):
+    """1200 -> "1.2 km" (in the page's language), 300 -> "300 m"."""
+    if metres < 1000:
+        return f"{format_decimal(metres, format='#,##0')} m"
+    return f"{format_decimal(metres / 1000, format='#,##0.#')} km"
+
+
+def age_label(created_at, now):
+    """How long ago, in the page's language ("5 minutes ago")."""
+    return format_timedelta(created_at - now, granularity="minute", add_direction=True)

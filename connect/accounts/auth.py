@@ -2,9 +2,10 @@
 from flask import g, request, session
 from sqlalchemy import select
 
-from connect.accounts.models import ApiToken, hash_secret
+from connect.accounts.models import ApiToken, User, hash_secret
 from connect.errors import Forbidden, Unauthorized
 from connect.extensions import db
+from connect.web.identity import set_user_loader
 
 _UNSET = object()
 
@@ -43,8 +44,6 @@ def _session_allowed():
 
 
 def _session_user():
-    from connect.accounts.models import User
-
     user_id = session.get("user_id")
     if user_id is None:
         return None
@@ -95,3 +94,7 @@ def require_role(*roles):
         raise Forbidden()
     return user
 
+
+def init_app(app):
+    """Tell the web plumbing (rate limits, idempotency, access checks) who is calling."""
+    set_user_loader(app, current_user)

@@ -1,11 +1,12 @@
-"""Areas: import from GeoJSON, place requests in them, and scope coordinators to them."""
+"""Areas: import from GeoJSON, place requests and volunteers in them, scope coordinators to them."""
 import threading
 
 from geoalchemy2.shape import from_shape, to_shape
 from sqlalchemy import delete, exists, func, insert, select
 
 from connect import clock
-from connect.accounts.models import User
+from connect.accounts.models import User, Volunteer
+from connect.areas import signals
 from connect.areas.models import (
     AREA_LEVELS,
     Area,
@@ -73,7 +74,8 @@ def import_areas(features, progress=None):
     for code, _, _, parent, _ in parsed:
         existing[code].parent_id = existing[parent].id if parent else None
     db.session.flush()
-    placed = place_all_requests()
+    # Requests live in a package above this one: it places its own (connect.requests.listeners).
+    placed = sum(count for _, count in signals.imported.send(None))
     volunteers = place_all_volunteers()
     return {"created": created, "updated": updated, "placements": placed,
             "volunteer_placements": volunteers}
@@ -112,7 +114,7 @@ def place_volunteer(volunteer_id, lat, lon):
     return area_ids
 
 
-def _place_all(model, placement, key):
+def place_all(model, placement, key):
     """Re-place every row of model in the areas; returns the number of placements."""
     index = area_index()
     db.session.execute(delete(placement))
@@ -131,18 +133,9 @@ def _place_all(model, placement, key):
             placed += len(positions)
 
 
-def place_all_requests():
-    """Re-place every request (after an import); returns the number of placements."""
-    from connect.requests.models import HelpRequest
-
-    return _place_all(HelpRequest, RequestArea, "request_id")
-
-
 def place_all_volunteers():
     """Re-place every volunteer (after an import); returns the number of placements."""
-    from connect.accounts.models import Volunteer
-
-    return _place_all(Volunteer, VolunteerArea, "volunteer_id")
+    return place_all(Volunteer, VolunteerArea, "volunteer_id")
 
 
 def grant_area(user, code):

@@ -5,6 +5,9 @@ from flask import Blueprint, current_app, redirect, render_template, request, ur
 from flask_babel import gettext as _
 
 from connect.accounts.auth import current_user
+from connect.areas.models import Area
+from connect.areas.services import coordinator_area_ids
+from connect.extensions import db
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
@@ -33,10 +36,6 @@ def _console_context():
     # The console nav shows the pages that exist, and whose areas the caller sees.
     if not (request.endpoint or "").startswith("console."):
         return {}
-    from connect.areas.services import coordinator_area_ids
-    from connect.areas.models import Area
-    from connect.extensions import db
-
     user = current_user()
     if user is None:
         return {}

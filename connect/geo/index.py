@@ -1,11 +1,14 @@
 """PointIndex: exact great-circle kNN and radius queries over an Rtree of unit-sphere points."""
+# Over 400 lines on purpose: one class whose query buffers, slot bookkeeping and C fast path
+# (see docs/ARCHITECTURE.md, rtree) share invariants that splitting would scatter.
 import ctypes
 import math
 import threading
 
 import numpy as np
-from rtree import core as _rt_core
+from rtree import finder as _rt_finder
 from rtree import index as _rt_index
+from rtree.exceptions import RTreeError
 
 from .distance import (
     EARTH_RADIUS_M,
@@ -33,14 +36,19 @@ _CHORD_ABS_SLACK = 1e-12
 
 _TWO_R = 2.0 * EARTH_RADIUS_M
 
-# The vectorised C entry points of libspatialindex (rtree >= 1.1), bound without argtypes or
-# errcheck and called with prebuilt ctypes arguments: Index.nearest_v spends ~9 us per call on
-# argument preparation alone, a third of the whole tree walk.
-_lib = ctypes.CDLL(_rt_core.rt._name)
+# The vectorised C entry points of libspatialindex, bound without argtypes or errcheck and called
+# with prebuilt ctypes arguments: the public Index.nearest_v walks the same tree but adds ~11 us
+# of argument preparation per call, +28 % on the read model's nearest-first p50 (measured on
+# 1 M points; docs/ARCHITECTURE.md, "rtree"). rtree's public loader gives us a CDLL object of our
+# own, so binding these without argtypes leaves rtree's bindings on its own copy untouched.
+_lib = _rt_finder.load()
 _knn_v = _lib.Index_NearestNeighbors_id_v
 _knn_v.restype = ctypes.c_int
 _isect_v = _lib.Index_Intersects_id_v
 _isect_v.restype = ctypes.c_int
+_last_error = _lib.Error_GetLastErrorMsg
+_last_error.restype = ctypes.c_void_p  # a malloc'd string that we must free
+_lib.Index_Free.restype = None
 _ONE = ctypes.c_int64(1)
 _DIM = ctypes.c_uint32(3)
 _STRIDE_ROW = ctypes.c_uint64(3)
@@ -56,9 +64,19 @@ except (OSError, AttributeError):
 
 
 def _raise_rtree_error(name):
-    msg = _rt_core.rt.Error_GetLastErrorMsg().decode()
-    _rt_core.rt.Error_Reset()
-    raise _rt_core.RTreeError(f"{name} failed: {msg}")
+    ptr = _last_error()
+    msg = ctypes.string_at(ptr).decode(errors="replace") if ptr else "unknown error"
+    if ptr:
+        _lib.Index_Free(ctypes.c_void_p(ptr))
+    _lib.Error_Reset()
+    raise RTreeError(f"{name} failed: {msg}")
+
+
+def _handle_pointer(tree):
+    """The libspatialindex index pointer behind tree's public handle, as a c_void_p."""
+    # rtree's handle follows the ctypes argument protocol (rtree passes it to every C call), so
+    # ctypes itself turns it into the pointer; no private attribute is read here.
+    return ctypes.cast(tree.handle, ctypes.c_void_p)
 
 
 def _properties():
@@ -122,8 +140,7 @@ class PointIndex:
         self._tree = tree
         # One lock serialises tree access and guards the reused query buffers below.
         self._lock = threading.Lock()
-        handle = tree.handle
-        self._handle = ctypes.c_void_p(getattr(handle, "_ptr", None) or handle._as_parameter_)
+        self._handle = _handle_pointer(tree)
         self._qbuf = np.empty(3, dtype=np.float64)
         self._qhi = np.empty(3, dtype=np.float64)
         self._dbuf = np.empty(1, dtype=np.float64)

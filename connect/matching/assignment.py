@@ -43,6 +43,8 @@ Results are deterministic: inputs are put in id order first, so the same request
 volunteers give the same assignment whatever order they come in (for a given SciPy version:
 among equally good assignments, which one LAPJVsp returns is its own affair).
 """
+# Over 400 lines on purpose: the solver's stages share one problem representation and the
+# invariants its tests check; split, each part would need the others to be read (docs/assignment.md).
 from __future__ import annotations
 
 import math

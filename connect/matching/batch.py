@@ -14,7 +14,7 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, func, or_, select
 
 from connect import clock
-from connect.accounts.models import User
+from connect.accounts.models import MAX_RADIUS_M, User
 from connect.areas.services import may_coordinate_area
 from connect.areas.models import Area, RequestArea
 from connect.errors import (
@@ -33,9 +33,9 @@ from connect.matching.push import public_payload
 from connect.requests import services as request_services
 from connect.requests.models import CATEGORIES, Assist, HelpRequest
 from connect.requests.queries import expiry_period
+from connect.requests.timeouts import apply_timeouts
 from connect.spatial import filter_in_box, latlon
 from connect.accounts.models import Volunteer
-from connect.volunteers.schemas import MAX_RADIUS_M
 
 _CATEGORY_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 _M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
@@ -347,7 +347,7 @@ def _settle_lapsed_claims(volunteer_id):
                                      HelpRequest.status == "claimed",
                                      HelpRequest.lease_expires_at <= now)).scalars().all()
     for request_id in lapsed:
-        request_services.apply_timeouts(request_id, now)
+        apply_timeouts(request_id, now)
 
 
 def _claim(request_id, volunteer, coordinator):

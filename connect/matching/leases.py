@@ -15,7 +15,8 @@ from connect.database import SAFE_METHODS
 from connect.extensions import db
 from connect.notifications.delivery import notify
 from connect.matching.push import public_payload, push_request, reloaded_request
-from connect.requests.models import Assist, HelpRequest, RequestEvent
+from connect.requests.models import Assist, HelpRequest
+from connect.requests.timeouts import apply_timeouts
 
 
 def _reminder_window():
@@ -67,22 +68,9 @@ def lease_lapsed(request_id, claimant_id, now=None):
     return push_request(help_request, exclude=(claimant_id,) if claimant_id else (), now=now)
 
 
-def reopened_after_claim(help_request):
-    """Whether a request open now was claimed before and given back or left to lapse (the
-    requester's page says the volunteer could not come)."""
-    if help_request.status == "claimed":  # its lease lapsed; not yet persisted
-        return True
-    e = RequestEvent
-    return db.session.execute(
-        select(e.id).where(e.request_id == help_request.id, e.from_status == "claimed",
-                           e.to_status == "open").limit(1)).first() is not None
-
-
 def catch_up(user_id, now=None):
     """Before a volunteer's inbox or pages are shown: persist their own lapsed leases (which
     notifies and pushes) and send their due reminders. One query when nothing is due."""
-    from connect.requests.services import apply_timeouts  # it calls lease_lapsed
-
     now = now or clock.now()
     r = HelpRequest
     due = db.session.execute(

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from connect.geo import PointIndex, round_distance_m_np
-from connect.matching import ranking
+from connect.geo import ranking
 from connect.requests.models import CATEGORIES
 
 CATEGORY_BITS = {name: 1 << i for i, name in enumerate(CATEGORIES)}
@@ -237,7 +237,7 @@ class OpenRequests:
 
     def nearby(self, lat, lon, radius_m, limit, categories, now, sort=ranking.DEFAULT_SORT):
         """(ids, distances in metres) of open requests: best fair rank first (sort="rank",
-        see connect.matching.ranking) or nearest first (sort="distance"); then nearest, then
+        see connect.geo.ranking) or nearest first (sort="distance"); then nearest, then
         by id."""
         if sort not in ranking.SORTS:
             raise ValueError(f"sort must be one of {ranking.SORTS}, got {sort!r}")

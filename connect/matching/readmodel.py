@@ -14,7 +14,7 @@ from sqlalchemy import Text, cast, func, select
 
 from connect import clock
 from connect.errors import ServiceUnavailable
-from connect.matching import ranking
+from connect.geo import ranking
 from connect.changes import read_watermark
 from connect.matching.open_requests import ACTIVE, OpenRequests, epoch
 from connect.requests.models import HelpRequest

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from connect import clock
 from connect.extensions import db
+from connect.notifications.inbox import InboxWaits
 from connect.notifications.models import NOTIFICATION_KINDS, Notification
 
 log = logging.getLogger("connect.notify")
@@ -60,8 +61,6 @@ def check_backends(value):
 
 def init_app(app):
     """Check the configured channels at start-up (a typo must not silently drop messages)."""
-    from connect.notifications.inbox import InboxWaits
-
     app.config["NOTIFY_BACKENDS"] = check_backends(app.config.get("NOTIFY_BACKENDS"))
     app.extensions["inbox_waits"] = InboxWaits(app.config["INBOX_MAX_WAITING"])
     _install_session_hooks()

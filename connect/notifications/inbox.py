@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from connect import clock
 from connect.extensions import db
-from connect.matching.leases import catch_up
+from connect.notifications import signals
 from connect.notifications.models import Notification
 from connect.requests.models import HelpRequest
 from connect.requests.queries import effective_status
@@ -66,10 +66,10 @@ def poll_inbox(user, after=None, before=None, limit=50, wait=0, now=None):
     ``after``: notifications after that id, oldest first (what a live page asks for); else
     the latest ones (before ``before`` if given). ``wait`` seconds (with ``after``): hold the
     poll until there is something after it. Due lease reminders and the user's own lapsed
-    leases are caught up first (``leases.catch_up``).
+    leases are caught up first (the receivers of ``inbox_opening``).
     """
     user_id = user.id
-    catch_up(user_id, now)
+    signals.inbox_opening.send(user_id, now=now)
     live = True
     if wait and after is not None and not _has_after(user_id, after):
         # A held poll must hold no transaction: on SQLite a pending write would lock out

@@ -23,7 +23,7 @@ from connect.requests.api import MANAGE_HEADER, answer as request_answer
 from connect.requests.privacy import Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestSchema
 from connect.safety import reports
-from connect.safety.duplicates import DuplicateRequest
+from connect.requests.phones import DuplicateRequest
 from connect.safety.report_schemas import ReportCreateSchema, ReportSchema
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1/offers",

@@ -16,6 +16,7 @@ from connect.errors import NotFound
 from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m, round_distance_m
 from connect.offers.models import Offer
+from connect.requests.models import HelpRequest
 from connect.requests.privacy import why_shown
 from connect.spatial import filter_in_box, latlon
 
@@ -141,8 +142,6 @@ def offers_of(user_id):
 
 def asks_of(offer_ids):
     """{offer id: [requests asked of it, newest first]} for these offers."""
-    from connect.requests.models import HelpRequest
-
     found = {offer_id: [] for offer_id in offer_ids}
     if not found:
         return found

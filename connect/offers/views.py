@@ -31,11 +31,11 @@ from connect.requests.queries import effective_status as request_status
 from connect.requests.schemas import RequestCreateSchema
 from connect.requests.views import _private, _remember_token, _remembered_tokens
 from connect.safety import reports
-from connect.safety.blocking import PAGE_MESSAGE as blocked_message, PhoneBlocked
-from connect.safety.duplicates import DuplicateRequest
+from connect.requests.phones import PhoneBlocked
+from connect.requests.phones import DuplicateRequest
 from connect.safety.forms import ReportForm
 from connect.spatial import latlon
-from connect.volunteers.forms import distance_label
+from connect.i18n import distance_label
 
 bp = Blueprint("offer", __name__)
 
@@ -123,7 +123,7 @@ def ask(offer_id):
                 duplicate = {"token": exc.owner_token}
             except PhoneBlocked:
                 db.session.rollback()
-                form.phone.errors = [*form.phone.errors, blocked_message]
+                form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
             except ConnectError:  # closed, expired or hidden meanwhile
                 db.session.rollback()
                 return _closed_offer()

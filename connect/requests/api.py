@@ -22,7 +22,7 @@ from connect.requests.schemas import (
     dump_request,
 )
 from connect.safety import reveals
-from connect.safety.duplicates import DuplicateRequest
+from connect.requests.phones import DuplicateRequest
 from connect.safety.schemas import RevealListSchema, RevealQuerySchema
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",

@@ -11,9 +11,9 @@ from connect.geo import haversine_m
 from connect.requests.blurring import public_point
 from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests.queries import expiry_period, get_request, is_requester
-from connect.requests.services import prepared, record_event, reloaded, stamp
-from connect.safety import duplicates
-from connect.safety.blocking import check_phone_allowed
+from connect.requests import phones, signals
+from connect.requests.services import prepared, reloaded
+from connect.requests.timeouts import record_event, stamp
 from connect.spatial import latlon, point
 
 
@@ -52,6 +52,7 @@ def edit_request(request_id, data, actor, manage_token=None):
         raise Conflict(f"This request is {status}; it can no longer be changed.",
                        code="request_closed", details={"status": status})
     now = clock.now()
+    moved_to = None
     values = {name: data[name] for name in EDITABLE_FIELDS if name in data}
     if "categories" in values:
         values["categories"] = [name for name in CATEGORIES if name in values["categories"]]
@@ -66,13 +67,14 @@ def edit_request(request_id, data, actor, manage_token=None):
                                    request_id)
             values.update(location=point(lat, lon), public_location=point(*blurred))
             place_request(request_id, lat, lon)
+            moved_to = (lat, lon)
     if status == "open":
         # A requester who edits still needs help: the request stays listed as long again.
         values["expires_at"] = now + expiry_period()
     moved_phone = values.get("phone") not in (None, help_request.phone)
     if moved_phone:
-        check_phone_allowed(values["phone"])
-        duplicates.check_phone_free(values["phone"], actor, (manage_token,), request_id)
+        phones.check_phone_allowed(values["phone"])
+        phones.check_phone_free(values["phone"], actor, (manage_token,), request_id)
     try:
         with db.session.begin_nested():
             result = db.session.execute(
@@ -82,13 +84,16 @@ def edit_request(request_id, data, actor, manage_token=None):
                 .execution_options(synchronize_session=False))
     except IntegrityError as exc:
         # Another request took this phone after the check above (see post_request).
-        if not (moved_phone and duplicates.is_active_phone_clash(exc)):
+        if not (moved_phone and phones.is_active_phone_clash(exc)):
             raise
-        duplicates.raise_phone_clash(values["phone"], actor, (manage_token,), request_id)
+        phones.raise_phone_clash(values["phone"], actor, (manage_token,), request_id)
     if result.rowcount != 1:
         raise Conflict("This request changed while you were editing it. Try again.",
                        code="invalid_transition", details={"status": status})
     record_event(request_id, status, status, actor, actor.role if staff else "requester",
                  "edited", at=now)
     db.session.flush()
-    return reloaded(request_id)
+    edited = reloaded(request_id)
+    if moved_to is not None:
+        signals.moved.send(edited, lat=moved_to[0], lon=moved_to[1])
+    return edited

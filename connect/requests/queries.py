@@ -9,7 +9,7 @@ from connect import clock
 from connect.accounts.models import hash_secret
 from connect.errors import NotFound
 from connect.extensions import db
-from connect.requests.models import Assist, HelpRequest
+from connect.requests.models import Assist, HelpRequest, RequestEvent
 
 
 def expiry_period():
@@ -116,3 +116,14 @@ def find_by_manage_token(token):
                                                        token_hash):
         return None
     return help_request
+
+
+def reopened_after_claim(help_request):
+    """Whether a request open now was claimed before and given back or left to lapse (the
+    requester's page says the volunteer could not come)."""
+    if help_request.status == "claimed":  # its lease lapsed; not yet persisted
+        return True
+    e = RequestEvent
+    return db.session.execute(
+        select(e.id).where(e.request_id == help_request.id, e.from_status == "claimed",
+                           e.to_status == "open").limit(1)).first() is not None

@@ -4,7 +4,7 @@ import math
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connect.clock import isoformat
-from connect.matching.ranking import DEFAULT_SORT, SORTS
+from connect.geo.ranking import DEFAULT_SORT, SORTS
 from connect.requests.models import CATEGORIES, URGENCIES
 from connect.requests.privacy import PRIVATE, PUBLIC
 from connect.spatial import latlon

@@ -1,5 +1,7 @@
-"""Help request rules: posting, the claim lifecycle, moderation transitions, leases and expiry
-(the requester's edits are in editing.py)."""
+"""Help request rules: posting, the claim lifecycle, moderation transitions (timeouts.py
+persists lapsed leases and expiry, editing.py the requester's edits, phones.py the phone rules).
+
+Each change is announced on connect.requests.signals for the packages that react to it."""
 from datetime import timedelta
 
 from flask import current_app
@@ -12,32 +14,16 @@ from connect.accounts.services import require_profile
 from connect.areas.services import may_coordinate, place_request
 from connect.errors import ClaimConflict, Conflict, Forbidden, NotFound
 from connect.extensions import db
-from connect.changes import change_stamp
-from connect.matching.leases import lease_lapsed
-from connect.matching.push import push_request
+from connect.requests import phones, signals
 from connect.requests.blurring import public_point
-from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
+from connect.requests.models import CATEGORIES, Assist, HelpRequest
 from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
-from connect.safety import duplicates
-from connect.safety.blocking import check_phone_allowed
+from connect.requests.timeouts import active_assist, apply_timeouts, record_event, stamp
 from connect.spatial import point
 
 
 def _lease():
     return timedelta(seconds=current_app.config["CLAIM_LEASE_SECONDS"])
-
-
-def stamp():
-    """The change stamp for a row this transaction writes (see matching.changes)."""
-    return change_stamp(db.session, HelpRequest.change_seq)
-
-
-def record_event(request_id, from_status, to_status, actor, actor_kind, reason=None,
-                 assist_id=None, at=None):
-    db.session.add(RequestEvent(
-        request_id=request_id, from_status=from_status, to_status=to_status,
-        actor_id=actor.id if actor is not None else None, actor_kind=actor_kind,
-        reason=reason, assist_id=assist_id, created_at=at or clock.now()))
 
 
 def post_request(data, requester=None, source="api", manage_tokens=(), push=True,
@@ -49,8 +35,8 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
     # volunteer is to be told of it.
     # One open or claimed request per phone (DuplicateRequest); ``manage_tokens`` are the
     # caller's proofs of owning requests, so only an owner is told which one it is.
-    check_phone_allowed(data["phone"])
-    duplicates.check_phone_free(data["phone"], requester or entered_by, manage_tokens)
+    phones.check_phone_allowed(data["phone"])
+    phones.check_phone_free(data["phone"], requester or entered_by, manage_tokens)
     now = clock.now()
     token = new_secret()
     token_hash = hash_secret(token)
@@ -82,88 +68,15 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
     except IntegrityError as exc:
         # A post with the same phone committed after the check above: the partial unique
         # index refused this one.
-        if not duplicates.is_active_phone_clash(exc):
+        if not phones.is_active_phone_clash(exc):
             raise
-        duplicates.raise_phone_clash(data["phone"], requester or entered_by, manage_tokens)
+        phones.raise_phone_clash(data["phone"], requester or entered_by, manage_tokens)
     place_request(help_request.id, lat, lon)
     record_event(help_request.id, None, "open", entered_by or requester,
                  entered_by.role if entered_by else "requester", "posted", at=now)
-    duplicates.flag_lookalikes(help_request, lat, lon, now)
     db.session.flush()
-    if push:
-        push_request(help_request, now=now)
+    signals.posted.send(help_request, now=now, push=push, lat=lat, lon=lon)
     return help_request, token
-
-
-def apply_timeouts(request_id, now=None):
-    """Persist a lapsed lease or an expiry of one request; returns the number changed."""
-    now = now or clock.now()
-    changed = 0
-    lapsed = db.session.execute(
-        select(HelpRequest.lease_expires_at, HelpRequest.claimed_by_id)
-        .where(HelpRequest.id == request_id, HelpRequest.status == "claimed",
-               HelpRequest.lease_expires_at <= now)).first()
-    if lapsed is not None:
-        changed += _lapse_lease(request_id, lapsed.lease_expires_at, now)
-    changed += _expire_open(HelpRequest.id == request_id, now)
-    return changed
-
-
-def _lapse_lease(request_id, lease_end, now):
-    result = db.session.execute(
-        update(HelpRequest)
-        .where(HelpRequest.id == request_id, HelpRequest.status == "claimed",
-               HelpRequest.lease_expires_at <= now)
-        .values(status="open", claimed_by_id=None, lease_expires_at=None,
-                last_activity_at=lease_end, expires_at=lease_end + expiry_period(),
-                updated_at=now, change_seq=stamp())
-        .execution_options(synchronize_session=False))
-    if result.rowcount != 1:
-        return 0
-    assist = _active_assist(request_id)
-    if assist is not None:
-        assist.outcome, assist.closed_at = "expired", lease_end
-    record_event(request_id, "claimed", "open", None, "system", "claim lease expired",
-                 assist_id=assist.id if assist else None, at=lease_end)
-    lease_lapsed(request_id, assist.volunteer_id if assist else None, now)
-    return 1
-
-
-def _expire_open(condition, now):
-    ids = db.session.execute(
-        select(HelpRequest.id).where(condition, HelpRequest.status == "open",
-                                     HelpRequest.expires_at <= now)).scalars().all()
-    changed = 0
-    for request_id in ids:
-        result = db.session.execute(
-            update(HelpRequest)
-            .where(HelpRequest.id == request_id, HelpRequest.status == "open",
-                   HelpRequest.expires_at <= now)
-            .values(status="expired", closed_at=now, updated_at=now, change_seq=stamp())
-            .execution_options(synchronize_session=False))
-        if result.rowcount == 1:
-            record_event(request_id, "open", "expired", None, "system", "no activity", at=now)
-            changed += 1
-    return changed
-
-
-def expire_all(now=None):
-    """Persist every lapsed lease and expiry (the `flask connect expire` command)."""
-    now = now or clock.now()
-    lapsed = db.session.execute(
-        select(HelpRequest.id, HelpRequest.lease_expires_at)
-        .where(HelpRequest.status == "claimed", HelpRequest.lease_expires_at <= now)).all()
-    leases = sum(_lapse_lease(request_id, lease_end, now) for request_id, lease_end in lapsed)
-    # A lease that lapsed long ago may have expired since: that is counted here, once.
-    expired = _expire_open(HelpRequest.expires_at <= now, now)
-    db.session.flush()
-    return {"leases_lapsed": leases, "requests_expired": expired}
-
-
-def _active_assist(request_id):
-    return db.session.execute(
-        select(Assist).where(Assist.request_id == request_id, Assist.outcome.is_(None))
-        .order_by(Assist.id.desc()).limit(1)).scalar_one_or_none()
 
 
 def claim_request(request_id, volunteer, assigned_by=None):
@@ -214,7 +127,7 @@ def claim_request(request_id, volunteer, assigned_by=None):
         record_event(request_id, "open", "claimed", assigned_by, assigned_by.role,
                      "assigned by coordinator", assist_id=assist.id, at=now)
     db.session.flush()
-    return reloaded(request_id)
+    return _announced(signals.claimed, reloaded(request_id), volunteer_id=volunteer.id)
 
 
 def claim_for_offer(request_id, offerer_id, offer_id, asked_by=None):
@@ -238,7 +151,7 @@ def claim_for_offer(request_id, offerer_id, offer_id, asked_by=None):
     record_event(request_id, "open", "claimed", asked_by, "requester",
                  f"asked offer {offer_id}", assist_id=assist.id, at=now)
     db.session.flush()
-    return reloaded(request_id)
+    return _announced(signals.claimed, reloaded(request_id), volunteer_id=offerer_id)
 
 
 def reloaded(request_id):
@@ -278,7 +191,7 @@ def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None
                        code="invalid_transition", details={"status": from_status})
     assist = None
     if assist_outcome:
-        assist = _active_assist(help_request.id) or _helped_assist(help_request.id)
+        assist = active_assist(help_request.id) or _helped_assist(help_request.id)
         if assist is not None:
             assist.outcome = assist_outcome
             if assist_outcome == "helped":
@@ -321,8 +234,7 @@ def release_request(request_id, user):
                            assist_outcome="released",
                            values=dict(claimed_by_id=None, lease_expires_at=None,
                                        expires_at=clock.now() + expiry_period()))
-    push_request(released, exclude=(claimant,))  # not back to who just gave it up
-    return released
+    return _announced(signals.released, released, claimant_id=claimant)
 
 
 def mark_helped(request_id, user):
@@ -331,10 +243,11 @@ def mark_helped(request_id, user):
     if help_request.claimed_by_id != user.id or help_request.status != "claimed":
         raise Forbidden("Only the volunteer holding the claim can mark it helped.",
                         code="not_claimant")
-    return _transition(help_request, ("claimed",), "helped", user, "volunteer",
-                       "marked helped by the volunteer", assist_outcome="helped",
-                       values=dict(lease_expires_at=None, closed_at=clock.now()),
-                       where=(HelpRequest.claimed_by_id == user.id,))
+    return _announced(signals.helped, _transition(
+        help_request, ("claimed",), "helped", user, "volunteer",
+        "marked helped by the volunteer", assist_outcome="helped",
+        values=dict(lease_expires_at=None, closed_at=clock.now()),
+        where=(HelpRequest.claimed_by_id == user.id,)))
 
 
 def confirm_helped(request_id, user, manage_token):
@@ -342,9 +255,10 @@ def confirm_helped(request_id, user, manage_token):
     if not is_requester(get_request(request_id), user, manage_token):
         raise Forbidden("Only the person who posted the request can confirm it.")
     help_request = prepared(request_id)
-    return _transition(help_request, ("helped", "claimed"), "confirmed", user, "requester",
-                       "confirmed by the requester", assist_outcome="confirmed",
-                       values=dict(lease_expires_at=None, closed_at=clock.now()))
+    return _announced(signals.confirmed, _transition(
+        help_request, ("helped", "claimed"), "confirmed", user, "requester",
+        "confirmed by the requester", assist_outcome="confirmed",
+        values=dict(lease_expires_at=None, closed_at=clock.now())))
 
 
 def cancel_request(request_id, user, manage_token, reason=None):
@@ -353,22 +267,22 @@ def cancel_request(request_id, user, manage_token, reason=None):
     if not (staff or is_requester(get_request(request_id), user, manage_token)):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
     help_request = prepared(request_id)
-    return _transition(help_request, ("open", "claimed"), "cancelled",
-                       user, user.role if staff else "requester", reason or "cancelled",
-                       assist_outcome="cancelled" if help_request.status == "claimed" else None,
-                       values=dict(claimed_by_id=None, lease_expires_at=None,
-                                   closed_at=clock.now()))
+    return _announced(signals.cancelled, _transition(
+        help_request, ("open", "claimed"), "cancelled",
+        user, user.role if staff else "requester", reason or "cancelled",
+        assist_outcome="cancelled" if help_request.status == "claimed" else None,
+        values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now())))
 
 
 def hide_request(request_id, actor, reason):
     """Moderation: take an open or claimed request out of every list; a held claim ends
     'hidden'. ``actor`` None is the system (auto-hide after reports)."""
     help_request = prepared(request_id)
-    return _transition(help_request, ("open", "claimed"), "hidden", actor,
-                       _kind(actor) if actor is not None else "system", reason,
-                       assist_outcome="hidden" if help_request.status == "claimed" else None,
-                       values=dict(claimed_by_id=None, lease_expires_at=None,
-                                   closed_at=clock.now()))
+    return _announced(signals.hidden, _transition(
+        help_request, ("open", "claimed"), "hidden", actor,
+        _kind(actor) if actor is not None else "system", reason,
+        assist_outcome="hidden" if help_request.status == "claimed" else None,
+        values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now())))
 
 
 def restore_request(request_id, actor, reason):
@@ -379,7 +293,7 @@ def restore_request(request_id, actor, reason):
                        code="request_purged")
     if help_request.status == "hidden":
         # The phone may have posted again meanwhile: one active request per phone still holds.
-        duplicates.check_phone_free(help_request.phone, actor, exclude_id=request_id)
+        phones.check_phone_free(help_request.phone, actor, exclude_id=request_id)
     now, phone = clock.now(), help_request.phone
     try:
         with db.session.begin_nested():
@@ -388,12 +302,16 @@ def restore_request(request_id, actor, reason):
                                                        lease_expires_at=None,
                                                        expires_at=now + expiry_period()))
     except IntegrityError as exc:
-        if not duplicates.is_active_phone_clash(exc):
+        if not phones.is_active_phone_clash(exc):
             raise
-        duplicates.raise_phone_clash(phone, actor, exclude_id=request_id)
-    # Listed again: volunteers near it hear of it as of a new need (no one twice).
-    push_request(restored, now=now)
-    return restored
+        phones.raise_phone_clash(phone, actor, exclude_id=request_id)
+    return _announced(signals.restored, restored, now=now)
+
+
+def _announced(signal, help_request, **details):
+    """Tell the packages that react (connect.requests.signals); returns the request."""
+    signal.send(help_request, **details)
+    return help_request
 
 
 def _kind(user):

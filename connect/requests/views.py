@@ -19,14 +19,11 @@ from connect.web import ratelimits
 from connect.accounts.auth import current_user
 from connect.errors import ConnectError
 from connect.extensions import db
-from connect.matching.leases import reopened_after_claim
-from connect.requests import editing, privacy, queries, services
+from connect.requests import editing, phones, privacy, queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
+from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
-from connect.safety import reports
-from connect.safety.blocking import PAGE_MESSAGE as blocked_message, PhoneBlocked
-from connect.safety.duplicates import DuplicateRequest
 from connect.safety.reveals import reveal_summary
 from connect.spatial import latlon
 
@@ -61,7 +58,7 @@ def new_request():
                 return _new_request_page(form, duplicate={"token": exc.owner_token})
             except PhoneBlocked:
                 db.session.rollback()
-                form.phone.errors = [*form.phone.errors, blocked_message]
+                form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
                 return _new_request_page(form)
             _remember_token(token)
             flash(_("Your request is posted. Volunteers near you can see it now."), "success")
@@ -75,11 +72,12 @@ def manage(token):
     help_request = _by_token(token)
     status = queries.effective_status(help_request)
     # Hidden by reports and not yet reviewed; a page still open when that happens says so too.
-    for_review = status != "hidden" or reports.pending_review(help_request)
+    for_review = status != "hidden" or phones.held_for_review(help_request)
     return _private(render_template(
         "resident/manage.html", help_request=help_request, token=token,
         # Open again after a claim ended unhelped: "the volunteer could not come".
-        status="reopened" if status == "open" and reopened_after_claim(help_request) else status,
+        status=("reopened" if status == "open" and queries.reopened_after_claim(help_request)
+                else status),
         manage_url=url_for(".manage", token=token, _external=True),
         can_change=status in ACTIVE, can_confirm=status in CONFIRMABLE,
         final=status in FINAL and not (status == "hidden" and for_review),
@@ -113,7 +111,7 @@ def edit(token):
                     return _private(_form_page("resident/edit.html", form, token=token))
                 except PhoneBlocked:
                     db.session.rollback()
-                    form.phone.errors = [*form.phone.errors, blocked_message]
+                    form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
                     return _private(_form_page("resident/edit.html", form, token=token))
                 except ConnectError:
                     return _closed(token)

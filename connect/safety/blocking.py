@@ -4,7 +4,6 @@ A block is made from a request (which scopes who may see and lift it: coordinato
 request's areas, admins everywhere), hides that request when it is still live, and is
 recorded on it with who and why. Posting or moving a request to a blocked phone is refused.
 """
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -17,22 +16,16 @@ from connect.areas.models import CoordinatorArea, RequestArea
 from connect.requests.privacy import log_reveal
 from connect.safety.models import BlockedPhone
 from connect.errors import Conflict, Forbidden, NotFound
+from connect.requests.models import HelpRequest
+from connect.requests.phones import PhoneBlocked
+from connect.requests.services import hide_request
+from connect.requests.timeouts import record_event
+from connect.safety import moderation, reports
 from connect.extensions import db
 from connect.validation import normalise_phone
 
 ACTIVE_BLOCK_INDEX = "uq_blocked_phones_active"
 _EVENT_REASON_LENGTH = 200
-
-
-# What resident pages show on the phone field (the API answers with PhoneBlocked's message).
-PAGE_MESSAGE = _l("This phone number cannot post requests. If you think this is a mistake, "
-                  "call your ward's hotline.")
-
-
-class PhoneBlocked(Forbidden):
-    code = "phone_blocked"
-    message = ("This phone number cannot post requests. If you think this is a mistake, "
-               "call your ward's hotline.")
 
 
 class AlreadyBlocked(Conflict):
@@ -58,15 +51,13 @@ def active_block(phone):
 
 
 def check_phone_allowed(phone):
-    """Raise PhoneBlocked when a block is in force on this phone."""
+    """Raise PhoneBlocked when a block is in force on this phone (a phone_check receiver)."""
     if active_block(phone) is not None:
         raise PhoneBlocked()
 
 
 def blocked_request_ids(request_ids):
     """Those of these requests whose phone is blocked now."""
-    from connect.requests.models import HelpRequest
-
     if not request_ids:
         return set()
     return set(db.session.execute(
@@ -79,10 +70,6 @@ def blocked_request_ids(request_ids):
 
 def block_phone(request_id, actor, reason):
     """Block the request's phone; hide the request if it is live; returns the block."""
-    # Imported here: moderation builds on requests.services, which checks blocks from here.
-    from connect.requests.services import hide_request, record_event
-    from connect.safety import moderation, reports
-
     moderation.require_moderator(actor, request_id)
     # Row-locked: two blocks from the same request queue, the second then sees the first.
     help_request = reports.SUBJECTS["request"].lock(request_id)
@@ -119,8 +106,6 @@ def block_phone(request_id, actor, reason):
 
 def lift_block(block_id, actor, reason):
     """End a block in force; recorded on the request it was made from."""
-    from connect.requests.services import record_event
-
     block = visible_block(block_id, actor)
     now = clock.now()
     result = db.session.execute(
@@ -157,8 +142,6 @@ def may_see_block(user, block):
 
 
 def _status_of(request_id):
-    from connect.requests.models import HelpRequest
-
     return db.session.execute(
         select(HelpRequest.status).where(HelpRequest.id == request_id)).scalar_one()
 

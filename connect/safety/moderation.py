@@ -17,6 +17,7 @@ from connect.extensions import db
 from connect.requests import services
 from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.queries import effective_status, get_request
+from connect.requests.timeouts import record_event
 from connect.safety import reports
 from connect.safety.models import Report, RequestFlag
 
@@ -46,7 +47,7 @@ def hide(request_id, actor, reason):
     require_moderator(actor, request_id)
     help_request = reports.SUBJECTS["request"].lock(request_id)
     if help_request.status == "hidden":
-        services.record_event(request_id, "hidden", "hidden", actor, actor.role,
+        record_event(request_id, "hidden", "hidden", actor, actor.role,
                               _reason("kept hidden", reason))
     else:
         services.hide_request(request_id, actor, _reason("hidden", reason))
@@ -76,7 +77,7 @@ def resolve_flag(flag_id, actor, reason=None):
         raise Conflict("This flag is resolved already.", code="already_resolved")
     status = get_request(flag.request_id).status
     what = f"{flag.kind} of #{flag.related_request_id}" if flag.related_request_id else flag.kind
-    services.record_event(flag.request_id, status, status, actor, actor.role,
+    record_event(flag.request_id, status, status, actor, actor.role,
                           _reason(f"flag {flag_id} resolved ({what})", reason), at=now)
     db.session.flush()
     db.session.refresh(flag)

@@ -10,7 +10,7 @@ from connect.web.idempotency import purge_expired_keys
 from connect.changes import change_stamp
 from connect.notifications.models import Notification
 from connect.requests.models import HelpRequest, RequestEvent
-from connect.requests.services import expire_all
+from connect.requests.timeouts import expire_all
 from connect.safety.models import Report
 
 CLOSED_STATUSES = ("helped", "confirmed", "cancelled", "expired", "hidden")

@@ -14,6 +14,8 @@ from connect.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest
 from connect.requests.queries import is_requester
+from connect.requests.services import hide_request
+from connect.requests.timeouts import apply_timeouts
 from connect.safety.models import REPORT_REASONS, REPORT_SUBJECTS, Report
 
 # Reports still count while a request is live, and while it is hidden pending review.
@@ -36,8 +38,6 @@ def hide_threshold():
 def _lock_request(request_id):
     """The request with its timeouts applied, row-locked until commit."""
     # The lock makes reports made at the same moment count one after the other.
-    from connect.requests.services import apply_timeouts
-
     if db.session.get(HelpRequest, request_id) is None:
         raise NotFound("No help request with this id.")
     apply_timeouts(request_id)
@@ -53,43 +53,21 @@ def _check_request_open(help_request):
 
 
 def _hide_request(help_request, reporters):
-    from connect.requests.services import hide_request
-
     if help_request.status in ("open", "claimed"):
         hide_request(help_request.id, None, f"hidden after {reporters} reports")
 
 
-# -- offers as subjects -----------------------------------------------------------------
-
-def _lock_offer(offer_id):
-    from connect.offers.services import lock_offer
-
-    return lock_offer(offer_id)
-
-
-def _check_offer_open(offer):
-    from connect.offers.queries import effective_status
-
-    status = effective_status(offer)
-    if status not in ("open", "hidden"):
-        raise Conflict(f"This offer is {status}; it can no longer be reported.",
-                       code="offer_closed", details={"status": status})
-
-
-def _hide_offer(offer, _reporters):
-    from connect.offers.services import hide_offer
-
-    hide_offer(offer.id)
-
-
+# What can be reported, and how: offers (a package above this one) add theirs at start-up.
 SUBJECTS = {
     "request": Subject(lock=_lock_request,
                        is_owner=lambda subject, user: is_requester(subject, user),
                        check_open=_check_request_open, hide=_hide_request),
-    "offer": Subject(lock=_lock_offer,
-                     is_owner=lambda subject, user: subject.user_id == user.id,
-                     check_open=_check_offer_open, hide=_hide_offer),
 }
+
+
+def add_subject(subject_type, subject):
+    """Take reports on another kind of thing (``Subject``: lock, is_owner, check_open, hide)."""
+    SUBJECTS[subject_type] = subject
 
 
 # -- reporting -------------------------------------------------------------------------
@@ -147,6 +125,12 @@ def resolve_reports(subject_type, subject_id, actor, resolution):
         .values(resolved_at=clock.now(), resolved_by_id=actor.id, resolution=resolution)
         .execution_options(synchronize_session=False))
     return result.rowcount
+
+
+def review_hold(_model):
+    """A hidden request with unresolved reports waits for a coordinator (a review_hold receiver)."""
+    return exists().where(Report.subject_type == "request", Report.subject_id == HelpRequest.id,
+                          Report.resolved_at.is_(None))
 
 
 def pending_review(help_request):

@@ -4,26 +4,19 @@ The form gives friendly per-field messages; its answers are then loaded with the
 schema (``load_into``), so the page can never save what the API would refuse.
 """
 
-from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError as SchemaError
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, SelectMultipleField
 from wtforms.validators import DataRequired, InputRequired, ValidationError
 
+from connect.i18n import distance_label
 from connect.requests.forms import CATEGORY_LABELS, location_from_answers, places
 from connect.requests.models import CATEGORIES
 
 RADIUS_CHOICES_M = (1000, 2000, 5000, 10_000, 20_000)
 CAPACITY_CHOICES = (1, 2, 3, 4, 5)
 DEFAULTS = {"radius_m": 5000, "categories": list(CATEGORIES), "on_duty": True, "capacity": 1}
-
-
-def distance_label(metres):
-    """1200 -> "1.2 km" (in the page's language), 300 -> "300 m"."""
-    if metres < 1000:
-        return f"{format_decimal(metres, format='#,##0')} m"
-    return f"{format_decimal(metres / 1000, format='#,##0.#')} km"
 
 
 class VolunteerProfileForm(FlaskForm):

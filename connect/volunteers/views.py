@@ -26,7 +26,8 @@ from connect.accounts.auth import current_user
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
 from connect.extensions import db
 from connect.notifications import inbox as inbox_service
-from connect.matching import ranking
+from connect.notifications import render
+from connect.geo import ranking
 from connect.matching.leases import catch_up
 from connect.requests.forms import CATEGORY_LABELS
 from connect.requests import privacy
@@ -35,7 +36,8 @@ from connect.requests.queries import claims_held_by, effective_status, get_reque
 from connect.requests.services import claim_request, mark_helped, release_request
 from connect.safety.reports import withdrawn_from
 from connect.spatial import latlon
-from connect.volunteers.forms import VolunteerProfileForm, distance_label
+from connect.i18n import age_label, distance_label
+from connect.volunteers.forms import VolunteerProfileForm
 from connect.volunteers.schemas import VolunteerProfileSchema
 from connect.accounts.services import get_profile
 from connect.volunteers.services import save_profile
@@ -284,11 +286,7 @@ def _no_longer_yours():
 
 
 def _categories(names):
-    return [CATEGORY_LABELS.get(name, name) for name in names]
-
-
-def _age(created_at, now):
-    return format_timedelta(created_at - now, granularity="minute", add_direction=True)
+    return render.category_labels(names)
 
 
 def _need(item, now):
@@ -297,45 +295,17 @@ def _need(item, now):
     distance = item["distance_m"]
     return {**item, "category_labels": _categories(item["categories"]),
             "distance": distance_label(distance) if distance else _("less than 100 m"),
-            "age": _age(created, now)}
-
-
-def _notice_titles():
-    return {"new_request": _("A need near you"),
-            "lease_reminder": _("Your time for this need is nearly up"),
-            "lease_expired": _("Your time for this need ran out"),
-            "assigned": _("A coordinator gave you this need"),
-            "request_withdrawn": _("This need was withdrawn")}
+            "age": age_label(created, now)}
 
 
 def _inbox(user, limit, now):
     """The latest notifications (newest first, as the page lists them) and their counts."""
     items, _more = inbox_service.notifications_of(user.id, limit=limit, now=now)
-    titles = _notice_titles()
-    return {"items": [_notice(item, titles, now) for item in reversed(items)],
+    return {"items": [render.notice(item, now) for item in reversed(items)],
             "last_id": items[-1]["id"] if items else 0,
             "unread": inbox_service.unread_count(user.id),
-            "muted": inbox_service.is_muted(user.id), "titles": titles,
+            "muted": inbox_service.is_muted(user.id), "titles": render.titles(),
             "category_labels": CATEGORY_LABELS}
-
-
-def _notice(item, titles, now):
-    """An inbox item, with what the page prints."""
-    payload = item["payload"]
-    distance = payload.get("distance_m")
-    lease_end = payload.get("lease_ends_at")
-    return {**item, "title": titles.get(item["kind"], item["kind"]),
-            "urgency": payload.get("urgency"), "description": payload.get("description"),
-            "category_labels": _categories(payload.get("categories") or ()),
-            "household_size": payload.get("household_size"),
-            "distance": None if distance is None else (
-                distance_label(distance) if distance else _("less than 100 m")),
-            "age": _age(_parse_time(item["created_at"]), now),
-            "lease_until": format_datetime(_parse_time(lease_end), "HH:mm") if lease_end else None}
-
-
-def _parse_time(text):
-    return datetime.fromisoformat(text.rstrip("Z"))
 
 
 def _held(help_request, now):
@@ -344,7 +314,7 @@ def _held(help_request, now):
             "category_labels": _categories(help_request.categories),
             "household_size": help_request.household_size, "urgency": help_request.urgency,
             "contact_name": help_request.contact_name, "phone": help_request.phone,
-            "address": help_request.address, "age": _age(help_request.created_at, now),
+            "address": help_request.address, "age": age_label(help_request.created_at, now),
             "lease_left": format_timedelta(help_request.lease_expires_at - now,
                                            granularity="minute", threshold=1.0)}
 

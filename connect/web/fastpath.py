@@ -1,4 +1,5 @@
-"""A WSGI fast path for GET /api/v1/requests/nearby: plain queries skip Flask, same answer."""
+"""A WSGI fast path for the nearby list (GET /api/v1/requests/nearby): plain queries skip
+Flask, same answer. The route and its schema are given by create_app."""
 # The nearby list is pre-encoded bytes (~240 us); Flask, webargs, Talisman, Flask-Compress and
 # the request context around it cost more than the list itself. This middleware answers only
 # requests it can prove Flask would answer 200 with the same bytes and headers, and hands every
@@ -25,22 +26,14 @@
 import gzip
 import re
 
+from marshmallow import validate
 from werkzeug.http import http_date
-
-from connect.matching.ranking import DEFAULT_SORT, SORTS
-from connect.requests.models import CATEGORIES
-from connect.requests.schemas import DEFAULT_RADIUS_M, MAX_LIMIT, MAX_RADIUS_M
-
-PATH = "/api/v1/requests/nearby"
-DEFAULT_LIMIT = 50  # NearbyQuerySchema's load_default for limit
 
 # Only these characters: no "+", "%" or ";" whose decoding Flask would have to do.
 _PLAIN = re.compile(r"[A-Za-z0-9_.,=&-]+")
 # [0-9], not \d (which takes any Unicode digit); no exponent, underscore, blank or leading "+".
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]{0,2})(?:\.[0-9]{1,15})?")
 _INT = re.compile(r"[1-9][0-9]{0,5}")
-_CATEGORIES = frozenset(CATEGORIES)
-_SORTS = frozenset(SORTS)
 _PARAMS = frozenset({"lat", "lon", "radius_m", "categories", "limit", "sort"})
 
 # Request headers whose presence may change Flask's answer in ways not learned here.
@@ -59,31 +52,54 @@ def _number(text, parse, pattern, low, high):
     return value if low <= value <= high else None
 
 
-def parse_query(query):
-    """NearbyQuerySchema's result for a plain query string, or None when Flask must decide."""
-    if not query or not _PLAIN.fullmatch(query):
-        return None
-    given = {}
-    for pair in query.split("&"):
-        name, sep, value = pair.partition("=")
-        if not sep or not value or name in given or name not in _PARAMS:
+def _range(field):
+    (bounds,) = [v for v in field.validators if isinstance(v, validate.Range)]
+    return bounds.min, bounds.max
+
+
+def _choices(field):
+    (one_of,) = [v for v in field.validators if isinstance(v, validate.OneOf)]
+    return frozenset(one_of.choices)
+
+
+class QueryRules:
+    """What the nearby route's schema accepts, read from it: defaults, ranges, choices."""
+
+    def __init__(self, schema):
+        fields = schema.fields
+        self.lat, self.lon = _range(fields["lat"]), _range(fields["lon"])
+        self.radius = (fields["radius_m"].load_default, *_range(fields["radius_m"]))
+        self.limit = (fields["limit"].load_default, *_range(fields["limit"]))
+        self.sort, self.sorts = fields["sort"].load_default, _choices(fields["sort"])
+        self.categories = _choices(fields["categories"].inner)
+
+    def parse(self, query):
+        """The schema's result for a plain query string, or None when Flask must decide."""
+        if not query or not _PLAIN.fullmatch(query):
             return None
-        given[name] = value
-    lat = _number(given.get("lat"), float, _FLOAT, -90, 90)
-    lon = _number(given.get("lon"), float, _FLOAT, -180, 180)
-    if lat is None or lon is None:
-        return None
-    radius_m = _number(given.get("radius_m", str(DEFAULT_RADIUS_M)), int, _INT, 1, MAX_RADIUS_M)
-    limit = _number(given.get("limit", str(DEFAULT_LIMIT)), int, _INT, 1, MAX_LIMIT)
-    sort = given.get("sort", DEFAULT_SORT)
-    if radius_m is None or limit is None or sort not in _SORTS:
-        return None
-    categories = None
-    if "categories" in given:
-        categories = given["categories"].split(",")
-        if not all(name in _CATEGORIES for name in categories):
+        given = {}
+        for pair in query.split("&"):
+            name, sep, value = pair.partition("=")
+            if not sep or not value or name in given or name not in _PARAMS:
+                return None
+            given[name] = value
+        lat = _number(given.get("lat"), float, _FLOAT, *self.lat)
+        lon = _number(given.get("lon"), float, _FLOAT, *self.lon)
+        if lat is None or lon is None:
             return None
-    return lat, lon, radius_m, limit, categories, sort
+        default, low, high = self.radius
+        radius_m = _number(given.get("radius_m", str(default)), int, _INT, low, high)
+        default, low, high = self.limit
+        limit = _number(given.get("limit", str(default)), int, _INT, low, high)
+        sort = given.get("sort", self.sort)
+        if radius_m is None or limit is None or sort not in self.sorts:
+            return None
+        categories = None
+        if "categories" in given:
+            categories = given["categories"].split(",")
+            if not all(name in self.categories for name in categories):
+                return None
+        return lat, lon, radius_m, limit, categories, sort
 
 
 class _Variant:
@@ -102,8 +118,10 @@ class _Variant:
 class NearbyFastPath:
     """WSGI middleware: plain nearby GETs answered from the read model, the rest by Flask."""
 
-    def __init__(self, wsgi_app, read_model, compress_min_size, gzip_level):
+    def __init__(self, wsgi_app, path, rules, read_model, compress_min_size, gzip_level):
         self.wsgi_app = wsgi_app
+        self.path = path
+        self.rules = rules
         self.read_model = read_model
         self.compress_min_size = compress_min_size
         self.gzip_level = gzip_level
@@ -111,10 +129,10 @@ class NearbyFastPath:
         self.answered = 0  # how many requests this path answered itself (tests read it)
 
     def __call__(self, environ, start_response):
-        if (environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") != "GET"
+        if (environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") != "GET"
                 or any(name in environ for name in _FALL_THROUGH_HEADERS)):
             return self.wsgi_app(environ, start_response)
-        args = parse_query(environ.get("QUERY_STRING"))
+        args = self.rules.parse(environ.get("QUERY_STRING"))
         if args is None:
             return self.wsgi_app(environ, start_response)
         inputs = (environ.get("HTTP_ACCEPT_ENCODING"), environ.get("wsgi.url_scheme"),
@@ -166,11 +184,14 @@ class NearbyFastPath:
         self._variants[(inputs, large)] = _Variant(template, encoding)
 
 
-def install(app):
-    """Put the fast path in front of the app when NEARBY_FAST_PATH is on."""
+def install(app, endpoint, schema):
+    """Put the fast path in front of ``endpoint`` (whose query ``schema`` it obeys) when
+    NEARBY_FAST_PATH is on."""
     if not app.config["NEARBY_FAST_PATH"]:
         return
-    fast_path = NearbyFastPath(app.wsgi_app, app.extensions["read_model"],
+    (rule,) = [rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint]
+    fast_path = NearbyFastPath(app.wsgi_app, rule.rule, QueryRules(schema),
+                               app.extensions["read_model"],
                                app.config["COMPRESS_MIN_SIZE"], app.config["COMPRESS_LEVEL"])
     app.extensions["nearby_fast_path"] = fast_path
     app.wsgi_app = fast_path

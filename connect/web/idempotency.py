@@ -26,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from connect import clock
 from connect.errors import ConnectError
 from connect.extensions import db
+from connect.web.identity import current_user
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -136,8 +137,6 @@ def _key_from_header():
 
 def _scope(key):
     """Who asks, what, and with which key: a replay goes only to the same caller."""
-    from connect.accounts.auth import current_user
-
     # Every credential the request carries is part of the caller: an account, a manage token,
     # both or (anonymous posting) neither. An anonymous caller is then known only by the key
     # and the body it must repeat exactly, which holds the personal data the answer shows.

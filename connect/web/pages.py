@@ -1,34 +1,19 @@
-"""The server-rendered pages: blueprints, shared template context, the home page."""
+"""What every server-rendered page shares: template context, error pages in words."""
 from datetime import timedelta
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, make_response, render_template, request
+from flask import current_app, make_response, render_template, request
 from flask_babel import format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from connect.accounts.auth import current_user
-from connect.coordination.statistics.services import public_stats
-
-bp = Blueprint("pages", __name__)
-
-
-@bp.get("/")
-def home():
-    """Two big choices, and how many neighbours have been helped."""
-    return render_template("home.html", stats=public_stats())
+from connect.errors import handle_http_exception
+from connect.web.identity import current_user
+from connect.web.ratelimits import handle_rate_limited, retry_after
 
 
-def register_pages(app):
-    from connect.accounts.views import bp as account_bp
-    from connect.coordination.views import bp as console_bp
-    from connect.offers.views import bp as offer_pages_bp
-    from connect.requests.views import bp as resident_bp
-    from connect.safety.views import bp as reports_bp
-    from connect.volunteers.views import bp as volunteer_bp
-
-    for blueprint in (bp, account_bp, resident_bp, volunteer_bp, reports_bp,
-                      offer_pages_bp, console_bp):
-        app.register_blueprint(blueprint)
+def init_app(app):
+    """What every page shares: its template context, and 429 and CSRF answers in words."""
     app.context_processor(_template_context)
     # Pages answer these in words; the API keeps the JSON envelope. A blueprint may still
     # handle CSRFError its own way (redirect back with a message).
@@ -42,11 +27,8 @@ def _is_api():
 
 def too_many(error):
     """A rate limit on a page: what to do, and how long to wait (Retry-After)."""
-    from connect.errors import handle_http_exception
-    from connect.web.ratelimits import retry_after
-
     if _is_api():
-        return handle_http_exception(error)
+        return handle_rate_limited(error)
     wait = retry_after()
     words = {"wait": format_timedelta(timedelta(seconds=wait), threshold=1.0)}
     message = {
@@ -73,8 +55,6 @@ def too_many(error):
 
 def form_expired(error):
     """A form sent without a valid CSRF token: a page that says so, and nothing done."""
-    from connect.errors import handle_http_exception
-
     if _is_api():
         return handle_http_exception(error)
     current_app.logger.info("refused a form without a valid CSRF token on %s", request.path)
@@ -84,8 +64,6 @@ def form_expired(error):
 
 def lang_query(code):
     """The language switch's link: on console pages it keeps the page's filters."""
-    from urllib.parse import urlencode
-
     # Only the console's query strings are filters worth keeping; a resident's page may
     # carry their exact location in its query, which is never written into a page.
     if not (request.endpoint or "").startswith("console."):

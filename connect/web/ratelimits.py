@@ -6,46 +6,10 @@ from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
 
-from connect.errors import ErrorSchema
+from connect.errors import ErrorSchema, envelope
 from connect.extensions import limiter
 from connect.validation import normalise_phone
-
-# Setting name -> default; each can be overridden from the environment (connect.config) and
-# is a flask-limiter string, where "a;b;c" stacks windows (all must have room).
-# docs/operations.md has the same table with the reasons.
-LIMITS = {
-    # Posted requests per phone: a household needs a few, a spammer many.
-    "RATELIMIT_POST_PER_PHONE": "5 per day",
-    # Posted requests per client address: generous, as whole carriers sit behind one NAT.
-    "RATELIMIT_POST_PER_IP": "30 per hour",
-    # Registration attempts per client address.
-    "RATELIMIT_REGISTER_PER_IP": "20 per hour",
-    # Failed logins per submitted phone (known or not): the stacked windows are the backoff.
-    "RATELIMIT_LOGIN_FAILURES_PER_PHONE": "5 per minute;10 per hour;20 per day",
-    # Failed logins per client address, whatever phone they name.
-    "RATELIMIT_LOGIN_FAILURES_PER_IP": "30 per minute;200 per hour",
-    # Claim attempts per volunteer account.
-    "RATELIMIT_CLAIMS_PER_VOLUNTEER": "30 per hour",
-    # Edits of a request per client address.
-    "RATELIMIT_EDITS_PER_IP": "60 per hour",
-    # Reports ("Báo xấu") per account: enough for an honest volunteer's day, not for a spree.
-    "RATELIMIT_REPORTS_PER_ACCOUNT": "20 per day",
-    # New manage links per client address (a requester needs one when a link leaked).
-    "RATELIMIT_NEW_LINKS_PER_IP": "10 per hour",
-    # Batch assignment previews and applies per coordinator account: a preview of a big area
-    # takes seconds of CPU, and a console needs a few a minute.
-    "RATELIMIT_ASSIGNMENTS_PER_ACCOUNT": "10 per minute;100 per hour",
-    # Offers of help posted per account: a shop or group posts a few a day, not dozens.
-    # (Asking an offer posts a request: the two post limits above count it.)
-    "RATELIMIT_OFFERS_PER_ACCOUNT": "10 per day",
-    # Hotline intake per coordinator account: an operator enters call after call for
-    # others, so the resident posting limits above do not apply to it; this only stops a
-    # runaway script.
-    "RATELIMIT_INTAKE_PER_ACCOUNT": "600 per hour",
-    # The public counts by area: anyone may download them, and each costs a scan of every
-    # request; a dashboard refreshing every minute stays well inside this.
-    "RATELIMIT_PUBLIC_EXPORT_PER_IP": "120 per hour",
-}
+from connect.web.identity import current_user
 
 
 def _configured(name):
@@ -80,8 +44,6 @@ def submitted_phone():
 
 def volunteer_account():
     """The signed-in user (bearer token or session); the address for anyone else."""
-    from connect.accounts.auth import current_user
-
     try:
         user = current_user()
     except Exception:  # a bad token: the view answers 401, the key must not fail first
@@ -111,6 +73,13 @@ def retry_after():
     if breached is None:
         return 60
     return max(1, math.ceil(breached.window.reset_time - time.time()))
+
+
+def handle_rate_limited(_error):
+    """A 429 in the JSON envelope, with how long to wait (details and Retry-After)."""
+    wait = retry_after()
+    return envelope(429, "rate_limited", "Too many requests. Please wait and try again.",
+                    {"retry_after": wait}, {"Retry-After": str(wait)})
 
 
 # -- the limits, applied with a decorator on the API route and on the page ----------------

@@ -170,7 +170,7 @@ def test_editing_the_phone_to_one_with_an_open_request_is_409(app, client):
 
 def test_without_the_check_the_index_still_answers_409(app, client, monkeypatch):
     """The partial unique index is the last word: an IntegrityError becomes the same 409."""
-    from connect.safety import duplicates
+    from connect.requests import phones as duplicates
 
     phone = new_phone()
     first = post(client, phone=phone).get_json()
@@ -220,7 +220,7 @@ def test_eight_posts_with_one_phone_at_once_make_one_request(app):
 
 def test_racing_posts_past_the_check_hit_the_index_and_get_409(app, monkeypatch):
     """With the check out of the way every racer reaches the INSERT: the index decides."""
-    from connect.safety import duplicates
+    from connect.requests import phones as duplicates
 
     monkeypatch.setattr(duplicates, "check_phone_free", lambda *args, **kwargs: None)
     phone = new_phone()

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from connect.accounts import services
 from connect.database import sqlite_driver
 from connect.extensions import db
-from connect.web.ratelimits import LIMITS
+from connect.config import RATE_LIMITS as LIMITS
 from conftest import BAC_GIANG, LUC_NAM, OWN_AREA, ensure_demo_areas, make_app, new_phone, \
     request_payload
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from connect.geo import EARTH_RADIUS_M, haversine_m, haversine_m_np
-from connect.matching import ranking
+from connect.geo import ranking
 from connect.matching.open_requests import OpenRequests, epoch
-from connect.matching.ranking import Weights, divisor, score, scores_np
+from connect.geo.ranking import Weights, divisor, score, scores_np
 from connect.requests.models import CATEGORIES
 
 NOW = datetime(2026, 11, 26, 8, 0, 0)

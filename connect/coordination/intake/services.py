@@ -10,8 +10,8 @@ from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m
 from connect.requests import services
 from connect.requests.models import CATEGORIES, HelpRequest
+from connect.requests import phones
 from connect.safety import duplicates
-from connect.safety.blocking import check_phone_allowed
 from connect.spatial import filter_in_box
 
 SOURCE = "hotline"
@@ -43,8 +43,8 @@ def check_phone(user, phone):
     DuplicateRequest (naming the request to its coordinators) for one with an open or
     claimed request."""
     require_coordinator(user)
-    check_phone_allowed(phone)
-    duplicates.check_phone_free(phone, user)
+    phones.check_phone_allowed(phone)
+    phones.check_phone_free(phone, user)
 
 
 def lookalikes(categories, lat, lon, now=None):
@@ -80,8 +80,8 @@ def enter_request(user, data, confirm_duplicate=False):
     require_area_for(user, lat, lon)
     # Both checked again inside post_request; first here, so that the operator is not asked
     # to confirm a look-alike (which would list the phone's own request too) in vain.
-    check_phone_allowed(data["phone"])
-    duplicates.check_phone_free(data["phone"], user)
+    phones.check_phone_allowed(data["phone"])
+    phones.check_phone_free(data["phone"], user)
     if not confirm_duplicate:
         nearby = lookalikes(data["categories"], lat, lon)
         if nearby:

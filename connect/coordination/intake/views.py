@@ -17,7 +17,7 @@ from connect.errors import ConnectError
 from connect.extensions import db
 from connect.requests.forms import CATEGORY_LABELS, local_phone
 from connect.requests.schemas import RequestCreateSchema
-from connect.safety.duplicates import DuplicateRequest
+from connect.requests.phones import DuplicateRequest
 from connect.validation import normalise_phone
 
 STATUS_LABELS = {"open": _l("Open"), "claimed": _l("Claimed")}

@@ -21,6 +21,7 @@ from connect.matching.push import public_payload
 from connect.requests import services as request_services
 from connect.requests.models import CATEGORIES, HelpRequest, RequestEvent
 from connect.requests.queries import effective_status, get_request
+from connect.requests.timeouts import apply_timeouts
 from connect.safety.moderation import require_moderator
 from connect.spatial import filter_in_box, latlon
 from connect.accounts.models import Volunteer
@@ -153,7 +154,7 @@ def assign_volunteer(request_id, volunteer_id, coordinator, reason=None):
         .with_for_update(of=Volunteer)).scalar_one_or_none()
     if user is None or profile is None:
         raise _unknown_volunteer()
-    request_services.apply_timeouts(request_id)
+    apply_timeouts(request_id)
     help_request = request_services.reloaded(request_id)
     status = effective_status(help_request)
     if status != "open":
