@@ -60,8 +60,7 @@ def may_coordinate_offer(user, offer):
         CoordinatorArea.user_id == user.id, CoordinatorArea.area_id.in_(area_ids)))).scalar()
 
 
-@why_shown.register
-def _why_offer_shown(offer: Offer, viewer):
+def why_offer_shown(offer, viewer):
     """Offers' rule for connect.requests.privacy: the offerer, coordinators of an area its
     exact point lies in and admins see the name, phone, address and exact point."""
     user = viewer.user
@@ -151,3 +150,8 @@ def asks_of(offer_ids):
     for help_request in rows:
         found[help_request.offer_id].append(help_request)
     return found
+
+
+def init_app(app):
+    """Give connect.requests.privacy offers' rule (create_app calls this in every process)."""
+    why_shown.register(Offer, why_offer_shown)

@@ -19,11 +19,11 @@ from connect.requests.schemas import (
     RequestCreateSchema,
     RequestEditSchema,
     RequestSchema,
+    RevealListSchema,
+    RevealQuerySchema,
     dump_request,
 )
-from connect.safety import reveals
 from connect.requests.phones import DuplicateRequest
-from connect.safety.schemas import RevealListSchema, RevealQuerySchema
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
                description="Help requests")
@@ -190,9 +190,9 @@ def contact_reveals(args, request_id):
     (X-Manage-Token or own account) and the coordinators of its area."""
     user, token = current_user(), _manage_token()
     help_request = queries.get_request(request_id)
-    if not reveals.may_read_log(help_request, user, token):
+    if not privacy.may_read_log(help_request, user, token):
         if user is None and token is None:
             raise Unauthorized()
         raise Forbidden("Only the person who posted the request and its coordinators see "
                         "who was shown the contact details.")
-    return {"items": reveals.reveals_of(request_id, args["limit"])}
+    return {"items": privacy.reveals_of(request_id, args["limit"])}

@@ -1,4 +1,4 @@
-"""Help request shapes: what posting takes, and the public and private views."""
+"""Help request shapes: what posting takes, the public and private views, the reveal log."""
 import math
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -210,3 +210,19 @@ class MapItemSchema(Schema):
 
 class MapListSchema(Schema):
     items = fields.List(fields.Nested(MapItemSchema))
+
+
+class RevealQuerySchema(Schema):
+    limit = fields.Integer(load_default=200, validate=validate.Range(1, 200))
+
+
+class RevealItemSchema(Schema):
+    viewer_id = fields.Integer()
+    viewer_name = fields.String(metadata={"description": "Given name only."})
+    role = fields.String(metadata={"description": "claimant, coordinator or admin."})
+    channel = fields.String(metadata={"description": "api or page."})
+    at = fields.Function(lambda reveal: isoformat(reveal["at"]))
+
+
+class RevealListSchema(Schema):
+    items = fields.List(fields.Nested(RevealItemSchema))

@@ -24,7 +24,6 @@ from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
-from connect.safety.reveals import reveal_summary
 from connect.spatial import latlon
 
 bp = Blueprint("resident", __name__)
@@ -175,7 +174,7 @@ def _seen_by(help_request):
     return [{**seen, "role_label": roles.get(seen["role"], seen["role"]),
              "first": format_datetime(seen["first_at"], "short"),
              "last": format_datetime(seen["last_at"], "short")}
-            for seen in reveal_summary(help_request.id)]
+            for seen in privacy.reveal_summary(help_request.id)]
 
 
 def _remembered_tokens():
