@@ -55,11 +55,12 @@ def trust_proxies(app):
 
 
 def connect_domains(app):
-    """Each domain's start-up: who is calling, and the receivers of request events (blinker
-    holds them weakly, and a process that never imported a module would miss them)."""
+    """Each domain's start-up: who is calling, the receivers of request events (blinker
+    holds them weakly, and a process that never imported a module would miss them), and what
+    offers give lower packages (a report subject, their privacy rule)."""
     from connect.accounts import auth
     from connect.matching import listeners as matching_listeners
-    from connect.offers import reporting as offer_reports
+    from connect.offers import queries as offer_queries, reporting as offer_reports
     from connect.requests import listeners as request_listeners
     from connect.safety import listeners as safety_listeners
 
@@ -69,6 +70,7 @@ def connect_domains(app):
     safety_listeners.init_app(app)
     matching_listeners.init_app(app)
     offer_reports.init_app(app)
+    offer_queries.init_app(app)
 
 
 def configure_notifications(app):

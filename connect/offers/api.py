@@ -1,6 +1,6 @@
 """Offer endpoints: post, nearby, map, view, change, close, ask for help, report."""
 import orjson
-from flask import Response, request, url_for
+from flask import Response, jsonify, request, url_for
 from flask_smorest import Blueprint
 
 from connect.web import ratelimits
@@ -16,8 +16,11 @@ from connect.offers.schemas import (
     OfferNearbyListSchema,
     OfferNearbyQuerySchema,
     OfferSchema,
+    dump_offer,
 )
-from connect.requests.api import MANAGE_HEADER
+from connect.requests import privacy
+from connect.requests.api import MANAGE_HEADER, answer as request_answer
+from connect.requests.privacy import Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestSchema
 from connect.safety import reports
 from connect.requests.phones import DuplicateRequest
@@ -36,17 +39,17 @@ def _manage_token():
     return request.headers.get(MANAGE_HEADER) or None
 
 
-def _view(offer, user=None):
-    """Mark what the caller may see; OfferSchema leaves private fields out otherwise."""
+def _answer(offer, user, status=200):
+    """The offer as JSON in the view privacy.view_for gives this caller; OfferSchema
+    documents it."""
     offer.effective_status = queries.effective_status(offer)
-    offer.show_private = queries.can_see_private(offer, user)
-    return offer
+    return jsonify(dump_offer(offer, privacy.view_for(offer, Viewer(user)))), status
 
 
 def _visible(offer_id, user):
     """The offer; 404 when moderation hid it and the caller may not see hidden ones."""
     offer = queries.get_offer(offer_id)
-    if offer.status == "hidden" and not queries.can_see_private(offer, user):
+    if offer.status == "hidden" and not privacy.may_see_contact(offer, Viewer(user)):
         raise NotFound("No offer with this id.")
     return offer
 
@@ -65,7 +68,7 @@ def _visible(offer_id, user):
 def post_offer(args):
     """Offer help: what you have, how much, where, until when."""
     user = require_user()
-    return _view(services.post_offer(user, args), user)
+    return _answer(services.post_offer(user, args), user, 201)
 
 
 @bp.route("/nearby", methods=["GET"])
@@ -95,7 +98,7 @@ def map_dots(args):
 def get_offer(offer_id):
     """An offer of help."""
     user = current_user()
-    return _view(_visible(offer_id, user), user)
+    return _answer(_visible(offer_id, user), user)
 
 
 @bp.route(f"/{OFFER_ID}", methods=["PATCH"])
@@ -106,7 +109,7 @@ def get_offer(offer_id):
 def edit(args, offer_id):
     """Change an open offer."""
     user = require_user()
-    return _view(services.edit_offer(offer_id, args, user), user)
+    return _answer(services.edit_offer(offer_id, args, user), user)
 
 
 @bp.route(f"/{OFFER_ID}/close", methods=["POST"])
@@ -118,7 +121,7 @@ def edit(args, offer_id):
 def close(args, offer_id):
     """Withdraw an offer."""
     user = require_user()
-    return _view(services.close_offer(offer_id, user), user)
+    return _answer(services.close_offer(offer_id, user), user)
 
 
 @bp.route(f"/{OFFER_ID}/ask", methods=["POST"])
@@ -146,11 +149,7 @@ def ask(args, offer_id):
             exc.details["manage_url"] = url_for("resident.manage", token=exc.owner_token,
                                                 _external=True)
         raise
-    help_request.effective_status = "claimed"
-    help_request.effective_expires_at = help_request.expires_at
-    help_request.show_private = True
-    help_request.manage_token = token
-    return help_request
+    return request_answer(help_request, Viewer(user, token), 201, manage_token=token)
 
 
 @bp.route(f"/{OFFER_ID}/report", methods=["POST"])

@@ -17,11 +17,13 @@ from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m, round_distance_m
 from connect.offers.models import Offer
 from connect.requests.models import HelpRequest
+from connect.requests.privacy import why_shown
 from connect.spatial import filter_in_box, latlon
 
 # Public points lie at most ~400 m from the exact one: a map box widened by this much on
 # the exact point's index finds every offer whose public point is in the box.
 _BLUR_REACH_M = 500
+OFFERER = "offerer"
 
 
 def get_offer(offer_id):
@@ -58,9 +60,15 @@ def may_coordinate_offer(user, offer):
         CoordinatorArea.user_id == user.id, CoordinatorArea.area_id.in_(area_ids)))).scalar()
 
 
-def can_see_private(offer, user):
-    """Whether the caller may see the offerer's name, phone, address and exact point."""
-    return is_offerer(offer, user) or may_coordinate_offer(user, offer)
+def why_offer_shown(offer, viewer):
+    """Offers' rule for connect.requests.privacy: the offerer, coordinators of an area its
+    exact point lies in and admins see the name, phone, address and exact point."""
+    user = viewer.user
+    if is_offerer(offer, user):
+        return OFFERER
+    if may_coordinate_offer(user, offer):
+        return user.role
+    return None
 
 
 def _listed(now):
@@ -142,3 +150,8 @@ def asks_of(offer_ids):
     for help_request in rows:
         found[help_request.offer_id].append(help_request)
     return found
+
+
+def init_app(app):
+    """Give connect.requests.privacy offers' rule (create_app calls this in every process)."""
+    why_shown.register(Offer, why_offer_shown)

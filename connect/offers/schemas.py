@@ -1,11 +1,12 @@
 """Offer shapes: what posting and editing take, the public and private views, lists."""
 from datetime import timezone
 
-from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connect.clock import isoformat
 from connect.offers.models import OFFER_KINDS
 from connect.requests.models import CATEGORIES
+from connect.requests.privacy import PRIVATE, PUBLIC
 from connect.requests.schemas import (
     DEFAULT_RADIUS_M,
     MAP_MAX_LIMIT,
@@ -120,11 +121,8 @@ def _exact_location(offer):
     return {"lat": lat, "lon": lon}
 
 
-PRIVATE_FIELDS = ("contact_name", "phone", "address", "exact_location", "offered_by")
-
-
-class OfferSchema(Schema):
-    """An offer; private fields are absent (never null) unless the caller may see them."""
+class PublicOfferSchema(Schema):
+    """What anyone sees of an offer: never the name, phone, address or exact point."""
 
     id = fields.Integer()
     kind = fields.String()
@@ -140,6 +138,12 @@ class OfferSchema(Schema):
     created_at = fields.Function(lambda o: isoformat(o.created_at))
     updated_at = fields.Function(lambda o: isoformat(o.updated_at))
     closed_at = fields.Function(lambda o: isoformat(o.closed_at))
+
+
+class OfferSchema(PublicOfferSchema):
+    """An offer; private fields are absent (never null) unless the caller may see them."""
+
+    # The private view (the documented answer); dump_offer picks it or the public one.
     contact_name = fields.String(metadata={"description": "Private."})
     phone = fields.String(metadata={"description": "Private."})
     address = fields.String(allow_none=True, metadata={"description": "Private."})
@@ -147,12 +151,13 @@ class OfferSchema(Schema):
     offered_by = fields.Integer(attribute="user_id", metadata={
         "description": "Private: the offerer's user id."})
 
-    @post_dump(pass_original=True)
-    def _hide_private(self, data, original, **kwargs):
-        if not getattr(original, "show_private", False):
-            for name in PRIVATE_FIELDS:
-                data.pop(name, None)
-        return data
+
+_VIEWS = {PUBLIC: PublicOfferSchema(), PRIVATE: OfferSchema()}
+
+
+def dump_offer(offer, view):
+    """The offer in the view privacy.view_for chose, PUBLIC or PRIVATE."""
+    return _VIEWS[view].dump(offer)
 
 
 class OfferNearbyItemSchema(Schema):

@@ -24,7 +24,9 @@ from connect.errors import Conflict, ConnectError, Forbidden, NotFound
 from connect.offers import queries, services
 from connect.offers.forms import KIND_LABELS, OfferForm
 from connect.offers.schemas import OfferCreateSchema
+from connect.requests import privacy
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
+from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import effective_status as request_status
 from connect.requests.schemas import RequestCreateSchema
 from connect.requests.views import _private, _remember_token, _remembered_tokens
@@ -180,13 +182,14 @@ def mine(user):
     now = clock.now()
     offers = queries.offers_of(user.id)
     asks = queries.asks_of([offer.id for offer in offers])
-    cards = []
+    cards, viewer = [], Viewer(user, channel="page")
     for offer in offers:
         card = _card(_public(offer))
         card.update(status=queries.effective_status(offer, now),
-                    contact_name=offer.contact_name, phone=local_phone(offer.phone),
-                    address=offer.address,
                     asks=[_ask(help_request, user, now) for help_request in asks[offer.id]])
+        if privacy.view_for(offer, viewer) == PRIVATE:
+            card.update(contact_name=offer.contact_name, phone=local_phone(offer.phone),
+                        address=offer.address)
         cards.append(card)
     return render_template("offers/mine.html", offers=cards)
 
@@ -228,7 +231,7 @@ def close(user, offer_id):
 def _shown_offer(offer_id, user):
     """The offer, or 404 when it is unknown or hidden from this caller."""
     offer = queries.get_offer(offer_id)
-    if offer.status == "hidden" and not queries.can_see_private(offer, user):
+    if offer.status == "hidden" and not privacy.may_see_contact(offer, Viewer(user)):
         raise NotFound("No offer with this id.")
     return offer
 

@@ -1,6 +1,6 @@
 """Help request endpoints: post, nearby, view, and the claim lifecycle."""
 import orjson
-from flask import Response, current_app, request, url_for
+from flask import Response, current_app, jsonify, request, url_for
 from flask_smorest import Blueprint
 
 from connect.web import ratelimits
@@ -8,7 +8,8 @@ from connect.accounts.auth import current_user, require_user
 from connect.errors import Forbidden, NotFound, Unauthorized
 from connect.extensions import limiter
 from connect.web.idempotency import idempotent
-from connect.requests import editing, queries, services
+from connect.requests import editing, privacy, queries, services
+from connect.requests.privacy import Viewer
 from connect.requests.schemas import (
     CancelSchema,
     MapListSchema,
@@ -18,10 +19,11 @@ from connect.requests.schemas import (
     RequestCreateSchema,
     RequestEditSchema,
     RequestSchema,
+    RevealListSchema,
+    RevealQuerySchema,
+    dump_request,
 )
-from connect.safety import reveals
 from connect.requests.phones import DuplicateRequest
-from connect.safety.schemas import RevealListSchema, RevealQuerySchema
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
                description="Help requests")
@@ -33,13 +35,13 @@ def _manage_token():
     return request.headers.get(MANAGE_HEADER) or None
 
 
-def _view(help_request, user=None, manage_token=None):
-    """Mark what the caller may see; RequestSchema leaves private fields out otherwise."""
+def answer(help_request, viewer, status=200, manage_token=None):
+    """The request as JSON in the view privacy.view_for gives this viewer (which logs a
+    reveal); RequestSchema documents it."""
     help_request.effective_status, help_request.effective_expires_at = (
         queries.effective_state(help_request))
-    # Every yes to someone other than the requester is written to the contact reveal log.
-    help_request.show_private = reveals.reveal(help_request, user, manage_token, "api")
-    return help_request
+    view = privacy.view_for(help_request, viewer)
+    return jsonify(dump_request(help_request, view, manage_token)), status
 
 
 @bp.route("", methods=["POST"])
@@ -64,11 +66,7 @@ def post_request(args):
             exc.details["manage_url"] = url_for("resident.manage", token=exc.owner_token,
                                                 _external=True)
         raise
-    help_request.effective_status = "open"
-    help_request.effective_expires_at = help_request.expires_at
-    help_request.show_private = True
-    help_request.manage_token = token
-    return help_request
+    return answer(help_request, Viewer(current_user(), token), 201, manage_token=token)
 
 
 @limiter.request_filter
@@ -109,11 +107,11 @@ def get_request(request_id):
     request is 404 to all but its requester and coordinators."""
     user, token = current_user(), _manage_token()
     help_request = queries.get_request(request_id)
-    if help_request.status == "hidden" and not queries.can_see_private(help_request, user,
-                                                                        token):
+    viewer = Viewer(user, token)
+    if help_request.status == "hidden" and not privacy.may_see_contact(help_request, viewer):
         # Moderated out of every list: not findable by counting ids either.
         raise NotFound("No help request with this id.")
-    return _view(help_request, user, token)
+    return answer(help_request, viewer)
 
 
 @bp.route("/<int(max=2147483647):request_id>/claim", methods=["POST"])
@@ -123,7 +121,7 @@ def get_request(request_id):
 def claim(request_id):
     """Claim an open request (volunteers): you get the contact details and a lease."""
     user = require_user()
-    return _view(services.claim_request(request_id, user), user)
+    return answer(services.claim_request(request_id, user), Viewer(user))
 
 
 @bp.route("/<int(max=2147483647):request_id>/release", methods=["POST"])
@@ -132,7 +130,7 @@ def claim(request_id):
 def release(request_id):
     """Give a claimed request back to the open list."""
     user = require_user()
-    return _view(services.release_request(request_id, user), user)
+    return answer(services.release_request(request_id, user), Viewer(user))
 
 
 @bp.route("/<int(max=2147483647):request_id>/helped", methods=["POST"])
@@ -141,7 +139,7 @@ def release(request_id):
 def helped(request_id):
     """Mark the need met (the volunteer holding the claim)."""
     user = require_user()
-    return _view(services.mark_helped(request_id, user), user)
+    return answer(services.mark_helped(request_id, user), Viewer(user))
 
 
 @bp.route("/<int(max=2147483647):request_id>/confirm", methods=["POST"])
@@ -150,7 +148,7 @@ def helped(request_id):
 def confirm(request_id):
     """Confirm you were helped (the requester: X-Manage-Token or own account)."""
     user, token = current_user(), _manage_token()
-    return _view(services.confirm_helped(request_id, user, token), user, token)
+    return answer(services.confirm_helped(request_id, user, token), Viewer(user, token))
 
 
 @bp.route("/<int(max=2147483647):request_id>/cancel", methods=["POST"])
@@ -159,8 +157,8 @@ def confirm(request_id):
 def cancel(args, request_id):
     """Withdraw a request (the requester or a coordinator)."""
     user, token = current_user(), _manage_token()
-    return _view(services.cancel_request(request_id, user, token, (args or {}).get("reason")),
-                 user, token)
+    return answer(services.cancel_request(request_id, user, token, (args or {}).get("reason")),
+                  Viewer(user, token))
 
 
 @bp.route("/<int(max=2147483647):request_id>/manage-token", methods=["POST"])
@@ -170,9 +168,7 @@ def new_manage_token(request_id):
     """Get a new manage_token (the requester); the old one stops working at once."""
     user, token = current_user(), _manage_token()
     help_request, new_token = editing.new_manage_link(request_id, user, token)
-    _view(help_request, user, new_token)
-    help_request.manage_token = new_token
-    return help_request
+    return answer(help_request, Viewer(user, new_token), manage_token=new_token)
 
 
 @bp.route("/<int(max=2147483647):request_id>", methods=["PATCH"])
@@ -183,7 +179,7 @@ def edit(args, request_id):
     """Change an open or claimed request (the requester or a coordinator); send only the
     fields to change. A closed request answers 409."""
     user, token = current_user(), _manage_token()
-    return _view(editing.edit_request(request_id, args, user, token), user, token)
+    return answer(editing.edit_request(request_id, args, user, token), Viewer(user, token))
 
 
 @bp.route("/<int(max=2147483647):request_id>/reveals", methods=["GET"])
@@ -194,9 +190,9 @@ def contact_reveals(args, request_id):
     (X-Manage-Token or own account) and the coordinators of its area."""
     user, token = current_user(), _manage_token()
     help_request = queries.get_request(request_id)
-    if not reveals.may_read_log(help_request, user, token):
+    if not privacy.may_read_log(help_request, user, token):
         if user is None and token is None:
             raise Unauthorized()
         raise Forbidden("Only the person who posted the request and its coordinators see "
                         "who was shown the contact details.")
-    return {"items": reveals.reveals_of(request_id, args["limit"])}
+    return {"items": privacy.reveals_of(request_id, args["limit"])}

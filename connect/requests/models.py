@@ -1,4 +1,5 @@
-"""Help requests, the assists that answer them, and their event history."""
+"""Help requests, the assists that answer them, their event history, and the log of who was
+shown their contact details."""
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
@@ -104,3 +105,18 @@ class RequestEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
     request = relationship("HelpRequest", back_populates="events")
+
+
+class ContactReveal(db.Model):
+    """Who was shown whose contact details (name, phone, address, exact point), and when."""
+    __tablename__ = "contact_reveals"
+    __table_args__ = (Index("ix_contact_reveals_viewer_created", "viewer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="CASCADE"), index=True)
+    viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Why it was allowed: claimant, coordinator or admin.
+    viewer_role: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(8))  # api or page
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)

@@ -1,4 +1,4 @@
-"""Reading help requests: lookups, what a caller may see, lists for pages and maps."""
+"""Reading help requests: lookups, who is who to a request, lists for pages and maps."""
 import hmac
 from datetime import timedelta
 
@@ -7,7 +7,6 @@ from sqlalchemy import and_, case, func, or_, select
 
 from connect import clock
 from connect.accounts.models import hash_secret
-from connect.areas.services import may_coordinate
 from connect.errors import NotFound
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest, RequestEvent
@@ -51,13 +50,6 @@ def is_requester(help_request, user=None, manage_token=None):
 def holds_claim(help_request, user, now=None):
     return (user is not None and help_request.claimed_by_id == user.id
             and effective_status(help_request, now) == "claimed")
-
-
-def can_see_private(help_request, user=None, manage_token=None):
-    """Whether the caller may see contact, address and exact point (ARCHITECTURE, Privacy)."""
-    return (may_coordinate(user, help_request.id)
-            or is_requester(help_request, user, manage_token)
-            or holds_claim(help_request, user))
 
 
 def active_claims(user_id):

@@ -1,11 +1,12 @@
-"""Help request shapes: what posting takes, and the public and private views."""
+"""Help request shapes: what posting takes, the public and private views, the reveal log."""
 import math
 
-from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connect.clock import isoformat
 from connect.geo.ranking import DEFAULT_SORT, SORTS
 from connect.requests.models import CATEGORIES, URGENCIES
+from connect.requests.privacy import PRIVATE, PUBLIC
 from connect.spatial import latlon
 from connect.validation import LocationSchema, Phone, Text, location_field
 
@@ -90,13 +91,8 @@ def _exact_location(help_request):
     return {"lat": lat, "lon": lon}
 
 
-PRIVATE_FIELDS = ("contact_name", "phone", "address", "exact_location", "claimed_by",
-                  "lease_expires_at", "source", "manage_token")
-
-
-class RequestSchema(Schema):
-    """A help request. Private fields appear only for the requester, the volunteer holding
-    the claim and coordinators; for anyone else they are absent, never null."""
+class PublicRequestSchema(Schema):
+    """What anyone sees of a request: never the name, phone, address or exact point."""
 
     id = fields.Integer()
     categories = fields.List(fields.String())
@@ -109,6 +105,11 @@ class RequestSchema(Schema):
     created_at = fields.Function(lambda r: isoformat(r.created_at))
     updated_at = fields.Function(lambda r: isoformat(r.updated_at))
     expires_at = fields.Function(lambda r: isoformat(r.effective_expires_at))
+
+
+class PrivateRequestSchema(PublicRequestSchema):
+    """What privacy.view_for shows the requester, the claimant and coordinators: all of it."""
+
     contact_name = fields.String(metadata={"description": "Private."})
     phone = fields.String(metadata={"description": "Private."})
     address = fields.String(allow_none=True, metadata={"description": "Private."})
@@ -119,18 +120,29 @@ class RequestSchema(Schema):
                                        if r.effective_status == "claimed" else None,
                                        metadata={"description": "Private."})
     source = fields.String(metadata={"description": "Private."})
+
+
+class RequestSchema(PrivateRequestSchema):
+    """A help request. Private fields appear only for the requester, the volunteer holding
+    the claim and coordinators; for anyone else they are absent, never null."""
+
+    # The documented answer: one of the two views above (dump_request), with this field
+    # only right after posting.
     manage_token = fields.String(metadata={
         "description": "Only in the response to posting (or to a new link): the requester's key to this "
                        "request; send it as X-Manage-Token."})
 
-    @post_dump(pass_original=True)
-    def _hide_private(self, data, original, **kwargs):
-        if not getattr(original, "show_private", False):
-            for name in PRIVATE_FIELDS:
-                data.pop(name, None)
-        elif getattr(original, "manage_token", None) is None:
-            data.pop("manage_token", None)
-        return data
+
+_VIEWS = {PUBLIC: PublicRequestSchema(), PRIVATE: PrivateRequestSchema()}
+
+
+def dump_request(help_request, view, manage_token=None):
+    """The request in the view privacy.view_for chose, PUBLIC or PRIVATE; a manage token is
+    added to a private view only (the answer to posting or to a new link)."""
+    data = _VIEWS[view].dump(help_request)
+    if manage_token is not None and view == PRIVATE:
+        data["manage_token"] = manage_token
+    return data
 
 
 class NearbyItemSchema(Schema):
@@ -198,3 +210,19 @@ class MapItemSchema(Schema):
 
 class MapListSchema(Schema):
     items = fields.List(fields.Nested(MapItemSchema))
+
+
+class RevealQuerySchema(Schema):
+    limit = fields.Integer(load_default=200, validate=validate.Range(1, 200))
+
+
+class RevealItemSchema(Schema):
+    viewer_id = fields.Integer()
+    viewer_name = fields.String(metadata={"description": "Given name only."})
+    role = fields.String(metadata={"description": "claimant, coordinator or admin."})
+    channel = fields.String(metadata={"description": "api or page."})
+    at = fields.Function(lambda reveal: isoformat(reveal["at"]))
+
+
+class RevealListSchema(Schema):
+    items = fields.List(fields.Nested(RevealItemSchema))

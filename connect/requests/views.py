@@ -18,11 +18,11 @@ from connect.web import ratelimits
 from connect.web.boundary import when_refused
 from connect.web.pages import answer_expired_forms
 from connect.accounts.auth import current_user
-from connect.requests import editing, phones, queries, services
+from connect.requests import editing, phones, privacy, queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
+from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
-from connect.safety.reveals import reveal_summary
 from connect.spatial import latlon
 
 bp = Blueprint("resident", __name__)
@@ -171,7 +171,7 @@ def _seen_by(help_request):
     return [{**seen, "role_label": roles.get(seen["role"], seen["role"]),
              "first": format_datetime(seen["first_at"], "short"),
              "last": format_datetime(seen["last_at"], "short")}
-            for seen in reveal_summary(help_request.id)]
+            for seen in privacy.reveal_summary(help_request.id)]
 
 
 def _remembered_tokens():
@@ -215,8 +215,10 @@ def _new_request_page(form, duplicate=None):
 
 
 def _by_token(token):
+    """The request this manage link opens, all of it for its holder (privacy); else 404."""
     help_request = queries.find_by_manage_token(token)
-    if help_request is None:
+    if help_request is None or privacy.view_for(
+            help_request, Viewer(current_user(), token, "page")) != PRIVATE:
         abort(404)
     return help_request
 

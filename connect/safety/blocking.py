@@ -13,6 +13,7 @@ from connect.accounts.models import User
 from connect.clock import isoformat
 from connect.areas.services import may_coordinate
 from connect.areas.models import CoordinatorArea, RequestArea
+from connect.requests.privacy import log_reveal
 from connect.safety.models import BlockedPhone
 from connect.errors import Conflict, Forbidden, NotFound
 from connect.requests.models import HelpRequest
@@ -197,8 +198,6 @@ def block_item(block, blocked_by=None, lifted_by=None):
 
 def log_shown(items, user, channel):
     """Log the phones shown as contact reveals of the requests they were blocked from."""
-    from connect.safety.reveals import log_reveal
-
     for request_id in sorted({item["request_id"] for item in items
                               if item["request_id"] is not None}):
         log_reveal(request_id, user.id, user.role, channel)

@@ -1,4 +1,4 @@
-"""Abuse reports, flags for coordinators, blocked phones, and the log of who saw whose contact details."""
+"""Abuse reports, flags for coordinators, and blocked phones."""
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
@@ -49,21 +49,6 @@ class RequestFlag(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     resolved_at: Mapped[datetime | None] = mapped_column(index=True)
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-
-
-class ContactReveal(db.Model):
-    """Who was shown whose contact details (name, phone, address, exact point), and when."""
-    __tablename__ = "contact_reveals"
-    __table_args__ = (Index("ix_contact_reveals_viewer_created", "viewer_id", "created_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(
-        ForeignKey("help_requests.id", ondelete="CASCADE"), index=True)
-    viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    # Why it was allowed: claimant, coordinator or admin.
-    viewer_role: Mapped[str] = mapped_column(String(16))
-    channel: Mapped[str] = mapped_column(String(8))  # api or page
-    created_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class BlockedPhone(db.Model):

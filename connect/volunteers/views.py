@@ -21,7 +21,9 @@ from connect.notifications import render
 from connect.geo import ranking
 from connect.matching.leases import catch_up
 from connect.requests.forms import CATEGORY_LABELS
+from connect.requests import privacy
 from connect.requests.errors import NewVolunteerLimit
+from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import (
     claims_held_by,
     effective_status,
@@ -31,7 +33,6 @@ from connect.requests.queries import (
 )
 from connect.requests.services import claim_request, mark_helped, release_request
 from connect.safety.reports import withdrawn_from
-from connect.safety.reveals import reveal
 from connect.spatial import latlon
 from connect.i18n import age_label, distance_label
 from connect.volunteers.forms import VolunteerProfileForm
@@ -93,9 +94,10 @@ def needs(user):
     now = clock.now()
     items = [_need(item, now) for item in orjson.loads(body)["items"]]
     catch_up(user.id, now)  # a lapsed claim of theirs ends, a due reminder goes out
-    held = claims_held_by(user.id, now)
-    for help_request in held:  # the page names each person: a reveal to the claimant
-        reveal(help_request, user, channel="page")
+    viewer = Viewer(user, channel="page")
+    # The page names the person of each claim: only as privacy allows, and logged.
+    held = [help_request for help_request in claims_held_by(user.id, now)
+            if privacy.view_for(help_request, viewer) == PRIVATE]
     return render_template("volunteer/needs.html", needs=items, profile=profile,
                            radius=distance_label(profile.radius_m),
                            claims=[_held(r, now) for r in held],
@@ -170,7 +172,9 @@ def _not_claimant(user, request_id):
 def claim_page(user, request_id):
     """The claimed need: who, where, how to get there, and until when it is yours."""
     help_request = get_request(request_id)
-    reveal(help_request, user, channel="page")  # logged: the claimant sees the contact
+    # All of this page is contact details: shown only as privacy decides (and logged).
+    if privacy.view_for(help_request, Viewer(user, channel="page")) != PRIVATE:
+        return _not_claimant(user, request_id)
     now = clock.now()
     lat, lon = latlon(help_request.location)
     profile = get_profile(user)

@@ -199,7 +199,7 @@ def test_asking_an_offer_with_a_blocked_phone_is_refused(app, client, post_reque
 
 def test_blocks_are_listed_by_area_those_in_force_first(app, client, post_request,
                                                         create_staff, create_volunteer):
-    from connect.safety.models import ContactReveal
+    from connect.requests.models import ContactReveal
 
     staff, admin = create_staff(), create_staff("admin")
     first, second = post_request(), post_request()

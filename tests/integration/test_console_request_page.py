@@ -124,7 +124,7 @@ class Scene:
 
     def reveals(self):
         from connect.extensions import db
-        from connect.safety.models import ContactReveal
+        from connect.requests.models import ContactReveal
 
         with self.app.app_context():
             return [(r.viewer_id, r.viewer_role, r.channel) for r in db.session.execute(

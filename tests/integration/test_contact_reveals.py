@@ -24,7 +24,7 @@ def manage(posted):
 def reveals(app, request_id=None):
     """[(request_id, viewer_id, role, channel)] as stored, oldest first."""
     from connect.extensions import db
-    from connect.safety.models import ContactReveal
+    from connect.requests.models import ContactReveal
 
     with app.app_context():
         try:
@@ -299,7 +299,7 @@ def test_logging_reveals_in_gets_survives_concurrent_writers(database_url, backe
         assert errors == []
         assert statuses == [200] * 100
         with app.app_context():
-            from connect.safety.models import ContactReveal
+            from connect.requests.models import ContactReveal
 
             logged = db.session.execute(select(func.count(ContactReveal.id))).scalar_one()
             db.session.remove()

@@ -55,7 +55,7 @@ def history(app):
     from connect.areas.models import RequestArea
     from connect.extensions import db
     from connect.requests.models import Assist, RequestEvent
-    from connect.safety.models import ContactReveal
+    from connect.requests.models import ContactReveal
 
     with app.app_context():
         try:

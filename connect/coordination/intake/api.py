@@ -7,6 +7,8 @@ from connect.accounts.auth import require_user
 from connect.coordination.intake import services as intake
 from connect.coordination.filters import require_coordinator
 from connect.web.idempotency import idempotent
+from connect.requests.api import answer
+from connect.requests.privacy import Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestSchema
 
 bp = Blueprint("intake", __name__, url_prefix="/api/v1", description="Hotline intake: requests entered for callers")
@@ -38,9 +40,6 @@ def enter_request(args):
     user = require_coordinator(require_user())
     confirm = args.pop("confirm_duplicate")
     help_request, token = intake.enter_request(user, args, confirm)
-    help_request.effective_status = "open"
-    help_request.effective_expires_at = help_request.expires_at
-    # The operator typed these details in: showing them back reveals nothing new.
-    help_request.show_private = True
-    help_request.manage_token = token
-    return help_request
+    # Holding the new manage link, the operator sees what they typed as the requester would:
+    # nothing new is revealed, so nothing is logged.
+    return answer(help_request, Viewer(user, token), 201, manage_token=token)

@@ -6,9 +6,9 @@ from connect.accounts.auth import require_user
 from connect.clock import isoformat
 from connect.coordination.request_page import assign
 from connect.web.idempotency import idempotent
-from connect.requests.queries import effective_state
+from connect.requests.api import answer
+from connect.requests.privacy import Viewer
 from connect.requests.schemas import RequestSchema
-from connect.safety import reveals
 from connect.validation import Text
 
 bp = Blueprint("console_requests", __name__, url_prefix="/api/v1",
@@ -120,7 +120,4 @@ def assign_request(args, request_id):
     user = require_user()
     help_request = assign.assign_volunteer(request_id, args["volunteer_id"], user,
                                            args["reason"])
-    help_request.effective_status, help_request.effective_expires_at = (
-        effective_state(help_request))
-    help_request.show_private = reveals.reveal(help_request, user, channel="api")
-    return help_request
+    return answer(help_request, Viewer(user))

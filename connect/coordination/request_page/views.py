@@ -16,11 +16,12 @@ from connect.coordination.console import bp, console_page
 from connect.coordination.map.views import STATUS_LABELS
 from connect.errors import ClaimConflict, Forbidden, NotFound
 from connect.extensions import db
+from connect.requests import privacy
 from connect.requests.forms import CATEGORY_LABELS
+from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import effective_state
 from connect.safety import moderation
 from connect.safety.forms import REASON_LABELS
-from connect.safety.reveals import reveal
 from connect.spatial import latlon
 from connect.web.boundary import when_refused
 from connect.web.pages import message_page
@@ -141,8 +142,9 @@ def request_page(user, request_id):
         help_request = assign.load_request(request_id, user)
     except (NotFound, Forbidden):
         return _not_found()
-    # The page shows the contact details: logged, as for a volunteer's claim page.
-    reveal(help_request, user, channel="page")
+    # The page shows the contact details: only as privacy allows, and logged.
+    if privacy.view_for(help_request, Viewer(user, channel="page")) != PRIVATE:
+        return _not_found()
     now = clock.now()
     assignable, candidates = _candidates(help_request, now)
     return render_template(

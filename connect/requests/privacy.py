@@ -1,5 +1,7 @@
-"""Contact reveals: who may see a request's contact details, and the log of who did."""
+"""Who sees what of a request or an offer (ARCHITECTURE, Privacy), and the reveal log."""
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import singledispatch
 
 from flask import current_app, has_request_context, request
 from sqlalchemy import exists, func, insert, select
@@ -9,33 +11,61 @@ from connect.accounts.models import User
 from connect.areas.services import may_coordinate
 from connect.database import SAFE_METHODS
 from connect.extensions import db
-from connect.requests.queries import can_see_private, holds_claim, is_requester
-from connect.safety.models import ContactReveal
+from connect.requests.models import ContactReveal, HelpRequest
+from connect.requests.queries import holds_claim, is_requester
 
+PUBLIC, PRIVATE = "public", "private"
 CHANNELS = ("api", "page")
+REQUESTER, CLAIMANT = "requester", "claimant"
 
 
-def reveal_role(help_request, user=None, manage_token=None):
-    """Why the caller may see the contact details: requester, claimant, their staff role, or
-    None when they may not."""
-    if not can_see_private(help_request, user, manage_token):
-        return None
-    if is_requester(help_request, user, manage_token):
-        return "requester"
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking, and where: an account (or None), a manage link's token, API or page."""
+
+    user: object = None
+    manage_token: str | None = None
+    channel: str = "api"
+
+
+def view_for(subject, viewer):
+    """PRIVATE (with the contact details) or PUBLIC: what this viewer gets of a request or an
+    offer. Showing a request's contact details to anyone but its requester is logged."""
+    why = why_shown(subject, viewer)
+    if why is None:
+        return PUBLIC
+    # Only requests keep a reveal log (its rows name a help request). After a purge there is
+    # no name, phone, address or exact point left to reveal.
+    if isinstance(subject, HelpRequest) and why != REQUESTER and subject.purged_at is None:
+        log_reveal(subject.id, viewer.user.id, why, viewer.channel)
+    return PRIVATE
+
+
+def may_see_contact(subject, viewer):
+    """Whether view_for would show this viewer the contact details; logs nothing."""
+    return why_shown(subject, viewer) is not None
+
+
+# Offers live above requests: connect.offers.queries gives its rule at start (init_app), so
+# the one decision covers them without an import upward; a kind with no rule is refused.
+@singledispatch
+def why_shown(subject, viewer):
+    """Why the viewer may see the subject's contact details (who they are to it), or None."""
+    raise TypeError(f"no privacy rule for {type(subject).__name__}")
+
+
+@why_shown.register
+def _why_request_shown(help_request: HelpRequest, viewer):
+    """The requester (account or manage link), the volunteer holding the claim while it holds,
+    and coordinators of the request's area and admins, by their role."""
+    user = viewer.user
+    if is_requester(help_request, user, viewer.manage_token):
+        return REQUESTER
     if holds_claim(help_request, user):
-        return "claimant"
-    return user.role  # coordinator of the request's area, or admin
-
-
-def reveal(help_request, user=None, manage_token=None, channel="api"):
-    """Whether the caller may see the contact details; logs it when they are not the requester."""
-    role = reveal_role(help_request, user, manage_token)
-    if role is None:
-        return False
-    # After a purge there is no name, phone, address or exact point left to reveal.
-    if role != "requester" and help_request.purged_at is None:
-        log_reveal(help_request.id, user.id, role, channel)
-    return True
+        return CLAIMANT
+    if may_coordinate(user, help_request.id):
+        return user.role
+    return None
 
 
 def log_reveal(request_id, viewer_id, role, channel, now=None):
