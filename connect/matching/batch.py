@@ -31,13 +31,13 @@ from connect.matching import assignment
 from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
 from connect.requests import services as request_services
-from connect.requests.models import CATEGORIES, Assist, HelpRequest
+from connect.requests.categories import BITS
+from connect.requests.models import Assist, HelpRequest
 from connect.requests.queries import expiry_period
 from connect.spatial import filter_in_box, latlon
 from connect.accounts.models import Volunteer
 from connect.volunteers.schemas import MAX_RADIUS_M
 
-_CATEGORY_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 _M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
 
 # Why an applied pair was skipped (docs/assignment.md, docs/api.md).
@@ -82,10 +82,6 @@ def _open_now(now):
                     r.lease_expires_at > now - expiry_period()))
 
 
-def _category_mask(names):
-    return sum(_CATEGORY_BIT.get(name, 0) for name in names or ())
-
-
 def _check_limit(what, count, setting):
     limit = current_app.config[setting]
     if count > limit:
@@ -110,7 +106,7 @@ def _open_requests(area, now):
         "ids": np.array([row[0] for row in rows], dtype=np.int64),
         "lats": np.array([row[1] for row in rows], dtype=np.float64),
         "lons": np.array([row[2] for row in rows], dtype=np.float64),
-        "categories": np.array([_category_mask(row[3]) for row in rows], dtype=np.uint64),
+        "categories": BITS.masks(row[3] for row in rows),
         "urgent": np.array([row[4] == "urgent" for row in rows], dtype=bool),
         "waiting_s": np.array([max(0.0, (now - row[5]).total_seconds()) for row in rows],
                               dtype=np.float64),
@@ -158,7 +154,7 @@ def _available_volunteers(area, now):
         "lats": np.array([row[2] for row in rows], dtype=np.float64),
         "lons": np.array([row[3] for row in rows], dtype=np.float64),
         "radius_m": np.array([row[4] for row in rows], dtype=np.float64),
-        "categories": np.array([_category_mask(row[5]) for row in rows], dtype=np.uint64),
+        "categories": BITS.masks(row[5] for row in rows),
         "capacity": np.array(free, dtype=np.int64),
     }
 

@@ -6,7 +6,6 @@ for those open now, the exact point in a PointIndex. Time-based changes (a lapse
 reopens a request, an open request expires) are applied here from memory, so a list is
 right even before anyone persists them. No database access: ``readmodel`` feeds it.
 """
-import functools
 import heapq
 import math
 import threading
@@ -18,9 +17,8 @@ import orjson
 
 from connect.geo import PointIndex, round_distance_m_np
 from connect.matching import ranking
-from connect.requests.models import CATEGORIES
+from connect.requests.categories import BITS
 
-CATEGORY_BITS = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 # The order of the values in a row, as the read model selects them.
 ROW_FIELDS = ("id", "status", "categories", "description", "household_size", "urgency",
               "lat", "lon", "public_lat", "public_lon", "created_at", "expires_at",
@@ -36,34 +34,9 @@ URGENCY = (b'"normal"', b'"urgent"')
 # over two days (bench/bench.py) the answer was proven from 1.8 x limit candidates at the
 # median, 2.3 x at p99 and 2.4 x at most: one walk, where 2 x needed a second in 14 %.
 _FIRST_BATCH = 2.5
-_COLUMNS = (("masks", np.uint8), ("expires", np.float64), ("households", np.uint8),
+_COLUMNS = (("masks", None), ("expires", np.float64), ("households", np.uint8),
             ("urgent", np.uint8), ("public_lats", np.float64), ("public_lons", np.float64),
             ("created", np.int64), ("text_at", np.int64), ("text_len", np.int32))
-
-
-def category_mask(categories):
-    """The bits of a list of category names, or of that list as stored JSON text."""
-    if isinstance(categories, str):
-        return _text_mask(categories)
-    mask = 0
-    for name in categories:
-        mask |= CATEGORY_BITS[name]
-    return mask
-
-
-@functools.lru_cache(maxsize=4096)
-def _text_mask(text):
-    # Loads read categories as text: a few dozen distinct lists, so a million rows cost a
-    # million dict lookups, not a million JSON parses (half of a load's time).
-    return category_mask(orjson.loads(text))
-
-
-def categories_of(mask):
-    """The category names of a mask, in the fixed category order."""
-    return [name for name, bit in CATEGORY_BITS.items() if mask & bit]
-
-
-_CATEGORY_JSON = [orjson.dumps(categories_of(mask)) for mask in range(1 << len(CATEGORIES))]
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -77,14 +50,15 @@ def epoch(value):
 class OpenRequests:
     """Open (and claimed) requests in memory; thread-safe; see the module docstring."""
 
-    def __init__(self, expiry_seconds, weights=None):
+    def __init__(self, expiry_seconds, weights=None, bits=BITS):
         self.expiry_seconds = expiry_seconds
         self.weights = weights or ranking.Weights()
+        self.bits = bits  # the category bits of masks (categories.CategoryBits)
         self._lock = threading.RLock()
         self._index = PointIndex()
         self._alive = 0
         for name, dtype in _COLUMNS:
-            setattr(self, "_" + name, np.zeros(0, dtype=dtype))
+            setattr(self, "_" + name, np.zeros(0, dtype=dtype or bits.dtype))
         self._text = bytearray()  # JSON-encoded descriptions, appended; see _compact
         self._text_garbage = 0
         self._claimed = {}  # request id -> (lease end, lat, lon) while a claim holds
@@ -101,7 +75,7 @@ class OpenRequests:
     def load(self, rows, now):
         """Replace everything with these rows (tuples in ROW_FIELDS order)."""
         with self._lock:
-            self.__init__(self.expiry_seconds, self.weights)
+            self.__init__(self.expiry_seconds, self.weights, self.bits)
             rows = [row for row in rows if row[1] in ACTIVE]
             self._grow(max((row[0] for row in rows), default=0))
             open_ids, lats, lons = [], [], []
@@ -145,7 +119,7 @@ class OpenRequests:
         self._text_at[id_] = len(self._text)
         self._text_len[id_] = len(text)
         self._text += text
-        self._masks[id_] = category_mask(categories)
+        self._masks[id_] = self.bits.mask(categories)
         self._households[id_] = household_size
         self._urgent[id_] = urgency == "urgent"
         self._public_lats[id_] = public_lat
@@ -241,7 +215,7 @@ class OpenRequests:
         by id."""
         if sort not in ranking.SORTS:
             raise ValueError(f"sort must be one of {ranking.SORTS}, got {sort!r}")
-        wanted = category_mask(categories) if categories else 0
+        wanted = self.bits.mask(categories) if categories else 0
         with self._lock:
             if now >= self._next_sweep:
                 self._sweep_expired(now)
@@ -325,9 +299,9 @@ class OpenRequests:
                        self._urgent[ids].tolist(), self._public_lats[ids].tolist(),
                        self._public_lons[ids].tolist(), self._created[ids].tolist(),
                        round_distance_m_np(distances).tolist())
-            text = self._text
+            text, category_json = self._text, self.bits.json
             items = [
-                ITEM % (id_, _CATEGORY_JSON[mask], text[at:at + length], household,
+                ITEM % (id_, category_json[mask], text[at:at + length], household,
                         URGENCY[urgent], plat, plon, *time.gmtime(created)[:6], distance)
                 for id_, mask, at, length, household, urgent, plat, plon, created, distance
                 in zip(*columns)

@@ -6,9 +6,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connect import clock
 from connect.extensions import db
+from connect.requests.categories import CATEGORIES  # noqa: F401 - the names, as models had them
 from connect.spatial import PointColumnType
 
-CATEGORIES = ("food", "supplies", "medicine", "medical_advice", "other")
 URGENCIES = ("normal", "urgent")
 STATUSES = ("open", "claimed", "helped", "confirmed", "cancelled", "expired", "hidden")
 ACTIVE_STATUSES = frozenset({"open", "claimed"})

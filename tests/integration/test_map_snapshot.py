@@ -9,7 +9,7 @@ from conftest import BAC_GIANG, LUC_NAM, make_app
 
 from connect.areas.models import RequestArea
 from connect.coordination.map.snapshot import STATUSES, micros
-from connect.matching.open_requests import category_mask
+from connect.requests.categories import category_mask
 from connect.requests.models import HelpRequest
 
 API = "/api/v1"

@@ -19,7 +19,6 @@ from connect.areas.services import coordinator_area_ids
 from connect.coordination.filters import area_by_code, require_coordinator
 from connect.areas.models import VolunteerArea
 from connect.extensions import db
-from connect.matching.open_requests import category_mask
 from connect.requests.models import STATUSES, URGENCIES, Assist, HelpRequest
 from connect.requests.queries import expiry_period
 from connect.spatial import filter_in_box
@@ -91,7 +90,7 @@ def _selected(c, user, args, bbox, now):
     hour = 3600 * 10 ** 6
     tests = []
     if args.get("category"):
-        tests.append(lambda ids: c.masks[ids] & category_mask(args["category"]) != 0)
+        tests.append(lambda ids: c.masks[ids] & c.bits.mask(args["category"]) != 0)
     if args.get("urgency"):
         wanted = [URGENCIES.index(urgency) for urgency in args["urgency"]]
         tests.append(lambda ids: np.isin(c.urgency[ids], wanted))

@@ -16,7 +16,7 @@ from sqlalchemy import Text, cast, func, select
 
 from connect.areas.models import Area, RequestArea
 from connect.changes import read_watermark
-from connect.matching.open_requests import category_mask
+from connect.requests.categories import BITS
 from connect.requests.models import STATUSES, URGENCIES, HelpRequest
 
 _EPOCH = datetime(1970, 1, 1)
@@ -39,15 +39,16 @@ def from_micros(value):
 
 
 class Columns:
-    """The snapshot's arrays, indexed by request id; ``present`` marks ids that exist."""
+    """The snapshot's arrays, indexed by request id; ``present`` marks ids that exist;
+    ``bits`` the category bits of ``masks`` (categories.CategoryBits)."""
 
-    FIELDS = (("present", np.bool_), ("status", np.uint8), ("urgency", np.uint8),
-              ("masks", np.uint8), ("lon", np.float64), ("lat", np.float64),
-              ("created", np.int64), ("expires", np.int64), ("lease", np.int64),
-              ("closed", np.int64))
-
-    def __init__(self, size=0, slots=4):
-        for name, dtype in self.FIELDS:
+    def __init__(self, size=0, slots=4, bits=BITS):
+        self.bits = bits
+        self.fields = (("present", np.bool_), ("status", np.uint8), ("urgency", np.uint8),
+                       ("masks", bits.dtype), ("lon", np.float64), ("lat", np.float64),
+                       ("created", np.int64), ("expires", np.int64), ("lease", np.int64),
+                       ("closed", np.int64))
+        for name, dtype in self.fields:
             setattr(self, name, np.zeros(size, dtype))
         # Areas each request is placed in (province, district, commune...), -1 for none.
         self.areas = np.full((size, slots), -1, np.int32)
@@ -59,7 +60,7 @@ class Columns:
         if size <= old and slots == self.areas.shape[1]:
             return
         size = max(size, int(old * _GROW))
-        for name, dtype in self.FIELDS:
+        for name, dtype in self.fields:
             column = np.zeros(size, dtype)
             column[:old] = getattr(self, name)
             setattr(self, name, column)
@@ -77,8 +78,9 @@ def _columns():
 class RequestSnapshot:
     """The map fields of every request (see module doc); ``view()`` returns current columns."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, bits=BITS):
         self._engine = engine
+        self._bits = bits
         self._lock = threading.Lock()
         self._columns = None
         self._watermark = 0
@@ -99,7 +101,8 @@ class RequestSnapshot:
             query = query.where(HelpRequest.change_seq >= self._watermark)
         rows = conn.execute(query).all()
         if loading:
-            self._columns = Columns(max((row[0] for row in rows), default=0) + 1)
+            self._columns = Columns(max((row[0] for row in rows), default=0) + 1,
+                                    bits=self._bits)
         self._apply(rows)
         version = tuple(conn.execute(
             select(func.count(Area.id), func.max(Area.updated_at), func.max(Area.id))).one())
@@ -119,7 +122,7 @@ class RequestSnapshot:
         c.present[ids] = True
         c.status[ids] = [CODE[row[1]] for row in rows]
         c.urgency[ids] = [URGENCIES.index(row[2]) for row in rows]
-        c.masks[ids] = [category_mask(row[3] or "[]") for row in rows]
+        c.masks[ids] = [c.bits.mask(row[3] or "[]") for row in rows]
         c.lon[ids] = [row[4] for row in rows]
         c.lat[ids] = [row[5] for row in rows]
         for position, name in enumerate(("created", "expires", "lease", "closed"), start=6):
