@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 from flask import current_app
 from geoalchemy2.shape import to_shape
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from connect import clock
 from connect.accounts.models import User
@@ -33,7 +33,6 @@ from connect.matching.push import public_payload
 from connect.requests import services as request_services
 from connect.requests.categories import BITS
 from connect.requests.models import Assist, HelpRequest
-from connect.requests.queries import expiry_period
 from connect.spatial import filter_in_box, latlon
 from connect.accounts.models import Volunteer
 from connect.volunteers.schemas import MAX_RADIUS_M
@@ -73,15 +72,6 @@ def coordinated_area(code, user):
 
 # -- what is open, who is available -----------------------------------------------------------
 
-def _open_now(now):
-    """Requests whose effective status (queries.effective_state) is open at ``now``."""
-    r = HelpRequest
-    return or_(and_(r.status == "open", r.expires_at > now),
-               # A lapsed lease reopens a claimed request for an expiry period from the lapse.
-               and_(r.status == "claimed", r.lease_expires_at <= now,
-                    r.lease_expires_at > now - expiry_period()))
-
-
 def _check_limit(what, count, setting):
     limit = current_app.config[setting]
     if count > limit:
@@ -94,7 +84,8 @@ def _check_limit(what, count, setting):
 def _open_requests(area, now):
     """Columns of the area's open requests, in id order."""
     r = HelpRequest
-    in_area = and_(RequestArea.area_id == area.id, RequestArea.request_id == r.id, _open_now(now))
+    in_area = and_(RequestArea.area_id == area.id, RequestArea.request_id == r.id,
+                   r.is_open_at(now))
     count = db.session.execute(select(func.count()).select_from(r).join(
         RequestArea, RequestArea.request_id == r.id).where(in_area)).scalar_one()
     _check_limit("open requests", count, "ASSIGNMENT_MAX_REQUESTS")
@@ -166,8 +157,7 @@ def _free_capacity(ids, capacities, volunteers_query, now):
     among = select(volunteers_query.subquery().c.user_id)
     live = dict(db.session.execute(
         select(HelpRequest.claimed_by_id, func.count())
-        .where(HelpRequest.status == "claimed", HelpRequest.lease_expires_at > now,
-               HelpRequest.claimed_by_id.in_(among))
+        .where(HelpRequest.is_claimed_at(now), HelpRequest.claimed_by_id.in_(among))
         .group_by(HelpRequest.claimed_by_id)).all())
     proven = set(db.session.execute(
         select(Assist.volunteer_id).distinct()
@@ -340,8 +330,7 @@ def _settle_lapsed_claims(volunteer_id):
     now = clock.now()
     lapsed = db.session.execute(
         select(HelpRequest.id).where(HelpRequest.claimed_by_id == volunteer_id,
-                                     HelpRequest.status == "claimed",
-                                     HelpRequest.lease_expires_at <= now)).scalars().all()
+                                     HelpRequest.lease_lapsed(now))).scalars().all()
     for request_id in lapsed:
         request_services.apply_timeouts(request_id, now)
 

@@ -3,8 +3,10 @@
 Holds every open or claimed request: what a nearby list shows, in compact columns (numpy
 arrays by request id, and the descriptions pre-encoded as JSON in one byte arena), and,
 for those open now, the exact point in a PointIndex. Time-based changes (a lapsed lease
-reopens a request, an open request expires) are applied here from memory, so a list is
-right even before anyone persists them. No database access: ``readmodel`` feeds it.
+reopens a request, an open request expires: the rule of ``requests.state``) are applied
+here from memory, so a list is right even before anyone persists them: each request keeps
+when it stops being open, and a held claim waits in a heap of lease ends. No database
+access: ``readmodel`` feeds it.
 """
 import heapq
 import math
@@ -18,12 +20,18 @@ import orjson
 from connect.geo import PointIndex, round_distance_m_np
 from connect.matching import ranking
 from connect.requests.categories import BITS
+from connect.requests.state import (
+    ACTIVE,
+    CODES,
+    effective_state,
+    effective_state_np,
+    reopened_expiry,
+)
 
 # The order of the values in a row, as the read model selects them.
 ROW_FIELDS = ("id", "status", "categories", "description", "household_size", "urgency",
               "lat", "lon", "public_lat", "public_lon", "created_at", "expires_at",
               "lease_expires_at")
-ACTIVE = ("open", "claimed")
 # One nearby item. Formatting 50 of these per list costs ~1 us each, and keeping only the
 # values (not a whole JSON object per request) halves the memory of a million requests.
 ITEM = (b'{"id":%d,"categories":%b,"description":%b,"household_size":%d,"urgency":%b,'
@@ -37,6 +45,7 @@ _FIRST_BATCH = 2.5
 _COLUMNS = (("masks", None), ("expires", np.float64), ("households", np.uint8),
             ("urgent", np.uint8), ("public_lats", np.float64), ("public_lons", np.float64),
             ("created", np.int64), ("text_at", np.int64), ("text_len", np.int32))
+_HELD = CODES["claimed"]
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -77,18 +86,27 @@ class OpenRequests:
         with self._lock:
             self.__init__(self.expiry_seconds, self.weights, self.bits)
             rows = [row for row in rows if row[1] in ACTIVE]
+            n = len(rows)
             self._grow(max((row[0] for row in rows), default=0))
-            open_ids, lats, lons = [], [], []
             for row in rows:
-                if self._store(row, now):
-                    open_ids.append(row[0])
-                    lats.append(row[6])
-                    lons.append(row[7])
-            heapq.heapify(self._leases)
+                self._keep(row)
+            ids = np.fromiter((row[0] for row in rows), np.int64, n)
+            leases = np.fromiter((epoch(row[12]) for row in rows), np.float64, n)
+            status, ends = effective_state_np(
+                np.fromiter((CODES[row[1]] for row in rows), np.uint8, n), leases,
+                np.fromiter((epoch(row[11]) for row in rows), np.float64, n),
+                now, self.expiry_seconds)
+            held = status == _HELD
+            # A held claim lists its request again when its lease lapses, for a full period.
+            ends[held] = reopened_expiry(leases[held], self.expiry_seconds)
+            self._expires[ids] = ends
+            for i in np.flatnonzero(held).tolist():
+                self._hold(rows[i][0], float(leases[i]), rows[i][6], rows[i][7])
             self._find_oldest(now)
-            self._index = PointIndex.from_arrays(np.asarray(open_ids, dtype=np.int64),
-                                                 np.asarray(lats, dtype=np.float64),
-                                                 np.asarray(lons, dtype=np.float64))
+            listed = np.flatnonzero(~held).tolist()
+            self._index = PointIndex.from_arrays(
+                ids[listed], np.array([rows[i][6] for i in listed], dtype=np.float64),
+                np.array([rows[i][7] for i in listed], dtype=np.float64))
 
     def apply(self, row, now):
         """Bring one request (a tuple in ROW_FIELDS order) up to date."""
@@ -98,19 +116,32 @@ class OpenRequests:
                 self._drop(id_)
                 return
             self._grow(id_)
-            open_now = self._store(row, now)
+            self._keep(row)
+            lease = epoch(row[12])
+            status, ends = effective_state(status, lease, epoch(row[11]), now,
+                                           self.expiry_seconds)
+            self._claimed.pop(id_, None)
+            if status == "claimed":
+                ends = reopened_expiry(lease, self.expiry_seconds)
+                self._hold(id_, lease, row[6], row[7])
+            self._expires[id_] = ends
             urgent, created = int(self._urgent[id_]), int(self._created[id_])
             if created < self._oldest[urgent]:
                 self._oldest[urgent] = created
-            if open_now:
-                self._index.insert(id_, row[6], row[7])
-            else:
+            if status == "claimed":
                 self._index.delete(id_)
+            else:
+                self._index.insert(id_, row[6], row[7])
 
-    def _store(self, row, now):
-        """Keep what a list shows of an active request; True if it is open now."""
-        (id_, status, categories, description, household_size, urgency, lat, lon,
-         public_lat, public_lon, created_at, expires_at, lease_expires_at) = row
+    def _hold(self, id_, lease_end, lat, lon):
+        """Keep a claim whose lease runs: listed again once it lapses (reopen_lapsed)."""
+        self._claimed[id_] = (lease_end, lat, lon)
+        heapq.heappush(self._leases, (lease_end, id_))
+
+    def _keep(self, row):
+        """Keep what a list shows of an active request (its state is set by the caller)."""
+        (id_, _, categories, description, household_size, urgency, _, _,
+         public_lat, public_lon, created_at, _, _) = row
         if self._text_len[id_]:
             self._text_garbage += int(self._text_len[id_])
         else:
@@ -125,19 +156,6 @@ class OpenRequests:
         self._public_lats[id_] = public_lat
         self._public_lons[id_] = public_lon
         self._created[id_] = int(epoch(created_at))
-        ends = epoch(expires_at)
-        self._claimed.pop(id_, None)
-        if status == "claimed":
-            lease_end = epoch(lease_expires_at)
-            # A lapsed lease makes the request open again, for a full expiry period.
-            ends = max(ends, lease_end + self.expiry_seconds)
-            if lease_end > now:
-                self._expires[id_] = ends
-                self._claimed[id_] = (lease_end, lat, lon)
-                heapq.heappush(self._leases, (lease_end, id_))
-                return False
-        self._expires[id_] = ends
-        return True
 
     def _drop(self, id_):
         self._claimed.pop(id_, None)
@@ -164,6 +182,7 @@ class OpenRequests:
     def reopen_lapsed(self, now):
         """Put requests whose claim lease has passed back into the index."""
         with self._lock:
+            # A lease lapses at its end, as requests.state has it.
             while self._leases and self._leases[0][0] <= now:
                 lease_end, id_ = heapq.heappop(self._leases)
                 held = self._claimed.get(id_)

@@ -17,7 +17,8 @@ from connect.matching.leases import lease_lapsed
 from connect.matching.push import push_request
 from connect.requests.blurring import public_point
 from connect.requests.models import CATEGORIES, Assist, HelpRequest, RequestEvent
-from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
+from connect.requests.queries import active_claims, get_request, is_requester
+from connect.requests.state import ACTIVE, expiry_period, reopened_expiry
 from connect.safety import duplicates
 from connect.safety.blocking import check_phone_allowed
 from connect.spatial import point
@@ -101,21 +102,20 @@ def apply_timeouts(request_id, now=None):
     changed = 0
     lapsed = db.session.execute(
         select(HelpRequest.lease_expires_at, HelpRequest.claimed_by_id)
-        .where(HelpRequest.id == request_id, HelpRequest.status == "claimed",
-               HelpRequest.lease_expires_at <= now)).first()
+        .where(HelpRequest.id == request_id, HelpRequest.lease_lapsed(now))).first()
     if lapsed is not None:
         changed += _lapse_lease(request_id, lapsed.lease_expires_at, now)
-    changed += _expire_open(HelpRequest.id == request_id, now)
+    changed += _expire_open(now, HelpRequest.id == request_id)
     return changed
 
 
 def _lapse_lease(request_id, lease_end, now):
     result = db.session.execute(
         update(HelpRequest)
-        .where(HelpRequest.id == request_id, HelpRequest.status == "claimed",
-               HelpRequest.lease_expires_at <= now)
+        .where(HelpRequest.id == request_id, HelpRequest.lease_lapsed(now))
         .values(status="open", claimed_by_id=None, lease_expires_at=None,
-                last_activity_at=lease_end, expires_at=lease_end + expiry_period(),
+                last_activity_at=lease_end,
+                expires_at=reopened_expiry(lease_end, expiry_period()),
                 updated_at=now, change_seq=stamp())
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -129,16 +129,14 @@ def _lapse_lease(request_id, lease_end, now):
     return 1
 
 
-def _expire_open(condition, now):
+def _expire_open(now, *conditions):
     ids = db.session.execute(
-        select(HelpRequest.id).where(condition, HelpRequest.status == "open",
-                                     HelpRequest.expires_at <= now)).scalars().all()
+        select(HelpRequest.id).where(*conditions, HelpRequest.past_expiry(now))).scalars().all()
     changed = 0
     for request_id in ids:
         result = db.session.execute(
             update(HelpRequest)
-            .where(HelpRequest.id == request_id, HelpRequest.status == "open",
-                   HelpRequest.expires_at <= now)
+            .where(HelpRequest.id == request_id, HelpRequest.past_expiry(now))
             .values(status="expired", closed_at=now, updated_at=now, change_seq=stamp())
             .execution_options(synchronize_session=False))
         if result.rowcount == 1:
@@ -152,10 +150,10 @@ def expire_all(now=None):
     now = now or clock.now()
     lapsed = db.session.execute(
         select(HelpRequest.id, HelpRequest.lease_expires_at)
-        .where(HelpRequest.status == "claimed", HelpRequest.lease_expires_at <= now)).all()
+        .where(HelpRequest.lease_lapsed(now))).all()
     leases = sum(_lapse_lease(request_id, lease_end, now) for request_id, lease_end in lapsed)
     # A lease that lapsed long ago may have expired since: that is counted here, once.
-    expired = _expire_open(HelpRequest.expires_at <= now, now)
+    expired = _expire_open(now)
     db.session.flush()
     return {"leases_lapsed": leases, "requests_expired": expired}
 
@@ -353,7 +351,7 @@ def cancel_request(request_id, user, manage_token, reason=None):
     if not (staff or is_requester(get_request(request_id), user, manage_token)):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
     help_request = prepared(request_id)
-    return _transition(help_request, ("open", "claimed"), "cancelled",
+    return _transition(help_request, ACTIVE, "cancelled",
                        user, user.role if staff else "requester", reason or "cancelled",
                        assist_outcome="cancelled" if help_request.status == "claimed" else None,
                        values=dict(claimed_by_id=None, lease_expires_at=None,
@@ -364,7 +362,7 @@ def hide_request(request_id, actor, reason):
     """Moderation: take an open or claimed request out of every list; a held claim ends
     'hidden'. ``actor`` None is the system (auto-hide after reports)."""
     help_request = prepared(request_id)
-    return _transition(help_request, ("open", "claimed"), "hidden", actor,
+    return _transition(help_request, ACTIVE, "hidden", actor,
                        _kind(actor) if actor is not None else "system", reason,
                        assist_outcome="hidden" if help_request.status == "claimed" else None,
                        values=dict(claimed_by_id=None, lease_expires_at=None,

@@ -23,6 +23,7 @@ from connect.matching.leases import reopened_after_claim
 from connect.requests import editing, queries, services
 from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
+from connect.requests.state import ACTIVE
 from connect.safety import reports
 from connect.safety.blocking import PAGE_MESSAGE as blocked_message, PhoneBlocked
 from connect.safety.duplicates import DuplicateRequest
@@ -31,7 +32,6 @@ from connect.spatial import latlon
 
 bp = Blueprint("resident", __name__)
 
-ACTIVE = ("open", "claimed")
 CONFIRMABLE = ("claimed", "helped")
 FINAL = ("confirmed", "cancelled", "expired", "hidden")
 # Manage tokens of the requests posted from this browser, kept in its session (signed

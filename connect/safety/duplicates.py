@@ -8,8 +8,9 @@ from connect.areas.services import may_coordinate
 from connect.errors import Conflict
 from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m
-from connect.requests.models import ACTIVE_STATUSES, HelpRequest
+from connect.requests.models import HelpRequest
 from connect.requests.queries import is_requester
+from connect.requests.state import ACTIVE, HELPED
 from connect.safety.models import Report, RequestFlag
 from connect.spatial import filter_in_box
 
@@ -19,7 +20,7 @@ LOOKALIKE_WINDOW = timedelta(hours=48)
 MAX_FLAGS_PER_POST = 5
 # A cancelled or expired request asks for nothing any more, so a new one is not its double;
 # a hidden one is kept: posting it again from another phone is what a spammer does.
-LOOKALIKE_STATUSES = ("open", "claimed", "helped", "confirmed", "hidden")
+LOOKALIKE_STATUSES = (*ACTIVE, *HELPED, "hidden")
 ACTIVE_PHONE_INDEX = "uq_help_requests_active_phone"
 
 
@@ -37,7 +38,7 @@ def active_request_with_phone(phone, exclude_id=None):
     """The open or claimed request with this phone, lapsed leases and expiry applied first."""
     from connect.requests.services import apply_timeouts
 
-    condition = [HelpRequest.phone == phone, HelpRequest.status.in_(ACTIVE_STATUSES)]
+    condition = [HelpRequest.phone == phone, HelpRequest.status.in_(ACTIVE)]
     if exclude_id is not None:
         condition.append(HelpRequest.id != exclude_id)
     for request_id in db.session.execute(select(HelpRequest.id).where(*condition)).scalars():

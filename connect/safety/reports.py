@@ -14,10 +14,11 @@ from connect.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest
 from connect.requests.queries import is_requester
+from connect.requests.state import ACTIVE
 from connect.safety.models import REPORT_REASONS, REPORT_SUBJECTS, Report
 
 # Reports still count while a request is live, and while it is hidden pending review.
-REPORTABLE_REQUEST_STATUSES = ("open", "claimed", "hidden")
+REPORTABLE_REQUEST_STATUSES = (*ACTIVE, "hidden")
 
 Subject = namedtuple("Subject", "lock is_owner check_open hide")
 
@@ -55,7 +56,7 @@ def _check_request_open(help_request):
 def _hide_request(help_request, reporters):
     from connect.requests.services import hide_request
 
-    if help_request.status in ("open", "claimed"):
+    if help_request.status in ACTIVE:
         hide_request(help_request.id, None, f"hidden after {reporters} reports")
 
 

@@ -17,12 +17,12 @@ from sqlalchemy import Text, cast, func, select
 from connect.areas.models import Area, RequestArea
 from connect.changes import read_watermark
 from connect.requests.categories import BITS
-from connect.requests.models import STATUSES, URGENCIES, HelpRequest
+from connect.requests.models import URGENCIES, HelpRequest
+from connect.requests.state import CODES, effective_status_np
 
 _EPOCH = datetime(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
 NEVER = np.iinfo(np.int64).min  # a missing time: every "later than" test on it is false
-CODE = {status: code for code, status in enumerate(STATUSES)}
 URGENT = URGENCIES.index("urgent")
 _GROW = 1.5
 _CHANGED_AREAS_MAX = 5000  # re-read placements of at most this many changed requests by id
@@ -120,7 +120,7 @@ class RequestSnapshot:
         ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
         c.grow(int(ids.max()) + 1)
         c.present[ids] = True
-        c.status[ids] = [CODE[row[1]] for row in rows]
+        c.status[ids] = [CODES[row[1]] for row in rows]
         c.urgency[ids] = [URGENCIES.index(row[2]) for row in rows]
         c.masks[ids] = [c.bits.mask(row[3] or "[]") for row in rows]
         c.lon[ids] = [row[4] for row in rows]
@@ -151,15 +151,9 @@ class RequestSnapshot:
 
 
 def effective_status(c, ids, now, expiry):
-    """The status users see (as filters.effective_status_column) of requests ids, at now
-    (micros), with lapsed claims reopened for expiry (micros)."""
-    status = c.status[ids].copy()
-    lease = c.lease[ids]
-    claimed = status == CODE["claimed"]
-    status[claimed & (lease <= now) & (lease > now - expiry)] = CODE["open"]
-    status[claimed & (lease <= now - expiry)] = CODE["expired"]
-    status[(c.status[ids] == CODE["open"]) & (c.expires[ids] <= now)] = CODE["expired"]
-    return status
+    """The status codes users see (requests.state) of requests ids, at now (micros), with
+    lapsed claims reopened for expiry (micros)."""
+    return effective_status_np(c.status[ids], c.lease[ids], c.expires[ids], now, expiry)
 
 
 def placed_in(c, ids, area_ids):
