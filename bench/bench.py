@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nearby  # noqa: E402
 
 from connect.geo import blur_point  # noqa: E402
-from connect.matching.open_requests import CATEGORIES, OpenRequests, epoch  # noqa: E402
+from connect.matching.open_requests import OpenRequests, epoch  # noqa: E402
+from connect.requests.categories import CATEGORIES  # noqa: E402
 
 DESCRIPTIONS = [
     "Cần gạo và trứng cho cả nhà, đang cách ly tại nhà.",

@@ -6,7 +6,7 @@ everywhere, coordinators in their areas only) and the filters of ``ConsoleFilter
 from datetime import timedelta
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import String, and_, case, cast, exists, false, or_, select
+from sqlalchemy import String, cast, exists, false, or_, select
 
 from connect import clock
 from connect.areas.services import coordinator_area_ids, may_coordinate_area
@@ -14,7 +14,6 @@ from connect.areas.models import Area, RequestArea
 from connect.errors import Forbidden, NotFound
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, STATUSES, URGENCIES, HelpRequest
-from connect.requests.queries import expiry_period
 from connect.requests.schemas import CommaList
 
 MAX_AGE_HOURS = 24 * 366
@@ -44,19 +43,6 @@ def require_coordinator(user):
     if user is None or user.role not in ("coordinator", "admin"):
         raise Forbidden("Only coordinators and admins can do this.", code="not_coordinator")
     return user
-
-
-def effective_status_column(now=None):
-    """The request's status as users see it, as a SQL expression (see effective_state)."""
-    now = now or clock.now()
-    r = HelpRequest
-    return case(
-        (and_(r.status == "claimed", r.lease_expires_at > now), "claimed"),
-        # A lapsed lease reopens the request for an expiry period from the lapse.
-        (and_(r.status == "claimed", r.lease_expires_at > now - expiry_period()), "open"),
-        (r.status == "claimed", "expired"),
-        (and_(r.status == "open", r.expires_at <= now), "expired"),
-        else_=r.status)
 
 
 def scope_condition(user):
@@ -106,7 +92,7 @@ def request_conditions(user, args, now=None):
         area = area_by_code(user, args["area"])
         conditions.append(placed_in([area.id]))
     if args.get("status"):
-        conditions.append(effective_status_column(now).in_(args["status"]))
+        conditions.append(r.status_at(now).in_(args["status"]))
     if args.get("category"):
         conditions.append(category_condition(args["category"]))
     if args.get("urgency"):

@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 from flask import current_app
 from geoalchemy2.shape import to_shape
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 from connect import clock
 from connect.accounts.models import MAX_RADIUS_M, User
@@ -31,13 +31,12 @@ from connect.matching import assignment
 from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
 from connect.requests import services as request_services
-from connect.requests.models import CATEGORIES, Assist, HelpRequest
-from connect.requests.queries import expiry_period
+from connect.requests.categories import BITS
+from connect.requests.models import Assist, HelpRequest
 from connect.requests.timeouts import apply_timeouts
 from connect.spatial import filter_in_box, latlon
 from connect.accounts.models import Volunteer
 
-_CATEGORY_BIT = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 _M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
 
 # Why an applied pair was skipped (docs/assignment.md, docs/api.md).
@@ -73,19 +72,6 @@ def coordinated_area(code, user):
 
 # -- what is open, who is available -----------------------------------------------------------
 
-def _open_now(now):
-    """Requests whose effective status (queries.effective_state) is open at ``now``."""
-    r = HelpRequest
-    return or_(and_(r.status == "open", r.expires_at > now),
-               # A lapsed lease reopens a claimed request for an expiry period from the lapse.
-               and_(r.status == "claimed", r.lease_expires_at <= now,
-                    r.lease_expires_at > now - expiry_period()))
-
-
-def _category_mask(names):
-    return sum(_CATEGORY_BIT.get(name, 0) for name in names or ())
-
-
 def _check_limit(what, count, setting):
     limit = current_app.config[setting]
     if count > limit:
@@ -98,7 +84,8 @@ def _check_limit(what, count, setting):
 def _open_requests(area, now):
     """Columns of the area's open requests, in id order."""
     r = HelpRequest
-    in_area = and_(RequestArea.area_id == area.id, RequestArea.request_id == r.id, _open_now(now))
+    in_area = and_(RequestArea.area_id == area.id, RequestArea.request_id == r.id,
+                   r.is_open_at(now))
     count = db.session.execute(select(func.count()).select_from(r).join(
         RequestArea, RequestArea.request_id == r.id).where(in_area)).scalar_one()
     _check_limit("open requests", count, "ASSIGNMENT_MAX_REQUESTS")
@@ -110,7 +97,7 @@ def _open_requests(area, now):
         "ids": np.array([row[0] for row in rows], dtype=np.int64),
         "lats": np.array([row[1] for row in rows], dtype=np.float64),
         "lons": np.array([row[2] for row in rows], dtype=np.float64),
-        "categories": np.array([_category_mask(row[3]) for row in rows], dtype=np.uint64),
+        "categories": BITS.masks(row[3] for row in rows),
         "urgent": np.array([row[4] == "urgent" for row in rows], dtype=bool),
         "waiting_s": np.array([max(0.0, (now - row[5]).total_seconds()) for row in rows],
                               dtype=np.float64),
@@ -158,7 +145,7 @@ def _available_volunteers(area, now):
         "lats": np.array([row[2] for row in rows], dtype=np.float64),
         "lons": np.array([row[3] for row in rows], dtype=np.float64),
         "radius_m": np.array([row[4] for row in rows], dtype=np.float64),
-        "categories": np.array([_category_mask(row[5]) for row in rows], dtype=np.uint64),
+        "categories": BITS.masks(row[5] for row in rows),
         "capacity": np.array(free, dtype=np.int64),
     }
 
@@ -170,8 +157,7 @@ def _free_capacity(ids, capacities, volunteers_query, now):
     among = select(volunteers_query.subquery().c.user_id)
     live = dict(db.session.execute(
         select(HelpRequest.claimed_by_id, func.count())
-        .where(HelpRequest.status == "claimed", HelpRequest.lease_expires_at > now,
-               HelpRequest.claimed_by_id.in_(among))
+        .where(HelpRequest.is_claimed_at(now), HelpRequest.claimed_by_id.in_(among))
         .group_by(HelpRequest.claimed_by_id)).all())
     proven = set(db.session.execute(
         select(Assist.volunteer_id).distinct()
@@ -344,8 +330,7 @@ def _settle_lapsed_claims(volunteer_id):
     now = clock.now()
     lapsed = db.session.execute(
         select(HelpRequest.id).where(HelpRequest.claimed_by_id == volunteer_id,
-                                     HelpRequest.status == "claimed",
-                                     HelpRequest.lease_expires_at <= now)).scalars().all()
+                                     HelpRequest.lease_lapsed(now))).scalars().all()
     for request_id in lapsed:
         apply_timeouts(request_id, now)
 

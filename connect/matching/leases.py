@@ -32,9 +32,8 @@ def remind_due(now=None, user_id=None):
         return 0
     a, r = Assist, HelpRequest
     query = (select(a.id, r).join(r, r.id == a.request_id)
-             .where(a.outcome.is_(None), a.reminded_at.is_(None), r.status == "claimed",
-                    r.claimed_by_id == a.volunteer_id, r.lease_expires_at > now,
-                    r.lease_expires_at <= now + window)
+             .where(a.outcome.is_(None), a.reminded_at.is_(None), r.is_claimed_at(now),
+                    r.claimed_by_id == a.volunteer_id, r.lease_expires_at <= now + window)
              .order_by(r.lease_expires_at, a.id)
              .execution_options(populate_existing=True))
     if user_id is not None:

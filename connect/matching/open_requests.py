@@ -3,10 +3,11 @@
 Holds every open or claimed request: what a nearby list shows, in compact columns (numpy
 arrays by request id, and the descriptions pre-encoded as JSON in one byte arena), and,
 for those open now, the exact point in a PointIndex. Time-based changes (a lapsed lease
-reopens a request, an open request expires) are applied here from memory, so a list is
-right even before anyone persists them. No database access: ``readmodel`` feeds it.
+reopens a request, an open request expires: the rule of ``requests.state``) are applied
+here from memory, so a list is right even before anyone persists them: each request keeps
+when it stops being open, and a held claim waits in a heap of lease ends. No database
+access: ``readmodel`` feeds it.
 """
-import functools
 import heapq
 import math
 import threading
@@ -18,14 +19,19 @@ import orjson
 
 from connect.geo import PointIndex, round_distance_m_np
 from connect.geo import ranking
-from connect.requests.models import CATEGORIES
+from connect.requests.categories import BITS
+from connect.requests.state import (
+    ACTIVE,
+    CODES,
+    effective_state,
+    effective_state_np,
+    reopened_expiry,
+)
 
-CATEGORY_BITS = {name: 1 << i for i, name in enumerate(CATEGORIES)}
 # The order of the values in a row, as the read model selects them.
 ROW_FIELDS = ("id", "status", "categories", "description", "household_size", "urgency",
               "lat", "lon", "public_lat", "public_lon", "created_at", "expires_at",
               "lease_expires_at")
-ACTIVE = ("open", "claimed")
 # One nearby item. Formatting 50 of these per list costs ~1 us each, and keeping only the
 # values (not a whole JSON object per request) halves the memory of a million requests.
 ITEM = (b'{"id":%d,"categories":%b,"description":%b,"household_size":%d,"urgency":%b,'
@@ -36,34 +42,10 @@ URGENCY = (b'"normal"', b'"urgent"')
 # over two days (bench/bench.py) the answer was proven from 1.8 x limit candidates at the
 # median, 2.3 x at p99 and 2.4 x at most: one walk, where 2 x needed a second in 14 %.
 _FIRST_BATCH = 2.5
-_COLUMNS = (("masks", np.uint8), ("expires", np.float64), ("households", np.uint8),
+_COLUMNS = (("masks", None), ("expires", np.float64), ("households", np.uint8),
             ("urgent", np.uint8), ("public_lats", np.float64), ("public_lons", np.float64),
             ("created", np.int64), ("text_at", np.int64), ("text_len", np.int32))
-
-
-def category_mask(categories):
-    """The bits of a list of category names, or of that list as stored JSON text."""
-    if isinstance(categories, str):
-        return _text_mask(categories)
-    mask = 0
-    for name in categories:
-        mask |= CATEGORY_BITS[name]
-    return mask
-
-
-@functools.lru_cache(maxsize=4096)
-def _text_mask(text):
-    # Loads read categories as text: a few dozen distinct lists, so a million rows cost a
-    # million dict lookups, not a million JSON parses (half of a load's time).
-    return category_mask(orjson.loads(text))
-
-
-def categories_of(mask):
-    """The category names of a mask, in the fixed category order."""
-    return [name for name, bit in CATEGORY_BITS.items() if mask & bit]
-
-
-_CATEGORY_JSON = [orjson.dumps(categories_of(mask)) for mask in range(1 << len(CATEGORIES))]
+_HELD = CODES["claimed"]
 
 
 _EPOCH = datetime(1970, 1, 1)
@@ -77,14 +59,15 @@ def epoch(value):
 class OpenRequests:
     """Open (and claimed) requests in memory; thread-safe; see the module docstring."""
 
-    def __init__(self, expiry_seconds, weights=None):
+    def __init__(self, expiry_seconds, weights=None, bits=BITS):
         self.expiry_seconds = expiry_seconds
         self.weights = weights or ranking.Weights()
+        self.bits = bits  # the category bits of masks (categories.CategoryBits)
         self._lock = threading.RLock()
         self._index = PointIndex()
         self._alive = 0
         for name, dtype in _COLUMNS:
-            setattr(self, "_" + name, np.zeros(0, dtype=dtype))
+            setattr(self, "_" + name, np.zeros(0, dtype=dtype or bits.dtype))
         self._text = bytearray()  # JSON-encoded descriptions, appended; see _compact
         self._text_garbage = 0
         self._claimed = {}  # request id -> (lease end, lat, lon) while a claim holds
@@ -101,20 +84,29 @@ class OpenRequests:
     def load(self, rows, now):
         """Replace everything with these rows (tuples in ROW_FIELDS order)."""
         with self._lock:
-            self.__init__(self.expiry_seconds, self.weights)
+            self.__init__(self.expiry_seconds, self.weights, self.bits)
             rows = [row for row in rows if row[1] in ACTIVE]
+            n = len(rows)
             self._grow(max((row[0] for row in rows), default=0))
-            open_ids, lats, lons = [], [], []
             for row in rows:
-                if self._store(row, now):
-                    open_ids.append(row[0])
-                    lats.append(row[6])
-                    lons.append(row[7])
-            heapq.heapify(self._leases)
+                self._keep(row)
+            ids = np.fromiter((row[0] for row in rows), np.int64, n)
+            leases = np.fromiter((epoch(row[12]) for row in rows), np.float64, n)
+            status, ends = effective_state_np(
+                np.fromiter((CODES[row[1]] for row in rows), np.uint8, n), leases,
+                np.fromiter((epoch(row[11]) for row in rows), np.float64, n),
+                now, self.expiry_seconds)
+            held = status == _HELD
+            # A held claim lists its request again when its lease lapses, for a full period.
+            ends[held] = reopened_expiry(leases[held], self.expiry_seconds)
+            self._expires[ids] = ends
+            for i in np.flatnonzero(held).tolist():
+                self._hold(rows[i][0], float(leases[i]), rows[i][6], rows[i][7])
             self._find_oldest(now)
-            self._index = PointIndex.from_arrays(np.asarray(open_ids, dtype=np.int64),
-                                                 np.asarray(lats, dtype=np.float64),
-                                                 np.asarray(lons, dtype=np.float64))
+            listed = np.flatnonzero(~held).tolist()
+            self._index = PointIndex.from_arrays(
+                ids[listed], np.array([rows[i][6] for i in listed], dtype=np.float64),
+                np.array([rows[i][7] for i in listed], dtype=np.float64))
 
     def apply(self, row, now):
         """Bring one request (a tuple in ROW_FIELDS order) up to date."""
@@ -124,19 +116,32 @@ class OpenRequests:
                 self._drop(id_)
                 return
             self._grow(id_)
-            open_now = self._store(row, now)
+            self._keep(row)
+            lease = epoch(row[12])
+            status, ends = effective_state(status, lease, epoch(row[11]), now,
+                                           self.expiry_seconds)
+            self._claimed.pop(id_, None)
+            if status == "claimed":
+                ends = reopened_expiry(lease, self.expiry_seconds)
+                self._hold(id_, lease, row[6], row[7])
+            self._expires[id_] = ends
             urgent, created = int(self._urgent[id_]), int(self._created[id_])
             if created < self._oldest[urgent]:
                 self._oldest[urgent] = created
-            if open_now:
-                self._index.insert(id_, row[6], row[7])
-            else:
+            if status == "claimed":
                 self._index.delete(id_)
+            else:
+                self._index.insert(id_, row[6], row[7])
 
-    def _store(self, row, now):
-        """Keep what a list shows of an active request; True if it is open now."""
-        (id_, status, categories, description, household_size, urgency, lat, lon,
-         public_lat, public_lon, created_at, expires_at, lease_expires_at) = row
+    def _hold(self, id_, lease_end, lat, lon):
+        """Keep a claim whose lease runs: listed again once it lapses (reopen_lapsed)."""
+        self._claimed[id_] = (lease_end, lat, lon)
+        heapq.heappush(self._leases, (lease_end, id_))
+
+    def _keep(self, row):
+        """Keep what a list shows of an active request (its state is set by the caller)."""
+        (id_, _, categories, description, household_size, urgency, _, _,
+         public_lat, public_lon, created_at, _, _) = row
         if self._text_len[id_]:
             self._text_garbage += int(self._text_len[id_])
         else:
@@ -145,25 +150,12 @@ class OpenRequests:
         self._text_at[id_] = len(self._text)
         self._text_len[id_] = len(text)
         self._text += text
-        self._masks[id_] = category_mask(categories)
+        self._masks[id_] = self.bits.mask(categories)
         self._households[id_] = household_size
         self._urgent[id_] = urgency == "urgent"
         self._public_lats[id_] = public_lat
         self._public_lons[id_] = public_lon
         self._created[id_] = int(epoch(created_at))
-        ends = epoch(expires_at)
-        self._claimed.pop(id_, None)
-        if status == "claimed":
-            lease_end = epoch(lease_expires_at)
-            # A lapsed lease makes the request open again, for a full expiry period.
-            ends = max(ends, lease_end + self.expiry_seconds)
-            if lease_end > now:
-                self._expires[id_] = ends
-                self._claimed[id_] = (lease_end, lat, lon)
-                heapq.heappush(self._leases, (lease_end, id_))
-                return False
-        self._expires[id_] = ends
-        return True
 
     def _drop(self, id_):
         self._claimed.pop(id_, None)
@@ -190,6 +182,7 @@ class OpenRequests:
     def reopen_lapsed(self, now):
         """Put requests whose claim lease has passed back into the index."""
         with self._lock:
+            # A lease lapses at its end, as requests.state has it.
             while self._leases and self._leases[0][0] <= now:
                 lease_end, id_ = heapq.heappop(self._leases)
                 held = self._claimed.get(id_)
@@ -241,7 +234,7 @@ class OpenRequests:
         by id."""
         if sort not in ranking.SORTS:
             raise ValueError(f"sort must be one of {ranking.SORTS}, got {sort!r}")
-        wanted = category_mask(categories) if categories else 0
+        wanted = self.bits.mask(categories) if categories else 0
         with self._lock:
             if now >= self._next_sweep:
                 self._sweep_expired(now)
@@ -325,9 +318,9 @@ class OpenRequests:
                        self._urgent[ids].tolist(), self._public_lats[ids].tolist(),
                        self._public_lons[ids].tolist(), self._created[ids].tolist(),
                        round_distance_m_np(distances).tolist())
-            text = self._text
+            text, category_json = self._text, self.bits.json
             items = [
-                ITEM % (id_, _CATEGORY_JSON[mask], text[at:at + length], household,
+                ITEM % (id_, category_json[mask], text[at:at + length], household,
                         URGENCY[urgent], plat, plon, *time.gmtime(created)[:6], distance)
                 for id_, mask, at, length, household, urgent, plat, plon, created, distance
                 in zip(*columns)

@@ -61,7 +61,7 @@ def push_request(help_request, exclude=(), now=None):
     config = current_app.config
     now = now or clock.now()
     # A lease that lapsed long ago reopens a request that has expired since: not pushed.
-    if help_request.status != "open" or help_request.expires_at <= now \
+    if help_request.status != "open" or help_request.past_expiry(now) \
             or config["PUSH_TOP_K"] <= 0:
         return []
     chosen = nearest_candidates(help_request, config["PUSH_TOP_K"], exclude, now)

@@ -16,8 +16,9 @@ from connect import clock
 from connect.errors import ServiceUnavailable
 from connect.geo import ranking
 from connect.changes import read_watermark
-from connect.matching.open_requests import ACTIVE, OpenRequests, epoch
+from connect.matching.open_requests import OpenRequests, epoch
 from connect.requests.models import HelpRequest
+from connect.requests.state import ACTIVE
 
 log = logging.getLogger(__name__)
 

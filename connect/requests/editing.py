@@ -11,9 +11,10 @@ from connect.geo import haversine_m
 from connect.requests.blurring import public_point
 from connect.requests.errors import InvalidTransition
 from connect.requests.models import CATEGORIES, HelpRequest
-from connect.requests.queries import expiry_period, get_request, is_requester
 from connect.requests import phones, signals
+from connect.requests.queries import get_request, is_requester
 from connect.requests.services import prepared, reloaded
+from connect.requests.state import ACTIVE, expiry_period
 from connect.requests.timeouts import record_event, stamp
 from connect.spatial import latlon, point
 
@@ -49,7 +50,7 @@ def edit_request(request_id, data, actor, manage_token=None):
         raise Forbidden("Only the person who posted the request or a coordinator can change it.")
     help_request = prepared(request_id)
     status = help_request.status
-    if status not in ("open", "claimed"):
+    if status not in ACTIVE:
         raise Conflict(f"This request is {status}; it can no longer be changed.",
                        code="request_closed", details={"status": status})
     now = clock.now()

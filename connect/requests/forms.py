@@ -26,16 +26,10 @@ except ImportError:  # WTForms before 3.3 takes (value, label) pairs
     def SelectChoice(value, label):
         return (value, label)
 
-from connect.requests.models import CATEGORIES, URGENCIES
+from connect.requests.categories import CATEGORIES, LABELS as CATEGORY_LABELS
+from connect.requests.models import URGENCIES
 from connect.validation import normalise_phone
 
-CATEGORY_LABELS = {
-    "food": _l("Food"),
-    "supplies": _l("Household things"),
-    "medicine": _l("Medicine"),
-    "medical_advice": _l("Advice from a doctor"),
-    "other": _l("Something else"),
-}
 URGENCY_LABELS = {
     "normal": _l("Not urgent"),
     "urgent": _l("Urgent: I need it today"),

@@ -3,17 +3,22 @@ shown their contact details."""
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connect import clock
 from connect.extensions import db
+from connect.requests import state
+from connect.requests.categories import CATEGORIES  # noqa: F401 - the names, as models had them
+from connect.requests.state import ACTIVE, STATUSES  # noqa: F401 - STATUSES, as models had it
 from connect.spatial import PointColumnType
 
-CATEGORIES = ("food", "supplies", "medicine", "medical_advice", "other")
 URGENCIES = ("normal", "urgent")
-STATUSES = ("open", "claimed", "helped", "confirmed", "cancelled", "expired", "hidden")
-ACTIVE_STATUSES = frozenset({"open", "claimed"})
 ASSIST_OUTCOMES = ("released", "expired", "helped", "confirmed", "cancelled", "hidden")
+
+
+# "status IN ('open', 'claimed')", as the migration made the index.
+_ACTIVE_SQL = "status IN (%s)" % ", ".join(f"'{status}'" for status in ACTIVE)
 
 
 class HelpRequest(db.Model):
@@ -24,8 +29,7 @@ class HelpRequest(db.Model):
         Index("ix_help_requests_status_created", "status", "created_at"),
         # One active request per phone: a second post is a duplicate, even when two race.
         Index("uq_help_requests_active_phone", "phone", unique=True,
-              sqlite_where=text("status IN ('open', 'claimed')"),
-              postgresql_where=text("status IN ('open', 'claimed')")),
+              sqlite_where=text(_ACTIVE_SQL), postgresql_where=text(_ACTIVE_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,6 +68,59 @@ class HelpRequest(db.Model):
 
     events = relationship("RequestEvent", back_populates="request", lazy="raise",
                           order_by="RequestEvent.id")
+
+    # The state at a moment (connect.requests.state): on a request, or as SQL on the class.
+
+    def state_at(self, now=None):
+        """(status, expires_at) as users see them at now (default: the clock's now)."""
+        return state.effective_state(self.status, self.lease_expires_at, self.expires_at,
+                                     now or clock.now(), state.expiry_period())
+
+    @hybrid_method
+    def status_at(self, now=None):
+        """The status users see at now: a lapsed lease open again, a stale request expired."""
+        return self.state_at(now)[0]
+
+    @status_at.expression
+    def status_at(cls, now=None):
+        return state.status_sql(cls.status, cls.lease_expires_at, cls.expires_at,
+                                now or clock.now(), state.expiry_period())
+
+    @hybrid_method
+    def is_open_at(self, now=None):
+        return self.status_at(now) == "open"
+
+    @is_open_at.expression
+    def is_open_at(cls, now=None):
+        return state.open_sql(cls.status, cls.lease_expires_at, cls.expires_at,
+                              now or clock.now(), state.expiry_period())
+
+    @hybrid_method
+    def is_claimed_at(self, now=None):
+        """Whether a volunteer holds a claim whose lease still runs at now."""
+        return self.status_at(now) == "claimed"
+
+    @is_claimed_at.expression
+    def is_claimed_at(cls, now=None):
+        return state.claimed_sql(cls.status, cls.lease_expires_at, now or clock.now())
+
+    @hybrid_method
+    def lease_lapsed(self, now):
+        """Stored as claimed, with a lease that has lapsed at now (apply_timeouts reopens it)."""
+        return self.status == "claimed" and self.status_at(now) != "claimed"
+
+    @lease_lapsed.expression
+    def lease_lapsed(cls, now):
+        return state.lapsed_sql(cls.status, cls.lease_expires_at, now)
+
+    @hybrid_method
+    def past_expiry(self, now):
+        """Stored as open, past its expiry at now (apply_timeouts expires it)."""
+        return self.status == "open" and self.status_at(now) == "expired"
+
+    @past_expiry.expression
+    def past_expiry(cls, now):
+        return state.past_expiry_sql(cls.status, cls.expires_at, now)
 
 
 class Assist(db.Model):

@@ -6,8 +6,9 @@ from connect.areas.services import may_coordinate
 from connect.errors import Conflict, Forbidden
 from connect.extensions import db
 from connect.requests import signals
-from connect.requests.models import ACTIVE_STATUSES, HelpRequest
+from connect.requests.models import HelpRequest
 from connect.requests.queries import is_requester
+from connect.requests.state import ACTIVE
 from connect.requests.timeouts import apply_timeouts
 
 ACTIVE_PHONE_INDEX = "uq_help_requests_active_phone"
@@ -57,7 +58,7 @@ def held_for_review(help_request):
 
 def active_request_with_phone(phone, exclude_id=None):
     """The open or claimed request with this phone, lapsed leases and expiry applied first."""
-    condition = [HelpRequest.phone == phone, HelpRequest.status.in_(ACTIVE_STATUSES)]
+    condition = [HelpRequest.phone == phone, HelpRequest.status.in_(ACTIVE)]
     if exclude_id is not None:
         condition.append(HelpRequest.id != exclude_id)
     for request_id in db.session.execute(select(HelpRequest.id).where(*condition)).scalars():

@@ -2,7 +2,6 @@
 import hmac
 from datetime import timedelta
 
-from flask import current_app
 from sqlalchemy import and_, case, func, or_, select
 
 from connect import clock
@@ -10,11 +9,7 @@ from connect.accounts.models import hash_secret
 from connect.errors import NotFound
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest, RequestEvent
-
-
-def expiry_period():
-    """How long an open request lives without activity."""
-    return timedelta(seconds=current_app.config["REQUEST_EXPIRY_SECONDS"])
+from connect.requests.state import ACTIVE, HELPED
 
 
 def get_request(request_id):
@@ -26,18 +21,11 @@ def get_request(request_id):
 
 def effective_state(help_request, now=None):
     """(status, expires_at) with lapsed leases and expiry applied, as once persisted."""
-    now = now or clock.now()
-    status, expires_at = help_request.status, help_request.expires_at
-    if status == "claimed" and help_request.lease_expires_at <= now:
-        # A lapsed lease reopens the request for a full expiry period from the lapse.
-        status, expires_at = "open", help_request.lease_expires_at + expiry_period()
-    if status == "open" and expires_at <= now:
-        status = "expired"
-    return status, expires_at
+    return help_request.state_at(now)
 
 
 def effective_status(help_request, now=None):
-    return effective_state(help_request, now)[0]
+    return help_request.status_at(now)
 
 
 def is_requester(help_request, user=None, manage_token=None):
@@ -49,7 +37,7 @@ def is_requester(help_request, user=None, manage_token=None):
 
 def holds_claim(help_request, user, now=None):
     return (user is not None and help_request.claimed_by_id == user.id
-            and effective_status(help_request, now) == "claimed")
+            and help_request.is_claimed_at(now))
 
 
 def active_claims(user_id):
@@ -66,8 +54,7 @@ def claims_held_by(user_id, now=None):
     now = now or clock.now()
     return db.session.execute(
         select(HelpRequest).where(HelpRequest.claimed_by_id == user_id,
-                                  HelpRequest.status == "claimed",
-                                  HelpRequest.lease_expires_at > now)
+                                  HelpRequest.is_claimed_at(now))
         .order_by(HelpRequest.lease_expires_at, HelpRequest.id)).scalars().all()
 
 
@@ -79,18 +66,13 @@ def map_requests(bbox, limit, now=None):
     min_lon, min_lat, max_lon, max_lat = bbox
     r = HelpRequest
     lat, lon = func.ST_Y(r.public_location), func.ST_X(r.public_location)
-    open_now = or_(
-        and_(r.status == "open", r.expires_at > now),
-        # A lapsed lease makes a claimed request open again, for an expiry period from the lapse.
-        and_(r.status == "claimed", r.lease_expires_at <= now,
-             r.lease_expires_at > now - expiry_period()))
-    helped_lately = and_(r.status.in_(("helped", "confirmed")),
+    helped_lately = and_(r.status.in_(HELPED),
                          r.closed_at >= now - timedelta(days=MAP_HELPED_DAYS))
     rows = db.session.execute(
         select(r.id, r.status, r.categories, r.urgency, lat, lon, r.created_at)
-        .where(or_(open_now, helped_lately),
+        .where(or_(r.is_open_at(now), helped_lately),
                lon.between(min_lon, max_lon), lat.between(min_lat, max_lat))
-        .order_by(case((r.status.in_(("open", "claimed")), 0), else_=1),
+        .order_by(case((r.status.in_(ACTIVE), 0), else_=1),
                   r.created_at.desc(), r.id.desc())
         .limit(limit)).all()
     return [{"id": id_, "status": "open" if status == "claimed" else status,

@@ -23,7 +23,8 @@ from connect.requests.errors import (
     RequestPurged,
 )
 from connect.requests.models import CATEGORIES, Assist, HelpRequest
-from connect.requests.queries import active_claims, expiry_period, get_request, is_requester
+from connect.requests.queries import active_claims, get_request, is_requester
+from connect.requests.state import ACTIVE, expiry_period
 from connect.requests.timeouts import active_assist, apply_timeouts, record_event, stamp
 from connect.spatial import point
 
@@ -270,7 +271,7 @@ def cancel_request(request_id, user, manage_token, reason=None):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
     help_request = prepared(request_id)
     return _announced(signals.cancelled, _transition(
-        help_request, ("open", "claimed"), "cancelled",
+        help_request, ACTIVE, "cancelled",
         user, user.role if staff else "requester", reason or "cancelled",
         assist_outcome="cancelled" if help_request.status == "claimed" else None,
         values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now())))
@@ -281,7 +282,7 @@ def hide_request(request_id, actor, reason):
     'hidden'. ``actor`` None is the system (auto-hide after reports)."""
     help_request = prepared(request_id)
     return _announced(signals.hidden, _transition(
-        help_request, ("open", "claimed"), "hidden", actor,
+        help_request, ACTIVE, "hidden", actor,
         _kind(actor) if actor is not None else "system", reason,
         assist_outcome="hidden" if help_request.status == "claimed" else None,
         values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now())))

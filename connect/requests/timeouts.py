@@ -7,7 +7,7 @@ from connect.changes import change_stamp
 from connect.extensions import db
 from connect.requests import signals
 from connect.requests.models import Assist, HelpRequest, RequestEvent
-from connect.requests.queries import expiry_period
+from connect.requests.state import expiry_period, reopened_expiry
 
 
 def stamp():
@@ -29,21 +29,20 @@ def apply_timeouts(request_id, now=None):
     changed = 0
     lapsed = db.session.execute(
         select(HelpRequest.lease_expires_at, HelpRequest.claimed_by_id)
-        .where(HelpRequest.id == request_id, HelpRequest.status == "claimed",
-               HelpRequest.lease_expires_at <= now)).first()
+        .where(HelpRequest.id == request_id, HelpRequest.lease_lapsed(now))).first()
     if lapsed is not None:
         changed += _lapse_lease(request_id, lapsed.lease_expires_at, now)
-    changed += _expire_open(HelpRequest.id == request_id, now)
+    changed += _expire_open(now, HelpRequest.id == request_id)
     return changed
 
 
 def _lapse_lease(request_id, lease_end, now):
     result = db.session.execute(
         update(HelpRequest)
-        .where(HelpRequest.id == request_id, HelpRequest.status == "claimed",
-               HelpRequest.lease_expires_at <= now)
+        .where(HelpRequest.id == request_id, HelpRequest.lease_lapsed(now))
         .values(status="open", claimed_by_id=None, lease_expires_at=None,
-                last_activity_at=lease_end, expires_at=lease_end + expiry_period(),
+                last_activity_at=lease_end,
+                expires_at=reopened_expiry(lease_end, expiry_period()),
                 updated_at=now, change_seq=stamp())
         .execution_options(synchronize_session=False))
     if result.rowcount != 1:
@@ -58,16 +57,14 @@ def _lapse_lease(request_id, lease_end, now):
     return 1
 
 
-def _expire_open(condition, now):
+def _expire_open(now, *conditions):
     ids = db.session.execute(
-        select(HelpRequest.id).where(condition, HelpRequest.status == "open",
-                                     HelpRequest.expires_at <= now)).scalars().all()
+        select(HelpRequest.id).where(*conditions, HelpRequest.past_expiry(now))).scalars().all()
     changed = 0
     for request_id in ids:
         result = db.session.execute(
             update(HelpRequest)
-            .where(HelpRequest.id == request_id, HelpRequest.status == "open",
-                   HelpRequest.expires_at <= now)
+            .where(HelpRequest.id == request_id, HelpRequest.past_expiry(now))
             .values(status="expired", closed_at=now, updated_at=now, change_seq=stamp())
             .execution_options(synchronize_session=False))
         if result.rowcount == 1:
@@ -81,10 +78,10 @@ def expire_all(now=None):
     now = now or clock.now()
     lapsed = db.session.execute(
         select(HelpRequest.id, HelpRequest.lease_expires_at)
-        .where(HelpRequest.status == "claimed", HelpRequest.lease_expires_at <= now)).all()
+        .where(HelpRequest.lease_lapsed(now))).all()
     leases = sum(_lapse_lease(request_id, lease_end, now) for request_id, lease_end in lapsed)
     # A lease that lapsed long ago may have expired since: that is counted here, once.
-    expired = _expire_open(HelpRequest.expires_at <= now, now)
+    expired = _expire_open(now)
     db.session.flush()
     return {"leases_lapsed": leases, "requests_expired": expired}
 

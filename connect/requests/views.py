@@ -23,13 +23,13 @@ from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
+from connect.requests.state import ACTIVE
 from connect.spatial import latlon
 
 bp = Blueprint("resident", __name__)
 # A form posted from a stale page (or with cookies off): the residents' page in words.
 answer_expired_forms(bp, template="resident/error.html")
 
-ACTIVE = ("open", "claimed")
 CONFIRMABLE = ("claimed", "helped")
 FINAL = ("confirmed", "cancelled", "expired", "hidden")
 # Manage tokens of the requests posted from this browser, kept in its session (signed

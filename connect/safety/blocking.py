@@ -23,6 +23,7 @@ from connect.requests.timeouts import record_event
 from connect.safety import moderation, reports
 from connect.extensions import db
 from connect.requests.errors import RequestPurged
+from connect.requests.state import ACTIVE
 from connect.validation import normalise_phone
 
 ACTIVE_BLOCK_INDEX = "uq_blocked_phones_active"
@@ -97,9 +98,9 @@ def block_phone(request_id, actor, reason):
             raise
         raise AlreadyBlocked() from None
     was = help_request.status
-    if was in ("open", "claimed"):
+    if was in ACTIVE:
         hide_request(request_id, actor, _event_reason("hidden", f"phone blocked: {reason}"))
-    if was in ("open", "claimed", "hidden"):
+    if was in reports.REPORTABLE_REQUEST_STATUSES:
         # A phone worth blocking proves its reports right.
         reports.resolve_reports("request", request_id, actor, "upheld")
     status = _status_of(request_id)

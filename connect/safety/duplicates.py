@@ -8,6 +8,7 @@ from connect import clock
 from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m
 from connect.requests.models import HelpRequest
+from connect.requests.state import ACTIVE, HELPED
 from connect.safety.models import RequestFlag
 from connect.spatial import filter_in_box
 
@@ -17,7 +18,7 @@ LOOKALIKE_WINDOW = timedelta(hours=48)
 MAX_FLAGS_PER_POST = 5
 # A cancelled or expired request asks for nothing any more, so a new one is not its double;
 # a hidden one is kept: posting it again from another phone is what a spammer does.
-LOOKALIKE_STATUSES = ("open", "claimed", "helped", "confirmed", "hidden")
+LOOKALIKE_STATUSES = (*ACTIVE, *HELPED, "hidden")
 
 
 # -- look-alikes from other phones ------------------------------------------------------

@@ -18,11 +18,12 @@ from connect.requests import services
 from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.queries import effective_status, get_request
 from connect.requests.timeouts import record_event
+from connect.requests.state import ACTIVE
 from connect.safety import reports
 from connect.safety.models import Report, RequestFlag
 
 # Only live requests need a decision: a cancelled or expired one asks for nothing any more.
-QUEUE_STATUSES = ("open", "claimed", "hidden")
+QUEUE_STATUSES = (*ACTIVE, "hidden")
 MAX_COMMENTS = 5
 _EVENT_REASON_LENGTH = 200
 # How the reasons of the actions below begin (see _reason and connect.safety.blocking).

@@ -10,10 +10,10 @@ from connect.web.idempotency import purge_expired_keys
 from connect.changes import change_stamp
 from connect.notifications.models import Notification
 from connect.requests.models import HelpRequest, RequestEvent
+from connect.requests.state import CLOSED
 from connect.requests.timeouts import expire_all
 from connect.safety.models import Report
 
-CLOSED_STATUSES = ("helped", "confirmed", "cancelled", "expired", "hidden")
 _BATCH = 500
 
 
@@ -41,14 +41,14 @@ def purge_personal_data(older_than_days=None, now=None):
     expired = expire_all(now)
     r = HelpRequest
     ids = db.session.execute(
-        select(r.id).where(r.status.in_(CLOSED_STATUSES), r.purged_at.is_(None),
+        select(r.id).where(r.status.in_(CLOSED), r.purged_at.is_(None),
                            closed_time() <= cutoff).order_by(r.id)).scalars().all()
     purged = 0
     for start in range(0, len(ids), _BATCH):
         batch = ids[start:start + _BATCH]
         purged += db.session.execute(
             update(r).where(r.id.in_(batch), r.purged_at.is_(None),
-                            r.status.in_(CLOSED_STATUSES))
+                            r.status.in_(CLOSED))
             .values(contact_name="", phone="", address=None,
                     # Free text: people write their address or phone number in it.
                     description="", location=r.public_location,

@@ -16,10 +16,11 @@ from connect.requests.models import Assist, HelpRequest
 from connect.requests.queries import is_requester
 from connect.requests.services import hide_request
 from connect.requests.timeouts import apply_timeouts
+from connect.requests.state import ACTIVE
 from connect.safety.models import REPORT_REASONS, REPORT_SUBJECTS, Report
 
 # Reports still count while a request is live, and while it is hidden pending review.
-REPORTABLE_REQUEST_STATUSES = ("open", "claimed", "hidden")
+REPORTABLE_REQUEST_STATUSES = (*ACTIVE, "hidden")
 
 Subject = namedtuple("Subject", "lock is_owner check_open hide")
 
@@ -53,7 +54,7 @@ def _check_request_open(help_request):
 
 
 def _hide_request(help_request, reporters):
-    if help_request.status in ("open", "claimed"):
+    if help_request.status in ACTIVE:
         hide_request(help_request.id, None, f"hidden after {reporters} reports")
 
 

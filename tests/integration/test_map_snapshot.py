@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from conftest import BAC_GIANG, LUC_NAM, make_app
 
 from connect.areas.models import RequestArea
-from connect.coordination.map.snapshot import STATUSES, micros
-from connect.matching.open_requests import category_mask
+from connect.coordination.map.snapshot import micros
+from connect.requests.categories import category_mask
 from connect.requests.models import HelpRequest
+from connect.requests.state import STATUSES
 
 API = "/api/v1"
 MAP = f"{API}/console/map"

@@ -29,17 +29,16 @@ from sqlalchemy import String, and_, case, cast, func, select
 
 from connect import clock
 from connect.coordination.exports.services import chunked_rows
-from connect.coordination.filters import effective_status_column
 from connect.areas.models import Area, RequestArea
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, Assist, HelpRequest
+from connect.requests.state import CLOSED_UNHELPED, HELPED
 
 THRESHOLD = 5
 SIMPLIFY_DEGREES = 0.001  # ~100 m: enough for a choropleth, a fraction of the size
 COORDINATE_DECIMALS = 5
-STATUS_GROUPS = {"open": ("open",), "claimed": ("claimed",),
-                 "helped": ("helped", "confirmed"),
-                 "other": ("cancelled", "expired", "hidden")}
+STATUS_GROUPS = {"open": ("open",), "claimed": ("claimed",), "helped": HELPED,
+                 "other": CLOSED_UNHELPED}
 MEASURES = (tuple(f"requests_{group}" for group in STATUS_GROUPS)
             + tuple(f"open_{category}" for category in CATEGORIES) + ("assists_helped",))
 AREA_COLUMNS = ("code", "name", "level", "parent_code")
@@ -70,7 +69,7 @@ def area_counts(now=None):
 
 def _request_counts_query(now):
     # The effective status once per request (a subquery), then counted per area.
-    placed = (select(RequestArea.area_id, effective_status_column(now).label("status"),
+    placed = (select(RequestArea.area_id, HelpRequest.status_at(now).label("status"),
                      cast(HelpRequest.categories, String).label("categories"))
               .join(HelpRequest, HelpRequest.id == RequestArea.request_id).subquery())
 

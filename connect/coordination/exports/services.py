@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased
 
 from connect import clock
 from connect.accounts.models import User
-from connect.coordination.filters import effective_status_column, request_conditions
+from connect.coordination.filters import request_conditions
 from connect.areas.models import Area, RequestArea
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest
@@ -115,7 +115,7 @@ def chunked_rows(query, key, chunk_rows, extra=None):
 def _request_rows(conditions, now):
     """Lists of request dicts (REQUEST_COLUMNS), a chunk at a time."""
     r = HelpRequest
-    status = effective_status_column(now)
+    status = r.status_at(now)
     query = select(
         r.id, status, r.categories, r.urgency, r.household_size, r.description, r.contact_name,
         r.phone, r.address, func.ST_Y(r.location), func.ST_X(r.location),

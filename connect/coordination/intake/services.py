@@ -4,20 +4,20 @@ from sqlalchemy import func, select
 from connect import clock
 from connect.clock import isoformat
 from connect.areas.services import area_index, coordinator_area_ids
-from connect.coordination.filters import effective_status_column, require_coordinator
+from connect.coordination.filters import require_coordinator
 from connect.errors import Conflict, Forbidden
 from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m
 from connect.requests import services
 from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests import phones
+from connect.requests.state import ACTIVE
 from connect.safety import duplicates
 from connect.spatial import filter_in_box
 
 SOURCE = "hotline"
 # Enough for the operator to recognise the household; a crowded block must not flood them.
 MAX_NEARBY = 10
-WARNING_STATUSES = ("open", "claimed")
 
 
 class PossibleDuplicate(Conflict):
@@ -59,14 +59,14 @@ def lookalikes(categories, lat, lon, now=None):
     last 48 h: [{id, distance_m, categories, status, created_at}], nearest first."""
     now = now or clock.now()
     wanted = set(categories)
-    status = effective_status_column(now)
+    status = HelpRequest.status_at(now)
     r = HelpRequest
     found = {}
     for box in bbox_for_radius(lat, lon, duplicates.LOOKALIKE_RADIUS_M):
         query = select(r.id, r.categories, func.ST_Y(r.location), func.ST_X(r.location),
                        status, r.created_at).where(
             r.created_at >= now - duplicates.LOOKALIKE_WINDOW,
-            status.in_(WARNING_STATUSES), r.purged_at.is_(None))
+            status.in_(ACTIVE), r.purged_at.is_(None))
         query = filter_in_box(query, r, "location", box, db.session.get_bind().dialect.name)
         for row_id, row_categories, row_lat, row_lon, row_status, created in \
                 db.session.execute(query):

@@ -19,9 +19,8 @@ from connect.areas.services import coordinator_area_ids
 from connect.coordination.filters import area_by_code, require_coordinator
 from connect.areas.models import VolunteerArea
 from connect.extensions import db
-from connect.matching.open_requests import category_mask
-from connect.requests.models import STATUSES, URGENCIES, Assist, HelpRequest
-from connect.requests.queries import expiry_period
+from connect.requests.models import URGENCIES, Assist, HelpRequest
+from connect.requests.state import ACTIVE, CODES, HELPED, STATUSES, expiry_period
 from connect.spatial import filter_in_box
 from connect.accounts.models import Volunteer
 
@@ -32,8 +31,6 @@ POINTS_ZOOM = 16  # from this zoom on, requests come as points ...
 POINTS_MAX_CLOSE = 5000  # ... unless the box still holds more than this
 HEAT_HOURS = 72  # waiting this long (or longer) weighs 1 in the heat layer
 RECENT_DAYS = 7  # helped and confirmed requests closed this recently are shown by default
-LIVE_STATUSES = ("open", "claimed")
-FINISHED_STATUSES = ("helped", "confirmed")
 PROVEN_OUTCOMES = ("helped", "confirmed")
 RTREE_MAX_DEG2 = 0.25  # SQLite: boxes up to this many square degrees go through the R*Tree
 
@@ -91,7 +88,7 @@ def _selected(c, user, args, bbox, now):
     hour = 3600 * 10 ** 6
     tests = []
     if args.get("category"):
-        tests.append(lambda ids: c.masks[ids] & category_mask(args["category"]) != 0)
+        tests.append(lambda ids: c.masks[ids] & c.bits.mask(args["category"]) != 0)
     if args.get("urgency"):
         wanted = [URGENCIES.index(urgency) for urgency in args["urgency"]]
         tests.append(lambda ids: np.isin(c.urgency[ids], wanted))
@@ -110,11 +107,11 @@ def _selected(c, user, args, bbox, now):
     status = snapshot.effective_status(c, ids, micro_now,
                                        expiry_period() // timedelta(microseconds=1))
     if args.get("status"):
-        shown = np.isin(status, [snapshot.CODE[name] for name in args["status"]])
+        shown = np.isin(status, [CODES[name] for name in args["status"]])
     else:
         recent = micro_now - RECENT_DAYS * 24 * hour
-        shown = np.isin(status, [snapshot.CODE[name] for name in LIVE_STATUSES]) \
-            | (np.isin(c.status[ids], [snapshot.CODE[name] for name in FINISHED_STATUSES])
+        shown = np.isin(status, [CODES[name] for name in ACTIVE]) \
+            | (np.isin(c.status[ids], [CODES[name] for name in HELPED])
                & (c.closed[ids] >= recent))
     return ids[shown], status[shown]
 
@@ -190,7 +187,7 @@ def _clusters(c, ids, status, bbox, size):
     grid = _Grid(bbox, size)
     lon, lat = c.lon[ids], c.lat[ids]
     cell = grid.of(lon, lat)
-    statuses = len(snapshot.CODE)
+    statuses = len(CODES)
     count = np.bincount(cell, minlength=grid.cells)
     sum_lon = np.bincount(cell, lon, grid.cells)
     sum_lat = np.bincount(cell, lat, grid.cells)
@@ -212,7 +209,7 @@ def _clusters(c, ids, status, bbox, size):
 def _heat(c, ids, status, bbox, size, now):
     """[lat, lon, weight] per cell of size holding open requests: at their mean, weighing each
     by how long it has waited (up to HEAT_HOURS)."""
-    ids = ids[status == snapshot.CODE["open"]]
+    ids = ids[status == CODES["open"]]
     if not len(ids):
         return []
     grid = _Grid(bbox, size)

@@ -16,13 +16,13 @@ from sqlalchemy import Text, cast, func, select
 
 from connect.areas.models import Area, RequestArea
 from connect.changes import read_watermark
-from connect.matching.open_requests import category_mask
-from connect.requests.models import STATUSES, URGENCIES, HelpRequest
+from connect.requests.categories import BITS
+from connect.requests.models import URGENCIES, HelpRequest
+from connect.requests.state import CODES, effective_status_np
 
 _EPOCH = datetime(1970, 1, 1)
 _MICROSECOND = timedelta(microseconds=1)
 NEVER = np.iinfo(np.int64).min  # a missing time: every "later than" test on it is false
-CODE = {status: code for code, status in enumerate(STATUSES)}
 URGENT = URGENCIES.index("urgent")
 _GROW = 1.5
 _CHANGED_AREAS_MAX = 5000  # re-read placements of at most this many changed requests by id
@@ -39,15 +39,16 @@ def from_micros(value):
 
 
 class Columns:
-    """The snapshot's arrays, indexed by request id; ``present`` marks ids that exist."""
+    """The snapshot's arrays, indexed by request id; ``present`` marks ids that exist;
+    ``bits`` the category bits of ``masks`` (categories.CategoryBits)."""
 
-    FIELDS = (("present", np.bool_), ("status", np.uint8), ("urgency", np.uint8),
-              ("masks", np.uint8), ("lon", np.float64), ("lat", np.float64),
-              ("created", np.int64), ("expires", np.int64), ("lease", np.int64),
-              ("closed", np.int64))
-
-    def __init__(self, size=0, slots=4):
-        for name, dtype in self.FIELDS:
+    def __init__(self, size=0, slots=4, bits=BITS):
+        self.bits = bits
+        self.fields = (("present", np.bool_), ("status", np.uint8), ("urgency", np.uint8),
+                       ("masks", bits.dtype), ("lon", np.float64), ("lat", np.float64),
+                       ("created", np.int64), ("expires", np.int64), ("lease", np.int64),
+                       ("closed", np.int64))
+        for name, dtype in self.fields:
             setattr(self, name, np.zeros(size, dtype))
         # Areas each request is placed in (province, district, commune...), -1 for none.
         self.areas = np.full((size, slots), -1, np.int32)
@@ -59,7 +60,7 @@ class Columns:
         if size <= old and slots == self.areas.shape[1]:
             return
         size = max(size, int(old * _GROW))
-        for name, dtype in self.FIELDS:
+        for name, dtype in self.fields:
             column = np.zeros(size, dtype)
             column[:old] = getattr(self, name)
             setattr(self, name, column)
@@ -77,8 +78,9 @@ def _columns():
 class RequestSnapshot:
     """The map fields of every request (see module doc); ``view()`` returns current columns."""
 
-    def __init__(self, engine):
+    def __init__(self, engine, bits=BITS):
         self._engine = engine
+        self._bits = bits
         self._lock = threading.Lock()
         self._columns = None
         self._watermark = 0
@@ -99,7 +101,8 @@ class RequestSnapshot:
             query = query.where(HelpRequest.change_seq >= self._watermark)
         rows = conn.execute(query).all()
         if loading:
-            self._columns = Columns(max((row[0] for row in rows), default=0) + 1)
+            self._columns = Columns(max((row[0] for row in rows), default=0) + 1,
+                                    bits=self._bits)
         self._apply(rows)
         version = tuple(conn.execute(
             select(func.count(Area.id), func.max(Area.updated_at), func.max(Area.id))).one())
@@ -117,9 +120,9 @@ class RequestSnapshot:
         ids = np.fromiter((row[0] for row in rows), np.int64, len(rows))
         c.grow(int(ids.max()) + 1)
         c.present[ids] = True
-        c.status[ids] = [CODE[row[1]] for row in rows]
+        c.status[ids] = [CODES[row[1]] for row in rows]
         c.urgency[ids] = [URGENCIES.index(row[2]) for row in rows]
-        c.masks[ids] = [category_mask(row[3] or "[]") for row in rows]
+        c.masks[ids] = [c.bits.mask(row[3] or "[]") for row in rows]
         c.lon[ids] = [row[4] for row in rows]
         c.lat[ids] = [row[5] for row in rows]
         for position, name in enumerate(("created", "expires", "lease", "closed"), start=6):
@@ -148,15 +151,9 @@ class RequestSnapshot:
 
 
 def effective_status(c, ids, now, expiry):
-    """The status users see (as filters.effective_status_column) of requests ids, at now
-    (micros), with lapsed claims reopened for expiry (micros)."""
-    status = c.status[ids].copy()
-    lease = c.lease[ids]
-    claimed = status == CODE["claimed"]
-    status[claimed & (lease <= now) & (lease > now - expiry)] = CODE["open"]
-    status[claimed & (lease <= now - expiry)] = CODE["expired"]
-    status[(c.status[ids] == CODE["open"]) & (c.expires[ids] <= now)] = CODE["expired"]
-    return status
+    """The status codes users see (requests.state) of requests ids, at now (micros), with
+    lapsed claims reopened for expiry (micros)."""
+    return effective_status_np(c.status[ids], c.lease[ids], c.expires[ids], now, expiry)
 
 
 def placed_in(c, ids, area_ids):

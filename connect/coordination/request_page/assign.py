@@ -89,8 +89,7 @@ def _live_claims(user_ids, now):
         return {}
     return dict(db.session.execute(
         select(HelpRequest.claimed_by_id, func.count())
-        .where(HelpRequest.status == "claimed", HelpRequest.lease_expires_at > now,
-               HelpRequest.claimed_by_id.in_(user_ids))
+        .where(HelpRequest.is_claimed_at(now), HelpRequest.claimed_by_id.in_(user_ids))
         .group_by(HelpRequest.claimed_by_id)).all())
 
 

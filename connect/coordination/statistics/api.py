@@ -4,13 +4,13 @@ from marshmallow import Schema, fields
 
 from connect.accounts.auth import require_user
 from connect.coordination.statistics.services import (
-    CLOSED_STATUSES,
     DEFAULT_DAYS,
     MAX_DAYS,
     StatsQuerySchema,
     console_stats,
     public_stats,
 )
+from connect.requests.state import CLOSED
 
 bp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="Aggregate counts")
 
@@ -58,7 +58,7 @@ class ConsoleStatsSchema(Schema):
         "description": "Every day of the range, zeros included."})
     requests_posted = fields.Integer(metadata={"description": "Requests posted in the range."})
     fulfilment_rate = fields.Float(allow_none=True, metadata={"description": (
-        f"Of the requests posted in the range that are closed now ({', '.join(CLOSED_STATUSES)}"
+        f"Of the requests posted in the range that are closed now ({', '.join(CLOSED)}"
         "), the share helped or confirmed; null when none is closed.")})
     median_time_to_claim_s = fields.Float(allow_none=True, metadata={"description": (
         "Median seconds from posting to the first claim, over the requests posted in the "

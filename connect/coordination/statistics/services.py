@@ -14,12 +14,12 @@ from connect.areas.services import coordinator_area_ids
 from connect.coordination.filters import (
     ConsoleFilterSchema,
     category_condition,
-    effective_status_column,
     request_conditions,
 )
 from connect.areas.models import Area, RequestArea
 from connect.extensions import db
 from connect.requests.models import CATEGORIES, STATUSES, HelpRequest, RequestEvent
+from connect.requests.state import CLOSED, HELPED
 
 
 def public_stats():
@@ -30,11 +30,11 @@ def public_stats():
     # Counted from events, so a later purge of personal data cannot change them.
     transitions = dict(db.session.execute(
         select(RequestEvent.to_status, func.count(func.distinct(RequestEvent.request_id)))
-        .where(RequestEvent.to_status.in_(("helped", "confirmed")))
+        .where(RequestEvent.to_status.in_(HELPED))
         .group_by(RequestEvent.to_status)).all())
     helped_or_confirmed = db.session.execute(
         select(func.count(func.distinct(RequestEvent.request_id)))
-        .where(RequestEvent.to_status.in_(("helped", "confirmed")))).scalar_one()
+        .where(RequestEvent.to_status.in_(HELPED))).scalar_one()
     return {
         "requests": {"total": sum(by_status.values()), "by_status": by_status},
         "assists": {
@@ -48,8 +48,6 @@ def public_stats():
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
-HELPED_STATUSES = ("helped", "confirmed")
-CLOSED_STATUSES = ("helped", "confirmed", "cancelled", "expired", "hidden")
 # Days the statistics can count: far past either end, the default range and the local
 # midnights in UTC would fall outside what a date can hold.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
@@ -109,8 +107,8 @@ def console_stats(user, args, now=None):
                  for n in range((args["to"] - args["from"]).days + 2)]
     start, end = midnights[0], midnights[-1]
     posted, now_by_status = status_counts(conditions, start, end, now)
-    closed = sum(posted.get(name, 0) for name in CLOSED_STATUSES)
-    helped = sum(posted.get(name, 0) for name in HELPED_STATUSES)
+    closed = sum(posted.get(name, 0) for name in CLOSED)
+    helped = sum(posted.get(name, 0) for name in HELPED)
     to_claim, to_help = median_times(conditions, start, end)
     return {
         "from": args["from"], "to": args["to"],
@@ -128,7 +126,7 @@ def console_stats(user, args, now=None):
 def status_counts(conditions, start, end, now):
     """({effective status: n} of the requests posted in [start, end), {status: n} of all),
     in one pass over the requests in scope."""
-    status = effective_status_column(now)
+    status = HelpRequest.status_at(now)
     in_range = case((and_(HelpRequest.created_at >= start, HelpRequest.created_at < end), 1),
                     else_=0)
     posted, every = {}, {}
@@ -152,12 +150,12 @@ def assists_per_day(conditions, first_day, midnights):
     # helped or confirmed in the range are looked at (through the to_status index).
     in_range = aliased(RequestEvent)
     touched = select(in_range.request_id).where(
-        in_range.to_status.in_(HELPED_STATUSES), in_range.created_at >= start,
+        in_range.to_status.in_(HELPED), in_range.created_at >= start,
         in_range.created_at < end)
     rows = db.session.execute(
         select(helped_at, confirmed_at)
         .join(HelpRequest, HelpRequest.id == event.request_id)
-        .where(event.to_status.in_(HELPED_STATUSES), event.request_id.in_(touched),
+        .where(event.to_status.in_(HELPED), event.request_id.in_(touched),
                *conditions)
         .group_by(event.request_id)).all()
     helped, confirmed = [0] * (len(midnights) - 1), [0] * (len(midnights) - 1)
@@ -175,11 +173,11 @@ def median_times(conditions, start, end):
     over the requests posted in [start, end) that got there (None when none did)."""
     event = RequestEvent
     claimed_at = func.min(case((event.to_status == "claimed", event.created_at)))
-    helped_at = func.min(case((event.to_status.in_(HELPED_STATUSES), event.created_at)))
+    helped_at = func.min(case((event.to_status.in_(HELPED), event.created_at)))
     rows = db.session.execute(
         select(HelpRequest.created_at, claimed_at, helped_at)
         .join(event, event.request_id == HelpRequest.id)
-        .where(event.to_status.in_(("claimed", *HELPED_STATUSES)), *conditions,
+        .where(event.to_status.in_(("claimed", *HELPED)), *conditions,
                HelpRequest.created_at >= start, HelpRequest.created_at < end)
         .group_by(HelpRequest.id, HelpRequest.created_at)).all()
     # SQLite has no percentile function: one row per request comes here.
@@ -228,7 +226,7 @@ def open_need_by_area(user, args, conditions, now):
             func.sum(case((category_condition([category]), 1), else_=0))
             for category in CATEGORIES))
         .join(HelpRequest, HelpRequest.id == placed.request_id)
-        .where(*in_areas, *conditions, effective_status_column(now) == "open")
+        .where(*in_areas, *conditions, HelpRequest.status_at(now) == "open")
         .group_by(placed.area_id)).all()
     cells = [{"area_code": areas[area_id][0], "area_name": areas[area_id][1],
               "category": category, "count": int(count)}
