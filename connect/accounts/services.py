@@ -8,6 +8,13 @@ from connect.accounts.models import ROLES, ApiToken, User, Volunteer, hash_secre
 from connect.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from connect.extensions import db
 
+class NotAVolunteer(Forbidden):
+    """The caller has no volunteer profile yet."""
+
+    code = "not_a_volunteer"
+    message = "Set up your volunteer profile first (PUT /api/v1/volunteers/me)."
+
+
 _hasher = PasswordHasher()
 # Verifying against this keeps a login for an unknown phone as slow as for a known one.
 _DUMMY_HASH = _hasher.hash("not a real password")
@@ -67,6 +74,5 @@ def get_profile(user, for_update=False):
 def require_profile(user, for_update=False):
     profile = get_profile(user, for_update)
     if profile is None:
-        raise Forbidden("Set up your volunteer profile first (PUT /api/v1/volunteers/me).",
-                        code="not_a_volunteer")
+        raise NotAVolunteer()
     return profile

@@ -19,7 +19,6 @@ from connect.areas.services import may_coordinate_area
 from connect.areas.models import Area, RequestArea
 from connect.errors import (
     ClaimConflict,
-    Conflict,
     Forbidden,
     NotFound,
     Unauthorized,
@@ -31,7 +30,9 @@ from connect.matching import assignment
 from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
 from connect.requests import services as request_services
+from connect.accounts.services import NotAVolunteer
 from connect.requests.categories import BITS
+from connect.requests.errors import CapacityReached, NewVolunteerLimit
 from connect.requests.models import Assist, HelpRequest
 from connect.requests.timeouts import apply_timeouts
 from connect.spatial import filter_in_box, latlon
@@ -345,13 +346,9 @@ def _claim(request_id, volunteer, coordinator):
         holder = db.session.execute(select(HelpRequest.claimed_by_id).where(
             HelpRequest.id == request_id, HelpRequest.status == "claimed")).scalar()
         return None, ALREADY_ASSIGNED if holder == volunteer.id else REQUEST_NOT_OPEN
-    except Conflict as exc:
-        if exc.code in ("capacity_reached", "new_volunteer_limit"):
-            return None, NO_CAPACITY
-        raise
-    except Forbidden as exc:
-        if exc.code == "not_a_volunteer":
-            return None, NOT_A_VOLUNTEER
-        raise
+    except (CapacityReached, NewVolunteerLimit):
+        return None, NO_CAPACITY
+    except NotAVolunteer:
+        return None, NOT_A_VOLUNTEER
     except NotFound:
         return None, NOT_IN_AREA
