@@ -3,6 +3,7 @@ import logging
 import os
 
 from flask import Flask
+
 from connect.config import Config
 from connect.errors import register_error_handlers
 
@@ -60,7 +61,8 @@ def connect_domains(app):
     offers give lower packages (a report subject, their privacy rule)."""
     from connect.accounts import auth
     from connect.matching import listeners as matching_listeners
-    from connect.offers import queries as offer_queries, reporting as offer_reports
+    from connect.offers import queries as offer_queries
+    from connect.offers import reporting as offer_reports
     from connect.requests import listeners as request_listeners
     from connect.safety import listeners as safety_listeners
 
@@ -112,20 +114,18 @@ def init_extensions(app):
 
 def register_blueprints(app):
     from connect.accounts.api import bp as auth_bp
-    from connect.coordination.statistics.api import bp as stats_bp
-    from connect.coordination.request_page.api import bp as console_requests_bp
     from connect.coordination.exports.api import bp as exports_bp
     from connect.coordination.intake.api import bp as intake_bp
     from connect.coordination.map.api import bp as console_map_bp
-    from connect.extensions import api
+    from connect.coordination.request_page.api import bp as console_requests_bp
+    from connect.coordination.statistics.api import bp as stats_bp
+    from connect.extensions import api, csrf
     from connect.matching.batch_api import bp as assignments_bp
     from connect.notifications.api import bp as notifications_bp
     from connect.offers.api import bp as offers_bp
     from connect.requests.api import bp as requests_bp
     from connect.safety.api import bp as safety_bp
     from connect.volunteers.api import bp as volunteers_bp
-
-    from connect.extensions import csrf
 
     for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp,
                       offers_bp, assignments_bp, notifications_bp, console_map_bp,
@@ -169,8 +169,8 @@ def add_request_boundary(app):
 def attach_read_model(app):
     from connect.coordination.map.snapshot import RequestSnapshot
     from connect.extensions import db
-    from connect.matching.hooks import install_session_hooks
     from connect.geo.ranking import Weights
+    from connect.matching.hooks import install_session_hooks
     from connect.matching.readmodel import OpenRequestsReadModel
 
     with app.app_context():

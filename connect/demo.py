@@ -7,13 +7,14 @@ from sqlalchemy import func, select
 
 from connect.accounts.models import User
 from connect.accounts.services import register_user
-from connect.config import DEFAULT_PLACES
-from connect.areas.services import grant_area, import_areas
 from connect.areas.models import Area
+from connect.areas.services import grant_area, import_areas
+from connect.config import DEFAULT_PLACES
 from connect.extensions import db
-from connect.requests.models import CATEGORIES, HelpRequest
-from connect.requests.services import post_request
+from connect.requests.categories import CATEGORIES
+from connect.requests.models import HelpRequest
 from connect.requests.phones import DuplicateRequest
+from connect.requests.services import post_request
 from connect.volunteers.services import save_profile
 
 TOWNS = DEFAULT_PLACES  # (name, lat, lon)

@@ -1,6 +1,7 @@
 """Language of the pages: Vietnamese unless the visitor chose English; numbers in it."""
 from flask import current_app, request, session
 from flask_babel import format_decimal, format_timedelta
+from flask_babel import gettext as _
 
 
 def select_locale():
@@ -20,6 +21,11 @@ def distance_label(metres):
     if metres < 1000:
         return f"{format_decimal(metres, format='#,##0')} m"
     return f"{format_decimal(metres / 1000, format='#,##0.#')} km"
+
+
+def away_label(metres):
+    """How far a need is, rounded to 100 m: "less than 100 m" when that rounds to nothing."""
+    return distance_label(metres) if metres else _("less than 100 m")
 
 
 def age_label(created_at, now):

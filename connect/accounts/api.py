@@ -1,10 +1,16 @@
 """Account endpoints: register, get a token, revoke it, who am I."""
 from flask_smorest import Blueprint
 
-from connect.web import ratelimits
 from connect.accounts import services
-from connect.accounts.auth import current_token, require_user
-from connect.accounts.schemas import RegisterSchema, TokenRequestSchema, TokenSchema, UserSchema
+from connect.accounts.auth import current_token
+from connect.accounts.schemas import (
+    RegisterSchema,
+    TokenRequestSchema,
+    TokenSchema,
+    UserSchema,
+)
+from connect.web import ratelimits
+from connect.web.access import require_user
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
                description="Accounts and bearer tokens")

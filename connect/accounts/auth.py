@@ -5,7 +5,6 @@ from sqlalchemy import select
 from connect.accounts.models import ApiToken, User, hash_secret
 from connect.errors import Unauthorized
 from connect.extensions import db
-from connect.web.access import require_role, require_user  # noqa: F401  (the API's checks)
 from connect.web.identity import set_user_loader
 
 _UNSET = object()

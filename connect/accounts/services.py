@@ -4,9 +4,17 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 
 from connect import clock
-from connect.accounts.models import ROLES, ApiToken, User, Volunteer, hash_secret, new_secret
+from connect.accounts.models import (
+    ROLES,
+    ApiToken,
+    User,
+    Volunteer,
+    hash_secret,
+    new_secret,
+)
 from connect.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from connect.extensions import db
+
 
 class NotAVolunteer(Forbidden):
     """The caller has no volunteer profile yet."""

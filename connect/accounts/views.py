@@ -4,11 +4,11 @@ from urllib.parse import urlsplit
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
-from connect.web import ratelimits
 from connect.accounts import services
 from connect.accounts.auth import current_user, log_in, log_out
 from connect.accounts.forms import LoginForm, RegisterForm
 from connect.errors import Conflict, Unauthorized
+from connect.web import ratelimits
 from connect.web.pages import answer_expired_forms
 
 bp = Blueprint("account", __name__)

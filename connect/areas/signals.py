@@ -1,5 +1,5 @@
 """What areas announce to the packages whose rows are placed in them."""
-from blinker import Namespace
+from connect.signals import Namespace
 
 _signals = Namespace()
 

@@ -4,17 +4,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from connect.accounts.auth import current_user
+from connect.accounts.models import STAFF_ROLES
 from connect.areas.models import Area
 from connect.areas.services import coordinator_area_ids
 from connect.extensions import db
-from connect.web.access import STAFF, role_required
+from connect.web.access import role_required
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
 
 # Pages for coordinators and admins: others log in first (a form comes back to the console),
 # or are told it is not theirs.
-console_page = role_required(*STAFF, after_post="console.index", title=_l("For coordinators"),
+console_page = role_required(*sorted(STAFF_ROLES), after_post="console.index",
+                             title=_l("For coordinators"),
                              message=_l("This page is for coordinators and admins."))
 
 

@@ -9,12 +9,14 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import String, cast, exists, false, or_, select
 
 from connect import clock
-from connect.areas.services import coordinator_area_ids, may_coordinate_area
 from connect.areas.models import Area, RequestArea
+from connect.areas.services import coordinator_area_ids, may_coordinate_area
 from connect.errors import Forbidden, NotFound
 from connect.extensions import db
-from connect.requests.models import CATEGORIES, STATUSES, URGENCIES, HelpRequest
+from connect.requests.categories import CATEGORIES
+from connect.requests.models import URGENCIES, HelpRequest
 from connect.requests.schemas import CommaList
+from connect.requests.state import STATUSES
 
 MAX_AGE_HOURS = 24 * 366
 
@@ -40,7 +42,7 @@ class ConsoleFilterSchema(Schema):
 
 def require_coordinator(user):
     """403 unless the caller is a coordinator or an admin."""
-    if user is None or user.role not in ("coordinator", "admin"):
+    if user is None or not user.is_staff:
         raise Forbidden("Only coordinators and admins can do this.", code="not_coordinator")
     return user
 

@@ -53,7 +53,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
-from scipy.sparse.csgraph import maximum_bipartite_matching, min_weight_full_bipartite_matching
+from scipy.sparse.csgraph import (
+    maximum_bipartite_matching,
+    min_weight_full_bipartite_matching,
+)
 from scipy.spatial import cKDTree
 
 from connect.geo import EARTH_RADIUS_M, chord_for_distance_m, to_unit_xyz

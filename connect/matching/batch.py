@@ -14,9 +14,10 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import and_, func, select
 
 from connect import clock
-from connect.accounts.models import MAX_RADIUS_M, User
-from connect.areas.services import may_coordinate_area
+from connect.accounts.models import MAX_RADIUS_M, User, Volunteer
+from connect.accounts.services import NotAVolunteer
 from connect.areas.models import Area, RequestArea
+from connect.areas.services import may_coordinate_area
 from connect.errors import (
     ClaimConflict,
     Forbidden,
@@ -27,16 +28,14 @@ from connect.errors import (
 from connect.extensions import db
 from connect.geo import EARTH_RADIUS_M, haversine_m
 from connect.matching import assignment
-from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
+from connect.notifications.delivery import notify
 from connect.requests import services as request_services
-from connect.accounts.services import NotAVolunteer
 from connect.requests.categories import BITS
 from connect.requests.errors import CapacityReached, NewVolunteerLimit
-from connect.requests.models import Assist, HelpRequest
+from connect.requests.models import PROVEN_OUTCOMES, Assist, HelpRequest
 from connect.requests.timeouts import apply_timeouts
 from connect.spatial import filter_in_box, latlon
-from connect.accounts.models import Volunteer
 
 _M_PER_DEG = math.pi * EARTH_RADIUS_M / 180.0
 
@@ -162,7 +161,7 @@ def _free_capacity(ids, capacities, volunteers_query, now):
         .group_by(HelpRequest.claimed_by_id)).all())
     proven = set(db.session.execute(
         select(Assist.volunteer_id).distinct()
-        .where(Assist.outcome.in_(("helped", "confirmed")), Assist.volunteer_id.in_(among))
+        .where(Assist.outcome.in_(PROVEN_OUTCOMES), Assist.volunteer_id.in_(among))
     ).scalars())
     return [max(0, (capacity if user_id in proven else min(capacity, 1)) - live.get(user_id, 0))
             for user_id, capacity in zip(ids, capacities)]

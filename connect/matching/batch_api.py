@@ -4,10 +4,10 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from connect.web import ratelimits
-from connect.accounts.auth import require_user
 from connect.matching import batch
 from connect.matching.assignment import REASONS
+from connect.web import ratelimits
+from connect.web.access import require_user
 
 bp = Blueprint("assignments", __name__, url_prefix="/api/v1/areas",
                description="Batch assignment of open requests to volunteers (coordinators)")

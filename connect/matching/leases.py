@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from connect import clock
 from connect.database import SAFE_METHODS
 from connect.extensions import db
-from connect.notifications.delivery import notify
 from connect.matching.push import public_payload, push_request, reloaded_request
+from connect.notifications.delivery import notify
 from connect.requests.models import Assist, HelpRequest
 from connect.requests.timeouts import apply_timeouts
 

@@ -17,8 +17,7 @@ from datetime import datetime
 import numpy as np
 import orjson
 
-from connect.geo import PointIndex, round_distance_m_np
-from connect.geo import ranking
+from connect.geo import PointIndex, ranking, round_distance_m_np
 from connect.requests.categories import BITS
 from connect.requests.state import (
     ACTIVE,

@@ -25,18 +25,15 @@ from flask import current_app
 from sqlalchemy import Text, case, cast, exists, func, select
 
 from connect import clock
-from connect.accounts.models import User
+from connect.accounts.models import MAX_RADIUS_M, User, Volunteer
 from connect.extensions import db
 from connect.geo import EARTH_RADIUS_M, bbox_for_radius, haversine_m, round_distance_m
-from connect.notifications.models import Notification
 from connect.notifications.delivery import notify
-from connect.requests.models import Assist, HelpRequest
+from connect.notifications.models import Notification
+from connect.requests.models import PROVEN_OUTCOMES, Assist, HelpRequest
 from connect.spatial import SRID, filter_in_box, latlon
-from connect.accounts.models import Volunteer
-from connect.accounts.models import MAX_RADIUS_M
 
 PUSH_KIND = "new_request"
-PROVEN_OUTCOMES = ("helped", "confirmed")
 DEGREES_PER_M = math.degrees(1 / EARTH_RADIUS_M)  # of latitude, along a meridian
 # The circles searched without KNN (SQLite); the first holds the 5th closest fitting volunteer
 # 99 % of the time among the load test's 100,000 in a province (~1.4 km; p50 160 m).

@@ -13,9 +13,9 @@ import time
 from sqlalchemy import Text, cast, func, select
 
 from connect import clock
+from connect.changes import read_watermark
 from connect.errors import ServiceUnavailable
 from connect.geo import ranking
-from connect.changes import read_watermark
 from connect.matching.open_requests import OpenRequests, epoch
 from connect.requests.models import HelpRequest
 from connect.requests.state import ACTIVE

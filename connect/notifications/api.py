@@ -2,9 +2,9 @@
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from connect.accounts.auth import require_user
 from connect.notifications import inbox
 from connect.notifications.models import NOTIFICATION_KINDS
+from connect.web.access import require_user
 
 bp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",
                description="The in-app inbox: pushed needs, lease reminders, assignments")

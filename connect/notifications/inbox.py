@@ -14,12 +14,12 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from connect import clock
+from connect.accounts.models import Volunteer
 from connect.extensions import db
 from connect.notifications import signals
 from connect.notifications.models import Notification
 from connect.requests.models import HelpRequest
 from connect.requests.queries import effective_status
-from connect.accounts.models import Volunteer
 
 CHECK_EVERY_S = 1.0
 MAX_LIMIT = 100

@@ -3,11 +3,13 @@ and push show, in the page's language or the one asked for."""
 from contextlib import nullcontext
 from datetime import datetime
 
-from flask_babel import force_locale, format_datetime, gettext as _, lazy_gettext as _l
+from flask_babel import force_locale, format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from connect.i18n import age_label, distance_label
+from connect.i18n import age_label, away_label
 from connect.notifications.models import NOTIFICATION_KINDS
-from connect.requests.forms import CATEGORY_LABELS
+from connect.requests.categories import LABELS as CATEGORY_LABELS
 
 TITLES = {
     "new_request": _l("A need near you"),
@@ -37,7 +39,7 @@ def _distance(payload):
     distance = payload.get("distance_m")
     if distance is None:
         return None
-    return distance_label(distance) if distance else _("less than 100 m")
+    return away_label(distance)
 
 
 def notice(item, now):

@@ -1,5 +1,5 @@
 """What the inbox announces to the packages that fill it."""
-from blinker import Namespace
+from connect.signals import Namespace
 
 _signals = Namespace()
 

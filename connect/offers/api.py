@@ -1,10 +1,9 @@
 """Offer endpoints: post, nearby, map, view, change, close, ask for help, report."""
 import orjson
-from flask import Response, jsonify, request, url_for
+from flask import Response, jsonify, url_for
 from flask_smorest import Blueprint
 
-from connect.web import ratelimits
-from connect.accounts.auth import current_user, require_user
+from connect.accounts.auth import current_user
 from connect.errors import NotFound
 from connect.offers import queries, services
 from connect.offers.schemas import (
@@ -19,12 +18,15 @@ from connect.offers.schemas import (
     dump_offer,
 )
 from connect.requests import privacy
-from connect.requests.api import MANAGE_HEADER, answer as request_answer
+from connect.requests.phones import DuplicateRequest
 from connect.requests.privacy import Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestSchema
+from connect.requests.schemas import answer as request_answer
 from connect.safety import reports
-from connect.requests.phones import DuplicateRequest
 from connect.safety.report_schemas import ReportCreateSchema, ReportSchema
+from connect.web import ratelimits
+from connect.web.access import require_user
+from connect.web.identity import manage_token
 
 bp = Blueprint("offers", __name__, url_prefix="/api/v1/offers",
                description="Offers of help (Tôi muốn giúp đỡ): what helpers, groups and shops "
@@ -33,10 +35,6 @@ bp = Blueprint("offers", __name__, url_prefix="/api/v1/offers",
 OFFER_ID = "<int(max=2147483647):offer_id>"
 MANAGERS = ("its offerer, coordinators of an area its exact point lies in, and admins "
             "(Authorization: Bearer); 401 without a token, 403 `not_offerer` for anyone else")
-
-
-def _manage_token():
-    return request.headers.get(MANAGE_HEADER) or None
 
 
 def _answer(offer, user, status=200):
@@ -143,7 +141,7 @@ def ask(args, offer_id):
     _visible(offer_id, user)
     try:
         help_request, token = services.ask_offer(
-            offer_id, args, requester=user, manage_tokens=(_manage_token(),))
+            offer_id, args, requester=user, manage_tokens=(manage_token(),))
     except DuplicateRequest as exc:
         if exc.owner_token:
             exc.details["manage_url"] = url_for("resident.manage", token=exc.owner_token,

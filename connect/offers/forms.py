@@ -17,14 +17,14 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from connect import clock
 from connect.offers.models import OFFER_KINDS
+from connect.requests.categories import CATEGORIES
+from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.forms import (
-    CATEGORY_LABELS,
     PhoneAndPlaceAnswers,
     SelectChoice,
     local_phone,
     places,
 )
-from connect.requests.models import CATEGORIES
 
 KIND_LABELS = {
     "volunteer": _l("Me, a neighbour"),

@@ -10,8 +10,8 @@ from sqlalchemy import exists, func, select
 
 from connect import clock
 from connect.accounts.models import User
-from connect.areas.services import area_index
 from connect.areas.models import CoordinatorArea
+from connect.areas.services import area_index
 from connect.errors import NotFound
 from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m, round_distance_m

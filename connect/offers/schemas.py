@@ -5,7 +5,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from connect.clock import isoformat
 from connect.offers.models import OFFER_KINDS
-from connect.requests.models import CATEGORIES
+from connect.requests.categories import CATEGORIES
 from connect.requests.privacy import PRIVATE, PUBLIC
 from connect.requests.schemas import (
     DEFAULT_RADIUS_M,

@@ -7,14 +7,14 @@ from connect import clock
 from connect.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from connect.extensions import db
 from connect.geo import haversine_m
-from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
+from connect.notifications.delivery import notify
 from connect.offers.models import Offer
 from connect.offers.queries import effective_status, is_offerer, may_coordinate_offer
 from connect.offers.schemas import DEFAULT_AVAILABLE_DAYS, MAX_AVAILABLE_DAYS
 from connect.requests import services as request_services
 from connect.requests.blurring import public_point
-from connect.requests.models import CATEGORIES
+from connect.requests.categories import CATEGORIES
 from connect.spatial import latlon, point
 
 EDITABLE_FIELDS = ("kind", "title", "description", "quantity", "address", "contact_name",

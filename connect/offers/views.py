@@ -11,31 +11,32 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import format_datetime, format_timedelta, gettext as _
+from flask_babel import format_datetime, format_timedelta
+from flask_babel import gettext as _
 
 from connect import clock
-from connect.web import ratelimits
-from connect.web.access import signed_in
-from connect.web.boundary import when_refused
-from connect.web.pages import answer_expired_forms, message_page, problem_page
 from connect.accounts.auth import current_user
 from connect.accounts.views import safe_next
-from connect.errors import Conflict, ConnectError, Forbidden, NotFound
+from connect.errors import ConnectError, NotFound
+from connect.i18n import away_label, distance_label
 from connect.offers import queries, services
 from connect.offers.forms import KIND_LABELS, OfferForm
 from connect.offers.schemas import OfferCreateSchema
 from connect.requests import privacy
-from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.forms import HelpRequestForm, local_phone, places
+from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import effective_status as request_status
 from connect.requests.schemas import RequestCreateSchema
 from connect.requests.views import _private, _remember_token, _remembered_tokens
 from connect.safety import reports
-from connect.requests.phones import PhoneBlocked
-from connect.requests.phones import DuplicateRequest
 from connect.safety.forms import ReportForm
 from connect.spatial import latlon
-from connect.i18n import distance_label
+from connect.web import ratelimits
+from connect.web.access import signed_in
+from connect.web.boundary import when_refused
+from connect.web.pages import answer_expired_forms, message_page, problem_page
 
 bp = Blueprint("offer", __name__)
 # A form posted from a stale page (or with cookies off): a page that says so, and a way back.
@@ -150,7 +151,6 @@ def _report_back():
 @bp.route(f"/offers/{OFFER_ID}/report", methods=["GET", "POST"])
 @ratelimits.reports_per_account
 @signed_in(back=_report_page)
-@when_refused(_not_reported, Conflict, Forbidden)
 def report(user, offer_id):
     """Báo xấu: a reason and an optional comment; signed-in accounts only, counted once."""
     asked_next = safe_next(request.values.get("next"))
@@ -166,11 +166,16 @@ def report(user, offer_id):
     if request.method == "GET":
         form.next.data = asked_next or ""
     if form.validate_on_submit():
-        reports.report("offer", offer_id, user, form.reason.data, form.comment.data or None)
-        flash(_("Thank you for telling us. A coordinator will look at this offer."), "success")
-        return redirect(back)
+        return _send_report(user, offer_id=offer_id, form=form, back=back)
     return render_template("offers/report.html", form=form, offer=_card(_public(offer)),
                            back=back, offer_id=offer_id), 422 if form.errors else 200
+
+
+@when_refused(_not_reported)  # any refusal of the report itself: closed or hidden meanwhile
+def _send_report(user, offer_id, form, back):
+    reports.report("offer", offer_id, user, form.reason.data, form.comment.data or None)
+    flash(_("Thank you for telling us. A coordinator will look at this offer."), "success")
+    return redirect(back)
 
 
 # -- helpers: post, see and close your offers -------------------------------------------
@@ -254,8 +259,7 @@ def _card(item):
             "category_labels": [CATEGORY_LABELS.get(name, name) for name in item["categories"]],
             "until": format_datetime(until, "short")}
     if "distance_m" in item:
-        card["distance"] = (distance_label(item["distance_m"]) if item["distance_m"]
-                            else _("less than 100 m"))
+        card["distance"] = away_label(item["distance_m"])
     return card
 
 

@@ -1,14 +1,13 @@
 """Help request endpoints: post, nearby, view, and the claim lifecycle."""
 import orjson
-from flask import Response, current_app, jsonify, request, url_for
+from flask import Response, current_app, request, url_for
 from flask_smorest import Blueprint
 
-from connect.web import ratelimits
-from connect.accounts.auth import current_user, require_user
+from connect.accounts.auth import current_user
 from connect.errors import Forbidden, NotFound, Unauthorized
 from connect.extensions import limiter
-from connect.web.idempotency import idempotent
 from connect.requests import editing, privacy, queries, services
+from connect.requests.phones import DuplicateRequest
 from connect.requests.privacy import Viewer
 from connect.requests.schemas import (
     CancelSchema,
@@ -21,28 +20,15 @@ from connect.requests.schemas import (
     RequestSchema,
     RevealListSchema,
     RevealQuerySchema,
-    dump_request,
+    answer,
 )
-from connect.requests.phones import DuplicateRequest
+from connect.web import ratelimits
+from connect.web.access import require_user
+from connect.web.idempotency import idempotent
+from connect.web.identity import manage_token
 
 bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
                description="Help requests")
-
-MANAGE_HEADER = "X-Manage-Token"
-
-
-def _manage_token():
-    return request.headers.get(MANAGE_HEADER) or None
-
-
-def answer(help_request, viewer, status=200, manage_token=None):
-    """The request as JSON in the view privacy.view_for gives this viewer (which logs a
-    reveal); RequestSchema documents it."""
-    help_request.effective_status, help_request.effective_expires_at = (
-        queries.effective_state(help_request))
-    view = privacy.view_for(help_request, viewer)
-    return jsonify(dump_request(help_request, view, manage_token)), status
-
 
 @bp.route("", methods=["POST"])
 @idempotent
@@ -57,7 +43,7 @@ def answer(help_request, viewer, status=200, manage_token=None):
 @bp.response(201, RequestSchema)
 def post_request(args):
     """Ask for help. No account needed; keep the returned manage_token."""
-    token = _manage_token()
+    token = manage_token()
     try:
         help_request, token = services.post_request(args, requester=current_user(),
                                                     manage_tokens=(token,))
@@ -105,7 +91,7 @@ def map_dots(args):
 def get_request(request_id):
     """A request: public fields for anyone, contact details for those allowed. A hidden
     request is 404 to all but its requester and coordinators."""
-    user, token = current_user(), _manage_token()
+    user, token = current_user(), manage_token()
     help_request = queries.get_request(request_id)
     viewer = Viewer(user, token)
     if help_request.status == "hidden" and not privacy.may_see_contact(help_request, viewer):
@@ -147,7 +133,7 @@ def helped(request_id):
 @bp.response(200, RequestSchema)
 def confirm(request_id):
     """Confirm you were helped (the requester: X-Manage-Token or own account)."""
-    user, token = current_user(), _manage_token()
+    user, token = current_user(), manage_token()
     return answer(services.confirm_helped(request_id, user, token), Viewer(user, token))
 
 
@@ -156,7 +142,7 @@ def confirm(request_id):
 @bp.response(200, RequestSchema)
 def cancel(args, request_id):
     """Withdraw a request (the requester or a coordinator)."""
-    user, token = current_user(), _manage_token()
+    user, token = current_user(), manage_token()
     return answer(services.cancel_request(request_id, user, token, (args or {}).get("reason")),
                   Viewer(user, token))
 
@@ -166,7 +152,7 @@ def cancel(args, request_id):
 @bp.response(200, RequestSchema)
 def new_manage_token(request_id):
     """Get a new manage_token (the requester); the old one stops working at once."""
-    user, token = current_user(), _manage_token()
+    user, token = current_user(), manage_token()
     help_request, new_token = editing.new_manage_link(request_id, user, token)
     return answer(help_request, Viewer(user, new_token), manage_token=new_token)
 
@@ -178,7 +164,7 @@ def new_manage_token(request_id):
 def edit(args, request_id):
     """Change an open or claimed request (the requester or a coordinator); send only the
     fields to change. A closed request answers 409."""
-    user, token = current_user(), _manage_token()
+    user, token = current_user(), manage_token()
     return answer(editing.edit_request(request_id, args, user, token), Viewer(user, token))
 
 
@@ -188,7 +174,7 @@ def edit(args, request_id):
 def contact_reveals(args, request_id):
     """Who was shown this request's contact details, and when: for the requester
     (X-Manage-Token or own account) and the coordinators of its area."""
-    user, token = current_user(), _manage_token()
+    user, token = current_user(), manage_token()
     help_request = queries.get_request(request_id)
     if not privacy.may_read_log(help_request, user, token):
         if user is None and token is None:

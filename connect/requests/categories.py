@@ -5,7 +5,7 @@ Vietnamese and English messages) and its name in docs/api.md (a test compares th
 Everything else follows: the forms and their choices, the API's schemas and OpenAPI
 document, the console's filters, the public export's ``open_<category>`` columns, and the
 masks of the read model, the console map and batch assignment, whose integer type widens
-with the count (tests/unit/test_categories.py proves it with nine).
+with the count (tests/integration/test_categories.py proves it with nine).
 """
 import functools
 

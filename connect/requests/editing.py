@@ -8,10 +8,11 @@ from connect.areas.services import may_coordinate, place_request
 from connect.errors import Conflict, Forbidden
 from connect.extensions import db
 from connect.geo import haversine_m
-from connect.requests.blurring import public_point
-from connect.requests.errors import InvalidTransition
-from connect.requests.models import CATEGORIES, HelpRequest
 from connect.requests import phones, signals
+from connect.requests.blurring import public_point
+from connect.requests.categories import CATEGORIES
+from connect.requests.errors import InvalidTransition
+from connect.requests.models import HelpRequest
 from connect.requests.queries import get_request, is_requester
 from connect.requests.services import prepared, reloaded
 from connect.requests.state import ACTIVE, expiry_period

@@ -26,7 +26,8 @@ except ImportError:  # WTForms before 3.3 takes (value, label) pairs
     def SelectChoice(value, label):
         return (value, label)
 
-from connect.requests.categories import CATEGORIES, LABELS as CATEGORY_LABELS
+from connect.requests.categories import CATEGORIES
+from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.models import URGENCIES
 from connect.validation import normalise_phone
 

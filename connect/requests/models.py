@@ -9,12 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from connect import clock
 from connect.extensions import db
 from connect.requests import state
-from connect.requests.categories import CATEGORIES  # noqa: F401 - the names, as models had them
-from connect.requests.state import ACTIVE, STATUSES  # noqa: F401 - STATUSES, as models had it
+from connect.requests.state import ACTIVE
 from connect.spatial import PointColumnType
 
 URGENCIES = ("normal", "urgent")
 ASSIST_OUTCOMES = ("released", "expired", "helped", "confirmed", "cancelled", "hidden")
+# An assist that ended so proves its volunteer (new volunteers hold one claim until then).
+PROVEN_OUTCOMES = ("helped", "confirmed")
 
 
 # "status IN ('open', 'claimed')", as the migration made the index.
@@ -62,7 +63,7 @@ class HelpRequest(db.Model):
     # The coordinator who entered a request for a caller (source "hotline"). No foreign key,
     # for the same reason as offer_id.
     entered_by_id: Mapped[int | None] = mapped_column(index=True)
-    # Stamp of the transaction that last changed the row (see matching.changes): the
+    # Stamp of the transaction that last changed the row (see connect.changes): the
     # per-process read models catch up by reading rows stamped at or after their watermark.
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True, default=0)
 

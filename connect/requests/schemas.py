@@ -1,12 +1,16 @@
 """Help request shapes: what posting takes, the public and private views, the reveal log."""
 import math
 
+from flask import jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connect.clock import isoformat
 from connect.geo.ranking import DEFAULT_SORT, SORTS
-from connect.requests.models import CATEGORIES, URGENCIES
+from connect.requests import privacy
+from connect.requests.categories import CATEGORIES
+from connect.requests.models import URGENCIES
 from connect.requests.privacy import PRIVATE, PUBLIC
+from connect.requests.queries import effective_state
 from connect.spatial import latlon
 from connect.validation import LocationSchema, Phone, Text, location_field
 
@@ -143,6 +147,15 @@ def dump_request(help_request, view, manage_token=None):
     if manage_token is not None and view == PRIVATE:
         data["manage_token"] = manage_token
     return data
+
+
+def answer(help_request, viewer, status=200, manage_token=None):
+    """The request as JSON in the view privacy.view_for gives this viewer (which logs a
+    reveal); RequestSchema documents it."""
+    help_request.effective_status, help_request.effective_expires_at = (
+        effective_state(help_request))
+    view = privacy.view_for(help_request, viewer)
+    return jsonify(dump_request(help_request, view, manage_token)), status
 
 
 class NearbyItemSchema(Schema):

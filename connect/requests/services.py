@@ -16,13 +16,14 @@ from connect.errors import ClaimConflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.requests import phones, signals
 from connect.requests.blurring import public_point
+from connect.requests.categories import CATEGORIES
 from connect.requests.errors import (
     CapacityReached,
     InvalidTransition,
     NewVolunteerLimit,
     RequestPurged,
 )
-from connect.requests.models import CATEGORIES, Assist, HelpRequest
+from connect.requests.models import PROVEN_OUTCOMES, Assist, HelpRequest
 from connect.requests.queries import active_claims, get_request, is_requester
 from connect.requests.state import ACTIVE, expiry_period
 from connect.requests.timeouts import active_assist, apply_timeouts, record_event, stamp
@@ -98,7 +99,7 @@ def claim_request(request_id, volunteer, assigned_by=None):
     # at most one claim, whatever capacity they asked for.
     proven = db.session.execute(
         select(Assist.id).where(Assist.volunteer_id == volunteer.id,
-                                Assist.outcome.in_(("helped", "confirmed"))).limit(1)).first()
+                                Assist.outcome.in_(PROVEN_OUTCOMES)).limit(1)).first()
     capacity = profile.capacity if proven else min(profile.capacity, 1)
     # A request that is no longer open answers claim_conflict whoever asks (so a second tap
     # by its claimant is told apart), hence the limit is only raised for an open one.

@@ -3,10 +3,12 @@
 requests never imports its listeners (matching, notifications, safety): each connects its
 receivers in its ``init_app``, which create_app calls, so a web, CLI or worker process has
 them all (blinker holds receivers weakly, and a module nobody imported would listen to
-nothing). Receivers run inside the sender's transaction: they add and flush, never commit.
-The sender of every lifecycle signal is the HelpRequest as stored after the change.
+nothing), in the order create_app connected them. Receivers run inside the sender's
+transaction: they add and flush, never commit (a receiver that must write during a GET, as
+the inbox catch-up does, uses its own short write transaction). The sender of every lifecycle
+signal is the HelpRequest as stored after the change, but for lease-lapsed: its request id.
 """
-from blinker import Namespace
+from connect.signals import Namespace
 
 _signals = Namespace()
 
@@ -24,9 +26,6 @@ hidden = _signals.signal("hidden", doc="Moderation took it out of every list.")
 restored = _signals.signal("restored", doc="Moderation listed a hidden request again; "
                                            "kwargs: now.")
 moved = _signals.signal("moved", doc="Its exact point changed; kwargs: lat, lon.")
-
-LIFECYCLE = (posted, claimed, released, lease_lapsed, helped, confirmed, cancelled, hidden,
-             restored, moved)
 
 # -- questions the rules ask of the packages above -----------------------------------------
 phone_check = _signals.signal("phone-check", doc="A phone is about to post or take over a "

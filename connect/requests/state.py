@@ -2,7 +2,7 @@
 
 Time changes a request without anyone writing it: a claim whose lease has lapsed is open
 again, for a full expiry period from the lapse; an open request past its expiry has
-expired. ``services.apply_timeouts`` persists that later; until then every reader applies
+expired. ``timeouts.apply_timeouts`` persists that later; until then every reader applies
 this rule, in one of its three forms here: on one request's values (Python), over the
 columns (SQL, bound to the model by ``HelpRequest.status_at`` and friends) and over numpy
 columns (the console map's snapshot, the nearby read model). Change the rule here, in all

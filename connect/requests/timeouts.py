@@ -11,7 +11,7 @@ from connect.requests.state import expiry_period, reopened_expiry
 
 
 def stamp():
-    """The change stamp for a row this transaction writes (see matching.changes)."""
+    """The change stamp for a row this transaction writes (see connect.changes)."""
     return change_stamp(db.session, HelpRequest.change_seq)
 
 

@@ -11,20 +11,22 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import format_datetime, format_timedelta, gettext as _
+from flask_babel import format_datetime, format_timedelta
+from flask_babel import gettext as _
 
 from connect import clock
-from connect.web import ratelimits
-from connect.web.boundary import when_refused
-from connect.web.pages import answer_expired_forms
 from connect.accounts.auth import current_user
 from connect.requests import editing, phones, privacy, queries, services
-from connect.requests.forms import CATEGORY_LABELS, HelpRequestForm, local_phone, places
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.forms import HelpRequestForm, local_phone, places
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
 from connect.requests.state import ACTIVE
 from connect.spatial import latlon
+from connect.web import ratelimits
+from connect.web.boundary import when_refused
+from connect.web.pages import answer_expired_forms
 
 bp = Blueprint("resident", __name__)
 # A form posted from a stale page (or with cookies off): the residents' page in words.

@@ -1,8 +1,6 @@
 """Report ("Báo xấu") and moderation endpoints."""
 from flask_smorest import Blueprint
 
-from connect.web import ratelimits
-from connect.accounts.auth import require_user
 from connect.requests.queries import effective_status
 from connect.safety import blocking, moderation, reports
 from connect.safety.report_schemas import (
@@ -19,6 +17,8 @@ from connect.safety.report_schemas import (
     ReportSchema,
     ResolvedFlagSchema,
 )
+from connect.web import ratelimits
+from connect.web.access import require_user
 
 bp = Blueprint("safety", __name__, url_prefix="/api/v1",
                description="Reports (Báo xấu) and coordinator moderation")

@@ -10,20 +10,20 @@ from sqlalchemy.orm import aliased
 
 from connect import clock
 from connect.accounts.models import User
-from connect.clock import isoformat
-from connect.areas.services import may_coordinate
 from connect.areas.models import CoordinatorArea, RequestArea
-from connect.requests.privacy import log_reveal
-from connect.safety.models import BlockedPhone
+from connect.areas.services import may_coordinate
+from connect.clock import isoformat
 from connect.errors import Conflict, Forbidden, NotFound
-from connect.requests.models import HelpRequest
-from connect.requests.phones import PhoneBlocked
-from connect.requests.services import hide_request
-from connect.requests.timeouts import record_event
-from connect.safety import moderation, reports
 from connect.extensions import db
 from connect.requests.errors import RequestPurged
+from connect.requests.models import HelpRequest
+from connect.requests.phones import PhoneBlocked
+from connect.requests.privacy import log_reveal
+from connect.requests.services import hide_request
 from connect.requests.state import ACTIVE
+from connect.requests.timeouts import record_event
+from connect.safety import moderation, reports
+from connect.safety.models import BlockedPhone
 from connect.validation import normalise_phone
 
 ACTIVE_BLOCK_INDEX = "uq_blocked_phones_active"
@@ -161,7 +161,7 @@ def _event_reason(prefix, reason):
 def blocks(user, page=1, per_page=20):
     """(items, total): blocks made from requests in the caller's areas (all for admins),
     those in force first, newest first."""
-    if user is None or user.role not in ("coordinator", "admin"):
+    if user is None or not user.is_staff:
         raise Forbidden("Only coordinators and admins see blocked phones.",
                         code="not_coordinator")
     b = BlockedPhone

@@ -41,6 +41,7 @@ def flag_lookalikes(help_request, lat, lon, now=None, **_details):
                          related_request_id=other_id, created_at=now)
              for other_id in nearest[:MAX_FLAGS_PER_POST]]
     db.session.add_all(flags)
+    db.session.flush()
     return flags
 
 

@@ -8,17 +8,17 @@ from collections import defaultdict
 from sqlalchemy import and_, case, func, or_, select, update
 
 from connect import clock
-from connect.accounts.models import User
-from connect.clock import isoformat
-from connect.areas.services import may_coordinate
+from connect.accounts.models import STAFF_ROLES, User
 from connect.areas.models import CoordinatorArea, RequestArea
+from connect.areas.services import may_coordinate
+from connect.clock import isoformat
 from connect.errors import Conflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.requests import services
 from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.queries import effective_status, get_request
-from connect.requests.timeouts import record_event
 from connect.requests.state import ACTIVE
+from connect.requests.timeouts import record_event
 from connect.safety import reports
 from connect.safety.models import Report, RequestFlag
 
@@ -112,7 +112,7 @@ def _fresh(request_id):
 def queue(user, page=1, per_page=20):
     """(items, total): live requests in the caller's areas with unresolved reports or flags."""
     # Hidden ones pending review first, then the most reported, then the oldest.
-    if user is None or user.role not in ("coordinator", "admin"):
+    if user is None or not user.is_staff:
         raise Forbidden("Only coordinators and admins see the moderation queue.",
                         code="not_coordinator")
     r = HelpRequest
@@ -193,11 +193,11 @@ def _flags(ids):
 def recent_actions(user, limit=50):
     """The latest moderation actions by coordinators and admins on requests in the caller's
     areas (all for admins): who, when, on which request, why."""
-    if user is None or user.role not in ("coordinator", "admin"):
+    if user is None or not user.is_staff:
         raise Forbidden("Only coordinators and admins see moderation actions.",
                         code="not_coordinator")
     e = RequestEvent
-    condition = [e.actor_kind.in_(("coordinator", "admin")),
+    condition = [e.actor_kind.in_(sorted(STAFF_ROLES)),
                  or_(*(e.reason.like(f"{prefix}%") for prefix in ACTION_PREFIXES))]
     if user.role != "admin":
         condition.append(e.request_id.in_(

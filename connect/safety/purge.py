@@ -5,14 +5,14 @@ from flask import current_app
 from sqlalchemy import case, func, select, update
 
 from connect import clock
-from connect.extensions import db
-from connect.web.idempotency import purge_expired_keys
 from connect.changes import change_stamp
+from connect.extensions import db
 from connect.notifications.models import Notification
 from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.state import CLOSED
 from connect.requests.timeouts import expire_all
 from connect.safety.models import Report
+from connect.web.idempotency import purge_expired_keys
 
 _BATCH = 500
 

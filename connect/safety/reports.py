@@ -15,8 +15,8 @@ from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest
 from connect.requests.queries import is_requester
 from connect.requests.services import hide_request
-from connect.requests.timeouts import apply_timeouts
 from connect.requests.state import ACTIVE
+from connect.requests.timeouts import apply_timeouts
 from connect.safety.models import REPORT_REASONS, REPORT_SUBJECTS, Report
 
 # Reports still count while a request is live, and while it is hidden pending review.
@@ -132,11 +132,6 @@ def review_hold(_model):
     """A hidden request with unresolved reports waits for a coordinator (a review_hold receiver)."""
     return exists().where(Report.subject_type == "request", Report.subject_id == HelpRequest.id,
                           Report.resolved_at.is_(None))
-
-
-def pending_review(help_request):
-    """Whether a hidden request still waits for a coordinator (it has unresolved reports)."""
-    return help_request.status == "hidden" and open_reporters("request", help_request.id) > 0
 
 
 def withdrawn_from(request_id, volunteer_id):

@@ -2,16 +2,16 @@
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from connect.accounts.views import safe_next
+from connect.errors import ConnectError
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.queries import get_request, is_requester
+from connect.safety import reports
+from connect.safety.forms import ReportForm
 from connect.web import ratelimits
 from connect.web.access import signed_in
 from connect.web.boundary import when_refused
 from connect.web.pages import message_page, problem_page
-from connect.accounts.views import safe_next
-from connect.errors import Conflict, ConnectError, Forbidden
-from connect.requests.forms import CATEGORY_LABELS
-from connect.requests.queries import get_request, is_requester
-from connect.safety import reports
-from connect.safety.forms import ReportForm
 
 bp = Blueprint("reports", __name__)
 
@@ -38,7 +38,6 @@ def _not_reported(error, _user, **_view_args):
 @bp.route("/requests/<int(max=2147483647):request_id>/report", methods=["GET", "POST"])
 @ratelimits.reports_per_account
 @signed_in(back=_report_page)
-@when_refused(_not_reported, Conflict, Forbidden)
 def report_request(user, request_id):
     """A reason and an optional comment; signed-in accounts only, each counted once."""
     asked_next = safe_next(request.values.get("next"))
@@ -54,15 +53,19 @@ def report_request(user, request_id):
     if request.method == "GET":
         form.next.data = asked_next or ""
     if form.validate_on_submit():
-        reports.report("request", request_id, user, form.reason.data, form.comment.data or None)
-        flash(_("Thank you for telling us. A coordinator will look at this request."),
-              "success")
-        return redirect(back)
+        return _send_report(user, request_id=request_id, form=form, back=back)
     need = {"urgency": help_request.urgency, "description": help_request.description,
             "category_labels": [CATEGORY_LABELS.get(name, name)
                                 for name in help_request.categories]}
     return render_template("safety/report.html", form=form, need=need, back=back,
                            request_id=request_id), 422 if form.errors else 200
+
+
+@when_refused(_not_reported)  # any refusal of the report itself: closed or hidden meanwhile
+def _send_report(user, request_id, form, back):
+    reports.report("request", request_id, user, form.reason.data, form.comment.data or None)
+    flash(_("Thank you for telling us. A coordinator will look at this request."), "success")
+    return redirect(back)
 
 
 @bp.errorhandler(ConnectError)

@@ -1,12 +1,12 @@
 """Volunteer profile endpoints."""
 from flask_smorest import Blueprint
 
-from connect.accounts.auth import require_user
 from connect.accounts.services import get_profile
 from connect.errors import NotFound
 from connect.requests.queries import active_claims
 from connect.volunteers import services
 from connect.volunteers.schemas import VolunteerProfileSchema, VolunteerSchema
+from connect.web.access import require_user
 
 bp = Blueprint("volunteers", __name__, url_prefix="/api/v1/volunteers",
                description="Volunteer profiles")

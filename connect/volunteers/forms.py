@@ -7,12 +7,19 @@ schema (``load_into``), so the page can never save what the API would refuse.
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError as SchemaError
-from wtforms import BooleanField, HiddenField, RadioField, SelectField, SelectMultipleField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+)
 from wtforms.validators import DataRequired, InputRequired, ValidationError
 
 from connect.i18n import distance_label
-from connect.requests.forms import CATEGORY_LABELS, location_from_answers, places
-from connect.requests.models import CATEGORIES
+from connect.requests.categories import CATEGORIES
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.forms import location_from_answers, places
 
 RADIUS_CHOICES_M = (1000, 2000, 5000, 10_000, 20_000)
 CAPACITY_CHOICES = (1, 2, 3, 4, 5)

@@ -1,12 +1,11 @@
 """Volunteer profile shapes."""
 from marshmallow import Schema, fields, validate
 
+from connect.accounts.models import MAX_RADIUS_M
 from connect.clock import isoformat
-from connect.requests.models import CATEGORIES
+from connect.requests.categories import CATEGORIES
 from connect.spatial import latlon
 from connect.validation import LocationSchema, location_field
-
-from connect.accounts.models import MAX_RADIUS_M  # noqa: F401  (the schema bounds it)
 
 
 class VolunteerProfileSchema(Schema):

@@ -4,24 +4,29 @@ from urllib.parse import quote
 
 import orjson
 import phonenumbers
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, format_timedelta
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, format_timedelta, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
 from connect import clock
-from connect.web import ratelimits
-from connect.web.access import requires, signed_in
-from connect.web.boundary import when_refused
-from connect.web.pages import answer_expired_forms, message_page, problem_page
 from connect.accounts.auth import current_user
+from connect.accounts.services import get_profile
 from connect.errors import ClaimConflict, Conflict, ConnectError, Forbidden
+from connect.geo import ranking
+from connect.i18n import age_label, away_label, distance_label
+from connect.matching.leases import catch_up
 from connect.notifications import inbox as inbox_service
 from connect.notifications import render
-from connect.geo import ranking
-from connect.matching.leases import catch_up
-from connect.requests.forms import CATEGORY_LABELS
 from connect.requests import privacy
+from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.errors import NewVolunteerLimit
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import (
@@ -34,11 +39,13 @@ from connect.requests.queries import (
 from connect.requests.services import claim_request, mark_helped, release_request
 from connect.safety.reports import withdrawn_from
 from connect.spatial import latlon
-from connect.i18n import age_label, distance_label
 from connect.volunteers.forms import VolunteerProfileForm
 from connect.volunteers.schemas import VolunteerProfileSchema
-from connect.accounts.services import get_profile
 from connect.volunteers.services import save_profile
+from connect.web import ratelimits
+from connect.web.access import requires, signed_in
+from connect.web.boundary import when_refused
+from connect.web.pages import answer_expired_forms, message_page, problem_page
 
 bp = Blueprint("volunteer", __name__)
 # A form posted from a stale page (or with cookies off) comes back with a message.
@@ -268,7 +275,7 @@ def _need(item, now):
     created = datetime.fromisoformat(item["created_at"].rstrip("Z"))
     distance = item["distance_m"]
     return {**item, "category_labels": _categories(item["categories"]),
-            "distance": distance_label(distance) if distance else _("less than 100 m"),
+            "distance": away_label(distance),
             "age": age_label(created, now)}
 
 

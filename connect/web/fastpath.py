@@ -34,7 +34,9 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.,=&-]+")
 # [0-9], not \d (which takes any Unicode digit); no exponent, underscore, blank or leading "+".
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]{0,2})(?:\.[0-9]{1,15})?")
 _INT = re.compile(r"[1-9][0-9]{0,5}")
-_PARAMS = frozenset({"lat", "lon", "radius_m", "categories", "limit", "sort"})
+
+# The parameters parse() turns into the read model's arguments.
+_HANDLED = frozenset({"lat", "lon", "radius_m", "categories", "limit", "sort"})
 
 # Request headers whose presence may change Flask's answer in ways not learned here.
 _FALL_THROUGH_HEADERS = ("HTTP_COOKIE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE",
@@ -67,6 +69,8 @@ class QueryRules:
 
     def __init__(self, schema):
         fields = schema.fields
+        # A parameter the schema knows and this parser does not goes to Flask, and the reverse.
+        self.params = _HANDLED & frozenset(fields)
         self.lat, self.lon = _range(fields["lat"]), _range(fields["lon"])
         self.radius = (fields["radius_m"].load_default, *_range(fields["radius_m"]))
         self.limit = (fields["limit"].load_default, *_range(fields["limit"]))
@@ -80,7 +84,7 @@ class QueryRules:
         given = {}
         for pair in query.split("&"):
             name, sep, value = pair.partition("=")
-            if not sep or not value or name in given or name not in _PARAMS:
+            if not sep or not value or name in given or name not in self.params:
                 return None
             given[name] = value
         lat = _number(given.get("lat"), float, _FLOAT, *self.lat)

@@ -19,18 +19,26 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Response, current_app, request
 from marshmallow import Schema, fields
-from sqlalchemy import LargeBinary, SmallInteger, String, delete, insert, select, text, update
+from sqlalchemy import (
+    LargeBinary,
+    SmallInteger,
+    String,
+    delete,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connect import clock
 from connect.errors import ConnectError
 from connect.extensions import db
-from connect.web.identity import current_user
+from connect.web.identity import MANAGE_HEADER, current_user
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-MANAGE_HEADER = "X-Manage-Token"
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 # How long a request waits for another one holding the same key (PostgreSQL) before it is
 # told to retry. SQLite writers already queue behind busy_timeout.

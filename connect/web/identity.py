@@ -1,7 +1,9 @@
 """Who is calling, as the web plumbing sees it: accounts tells it how at start-up."""
-from flask import current_app
+from flask import current_app, request
 
 _LOADER = "connect.current_user"
+# A requester without an account proves a request theirs with its manage token in this header.
+MANAGE_HEADER = "X-Manage-Token"
 
 
 def set_user_loader(app, loader):
@@ -13,3 +15,8 @@ def set_user_loader(app, loader):
 def current_user():
     """The user behind this request (bearer token or session), or None."""
     return current_app.extensions[_LOADER]()
+
+
+def manage_token():
+    """The manage token the request carries (X-Manage-Token), or None."""
+    return request.headers.get(MANAGE_HEADER) or None

@@ -3,7 +3,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -11,7 +19,6 @@ from flask_wtf.csrf import CSRFError
 from connect.errors import handle_http_exception
 from connect.web.identity import current_user
 from connect.web.ratelimits import handle_rate_limited, retry_after
-
 
 # How each blueprint's pages answer a form sent without a valid CSRF token (form_expired).
 _EXPIRED_FORMS = {}

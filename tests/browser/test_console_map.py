@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from connect.coordination.map import data as mapdata
+
 from .seed import Seed
 from .site_pages import settle_map
 from .test_content_security_policy import WATCH

@@ -1,9 +1,8 @@
 """Areas: imported from GeoJSON, requests placed in them, coordinators scoped to them."""
 import json
 
-from sqlalchemy import select
-
 from conftest import AREAS_FILE, BAC_GIANG, LUC_NAM, ensure_demo_areas
+from sqlalchemy import select
 
 
 def area_codes(app, request_id):
@@ -64,10 +63,9 @@ def test_requests_are_placed_in_every_area_that_covers_them(app, client, post_re
 
 
 def volunteer_area_codes(app, headers):
-    from connect.accounts.models import ApiToken, hash_secret
+    from connect.accounts.models import ApiToken, Volunteer, hash_secret
     from connect.areas.models import Area, VolunteerArea
     from connect.extensions import db
-    from connect.accounts.models import Volunteer
 
     token = headers["Authorization"].split()[1]
     with app.app_context():

@@ -55,10 +55,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import delete, func, select
-
 from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
 from leak_check import MIN_SEPARATION, Personal, find_leaks, shows_everything
+from sqlalchemy import delete, func, select
 
 ACTORS = ("anon", "owner", "link", "resident", "claimant", "volunteer", "coord", "coord2",
           "admin")
@@ -356,8 +355,8 @@ class World:
             self.shared[state] = self.new_target(state)
         self.shared["offer"] = self.new_target("offer")
         with self.app.app_context():
-            from connect.areas.services import may_coordinate
             from connect.accounts.models import User
+            from connect.areas.services import may_coordinate
 
             target = self.shared["claimed"]
             coord = db.session.get(User, self.actors["coord"].user_id)
@@ -608,8 +607,8 @@ class World:
 
     def drop_profile(self, actor):
         """Undo a volunteer profile a case gave to someone who had none."""
-        from connect.extensions import db
         from connect.accounts.models import Volunteer
+        from connect.extensions import db
 
         if actor.volunteer or actor.user_id is None:
             return

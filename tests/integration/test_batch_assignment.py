@@ -18,8 +18,6 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select
-
 from conftest import (
     BAC_GIANG,
     LUC_NAM,
@@ -29,6 +27,7 @@ from conftest import (
     request_payload,
 )
 from leak_check import Personal, find_leaks
+from sqlalchemy import func, select
 
 from connect.geo import EARTH_RADIUS_M
 

@@ -4,9 +4,8 @@ and that a blocked phone cannot post or be moved to until the block is lifted.""
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
-
 from conftest import BAC_GIANG, LUC_NAM, fire_together, new_phone, request_payload
+from sqlalchemy import select
 
 API = "/api/v1/requests"
 BLOCKS = "/api/v1/moderation/blocked-phones"

@@ -16,9 +16,8 @@ from types import SimpleNamespace
 import numpy as np
 import orjson
 import pytest
-from sqlalchemy import update
-
 from conftest import BAC_GIANG, request_payload
+from sqlalchemy import update
 
 from connect.coordination.exports.public import MEASURES
 from connect.coordination.map.data import console_map

@@ -11,7 +11,6 @@ import re
 from datetime import timedelta
 
 import pytest
-
 from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, make_app, new_phone
 from leak_check import Personal, find_leaks
 

@@ -5,9 +5,15 @@ import re
 from dataclasses import dataclass
 
 import pytest
+from conftest import (
+    BAC_GIANG,
+    LUC_NAM,
+    ensure_demo_areas,
+    make_app,
+    new_phone,
+    request_payload,
+)
 from sqlalchemy import select
-
-from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, make_app, new_phone, request_payload
 
 API = "/api/v1/console/requests"
 PAGE = "/console/intake"
@@ -444,8 +450,8 @@ def test_the_page_refuses_a_point_outside_the_operators_areas_in_words(app, oper
 
 
 def block(app, phone, by):
-    from connect.safety.models import BlockedPhone
     from connect.extensions import db
+    from connect.safety.models import BlockedPhone
 
     with app.app_context():
         db.session.add(BlockedPhone(phone=phone, reason="quảng cáo", blocked_by_id=by.id))

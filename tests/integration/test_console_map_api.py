@@ -6,10 +6,10 @@ their free capacity; coordinators of another area see none of it.
 """
 
 import pytest
-
 from conftest import BAC_GIANG, LUC_NAM
 
 from connect.coordination.map import data as mapdata
+
 API = "/api/v1"
 MAP = f"{API}/console/map"
 PROVINCE = "105.50,20.90,107.50,21.80"  # Bắc Giang and Hà Nội's east side

@@ -6,9 +6,8 @@ import html as html_module
 import re
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-
 from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, new_phone
+from sqlalchemy import select
 
 API = "/api/v1/requests"
 PAGE = "/console/moderation"
@@ -99,9 +98,8 @@ def events(app, request_id):
 
 def state(app, request_id):
     """Everything a refused action must leave as it was."""
-    from connect.safety.models import BlockedPhone
     from connect.requests.models import HelpRequest
-    from connect.safety.models import Report, RequestFlag
+    from connect.safety.models import BlockedPhone, Report, RequestFlag
 
     (help_request,) = rows(app, HelpRequest, HelpRequest.id == request_id)
     return (help_request.status, events(app, request_id),

@@ -7,9 +7,8 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 import pytest
-from sqlalchemy import select, update
-
 from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, new_phone, request_payload
+from sqlalchemy import select, update
 
 from connect.geo import EARTH_RADIUS_M
 

@@ -6,9 +6,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
-
 from conftest import BAC_GIANG, make_app, new_phone, request_payload
+from sqlalchemy import func, select
 
 API = "/api/v1/requests"
 CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"'

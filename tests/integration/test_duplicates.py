@@ -7,9 +7,8 @@ import threading
 from collections import Counter
 
 import pytest
-from sqlalchemy import select
-
 from conftest import BAC_GIANG, new_phone, request_payload
+from sqlalchemy import select
 
 from connect.geo import EARTH_RADIUS_M, haversine_m
 

@@ -12,6 +12,15 @@ from contextlib import closing
 import pytest
 import schemathesis
 from argon2 import PasswordHasher
+from conftest import (
+    BAC_GIANG,
+    LUC_NAM,
+    OWN_AREA,
+    ensure_demo_areas,
+    make_app,
+    new_phone,
+    request_payload,
+)
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -25,11 +34,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from connect.accounts import services
+from connect.config import RATE_LIMITS as LIMITS
 from connect.database import sqlite_driver
 from connect.extensions import db
-from connect.config import RATE_LIMITS as LIMITS
-from conftest import BAC_GIANG, LUC_NAM, OWN_AREA, ensure_demo_areas, make_app, new_phone, \
-    request_payload
 
 pytestmark = pytest.mark.slow
 

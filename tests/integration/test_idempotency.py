@@ -3,16 +3,20 @@ again and changes nothing, on both databases; the answer goes only to the same c
 import uuid
 from datetime import timedelta
 
+from conftest import (
+    _clone_postgis,
+    ensure_demo_areas,
+    fire_together,
+    make_app,
+    request_payload,
+)
 from sqlalchemy import func, insert, inspect, select
 
-from conftest import (_clone_postgis, ensure_demo_areas, fire_together, make_app,
-                      request_payload)
-
 from connect import clock as clock_module
-from connect.web import idempotency
 from connect.extensions import db
-from connect.web.idempotency import IdempotencyKey
 from connect.requests.models import HelpRequest, RequestEvent
+from connect.web import idempotency
+from connect.web.idempotency import IdempotencyKey
 
 API = "/api/v1/requests"
 REPLAYED = "Idempotent-Replayed"

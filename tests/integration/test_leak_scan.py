@@ -38,12 +38,11 @@ from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
 import pytest
+from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
+from leak_check import Detector, Personal, find_leaks, separation_problems
 from sqlalchemy import select, update
 
-from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
-
 from connect.geo.blur import blur_candidates
-from leak_check import Detector, Personal, find_leaks, separation_problems
 
 API = "/api/v1"
 PASSWORD = "mat-khau-quet"
@@ -370,8 +369,8 @@ class World:
         raise AssertionError("no place for the crawl's post is clear of the exact points")
 
     def sql(self, request_id, **values):
-        from connect.extensions import db
         from connect.changes import change_stamp
+        from connect.extensions import db
         from connect.requests.models import HelpRequest
 
         with self.app.app_context():

@@ -3,9 +3,8 @@ databases: writes made by another process (another app on the same database) sho
 map call, area placements follow moved requests and new areas, and every column matches a
 query of the database after a mix of writes."""
 import numpy as np
-from sqlalchemy import func, select
-
 from conftest import BAC_GIANG, LUC_NAM, make_app
+from sqlalchemy import func, select
 
 from connect.areas.models import RequestArea
 from connect.coordination.map.snapshot import micros

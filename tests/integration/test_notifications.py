@@ -11,9 +11,8 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import select
-
 from conftest import BAC_GIANG, make_app, new_phone, request_payload
+from sqlalchemy import select
 
 API = "/api/v1/notifications"
 PASSWORD = "mat-khau-1"

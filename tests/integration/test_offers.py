@@ -8,12 +8,11 @@ import random
 from datetime import timedelta
 
 import pytest
+from conftest import BAC_GIANG, LUC_NAM, make_app, new_phone, request_payload
+from leak_check import Personal, find_leaks
 from sqlalchemy import select
 
-from conftest import BAC_GIANG, LUC_NAM, make_app, new_phone, request_payload
-
 from connect.geo import haversine_m, round_distance_m
-from leak_check import Personal, find_leaks
 
 API = "/api/v1/offers"
 REQUESTS = "/api/v1/requests"

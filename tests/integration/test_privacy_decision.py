@@ -3,9 +3,8 @@ request in which state, gets which view, and whether the reveal is logged."""
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
-
 from conftest import BAC_GIANG, request_payload
+from sqlalchemy import select
 
 # One row per viewer, one column per request state. A cell is the view the viewer gets:
 # "public", "private" (nothing logged), or "logged" (private, and a reveal is written with

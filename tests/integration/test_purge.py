@@ -5,9 +5,8 @@ Time is moved by replacing ``connect.clock.now``, as in test_expiry.py.
 """
 
 import pytest
-from sqlalchemy import select
-
 from conftest import BAC_GIANG, ensure_demo_areas, make_app, new_phone, request_payload
+from sqlalchemy import select
 
 API = "/api/v1/requests"
 TYPED_REASON = "Đã có người nhà mang gạo tới, gọi 0912 345 678"
@@ -54,8 +53,7 @@ def history(app):
     """Events, assists, area links and reveals: everything statistics can be built from."""
     from connect.areas.models import RequestArea
     from connect.extensions import db
-    from connect.requests.models import Assist, RequestEvent
-    from connect.requests.models import ContactReveal
+    from connect.requests.models import Assist, ContactReveal, RequestEvent
 
     with app.app_context():
         try:

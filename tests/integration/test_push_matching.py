@@ -1,8 +1,7 @@
 """Push matching: who is told of a posted (or reopened) request, in which order, how often."""
 import pytest
-from sqlalchemy import event, select
-
 from conftest import BAC_GIANG, make_app, new_phone, request_payload
+from sqlalchemy import event, select
 
 from connect.geo import haversine_m
 
@@ -318,12 +317,11 @@ def test_who_fits_matches_brute_force_great_circle_distances(app):
     the volunteers a brute-force haversine over all of them finds (radii 100 m to 50 km)."""
     import random
 
-    from connect.accounts.models import User
+    from connect.accounts.models import User, Volunteer
     from connect.extensions import db
     from connect.matching.push import candidates
     from connect.requests.models import HelpRequest
     from connect.spatial import point
-    from connect.accounts.models import Volunteer
 
     rng = random.Random(5)
     kinds = ["food", "supplies", "medicine", "medical_advice", "other"]

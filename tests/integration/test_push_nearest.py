@@ -11,13 +11,12 @@ def test_the_nearest_first_search_tells_whom_ranking_everyone_would(app):
     """Dense towns (the row limit is hit, the search widens), sparse country, volunteers on
     the same spot (ties go to who was told less, then the lower id) and some already told."""
     from connect import clock
-    from connect.accounts.models import User
+    from connect.accounts.models import User, Volunteer
     from connect.extensions import db
-    from connect.notifications.models import Notification
     from connect.matching.push import PUSH_KIND, candidates, nearest_candidates
+    from connect.notifications.models import Notification
     from connect.requests.models import HelpRequest
     from connect.spatial import point
-    from connect.accounts.models import Volunteer
 
     rng = random.Random(11)
     now = clock.now()
@@ -56,12 +55,11 @@ def test_the_nearest_first_search_tells_whom_ranking_everyone_would(app):
 def test_a_volunteer_nearer_in_metres_but_farther_in_degrees_is_not_missed(app):
     """At 21° N a degree of longitude is 0.93 of one of latitude: 50 volunteers 0.00100°
     north (111 m) come first by degrees, the one 0.00105° east (109 m) is the nearest."""
-    from connect.accounts.models import User
+    from connect.accounts.models import User, Volunteer
     from connect.extensions import db
     from connect.matching.push import nearest_candidates
     from connect.requests.models import HelpRequest
     from connect.spatial import point
-    from connect.accounts.models import Volunteer
 
     def volunteer(at):
         user = User(phone=new_phone(), name="v", password_hash="x", role="volunteer")

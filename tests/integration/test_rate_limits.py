@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-
 from conftest import CI, make_app, new_phone, request_payload
 
 ROOT = Path(__file__).resolve().parents[2]

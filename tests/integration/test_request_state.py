@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
+from conftest import BAC_GIANG
 from flask import Flask
 from sqlalchemy import select, update
-
-from conftest import BAC_GIANG
 
 from connect.changes import change_stamp
 from connect.coordination.map.snapshot import RequestSnapshot, effective_status, micros

@@ -1,4 +1,5 @@
-"""No import circle under connect/: between files or between packages, function-level imports included."""
+"""The layers of docs/ARCHITECTURE.md hold: no import goes up a layer, no circle between files or
+packages under connect/, function-level imports included."""
 import ast
 from pathlib import Path
 
@@ -103,6 +104,45 @@ def _package_graph():
             if target != "connect" and _package(target) != _package(name):
                 graph.setdefault(_package(name), set()).add(_package(target))
     return graph
+
+
+# docs/ARCHITECTURE.md's table, bottom to top: a module imports from its own layer or below.
+LAYERS = (
+    ("core", {"connect.clock", "connect.config", "connect.errors", "connect.extensions",
+              "connect.database", "connect.changes", "connect.spatial", "connect.validation",
+              "connect.i18n", "connect.security", "connect.signals", "connect.gunicorn_logging",
+              "connect.geo"}),
+    ("web", {"connect.web"}),
+    ("accounts", {"connect.accounts"}),
+    ("areas", {"connect.areas"}),
+    ("requests", {"connect.requests"}),
+    ("notifications", {"connect.notifications"}),
+    ("safety", {"connect.safety"}),
+    ("matching", {"connect.matching"}),
+    ("offers", {"connect.offers"}),
+    ("volunteers", {"connect.volunteers"}),
+    ("coordination", {"connect.coordination"}),
+    ("app", {"connect", "connect.cli", "connect.demo", "connect.home", "connect.models"}),
+)
+
+
+def _layer(name):
+    package = name if name == "connect" else _package(name)
+    (index,) = [i for i, (_, members) in enumerate(LAYERS) if package in members]
+    return index
+
+
+def test_every_module_has_a_layer():
+    for name in MODULES:
+        _layer(name)
+
+
+def test_no_import_goes_up_a_layer():
+    upward = sorted(f"{name} ({LAYERS[_layer(name)][0]}) imports {target} "
+                    f"({LAYERS[_layer(target)][0]})"
+                    for name, targets in FILE_GRAPH.items() for target in targets
+                    if _layer(target) > _layer(name))
+    assert upward == []
 
 
 def test_the_checker_sees_imports_inside_functions():

@@ -5,11 +5,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from connect.geo import EARTH_RADIUS_M, haversine_m, haversine_m_np
-from connect.geo import ranking
-from connect.matching.open_requests import OpenRequests, epoch
+from connect.geo import EARTH_RADIUS_M, haversine_m, haversine_m_np, ranking
 from connect.geo.ranking import Weights, divisor, score, scores_np
-from connect.requests.models import CATEGORIES
+from connect.matching.open_requests import OpenRequests, epoch
+from connect.requests.categories import CATEGORIES
 
 NOW = datetime(2026, 11, 26, 8, 0, 0)
 HOUR = 3600.0

@@ -7,8 +7,11 @@ from flask import Response, stream_with_context
 from flask_smorest import Blueprint
 
 from connect import clock
-from connect.web import ratelimits
-from connect.accounts.auth import require_user
+from connect.coordination.exports.public import (
+    area_csv_rows,
+    area_features,
+    public_areas,
+)
 from connect.coordination.exports.services import (
     FORMATS,
     coordinator_export,
@@ -17,7 +20,8 @@ from connect.coordination.exports.services import (
     write_geojson,
 )
 from connect.coordination.filters import ConsoleFilterSchema, require_coordinator
-from connect.coordination.exports.public import area_csv_rows, area_features, public_areas
+from connect.web import ratelimits
+from connect.web.access import require_user
 
 bp = Blueprint("exports", __name__, url_prefix="/api/v1",
                description="Exports: CSV and GeoJSON for coordinators, aggregates for the public")

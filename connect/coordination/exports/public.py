@@ -28,10 +28,11 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import String, and_, case, cast, func, select
 
 from connect import clock
-from connect.coordination.exports.services import chunked_rows
 from connect.areas.models import Area, RequestArea
+from connect.coordination.exports.services import chunked_rows
 from connect.extensions import db
-from connect.requests.models import CATEGORIES, Assist, HelpRequest
+from connect.requests.categories import CATEGORIES
+from connect.requests.models import PROVEN_OUTCOMES, Assist, HelpRequest
 from connect.requests.state import CLOSED_UNHELPED, HELPED
 
 THRESHOLD = 5
@@ -43,7 +44,6 @@ MEASURES = (tuple(f"requests_{group}" for group in STATUS_GROUPS)
             + tuple(f"open_{category}" for category in CATEGORIES) + ("assists_helped",))
 AREA_COLUMNS = ("code", "name", "level", "parent_code")
 CSV_COLUMNS = AREA_COLUMNS + MEASURES + ("suppressed",)
-ASSIST_HELPED = ("helped", "confirmed")
 GEOMETRY_CHUNK = 200
 
 
@@ -60,7 +60,7 @@ def area_counts(now=None):
     for area_id, helped in db.session.execute(
             select(RequestArea.area_id, func.count())
             .join(Assist, Assist.request_id == RequestArea.request_id)
-            .where(Assist.outcome.in_(ASSIST_HELPED)).group_by(RequestArea.area_id)):
+            .where(Assist.outcome.in_(PROVEN_OUTCOMES)).group_by(RequestArea.area_id)):
         counts[area_id]["assists_helped"] = helped
     return [{"id": row.id, "parent_id": row.parent_id, "code": row.code, "name": row.name,
              "level": row.level, "parent_code": codes.get(row.parent_id),

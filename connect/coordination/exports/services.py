@@ -22,8 +22,8 @@ from sqlalchemy.orm import aliased
 
 from connect import clock
 from connect.accounts.models import User
-from connect.coordination.filters import request_conditions
 from connect.areas.models import Area, RequestArea
+from connect.coordination.filters import request_conditions
 from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest
 

@@ -18,8 +18,10 @@ from connect.coordination.map.views import (
     _hours,
     _listed,
 )
-from connect.requests.forms import CATEGORY_LABELS
-from connect.requests.models import CATEGORIES, STATUSES, URGENCIES
+from connect.requests.categories import CATEGORIES
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.models import URGENCIES
+from connect.requests.state import STATUSES
 
 DOWNLOADS = (("requests", "csv"), ("requests", "geojson"), ("assists", "csv"),
              ("assists", "geojson"))

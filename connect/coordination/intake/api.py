@@ -2,14 +2,13 @@
 from flask_smorest import Blueprint
 from marshmallow import fields
 
-from connect.web import ratelimits
-from connect.accounts.auth import require_user
-from connect.coordination.intake import services as intake
 from connect.coordination.filters import require_coordinator
-from connect.web.idempotency import idempotent
-from connect.requests.api import answer
+from connect.coordination.intake import services as intake
 from connect.requests.privacy import Viewer
-from connect.requests.schemas import RequestCreateSchema, RequestSchema
+from connect.requests.schemas import RequestCreateSchema, RequestSchema, answer
+from connect.web import ratelimits
+from connect.web.access import require_user
+from connect.web.idempotency import idempotent
 
 bp = Blueprint("intake", __name__, url_prefix="/api/v1", description="Hotline intake: requests entered for callers")
 

@@ -20,13 +20,10 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from connect.requests.forms import (
-    CATEGORY_LABELS,
-    MAX_HOUSEHOLD,
-    SelectChoice,
-    location_from_answers,
-)
-from connect.requests.models import CATEGORIES, URGENCIES
+from connect.requests.categories import CATEGORIES
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.forms import MAX_HOUSEHOLD, SelectChoice, location_from_answers
+from connect.requests.models import URGENCIES
 from connect.validation import normalise_phone
 
 # "21.2731, 106.1946" as map apps copy it; a semicolon or spaces between also do.

@@ -2,15 +2,15 @@
 from sqlalchemy import func, select
 
 from connect import clock
-from connect.clock import isoformat
 from connect.areas.services import area_index, coordinator_area_ids
+from connect.clock import isoformat
 from connect.coordination.filters import require_coordinator
 from connect.errors import Conflict, Forbidden
 from connect.extensions import db
 from connect.geo import bbox_for_radius, haversine_m
-from connect.requests import services
-from connect.requests.models import CATEGORIES, HelpRequest
-from connect.requests import phones
+from connect.requests import phones, services
+from connect.requests.categories import CATEGORIES
+from connect.requests.models import HelpRequest
 from connect.requests.state import ACTIVE
 from connect.safety import duplicates
 from connect.spatial import filter_in_box

@@ -6,17 +6,20 @@ result of the early phone check, and the confirmation with the manage link for t
 from datetime import datetime
 
 from flask import make_response, render_template, request, url_for
-from flask_babel import format_timedelta, gettext as _, lazy_gettext as _l
+from flask_babel import format_timedelta
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from connect import clock
-from connect.web import ratelimits
-from connect.coordination.intake import services as intake
 from connect.coordination.console import bp, console_page
+from connect.coordination.intake import services as intake
 from connect.coordination.intake.forms import IntakeForm
-from connect.requests.forms import CATEGORY_LABELS, local_phone
-from connect.requests.schemas import RequestCreateSchema
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.forms import local_phone
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
+from connect.requests.schemas import RequestCreateSchema
 from connect.validation import normalise_phone
+from connect.web import ratelimits
 from connect.web.boundary import when_refused
 
 STATUS_LABELS = {"open": _l("Open"), "claimed": _l("Claimed")}

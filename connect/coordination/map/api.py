@@ -4,10 +4,10 @@ from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from connect.accounts.auth import require_user
-from connect.coordination.map import data as mapdata
 from connect.coordination.filters import ConsoleFilterSchema, require_coordinator
+from connect.coordination.map import data as mapdata
 from connect.requests.schemas import BBox
+from connect.web.access import require_user
 
 bp = Blueprint("console_map", __name__, url_prefix="/api/v1", description="The coordinator console map: server-side aggregation")
 

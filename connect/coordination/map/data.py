@@ -13,16 +13,15 @@ from flask import current_app
 from sqlalchemy import Integer, case, cast, exists, func, select, text
 
 from connect import clock
-from connect.accounts.models import User
-from connect.coordination.map import snapshot
+from connect.accounts.models import User, Volunteer
+from connect.areas.models import VolunteerArea
 from connect.areas.services import coordinator_area_ids
 from connect.coordination.filters import area_by_code, require_coordinator
-from connect.areas.models import VolunteerArea
+from connect.coordination.map import snapshot
 from connect.extensions import db
-from connect.requests.models import URGENCIES, Assist, HelpRequest
+from connect.requests.models import PROVEN_OUTCOMES, URGENCIES, Assist, HelpRequest
 from connect.requests.state import ACTIVE, CODES, HELPED, STATUSES, expiry_period
 from connect.spatial import filter_in_box
-from connect.accounts.models import Volunteer
 
 CELL_PX = 60  # a cluster cell is about this many screen pixels (256 px tiles)
 MAX_CELLS_ACROSS = 100  # a box wider than 6,000 px at its zoom gets coarser cells
@@ -31,10 +30,7 @@ POINTS_ZOOM = 16  # from this zoom on, requests come as points ...
 POINTS_MAX_CLOSE = 5000  # ... unless the box still holds more than this
 HEAT_HOURS = 72  # waiting this long (or longer) weighs 1 in the heat layer
 RECENT_DAYS = 7  # helped and confirmed requests closed this recently are shown by default
-PROVEN_OUTCOMES = ("helped", "confirmed")
 RTREE_MAX_DEG2 = 0.25  # SQLite: boxes up to this many square degrees go through the R*Tree
-
-
 
 
 def cell_degrees(zoom, bbox):

@@ -4,7 +4,7 @@ The console map counts up to a province's 100,000 requests per call. SQLite spen
 of CPU on that grouped scan alone; these numpy columns filter and group them in a few ms.
 Like the nearby read model (``matching.readmodel``), the snapshot loads in bulk on first
 use and then, before every answer, reads the requests stamped since its watermark
-(``matching.changes``), so a map is as current as the database. Time-dependent states (a
+(``connect.changes``), so a map is as current as the database. Time-dependent states (a
 lapsed lease, an expired request) are computed at the moment of the call, never stored.
 Area placements are re-read for changed requests, and in full when the areas change.
 """

@@ -9,12 +9,14 @@ from flask_babel import lazy_gettext as _l
 from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select
 
+from connect.areas.models import Area
 from connect.areas.services import coordinator_area_ids
 from connect.coordination.console import bp, console_page
-from connect.areas.models import Area
 from connect.extensions import db
-from connect.requests.forms import CATEGORY_LABELS
-from connect.requests.models import CATEGORIES, STATUSES, URGENCIES
+from connect.requests.categories import CATEGORIES
+from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.requests.models import URGENCIES
+from connect.requests.state import STATUSES
 
 STATUS_LABELS = {
     "open": _l("Open"),

@@ -2,17 +2,20 @@
 from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, gettext as _, lazy_gettext as _l
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from connect.accounts.views import safe_next
 from connect.coordination.console import bp, console_page
 from connect.coordination.map.views import STATUS_LABELS
 from connect.coordination.moderation.forms import BlockReasonForm, ModerationActionForm
 from connect.errors import Forbidden, NotFound
+from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.errors import InvalidTransition, RequestPurged
-from connect.requests.forms import CATEGORY_LABELS, local_phone
-from connect.safety import blocking, moderation
+from connect.requests.forms import local_phone
 from connect.requests.phones import DuplicateRequest
+from connect.safety import blocking, moderation
 from connect.safety.models import REPORT_REASONS
 from connect.web.boundary import when_refused
 from connect.web.pages import message_page

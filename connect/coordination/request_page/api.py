@@ -2,14 +2,13 @@
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from connect.accounts.auth import require_user
 from connect.clock import isoformat
 from connect.coordination.request_page import assign
-from connect.web.idempotency import idempotent
-from connect.requests.api import answer
 from connect.requests.privacy import Viewer
-from connect.requests.schemas import RequestSchema
+from connect.requests.schemas import RequestSchema, answer
 from connect.validation import Text
+from connect.web.access import require_user
+from connect.web.idempotency import idempotent
 
 bp = Blueprint("console_requests", __name__, url_prefix="/api/v1",
                description="Coordinators: a request's history, suitable volunteers and "

@@ -11,21 +11,20 @@ import math
 from sqlalchemy import func, select
 
 from connect import clock
-from connect.accounts.models import User
+from connect.accounts.models import MAX_RADIUS_M, User, Volunteer
 from connect.errors import ClaimConflict, Conflict, NotFound, ValidationFailed
 from connect.extensions import db
 from connect.geo import EARTH_RADIUS_M, bbox_for_radius
 from connect.matching import batch
-from connect.notifications.delivery import notify
 from connect.matching.push import public_payload
+from connect.notifications.delivery import notify
 from connect.requests import services as request_services
-from connect.requests.models import CATEGORIES, HelpRequest, RequestEvent
+from connect.requests.categories import CATEGORIES
+from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.queries import effective_status, get_request
 from connect.requests.timeouts import apply_timeouts
 from connect.safety.moderation import require_moderator
 from connect.spatial import filter_in_box, latlon
-from connect.accounts.models import Volunteer
-from connect.volunteers.schemas import MAX_RADIUS_M
 
 ASSIGNED = "assigned by coordinator"  # the reason claim_request records for an assignment
 NOT_SUITABLE_REASONS = (batch.VOLUNTEER_UNAVAILABLE, batch.OWN_REQUEST, batch.OUT_OF_RANGE,

@@ -11,13 +11,13 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from connect import clock
 from connect.accounts.models import User
-from connect.coordination.request_page import assign
 from connect.coordination.console import bp, console_page
 from connect.coordination.map.views import STATUS_LABELS
+from connect.coordination.request_page import assign
 from connect.errors import ClaimConflict, Forbidden, NotFound
 from connect.extensions import db
 from connect.requests import privacy
-from connect.requests.forms import CATEGORY_LABELS
+from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import effective_state
 from connect.safety import moderation
@@ -151,7 +151,7 @@ def request_page(user, request_id):
         "console/request.html", title=_("Request #%(id)s", id=request_id),
         need=_need(help_request, now), events=_events(request_id),
         reports=_reports(request_id), assignable=assignable, candidates=candidates,
-        # Moderation forms (moderation_views) come back here after acting.
+        # Moderation forms (coordination.moderation.views) come back here after acting.
         here=url_for("console.request_page", request_id=request_id))
 
 

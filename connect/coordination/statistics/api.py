@@ -2,7 +2,6 @@
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from connect.accounts.auth import require_user
 from connect.coordination.statistics.services import (
     DEFAULT_DAYS,
     MAX_DAYS,
@@ -11,6 +10,7 @@ from connect.coordination.statistics.services import (
     public_stats,
 )
 from connect.requests.state import CLOSED
+from connect.web.access import require_user
 
 bp = Blueprint("stats", __name__, url_prefix="/api/v1/stats", description="Aggregate counts")
 

@@ -10,16 +10,17 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
 from connect import clock
+from connect.areas.models import Area, RequestArea
 from connect.areas.services import coordinator_area_ids
 from connect.coordination.filters import (
     ConsoleFilterSchema,
     category_condition,
     request_conditions,
 )
-from connect.areas.models import Area, RequestArea
 from connect.extensions import db
-from connect.requests.models import CATEGORIES, STATUSES, HelpRequest, RequestEvent
-from connect.requests.state import CLOSED, HELPED
+from connect.requests.categories import CATEGORIES
+from connect.requests.models import HelpRequest, RequestEvent
+from connect.requests.state import CLOSED, HELPED, STATUSES
 
 
 def public_stats():

@@ -8,12 +8,17 @@ from flask_babel import format_date, format_percent, get_locale
 from flask_babel import gettext as _
 from marshmallow import EXCLUDE, ValidationError
 
-from connect.coordination.statistics import charts
 from connect.coordination.console import bp, console_page
-from connect.coordination.statistics.services import MAX_DAYS, StatsQuerySchema, areas_in_scope, console_stats
+from connect.coordination.statistics import charts
+from connect.coordination.statistics.services import (
+    MAX_DAYS,
+    StatsQuerySchema,
+    areas_in_scope,
+    console_stats,
+)
 from connect.errors import Forbidden, NotFound
-from connect.requests.forms import CATEGORY_LABELS
-from connect.requests.models import CATEGORIES
+from connect.requests.categories import CATEGORIES
+from connect.requests.categories import LABELS as CATEGORY_LABELS
 
 FORM_FIELDS = ("area", "category", "from", "to")
 
