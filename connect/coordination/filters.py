@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import String, cast, exists, false, or_, select
 
 from connect import clock
+from connect.accounts.models import STAFF_ROLES
 from connect.areas.models import Area, RequestArea
 from connect.areas.services import coordinator_area_ids, may_coordinate_area
 from connect.errors import Forbidden, NotFound
@@ -42,7 +43,7 @@ class ConsoleFilterSchema(Schema):
 
 def require_coordinator(user):
     """403 unless the caller is a coordinator or an admin."""
-    if user is None or not user.is_staff:
+    if user is None or user.role not in STAFF_ROLES:
         raise Forbidden("Only coordinators and admins can do this.", code="not_coordinator")
     return user
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from connect import clock
-from connect.accounts.models import User
+from connect.accounts.models import STAFF_ROLES, User
 from connect.areas.models import CoordinatorArea, RequestArea
 from connect.areas.services import may_coordinate
 from connect.clock import isoformat
@@ -161,7 +161,7 @@ def _event_reason(prefix, reason):
 def blocks(user, page=1, per_page=20):
     """(items, total): blocks made from requests in the caller's areas (all for admins),
     those in force first, newest first."""
-    if user is None or not user.is_staff:
+    if user is None or user.role not in STAFF_ROLES:
         raise Forbidden("Only coordinators and admins see blocked phones.",
                         code="not_coordinator")
     b = BlockedPhone

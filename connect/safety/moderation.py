@@ -112,7 +112,7 @@ def _fresh(request_id):
 def queue(user, page=1, per_page=20):
     """(items, total): live requests in the caller's areas with unresolved reports or flags."""
     # Hidden ones pending review first, then the most reported, then the oldest.
-    if user is None or not user.is_staff:
+    if user is None or user.role not in STAFF_ROLES:
         raise Forbidden("Only coordinators and admins see the moderation queue.",
                         code="not_coordinator")
     r = HelpRequest
@@ -193,7 +193,7 @@ def _flags(ids):
 def recent_actions(user, limit=50):
     """The latest moderation actions by coordinators and admins on requests in the caller's
     areas (all for admins): who, when, on which request, why."""
-    if user is None or not user.is_staff:
+    if user is None or user.role not in STAFF_ROLES:
         raise Forbidden("Only coordinators and admins see moderation actions.",
                         code="not_coordinator")
     e = RequestEvent
