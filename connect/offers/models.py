@@ -10,6 +10,7 @@ from connect.spatial import PointColumnType
 
 OFFER_KINDS = ("volunteer", "group", "shop")
 OFFER_STATUSES = ("open", "closed", "expired", "hidden")
+REPORTABLE = ("open", "hidden")  # "Báo xấu" still counts: live, or hidden pending review
 
 
 class Offer(db.Model):

@@ -1,5 +1,6 @@
 """Offers can be reported ("Báo xấu") like requests: how safety locks, checks and hides one."""
 from connect.errors import Conflict
+from connect.offers.models import REPORTABLE
 from connect.offers.queries import effective_status
 from connect.offers.services import hide_offer, lock_offer
 from connect.safety import reports
@@ -7,7 +8,7 @@ from connect.safety import reports
 
 def _check_open(offer):
     status = effective_status(offer)
-    if status not in ("open", "hidden"):
+    if status not in REPORTABLE:
         raise Conflict(f"This offer is {status}; it can no longer be reported.",
                        code="offer_closed", details={"status": status})
 

@@ -21,6 +21,7 @@ from connect.errors import ConnectError, NotFound
 from connect.i18n import away_label, distance_label
 from connect.offers import queries, services
 from connect.offers.forms import KIND_LABELS, OfferForm
+from connect.offers.models import REPORTABLE
 from connect.offers.schemas import OfferCreateSchema
 from connect.requests import privacy
 from connect.requests.categories import LABELS as CATEGORY_LABELS
@@ -159,7 +160,7 @@ def report(user, offer_id):
     if queries.is_offerer(offer, user):
         return _message(_("This is your own offer"), _(
             "To change or close it, open your offers."), url_for(".mine"), 403)
-    if queries.effective_status(offer) not in ("open", "hidden"):
+    if queries.effective_status(offer) not in REPORTABLE:
         return _message(_("This offer is closed"), _(
             "It is no longer shown to anyone, so there is nothing to report."), back, 409)
     form = ReportForm()

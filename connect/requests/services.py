@@ -25,7 +25,7 @@ from connect.requests.errors import (
 )
 from connect.requests.models import PROVEN_OUTCOMES, Assist, HelpRequest
 from connect.requests.queries import active_claims, get_request, is_requester
-from connect.requests.state import ACTIVE, expiry_period
+from connect.requests.state import ACTIVE, CONFIRMABLE, expiry_period
 from connect.requests.timeouts import active_assist, apply_timeouts, record_event, stamp
 from connect.spatial import point
 
@@ -260,7 +260,7 @@ def confirm_helped(request_id, user, manage_token):
         raise Forbidden("Only the person who posted the request can confirm it.")
     help_request = prepared(request_id)
     return _announced(signals.confirmed, _transition(
-        help_request, ("helped", "claimed"), "confirmed", user, "requester",
+        help_request, CONFIRMABLE, "confirmed", user, "requester",
         "confirmed by the requester", assist_outcome="confirmed",
         values=dict(lease_expires_at=None, closed_at=clock.now())))
 

@@ -19,6 +19,8 @@ ACTIVE = ("open", "claimed")  # someone can still help: one per phone, on the ma
 HELPED = ("helped", "confirmed")  # counted as helped
 CLOSED_UNHELPED = ("cancelled", "expired", "hidden")
 CLOSED = HELPED + CLOSED_UNHELPED  # no longer active, helped or not
+CONFIRMABLE = ("claimed", "helped")  # the requester can say they were helped
+MODERATED = (*ACTIVE, "hidden")  # moderation still acts on it: reports, the queue, blocks
 # A status as a small integer in numpy columns: its index in STATUSES.
 CODES = {status: code for code, status in enumerate(STATUSES)}
 _OPEN, _CLAIMED, _EXPIRED = CODES["open"], CODES["claimed"], CODES["expired"]

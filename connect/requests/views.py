@@ -22,7 +22,7 @@ from connect.requests.forms import HelpRequestForm, local_phone, places
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.schemas import RequestCreateSchema, RequestEditSchema
-from connect.requests.state import ACTIVE
+from connect.requests.state import ACTIVE, CONFIRMABLE
 from connect.spatial import latlon
 from connect.web import ratelimits
 from connect.web.boundary import when_refused
@@ -32,7 +32,6 @@ bp = Blueprint("resident", __name__)
 # A form posted from a stale page (or with cookies off): the residents' page in words.
 answer_expired_forms(bp, template="resident/error.html")
 
-CONFIRMABLE = ("claimed", "helped")
 FINAL = ("confirmed", "cancelled", "expired", "hidden")
 # Manage tokens of the requests posted from this browser, kept in its session (signed
 # cookie): /need-help offers them back, and recognises a repeat post as its own.

@@ -20,7 +20,7 @@ from connect.requests.models import HelpRequest
 from connect.requests.phones import PhoneBlocked
 from connect.requests.privacy import log_reveal
 from connect.requests.services import hide_request
-from connect.requests.state import ACTIVE
+from connect.requests.state import ACTIVE, MODERATED
 from connect.requests.timeouts import record_event
 from connect.safety import moderation, reports
 from connect.safety.models import BlockedPhone
@@ -100,7 +100,7 @@ def block_phone(request_id, actor, reason):
     was = help_request.status
     if was in ACTIVE:
         hide_request(request_id, actor, _event_reason("hidden", f"phone blocked: {reason}"))
-    if was in reports.REPORTABLE_REQUEST_STATUSES:
+    if was in MODERATED:
         # A phone worth blocking proves its reports right.
         reports.resolve_reports("request", request_id, actor, "upheld")
     status = _status_of(request_id)

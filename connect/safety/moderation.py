@@ -17,13 +17,12 @@ from connect.extensions import db
 from connect.requests import services
 from connect.requests.models import HelpRequest, RequestEvent
 from connect.requests.queries import effective_status, get_request
-from connect.requests.state import ACTIVE
+from connect.requests.state import MODERATED
 from connect.requests.timeouts import record_event
 from connect.safety import reports
 from connect.safety.models import Report, RequestFlag
 
 # Only live requests need a decision: a cancelled or expired one asks for nothing any more.
-QUEUE_STATUSES = (*ACTIVE, "hidden")
 MAX_COMMENTS = 5
 _EVENT_REASON_LENGTH = 200
 # How the reasons of the actions below begin (see _reason and connect.safety.blocking).
@@ -123,7 +122,7 @@ def queue(user, page=1, per_page=20):
         .group_by(Report.subject_id).subquery())
     reporters = func.coalesce(open_reports.c.reporters, 0)
     flagged = select(RequestFlag.request_id).where(RequestFlag.resolved_at.is_(None))
-    condition = [r.status.in_(QUEUE_STATUSES),
+    condition = [r.status.in_(MODERATED),
                  or_(open_reports.c.request_id.is_not(None), r.id.in_(flagged))]
     if user.role != "admin":
         condition.append(r.id.in_(

@@ -15,12 +15,11 @@ from connect.extensions import db
 from connect.requests.models import Assist, HelpRequest
 from connect.requests.queries import is_requester
 from connect.requests.services import hide_request
-from connect.requests.state import ACTIVE
+from connect.requests.state import ACTIVE, MODERATED
 from connect.requests.timeouts import apply_timeouts
 from connect.safety.models import REPORT_REASONS, REPORT_SUBJECTS, Report
 
 # Reports still count while a request is live, and while it is hidden pending review.
-REPORTABLE_REQUEST_STATUSES = (*ACTIVE, "hidden")
 
 Subject = namedtuple("Subject", "lock is_owner check_open hide")
 
@@ -48,7 +47,7 @@ def _lock_request(request_id):
 
 
 def _check_request_open(help_request):
-    if help_request.status not in REPORTABLE_REQUEST_STATUSES:
+    if help_request.status not in MODERATED:
         raise Conflict(f"This request is {help_request.status}; it can no longer be reported.",
                        code="request_closed", details={"status": help_request.status})
 

@@ -6,6 +6,7 @@ from connect.accounts.views import safe_next
 from connect.errors import ConnectError
 from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.queries import get_request, is_requester
+from connect.requests.state import MODERATED
 from connect.safety import reports
 from connect.safety.forms import ReportForm
 from connect.web import ratelimits
@@ -46,7 +47,7 @@ def report_request(user, request_id):
     if is_requester(help_request, user):
         return _message(_("This is your own request"), _(
             "To change or cancel it, open the link you got when you posted it."), back, 403)
-    if help_request.status not in reports.REPORTABLE_REQUEST_STATUSES:
+    if help_request.status not in MODERATED:
         return _message(_("This request is closed"), _(
             "It is no longer shown to anyone, so there is nothing to report."), back, 409)
     form = ReportForm()

@@ -37,6 +37,7 @@ from connect.requests.queries import (
     holds_claim_of,
 )
 from connect.requests.services import claim_request, mark_helped, release_request
+from connect.requests.state import HELPED
 from connect.safety.reports import withdrawn_from
 from connect.spatial import latlon
 from connect.volunteers.forms import VolunteerProfileForm
@@ -136,7 +137,7 @@ def _claim_refused(error, user, request_id):
         help_request = get_request(request_id)
         if holds_claim(help_request, user):  # a second tap on a slow connection
             return redirect(url_for("volunteer.claim_page", request_id=request_id))
-        if effective_status(help_request) in ("claimed", "helped", "confirmed"):
+        if effective_status(help_request) in ("claimed", *HELPED):
             flash(_("Someone else is already helping with this one. "
                     "Please choose another need."), "error")
         else:

@@ -20,6 +20,7 @@ from connect.requests import privacy
 from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import effective_state
+from connect.requests.state import ACTIVE
 from connect.safety import moderation
 from connect.safety.forms import REASON_LABELS
 from connect.spatial import latlon
@@ -91,7 +92,7 @@ def _need(help_request, now):
         "age": format_timedelta(now - help_request.created_at, granularity="minute",
                                 threshold=1.0),
         "waiting": status == "open",
-        "expires": _when(expires_at) if status in ("open", "claimed") else "",
+        "expires": _when(expires_at) if status in ACTIVE else "",
         "closed": _when(help_request.closed_at),
         "purged": help_request.purged_at is not None,
         "contact_name": help_request.contact_name, "phone": help_request.phone,
