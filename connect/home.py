@@ -3,10 +3,10 @@ from flask import Blueprint, render_template
 
 from connect.coordination.statistics.services import public_stats
 
-bp = Blueprint("pages", __name__)
+bp = Blueprint("home", __name__)
 
 
 @bp.get("/")
-def home():
+def index():
     """Two big choices, and how many neighbours have been helped."""
     return render_template("home.html", stats=public_stats())

@@ -13,7 +13,7 @@ from connect.web.pages import answer_expired_forms
 
 bp = Blueprint("account", __name__)
 # A form posted from a stale page (or with cookies off) is shown again, with a message.
-answer_expired_forms(bp, back="pages.home", again=("account.login", "account.register"))
+answer_expired_forms(bp, back="home.index", again=("account.login", "account.register"))
 
 
 def safe_next(target):
@@ -93,4 +93,4 @@ def login():
 @bp.post("/logout")
 def logout():
     log_out()
-    return redirect(url_for("pages.home"))
+    return redirect(url_for("home.index"))

@@ -24,7 +24,7 @@ def _report_page(request_id):
 
 
 def _report_back():
-    return safe_next(request.values.get("next")) or url_for("pages.home")
+    return safe_next(request.values.get("next")) or url_for("home.index")
 
 
 def _not_reported(error, _user, **_view_args):
@@ -73,7 +73,7 @@ def _send_report(user, request_id, form, back):
 def problem(error):
     """A wrong link or a busy database, in words."""
     return problem_page(error, {404: (_("Not found"), _(
-        "We could not find this request. It may have been removed."))}, url_for("pages.home"))
+        "We could not find this request. It may have been removed."))}, url_for("home.index"))
 
 
 def _message(title, message, back, status):
