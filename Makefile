@@ -19,14 +19,14 @@ $(VENV)/.system-test: tools/install-system-deps.sh
 	tools/install-system-deps.sh test
 	touch $@
 
-static/vendor/.built: package.json package-lock.json tools/build-vendor.sh
+connect/static/vendor/.built: package.json package-lock.json tools/build-vendor.sh
 	tools/build-vendor.sh
 	touch $@
 
 translations:
 	@$(VENV)/bin/pybabel compile -d connect/translations > /dev/null
 
-setup: $(VENV)/.installed static/vendor/.built translations
+setup: $(VENV)/.installed connect/static/vendor/.built translations
 
 # Re-extract the page strings into the catalogues after changing templates or code.
 catalogs: setup

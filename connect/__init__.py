@@ -10,10 +10,7 @@ from connect.errors import register_error_handlers
 
 def create_app(config=None):
     """Build the application: each step below is one concern."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    app = Flask(__name__, instance_relative_config=True,
-                template_folder=os.path.join(root, "templates"),
-                static_folder=os.path.join(root, "static"))
+    app = Flask(__name__, instance_relative_config=True)
     load_config(app, config)
     configure_logging(app)
     trust_proxies(app)

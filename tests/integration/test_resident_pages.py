@@ -122,7 +122,7 @@ def test_home_count_uses_the_plural_form(client):
 def test_home_page_never_asks_for_the_location():
     from pathlib import Path
 
-    script = (Path(__file__).resolve().parents[2] / "static/js/home.js").read_text()
+    script = (Path(__file__).resolve().parents[2] / "connect/static/js/home.js").read_text()
     assert "geolocation" not in script
 
 
