@@ -159,6 +159,11 @@ class Config:
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # `flask db upgrade` on PostgreSQL: DDL waits this many seconds for its table lock
+        # (readers and writers queue behind a waiting ALTER), then is tried again after
+        # waiting 1, 2, 4... times as long, MIGRATION_LOCK_ATTEMPTS times in all.
+        self.MIGRATION_LOCK_TIMEOUT = float(os.environ.get("MIGRATION_LOCK_TIMEOUT") or "5")
+        self.MIGRATION_LOCK_ATTEMPTS = _int("MIGRATION_LOCK_ATTEMPTS", 5)
         # Pages: Vietnamese first, English on request.
         self.BABEL_DEFAULT_LOCALE = "vi"
         # Times on pages are local; the database stores UTC.

@@ -6,6 +6,8 @@ from flask import current_app
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
+from connect.migrating import prepare_session, reset_session, run_with_lock_retry
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -108,16 +110,33 @@ def run_migrations_online():
     conf_args.setdefault("render_item", alembic_helpers.render_item)
 
     connectable = get_engine()
+    if connectable.dialect.name != "postgresql":
+        with connectable.connect() as connection:
+            context.configure(connection=connection, target_metadata=get_metadata(),
+                              **conf_args)
+            with context.begin_transaction():
+                context.run_migrations()
+        return
 
-    with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+    # PostgreSQL: no statement timeout, DDL waits for its lock at most
+    # MIGRATION_LOCK_TIMEOUT seconds and is tried again (connect/migrating.py); one
+    # transaction per migration, so an index build can leave its transaction
+    # (autocommit_block) and a retry starts after the last migration that committed.
+    lock_timeout = float(current_app.config["MIGRATION_LOCK_TIMEOUT"])
 
-        with context.begin_transaction():
-            context.run_migrations()
+    def run_once():
+        with connectable.connect() as connection:
+            prepare_session(connection, lock_timeout)
+            try:
+                context.configure(connection=connection, target_metadata=get_metadata(),
+                                  transaction_per_migration=True, **conf_args)
+                with context.begin_transaction():
+                    context.run_migrations()
+            finally:
+                reset_session(connection)
+
+    run_with_lock_retry(run_once, lock_timeout,
+                        int(current_app.config["MIGRATION_LOCK_ATTEMPTS"]))
 
 
 if context.is_offline_mode():

@@ -1,0 +1,26 @@
+"""index of the requests not yet purged (the purge's scan), built concurrently
+
+Revision ID: 0006
+Revises: 0005
+
+"""
+import sqlalchemy as sa
+
+from connect.migrating import create_index_concurrently, drop_index_concurrently
+
+# revision identifiers, used by Alembic.
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+UNPURGED = sa.text('purged_at IS NULL')
+
+
+def upgrade():
+    create_index_concurrently('ix_help_requests_unpurged', 'help_requests', ['status'],
+                              postgresql_where=UNPURGED, sqlite_where=UNPURGED)
+
+
+def downgrade():
+    drop_index_concurrently('ix_help_requests_unpurged', 'help_requests')
