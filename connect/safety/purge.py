@@ -25,6 +25,14 @@ def closed_time():
                          r.updated_at)
 
 
+def due_for_purge(cutoff):
+    """SQL: the ids of requests closed at or before cutoff and not purged yet (the partial
+    index ix_help_requests_unpurged keeps this scan small)."""
+    r = HelpRequest
+    return (select(r.id).where(r.status.in_(CLOSED), r.purged_at.is_(None),
+                               closed_time() <= cutoff).order_by(r.id))
+
+
 def purge_personal_data(older_than_days=None, now=None):
     """Anonymise requests closed more than older_than_days (default PURGE_AFTER_DAYS) ago.
 
@@ -40,9 +48,7 @@ def purge_personal_data(older_than_days=None, now=None):
     cutoff = now - timedelta(days=days)
     expired = expire_all(now)
     r = HelpRequest
-    ids = db.session.execute(
-        select(r.id).where(r.status.in_(CLOSED), r.purged_at.is_(None),
-                           closed_time() <= cutoff).order_by(r.id)).scalars().all()
+    ids = db.session.execute(due_for_purge(cutoff)).scalars().all()
     purged = 0
     for start in range(0, len(ids), _BATCH):
         batch = ids[start:start + _BATCH]
