@@ -148,12 +148,13 @@ def register_pages(app):
     from connect.requests.views import bp as resident_bp
     from connect.safety.views import bp as reports_bp
     from connect.volunteers.views import bp as volunteer_bp
-    from connect.web import pages
+    from connect.web import assets, pages
 
     for blueprint in (home_bp, account_bp, resident_bp, volunteer_bp, reports_bp,
                       offer_pages_bp, console_bp):
         app.register_blueprint(blueprint)
     pages.init_app(app)
+    assets.init_app(app)
 
 
 def add_request_boundary(app):
