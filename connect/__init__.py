@@ -18,6 +18,7 @@ def create_app(config=None):
     init_extensions(app)
     connect_domains(app)
     configure_notifications(app)
+    configure_outbox(app)
     add_security_headers(app)
     register_error_handlers(app)
     register_blueprints(app)
@@ -77,6 +78,13 @@ def configure_notifications(app):
     from connect.notifications.delivery import init_app
 
     init_app(app)
+
+
+def configure_outbox(app):
+    """With OUTBOX_INLINE, events run right after their commit (tests); else the worker runs them."""
+    from connect.outbox.worker import install_inline
+
+    install_inline(app)
 
 
 def add_security_headers(app):

@@ -1,6 +1,9 @@
 """`flask connect ...`: operations commands (cron-ready) and staff accounts."""
+import signal
+
 import click
 from blinker import ANY, NamedSignal
+from flask import current_app
 from flask.cli import with_appcontext
 
 from connect.accounts.models import User
@@ -10,12 +13,15 @@ from connect.areas.services import grant_area, import_areas
 from connect.demo import seed_demo_data
 from connect.errors import ConnectError
 from connect.extensions import db
+from connect.jobs import schedule
 from connect.matching.leases import remind_due
 from connect.notifications import signals as notification_signals
 from connect.offers.services import expire_offers
+from connect.outbox.worker import Worker, drain
 from connect.requests import signals as request_signals
 from connect.requests.timeouts import expire_all
 from connect.safety.purge import purge_personal_data
+from connect.scheduler.engine import Scheduler
 from connect.validation import normalise_phone
 
 
@@ -36,6 +42,45 @@ def expire_command():
     click.echo(f"leases lapsed: {result['leases_lapsed']}, "
                f"requests expired: {result['requests_expired']}, reminders sent: {reminded}, "
                f"offers expired: {offers}")
+
+
+@connect_cli.command("worker")
+@click.option("--once", is_flag=True, help="Run every due event, then exit.")
+@with_appcontext
+def worker_command(once):
+    """Run the outbox: notifications and other work that changes cause (a long-running
+    process; stops cleanly on SIGTERM)."""
+    if once:
+        result = drain()
+        click.echo(f"events done: {len(result.done)}, retried: {len(result.retried)}, "
+                   f"failed: {len(result.failed)}")
+        return
+    worker = Worker(current_app._get_current_object())
+    _stop_on_signals(worker.stop)
+    click.echo("outbox worker running", err=True)
+    worker.run()
+
+
+@connect_cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Run every due job, then exit.")
+@with_appcontext
+def scheduler_command(once):
+    """Run expire, lease reminders, purge and clean-ups on their schedules, each occurrence
+    once however many schedulers run (a long-running process; stops cleanly on SIGTERM)."""
+    app = current_app._get_current_object()
+    scheduler = Scheduler(app, schedule(app.config))
+    if once:
+        for run in scheduler.run_due():
+            click.echo(f"{run.job}: {'ok' if run.ok else 'failed'}: {run.summary}")
+        return
+    _stop_on_signals(scheduler.stop)
+    click.echo("scheduler running", err=True)
+    scheduler.run()
+
+
+def _stop_on_signals(stop):
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, stop)
 
 
 @connect_cli.command("signals")

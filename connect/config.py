@@ -144,8 +144,30 @@ class Config:
         # gunicorn thread); beyond that a poll is answered at once (docs/deploy.md).
         self.INBOX_WAIT_SECONDS = _int("INBOX_WAIT_SECONDS", 25)
         self.INBOX_MAX_WAITING = _int("INBOX_MAX_WAITING", 2)
+        # The outbox (connect.outbox): the worker takes up to OUTBOX_BATCH_SIZE due events a
+        # transaction, looks again after OUTBOX_POLL_SECONDS when there were none, retries a
+        # failed event after OUTBOX_BACKOFF_SECONDS doubling up to OUTBOX_BACKOFF_MAX_SECONDS,
+        # and gives up after OUTBOX_MAX_ATTEMPTS; finished events are kept OUTBOX_KEEP_DAYS.
+        # OUTBOX_INLINE runs events right after the commit that made them, in the committing
+        # process (the tests; never with a worker running).
+        self.OUTBOX_BATCH_SIZE = _int("OUTBOX_BATCH_SIZE", 20)
+        self.OUTBOX_POLL_SECONDS = float(os.environ.get("OUTBOX_POLL_SECONDS") or "0.5")
+        self.OUTBOX_BACKOFF_SECONDS = float(os.environ.get("OUTBOX_BACKOFF_SECONDS") or "5")
+        self.OUTBOX_BACKOFF_MAX_SECONDS = float(
+            os.environ.get("OUTBOX_BACKOFF_MAX_SECONDS") or "900")
+        self.OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
+        self.OUTBOX_KEEP_DAYS = _int("OUTBOX_KEEP_DAYS", 7)
+        self.OUTBOX_INLINE = _bool("OUTBOX_INLINE", False)
+        # The scheduler (`flask connect scheduler`, connect.jobs): how often each job runs,
+        # and how often a scheduler looks for due jobs.
+        self.SCHEDULE_EXPIRE_SECONDS = _int("SCHEDULE_EXPIRE_SECONDS", 60)
+        self.SCHEDULE_LEASE_REMINDERS_SECONDS = _int("SCHEDULE_LEASE_REMINDERS_SECONDS", 60)
+        self.SCHEDULE_PURGE_SECONDS = _int("SCHEDULE_PURGE_SECONDS", 3600)
+        self.SCHEDULE_IDEMPOTENCY_KEYS_SECONDS = _int("SCHEDULE_IDEMPOTENCY_KEYS_SECONDS", 3600)
+        self.SCHEDULE_HOUSEKEEPING_SECONDS = _int("SCHEDULE_HOUSEKEEPING_SECONDS", 3600)
+        self.SCHEDULER_TICK_SECONDS = float(os.environ.get("SCHEDULER_TICK_SECONDS") or "1")
         # Personal data of a closed request is anonymised this many days after it closed
-        # (`flask connect purge`, from cron).
+        # (the scheduler's purge job, or `flask connect purge`).
         self.PURGE_AFTER_DAYS = _int("PURGE_AFTER_DAYS", 30)
         # Views of one request's contact details by one person, on one channel, within this
         # many seconds are logged once (a claim page polls every 10 s); 0 logs every view.

@@ -1,10 +1,16 @@
 """Backend set-up: SpatiaLite loading, PostGIS engine options, transaction modes."""
+import logging
 import os
 import sqlite3
 
 from flask import has_request_context, request
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from connect.extensions import db
+
+log = logging.getLogger(__name__)
 
 SPATIALITE_LIBRARY = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -55,7 +61,8 @@ def engine_options(url, base_options):
 
 
 def setup_engine(engine):
-    """Attach the per-backend connection hooks to an engine."""
+    """Attach the per-backend connection hooks to an engine, and the after-commit steps."""
+    _install_session_hooks()
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -101,3 +108,33 @@ def ping(engine):
     """Raise if the database cannot be reached."""
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+_AFTER_COMMIT = "connect_after_commit"
+
+
+def after_commit(callback):
+    """Run ``callback()`` once the current transaction commits; never if it rolls back."""
+    callbacks = db.session.info.setdefault(_AFTER_COMMIT, [])
+    if callback not in callbacks:
+        callbacks.append(callback)
+
+
+def _install_session_hooks():
+    if event.contains(Session, "after_commit", _run_after_commit):
+        return
+    event.listen(Session, "after_commit", _run_after_commit)
+    event.listen(Session, "after_soft_rollback", _drop_after_commit)
+
+
+def _run_after_commit(session):
+    for callback in session.info.pop(_AFTER_COMMIT, ()):
+        try:
+            callback()
+        except Exception:  # the transaction is committed: a failed extra must not undo it
+            log.exception("an after-commit step failed")
+
+
+def _drop_after_commit(session, previous_transaction):
+    if not previous_transaction.nested:  # a savepoint rolled back; the transaction goes on
+        session.info.pop(_AFTER_COMMIT, None)

@@ -10,6 +10,7 @@ from jinja2 import BytecodeCache
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgis")
 
@@ -20,6 +21,9 @@ TEST_CONFIG = {
     "DEMO_DATA": False,
     "READ_MODEL_SYNC_INTERVAL": 0.05,
     "SESSION_COOKIE_SECURE": False,  # the test client speaks plain http
+    # Notifications arrive as soon as the change that caused them commits, run by the real
+    # worker code in the committing process (tests/integration/test_outbox.py runs workers).
+    "OUTBOX_INLINE": True,
 }
 
 

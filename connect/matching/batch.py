@@ -284,7 +284,7 @@ def apply_assignment(code, user, pairs):
         # What the volunteer's inbox shows, as for pushed needs: public fields only.
         notify(volunteer_id, "assigned", request_id, {
             **public_payload(claimed, distance),
-            "lease_ends_at": clock.isoformat(claimed.lease_expires_at)}, flush=False)
+            "lease_ends_at": clock.isoformat(claimed.lease_expires_at)})
         applied.append({"request_id": request_id, "volunteer_id": volunteer_id,
                         "distance_m": round(distance)})
     db.session.flush()

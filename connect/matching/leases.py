@@ -14,7 +14,7 @@ from connect import clock
 from connect.database import SAFE_METHODS
 from connect.extensions import db
 from connect.matching.push import public_payload, push_request, reloaded_request
-from connect.notifications.delivery import notify
+from connect.notifications.delivery import deliver, notify
 from connect.requests.models import Assist, HelpRequest
 from connect.requests.timeouts import apply_timeouts
 
@@ -49,7 +49,7 @@ def remind_due(now=None, user_id=None):
         notify(help_request.claimed_by_id, "lease_reminder", help_request.id,
                {**public_payload(help_request),
                 "lease_ends_at": clock.isoformat(help_request.lease_expires_at),
-                "minutes_left": max(1, round(left.total_seconds() / 60))}, flush=False)
+                "minutes_left": max(1, round(left.total_seconds() / 60))})
         reminded += 1
     db.session.flush()
     return reminded
@@ -62,7 +62,7 @@ def lease_lapsed(request_id, claimant_id, now=None):
     if help_request is None:
         return []
     if claimant_id is not None:
-        notify(claimant_id, "lease_expired", request_id, public_payload(help_request),
+        deliver(claimant_id, "lease_expired", request_id, public_payload(help_request),
                flush=False)
     return push_request(help_request, exclude=(claimant_id,) if claimant_id else (), now=now)
 

@@ -28,7 +28,7 @@ from connect import clock
 from connect.accounts.models import MAX_RADIUS_M, User, Volunteer
 from connect.extensions import db
 from connect.geo import EARTH_RADIUS_M, bbox_for_radius, haversine_m, round_distance_m
-from connect.notifications.delivery import notify
+from connect.notifications.delivery import deliver
 from connect.notifications.models import Notification
 from connect.requests.models import PROVEN_OUTCOMES, Assist, HelpRequest
 from connect.spatial import SRID, filter_in_box, latlon
@@ -63,7 +63,7 @@ def push_request(help_request, exclude=(), now=None):
         return []
     chosen = nearest_candidates(help_request, config["PUSH_TOP_K"], exclude, now)
     for candidate in chosen:
-        notify(candidate.user_id, PUSH_KIND, help_request.id,
+        deliver(candidate.user_id, PUSH_KIND, help_request.id,
                public_payload(help_request, candidate.distance_m), flush=False)
     if chosen:
         db.session.flush()  # together: one INSERT for all of them on PostgreSQL

@@ -1,21 +1,21 @@
-"""Delivering notifications behind one small interface: in-app inbox, log, later SMS or Zalo.
+"""Delivering notifications behind one small interface: in-app inbox, log, later SMS or Web Push.
 
-Matching code calls ``notify(...)`` only; which channels deliver is configuration
-(``NOTIFY_BACKENDS``, e.g. "inbox,log"), checked when the app starts. A new channel is a class
-with ``deliver(notification)`` registered in BACKENDS, without touching matching code. A
-channel that leaves the process (SMS, Zalo OA) should send from ``after_commit(...)``, so a
-transaction that rolls back sends nothing.
+Code that tells someone something calls ``notify(...)``, which writes one outbox event in the
+caller's transaction; the outbox worker then delivers it through every configured channel
+(``NOTIFY_BACKENDS``, e.g. "inbox,log", checked when the app starts). Work already running in
+the worker (push matching's fan-out) calls ``deliver(...)`` directly. A new channel is a class
+with ``deliver(notification)`` registered in BACKENDS, without touching the callers.
 """
 import logging
 
 from flask import current_app, has_app_context
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from connect import clock
+from connect.database import after_commit
 from connect.extensions import db
 from connect.notifications.inbox import InboxWaits
 from connect.notifications.models import NOTIFICATION_KINDS, Notification
+from connect.outbox.queue import enqueue, handles
 
 log = logging.getLogger("connect.notify")
 
@@ -63,17 +63,30 @@ def init_app(app):
     """Check the configured channels at start-up (a typo must not silently drop messages)."""
     app.config["NOTIFY_BACKENDS"] = check_backends(app.config.get("NOTIFY_BACKENDS"))
     app.extensions["inbox_waits"] = InboxWaits(app.config["INBOX_MAX_WAITING"])
-    _install_session_hooks()
 
 
-def notify(user_id, kind, request_id=None, payload=None, flush=True):
-    """Tell a user something through every configured channel; returns the Notification.
+NOTIFY_TOPIC = "notify"
+
+
+def notify(user_id, kind, request_id=None, payload=None):
+    """Tell a user something: an outbox event, delivered by the worker after the commit."""
+    _check_kind(kind)
+    return enqueue(NOTIFY_TOPIC, {"user_id": user_id, "kind": kind, "request_id": request_id,
+                                  "payload": payload or {}})
+
+
+@handles(NOTIFY_TOPIC)
+def _deliver_event(event):
+    deliver(event["user_id"], event["kind"], event.get("request_id"), event.get("payload"))
+
+
+def deliver(user_id, kind, request_id=None, payload=None, flush=True):
+    """Deliver a notification through every configured channel now; returns it.
 
     ``flush=False`` leaves the INSERT to the next flush, so a caller notifying several people
     sends one statement for all of them.
     """
-    if kind not in NOTIFICATION_KINDS:
-        raise ValueError(f"unknown notification kind {kind!r}")
+    _check_kind(kind)
     # Stamped from clock.now() as called now: the column default holds the function it had
     # at import, and the hourly push cap compares these stamps with clock.now().
     notification = Notification(user_id=user_id, kind=kind, request_id=request_id,
@@ -85,39 +98,9 @@ def notify(user_id, kind, request_id=None, payload=None, flush=True):
     return notification
 
 
-# -- after commit ------------------------------------------------------------------------
-
-_AFTER_COMMIT = "connect_after_commit"
-_installed = False
-
-
-def after_commit(callback):
-    """Run ``callback()`` once the current transaction commits; never if it rolls back."""
-    callbacks = db.session.info.setdefault(_AFTER_COMMIT, [])
-    if callback not in callbacks:
-        callbacks.append(callback)
-
-
-def _install_session_hooks():
-    global _installed
-    if _installed:
-        return
-    _installed = True
-    event.listen(Session, "after_commit", _run_after_commit)
-    event.listen(Session, "after_soft_rollback", _drop_after_commit)
-
-
-def _run_after_commit(session):
-    for callback in session.info.pop(_AFTER_COMMIT, ()):
-        try:
-            callback()
-        except Exception:  # the transaction is committed: a failed extra must not undo it
-            log.exception("after-commit notification step failed")
-
-
-def _drop_after_commit(session, previous_transaction):
-    if not previous_transaction.nested:  # a savepoint rolled back; the transaction goes on
-        session.info.pop(_AFTER_COMMIT, None)
+def _check_kind(kind):
+    if kind not in NOTIFICATION_KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
 
 
 def _wake_inbox_waits():

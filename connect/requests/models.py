@@ -29,7 +29,7 @@ class HelpRequest(db.Model):
         Index("ix_help_requests_status_lease", "status", "lease_expires_at"),
         Index("ix_help_requests_status_created", "status", "created_at"),
         # Only requests not yet purged: the purge's daily scan stays as small as the live
-        # and recently closed requests, however many purged ones pile up (migration 0006).
+        # and recently closed requests, however many purged ones pile up (migration 0007).
         Index("ix_help_requests_unpurged", "status", sqlite_where=text("purged_at IS NULL"),
               postgresql_where=text("purged_at IS NULL")),
         # One active request per phone: a second post is a duplicate, even when two race.

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from conftest import ROOT, request_payload
 
-REVISION = "0006"  # the index migration: ix_help_requests_unpurged, the purge's scan
+REVISION = "0007"  # the index migration: ix_help_requests_unpurged, the purge's scan
 INDEX = "ix_help_requests_unpurged"
 ROWS = 200_000
 MIGRATIONS = ROOT / "connect" / "migrations"

@@ -1,7 +1,7 @@
 """index of the requests not yet purged (the purge's scan), built concurrently
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 
 """
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from connect.migrating import create_index_concurrently, drop_index_concurrently
 
 # revision identifiers, used by Alembic.
-revision = '0006'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,68 @@
+"""What `flask connect scheduler` runs, and how often (every interval is a setting)."""
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete
+
+from connect import clock
+from connect.extensions import db
+from connect.matching.leases import remind_due
+from connect.offers.services import expire_offers
+from connect.outbox.models import PENDING, OutboxEvent
+from connect.requests.timeouts import expire_all
+from connect.safety.purge import purge_personal_data
+from connect.scheduler.engine import Job
+from connect.scheduler.models import JobRun
+from connect.web.idempotency import purge_expired_keys
+
+
+def expire():
+    """Persist lapsed claim leases, stale requests and past offers."""
+    result = expire_all()
+    offers = expire_offers()
+    return (f"leases lapsed: {result['leases_lapsed']}, "
+            f"requests expired: {result['requests_expired']}, offers expired: {offers}")
+
+
+def lease_reminders():
+    """Remind claimants whose lease ends soon."""
+    return f"reminders: {remind_due()}"
+
+
+def purge():
+    """Anonymise requests closed more than PURGE_AFTER_DAYS ago."""
+    result = purge_personal_data()
+    return (f"requests purged: {result['requests_purged']}, "
+            f"report comments removed: {result['report_comments_removed']}")
+
+
+def idempotency_keys():
+    """Delete stored answers to idempotent posts past their time."""
+    return f"keys removed: {purge_expired_keys()}"
+
+
+def housekeeping():
+    """Forget finished outbox events and job runs older than OUTBOX_KEEP_DAYS."""
+    cutoff = clock.now() - timedelta(days=current_app.config["OUTBOX_KEEP_DAYS"])
+    events = db.session.execute(
+        delete(OutboxEvent).where(OutboxEvent.state != PENDING,
+                                  OutboxEvent.finished_at < cutoff)
+        .execution_options(synchronize_session=False)).rowcount
+    runs = db.session.execute(
+        delete(JobRun).where(JobRun.finished_at < cutoff)
+        .execution_options(synchronize_session=False)).rowcount
+    return f"outbox events removed: {events}, job runs removed: {runs}"
+
+
+def schedule(config):
+    """The jobs with their intervals from the configuration."""
+    def every(name):
+        return timedelta(seconds=config[name])
+
+    return (
+        Job("expire", every("SCHEDULE_EXPIRE_SECONDS"), expire),
+        Job("lease-reminders", every("SCHEDULE_LEASE_REMINDERS_SECONDS"), lease_reminders),
+        Job("purge", every("SCHEDULE_PURGE_SECONDS"), purge, lease=timedelta(hours=1)),
+        Job("idempotency-keys", every("SCHEDULE_IDEMPOTENCY_KEYS_SECONDS"), idempotency_keys),
+        Job("housekeeping", every("SCHEDULE_HOUSEKEEPING_SECONDS"), housekeeping),
+    )
