@@ -2,7 +2,8 @@
 # Installs the Debian/Ubuntu packages connect needs, only those missing.
 #   tools/install-system-deps.sh run    SpatiaLite (the embedded default database)
 #   tools/install-system-deps.sh test   + PostgreSQL with PostGIS (throwaway test clusters),
-#                                        Redis (shared rate-limit storage), Chromium
+#                                        Redis (shared rate-limit storage), Chromium, nginx,
+#                                        openssl and systemd (the deploy/ files' checks)
 #   tools/install-system-deps.sh loadtest   + wrk (make loadtest's HTTP load generator)
 set -euo pipefail
 want=(libsqlite3-mod-spatialite)
@@ -10,6 +11,9 @@ if [ "${1:-run}" = "test" ] || [ "${1:-run}" = "loadtest" ]; then
     # chromium: the browser tests drive Debian's build (downloaded browsers do not work).
     # redis-server: the test of rate limits shared by two app processes starts its own.
     want+=(postgresql chromium fonts-noto-core redis-server)
+    # nginx-light, openssl, systemd: tests/integration/test_deploy.py runs `nginx -t` and
+    # nginx itself on the shipped site, and `systemd-analyze verify` on the units.
+    want+=(nginx-light openssl systemd)
 fi
 if [ "${1:-run}" = "loadtest" ]; then
     want+=(wrk)
