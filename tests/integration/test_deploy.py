@@ -83,8 +83,7 @@ def nginx_config(tmp_path, https_port, http_port, app_port):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(tmp_path / "key.pem"),
                     "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True)
-    site = (DEPLOY / "nginx" / "connect.conf").read_text()
-    for old, new in {
+    (tmp_path / "connect.conf").write_text(replaced(DEPLOY / "nginx" / "connect.conf", {
         "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
         "listen [::]:443 ssl http2;": "",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
@@ -94,22 +93,24 @@ def nginx_config(tmp_path, https_port, http_port, app_port):
         "/var/log/nginx/connect.": f"{tmp_path}/connect.",
         "/srv/connect/static/": f"{ROOT}/connect/static/",
         "server 127.0.0.1:8000;": f"server 127.0.0.1:{app_port};",
-    }.items():
-        assert old in site, old
-        site = site.replace(old, new)
-    (tmp_path / "connect.conf").write_text(site)
-    main = Path("/etc/nginx/nginx.conf").read_text()
-    for old, new in {
+    }))
+    (tmp_path / "nginx.conf").write_text(replaced(Path("/etc/nginx/nginx.conf"), {
         "user www-data;": "user root;",
         "pid /run/nginx.pid;": f"pid {tmp_path}/nginx.pid;",
         "/var/log/nginx/access.log": f"{tmp_path}/default-access.log",
         "/var/log/nginx/error.log": f"{tmp_path}/default-error.log",
         "include /etc/nginx/sites-enabled/*;": f"include {tmp_path}/connect.conf;",
-    }.items():
-        assert old in main, old
-        main = main.replace(old, new)
-    (tmp_path / "nginx.conf").write_text(main)
+    }))
     return tmp_path / "nginx.conf"
+
+
+def replaced(path, replacements):
+    """The file's text with each replacement made; each must find its text."""
+    text = path.read_text()
+    for old, new in replacements.items():
+        assert old in text, f"{path} no longer has {old!r}"
+        text = text.replace(old, new)
+    return text
 
 
 def nginx_command(config, *args):
