@@ -22,10 +22,15 @@ def backend():
 
 
 def fill_through_the_app(app, client, post_request, create_volunteer, create_staff):
-    """The demo seed (areas, 120 requests, staff), then requests in every state: claimed,
+    """The demo seed (areas, 30 requests, staff), then requests in every state: claimed,
     released, helped, confirmed, cancelled, hidden; the claims, events and notifications that
     come with them."""
-    assert app.test_cli_runner().invoke(args=["connect", "seed"]).exit_code == 0
+    from connect.demo import seed_demo_data
+    from connect.extensions import db
+
+    with app.app_context():
+        seed_demo_data(count=30)  # `flask connect seed` makes 120: 10 s here, for no more tables
+        db.session.commit()
     coordinator = create_staff()
     posted = [post_request(at=BAC_GIANG if i % 2 else LUC_NAM) for i in range(8)]
     for i, request in enumerate(posted[:6]):
@@ -79,7 +84,7 @@ def test_a_dump_restored_into_a_new_cluster_answers_as_the_original(
 
     fill_through_the_app(app, client, post_request, create_volunteer, create_staff)
     counts, events, nearby = snapshot(app)
-    assert counts["help_requests"] >= 128 and nearby["items"]
+    assert counts["help_requests"] >= 38 and nearby["items"]
     assert {"notifications", "areas", "assists", "request_areas"} <= {
         table for table, rows in counts.items() if rows}
 
