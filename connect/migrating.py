@@ -70,7 +70,12 @@ def create_index_concurrently(index_name, table_name, columns, **kw):
     if op.get_bind().dialect.name != "postgresql":
         op.create_index(index_name, table_name, columns, **kw)
         return
-    with op.get_context().autocommit_block():
+    context = op.get_context()
+    with context.autocommit_block():
+        if context.as_sql:  # `flask db upgrade --sql` writes the statement only
+            op.create_index(index_name, table_name, columns, postgresql_concurrently=True,
+                            if_not_exists=True, **kw)
+            return
         bind = op.get_bind()
         # A failed concurrent build leaves an invalid index behind, which IF NOT EXISTS
         # would take for done.
