@@ -39,11 +39,16 @@ migrate: setup
 	$(VENV)/bin/flask db upgrade
 
 # A local demo over plain http: a Secure session cookie would never come back, so it is off.
+# The three processes of a deployment (docs/deploy.md): the web server, the outbox worker
+# (notifications) and the scheduler (expiry, reminders, purge); Ctrl-C stops all three.
 run: migrate
 	@if [ "$${DEMO_DATA:-1}" != "0" ]; then $(VENV)/bin/flask connect seed; fi
-	@echo "connect is serving on http://127.0.0.1:$(PORT)"
+	@echo "connect is serving on http://127.0.0.1:$(PORT) (with its outbox worker and scheduler)"
+	@$(VENV)/bin/flask connect worker & worker=$$!; \
+	$(VENV)/bin/flask connect scheduler & scheduler=$$!; \
+	trap 'kill $$worker $$scheduler 2>/dev/null; wait' EXIT; \
 	PORT=$(PORT) SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} \
-		exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
+		$(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
 # Unit and integration tests on TEST_WORKERS processes (each starts its own throwaway
 # PostGIS), then the browser suite, a module per process (each module serves its own seeded
