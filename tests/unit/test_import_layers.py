@@ -111,6 +111,7 @@ LAYERS = (
     ("core", {"connect.clock", "connect.config", "connect.errors", "connect.extensions",
               "connect.database", "connect.changes", "connect.spatial", "connect.validation",
               "connect.i18n", "connect.security", "connect.signals", "connect.gunicorn_logging",
+              "connect.gunicorn_conf",
               "connect.geo"}),
     ("web", {"connect.web"}),
     ("accounts", {"connect.accounts"}),
