@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test fuzz bench loadtest setup test-setup migrate clean translations catalogs
+.PHONY: run test fuzz bench loadtest setup test-setup migrate clean translations catalogs dist lock
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# constraints.txt pins every package (`make lock` makes it): all machines install the same.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	tools/install-system-deps.sh run
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $@
 
 $(VENV)/.system-test: tools/install-system-deps.sh
@@ -34,6 +35,21 @@ catalogs: setup
 	$(VENV)/bin/pybabel update -N -i connect/translations/messages.pot -d connect/translations
 
 test-setup: setup $(VENV)/.system-test
+
+# The one artefact a host installs (docs/deploy.md): a wheel in dist/ with the templates, the
+# static files with Leaflet, the compiled catalogues and the migrations. Install it with
+# `pip install -c constraints.txt dist/connect-*.whl`.
+dist: setup
+	tools/build-wheel.sh dist
+
+# Re-resolves pyproject.toml's ranges (runtime, test and bench) for Linux x86_64 and Python 3.11
+# into constraints.txt, keeping the pins that still fit; LOCK_ARGS=--upgrade takes the newest.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet 'uv>=0.13,<0.14'
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' \
+		--quiet $(LOCK_ARGS) -o constraints.txt
 
 migrate: setup
 	$(VENV)/bin/flask db upgrade
@@ -81,4 +97,4 @@ loadtest: test-setup
 	$(PY) tools/pgcluster.py run -- $(PY) loadtest/run.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache build dist

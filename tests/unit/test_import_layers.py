@@ -111,7 +111,7 @@ LAYERS = (
     ("core", {"connect.clock", "connect.config", "connect.errors", "connect.extensions",
               "connect.database", "connect.changes", "connect.spatial", "connect.validation",
               "connect.i18n", "connect.security", "connect.signals", "connect.gunicorn_logging",
-              "connect.geo", "connect.outbox", "connect.scheduler"}),
+              "connect.gunicorn_conf", "connect.geo", "connect.outbox", "connect.scheduler"}),
     ("web", {"connect.web"}),
     ("accounts", {"connect.accounts"}),
     ("areas", {"connect.areas"}),
