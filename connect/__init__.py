@@ -4,7 +4,7 @@ import os
 
 from flask import Flask
 
-from connect.config import Config
+from connect.config import Config, settle
 from connect.errors import register_error_handlers
 
 
@@ -33,6 +33,7 @@ def load_config(app, overrides):
     app.config.from_mapping(vars(Config(app.instance_path)))
     if overrides:
         app.config.from_mapping(overrides)
+    settle(app.config, app.instance_path)
     app.json.sort_keys = False
 
 
