@@ -7,6 +7,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
 SPATIALITE_LIBRARY = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+# The Alembic scripts (Flask-Migrate's directory): `flask db upgrade` and /readyz read them.
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

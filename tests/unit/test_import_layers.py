@@ -122,7 +122,8 @@ LAYERS = (
     ("offers", {"connect.offers"}),
     ("volunteers", {"connect.volunteers"}),
     ("coordination", {"connect.coordination"}),
-    ("app", {"connect", "connect.cli", "connect.demo", "connect.home", "connect.models"}),
+    ("app", {"connect", "connect.cli", "connect.demo", "connect.health", "connect.home",
+             "connect.models"}),
 )
 
 
