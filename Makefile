@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
+# Local runs, tests, benches and the demo use the development settings (instance keys, SQLite
+# by default); unset, CONNECT_ENV means production (docs/deploy.md).
+export CONNECT_ENV ?= development
 
 .PHONY: run test fuzz bench loadtest setup test-setup migrate clean translations catalogs dist lock
 

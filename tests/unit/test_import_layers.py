@@ -122,7 +122,8 @@ LAYERS = (
     ("offers", {"connect.offers"}),
     ("volunteers", {"connect.volunteers"}),
     ("coordination", {"connect.coordination"}),
-    ("app", {"connect", "connect.cli", "connect.demo", "connect.home", "connect.jobs",
+    ("app", {"connect", "connect.cli", "connect.demo", "connect.health", "connect.home",
+             "connect.jobs",
              "connect.models"}),
 )
 
