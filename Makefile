@@ -5,14 +5,18 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
+# Local runs, tests, benches and the demo use the development settings (instance keys, SQLite
+# by default); unset, CONNECT_ENV means production (docs/deploy.md).
+export CONNECT_ENV ?= development
 
-.PHONY: run test fuzz bench loadtest setup test-setup migrate clean translations catalogs
+.PHONY: run test fuzz bench loadtest setup test-setup migrate clean translations catalogs dist lock
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# constraints.txt pins every package (`make lock` makes it): all machines install the same.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	tools/install-system-deps.sh run
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $@
 
 $(VENV)/.system-test: tools/install-system-deps.sh
@@ -35,15 +39,35 @@ catalogs: setup
 
 test-setup: setup $(VENV)/.system-test
 
+# The one artefact a host installs (docs/deploy.md): a wheel in dist/ with the templates, the
+# static files with Leaflet, the compiled catalogues and the migrations. Install it with
+# `pip install -c constraints.txt dist/connect-*.whl`.
+dist: setup
+	tools/build-wheel.sh dist
+
+# Re-resolves pyproject.toml's ranges (runtime, test and bench) for Linux x86_64 and Python 3.11
+# into constraints.txt, keeping the pins that still fit; LOCK_ARGS=--upgrade takes the newest.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet 'uv>=0.13,<0.14'
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 \
+		--python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock' \
+		--quiet $(LOCK_ARGS) -o constraints.txt
+
 migrate: setup
 	$(VENV)/bin/flask db upgrade
 
 # A local demo over plain http: a Secure session cookie would never come back, so it is off.
+# The three processes of a deployment (docs/deploy.md): the web server, the outbox worker
+# (notifications) and the scheduler (expiry, reminders, purge); Ctrl-C stops all three.
 run: migrate
 	@if [ "$${DEMO_DATA:-1}" != "0" ]; then $(VENV)/bin/flask connect seed; fi
-	@echo "connect is serving on http://127.0.0.1:$(PORT)"
+	@echo "connect is serving on http://127.0.0.1:$(PORT) (with its outbox worker and scheduler)"
+	@$(VENV)/bin/flask connect worker & worker=$$!; \
+	$(VENV)/bin/flask connect scheduler & scheduler=$$!; \
+	trap 'kill $$worker $$scheduler 2>/dev/null; wait' EXIT; \
 	PORT=$(PORT) SESSION_COOKIE_SECURE=$${SESSION_COOKIE_SECURE:-false} \
-		exec $(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
+		$(VENV)/bin/gunicorn --config gunicorn.conf.py wsgi:app
 
 # Unit and integration tests on TEST_WORKERS processes (each starts its own throwaway
 # PostGIS), then the browser suite, a module per process (each module serves its own seeded
@@ -76,4 +100,4 @@ loadtest: test-setup
 	$(PY) tools/pgcluster.py run -- $(PY) loadtest/run.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache build dist

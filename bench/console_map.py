@@ -57,7 +57,8 @@ CASES = [  # (name, query): the views a coordinator's screen (~1,300 x 800 px) s
 def make_app(url):
     from connect import create_app
 
-    return create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True,
+    return create_app({"SQLALCHEMY_DATABASE_URI": url, "CONNECT_ENV": "development",
+                       "SECRET_KEY": "bench", "BLUR_SECRET": "bench", "TESTING": True,
                        "RATELIMIT_ENABLED": False, "DEMO_DATA": False})
 
 

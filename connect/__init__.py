@@ -4,7 +4,7 @@ import os
 
 from flask import Flask
 
-from connect.config import Config
+from connect.config import Config, settle
 from connect.errors import register_error_handlers
 
 
@@ -24,6 +24,7 @@ def create_app(config=None):
     register_blueprints(app)
     add_request_boundary(app)
     attach_read_model(app)
+    add_probes(app)
     add_nearby_fast_path(app)
     register_cli(app)
     return app
@@ -34,6 +35,7 @@ def load_config(app, overrides):
     app.config.from_mapping(vars(Config(app.instance_path)))
     if overrides:
         app.config.from_mapping(overrides)
+    settle(app.config, app.instance_path)
     app.json.sort_keys = False
 
 
@@ -102,14 +104,14 @@ def configure_db(app):
 
 def init_extensions(app):
     from connect import models  # noqa: F401  (registers every model with the metadata)
-    from connect.database import setup_engine
+    from connect.database import MIGRATIONS, setup_engine
     from connect.extensions import api, babel, compress, csrf, db, limiter, migrate
     from connect.i18n import select_locale
 
     db.init_app(app)
     with app.app_context():
         setup_engine(db.engine)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    migrate.init_app(app, db, directory=MIGRATIONS)
     limiter.init_app(app)
     api.init_app(app)
     csrf.init_app(app)
@@ -143,9 +145,12 @@ def register_blueprints(app):
     # flask-smorest installs its own error handler; ours is the one envelope.
     register_error_handlers(app)
 
-    @app.get("/healthz")
-    def healthz():
-        return {"status": "ok"}
+
+def add_probes(app):
+    """/healthz (liveness) and /readyz (database, migrations, read model)."""
+    from connect import health
+
+    health.init_app(app)
 
 
 def register_pages(app):

@@ -1,13 +1,29 @@
-"""Configuration read from the environment, with overrides for tests."""
+"""Configuration read from the environment, with overrides for tests; settle() refuses what
+would misbehave in production."""
 import os
+import secrets
 from pathlib import Path
+
+PRODUCTION, DEVELOPMENT = "production", "development"
+ENVIRONMENTS = (PRODUCTION, DEVELOPMENT)
+# Keys shorter than this are guessable or a placeholder left in an example file.
+MIN_KEY_LENGTH = 32
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+class ConfigError(RuntimeError):
+    """A setting the app refuses to start with; the message names the variable."""
 
 
 def _bool(name, default):
     value = os.environ.get(name)
     if value is None or value == "":
         return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
+    word = value.strip().lower()
+    if word not in _TRUE + _FALSE:
+        raise ConfigError(f"{name}={value!r} is not a yes/no value: use one of "
+                          f"{', '.join(_TRUE)} or {', '.join(_FALSE)}.")
+    return word in _TRUE
 
 
 # Places a resident can choose instead of a map pin (no JavaScript, or no map tiles):
@@ -28,9 +44,28 @@ def _places(name, default):
     return tuple((str(place), float(lat), float(lon)) for place, lat, lon in json.loads(value))
 
 
-def _int(name, default):
+def _number(kind, name, default):
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a {kind.__name__} "
+                          f"(the default is {default}).") from None
+
+
+def _int(name, default):
+    return _number(int, name, default)
+
+
+def _float(name, default):
+    return _number(float, name, default)
+
+
+def _list(name):
+    """A comma-separated list; empty items are dropped."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
 # Rate limits (connect.web.ratelimits applies them): setting name -> default; each can be overridden from the environment (below) and
@@ -74,10 +109,16 @@ class Config:
     """Settings for a real deployment; every value can come from the environment."""
 
     def __init__(self, instance_path):
-        self.SECRET_KEY = os.environ.get("SECRET_KEY") or _dev_secret(instance_path)
-        self.SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or (
-            f"sqlite:///{Path(instance_path) / 'connect.db'}"
-        )
+        # Unset is production: a forgotten variable must never make a weaker service.
+        self.CONNECT_ENV = os.environ.get("CONNECT_ENV") or PRODUCTION
+        # SECRET_KEY signs sessions and CSRF tokens and seals stored idempotent answers; after
+        # a rotation the previous keys go in SECRET_KEY_FALLBACKS (newest last) for a while.
+        # BLUR_SECRET keys public locations: it never rotates. Production requires both and
+        # DATABASE_URL; development makes what is unset (settle()).
+        self.SECRET_KEY = os.environ.get("SECRET_KEY")
+        self.SECRET_KEY_FALLBACKS = _list("SECRET_KEY_FALLBACKS")
+        self.BLUR_SECRET = os.environ.get("BLUR_SECRET")
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
         self.DEMO_DATA = _bool("DEMO_DATA", True)
         self.RATELIMIT_ENABLED = _bool("RATELIMIT_ENABLED", True)
         # memory:// counts per process; a shared store (redis://host:6379/0) counts across
@@ -118,18 +159,16 @@ class Config:
         self.HOTLINE = os.environ.get("HOTLINE", "")
         # Read model: how often a nearby query re-reads changes, and how stale it may get
         # when the database cannot be reached before nearby answers 503.
-        self.READ_MODEL_SYNC_INTERVAL = float(os.environ.get("READ_MODEL_SYNC_INTERVAL", "0.2"))
-        self.READ_MODEL_MAX_STALENESS = float(os.environ.get("READ_MODEL_MAX_STALENESS", "3.0"))
+        self.READ_MODEL_SYNC_INTERVAL = _float("READ_MODEL_SYNC_INTERVAL", 0.2)
+        self.READ_MODEL_MAX_STALENESS = _float("READ_MODEL_MAX_STALENESS", 3.0)
         # Plain nearby GETs skip Flask's per-request work, same bytes and headers
         # (connect.web.fastpath); off sends every request through Flask.
         self.NEARBY_FAST_PATH = _bool("NEARBY_FAST_PATH", True)
-        self.BLUR_SECRET = os.environ.get("BLUR_SECRET") or self.SECRET_KEY
         # Fair ranking of nearby lists (docs/ranking.md): rank = distance / (1 + urgent weight
         # if urgent + wait weight x hours waited, up to the cap).
-        self.RANK_URGENT_WEIGHT = float(os.environ.get("RANK_URGENT_WEIGHT") or "1.0")
-        self.RANK_WAIT_WEIGHT_PER_HOUR = float(os.environ.get("RANK_WAIT_WEIGHT_PER_HOUR")
-                                               or "0.2")
-        self.RANK_WAIT_CAP_HOURS = float(os.environ.get("RANK_WAIT_CAP_HOURS") or "24")
+        self.RANK_URGENT_WEIGHT = _float("RANK_URGENT_WEIGHT", 1.0)
+        self.RANK_WAIT_WEIGHT_PER_HOUR = _float("RANK_WAIT_WEIGHT_PER_HOUR", 0.2)
+        self.RANK_WAIT_CAP_HOURS = _float("RANK_WAIT_CAP_HOURS", 24.0)
         # Channels that deliver notifications (connect.notifications.delivery.BACKENDS).
         self.NOTIFY_BACKENDS = tuple(name.strip() for name in os.environ.get(
             "NOTIFY_BACKENDS", "inbox,log").split(",") if name.strip())
@@ -209,16 +248,62 @@ class Config:
         self.COMPRESS_MIN_SIZE = 500
 
 
-def _dev_secret(instance_path):
-    """A per-instance random key kept on disk so sessions survive restarts in development."""
-    import secrets
+def settle(config, instance_path):
+    """Check the settings once overrides are in: stop on a setting that production must not
+    run with (ConfigError naming it), and make development's local keys and database."""
+    environment = config["CONNECT_ENV"]
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(f"CONNECT_ENV={environment!r} is not one of {', '.join(ENVIRONMENTS)} "
+                          "(unset means production).")
+    if environment == DEVELOPMENT:
+        # Convenient and local: each key its own random file, so rotating SECRET_KEY (or
+        # deleting its file) never moves a public location.
+        config["SECRET_KEY"] = config["SECRET_KEY"] or _instance_key(instance_path, "secret_key")
+        config["BLUR_SECRET"] = (config["BLUR_SECRET"]
+                                 or _instance_key(instance_path, "blur_secret"))
+        config["SQLALCHEMY_DATABASE_URI"] = (config["SQLALCHEMY_DATABASE_URI"]
+                                             or f"sqlite:///{Path(instance_path) / 'connect.db'}")
+    else:
+        _require_key("SECRET_KEY", config["SECRET_KEY"], "the same on every host")
+        _require_key("BLUR_SECRET", config["BLUR_SECRET"],
+                     "the same on every host, never changed (it places public locations)")
+        for number, key in enumerate(config["SECRET_KEY_FALLBACKS"], 1):
+            _require_key(f"SECRET_KEY_FALLBACKS (item {number})", key, "a previous SECRET_KEY")
+        if not config["SQLALCHEMY_DATABASE_URI"]:
+            raise ConfigError("DATABASE_URL is not set: production needs its PostgreSQL "
+                              "database (postgresql+psycopg://user:password@host/connect); "
+                              "for a local SQLite run set CONNECT_ENV=development.")
+    # Flask-WTF signs CSRF tokens with this (itsdangerous takes a list of keys, newest last),
+    # so forms opened before a rotation still post.
+    config["WTF_CSRF_SECRET_KEY"] = [*config["SECRET_KEY_FALLBACKS"], config["SECRET_KEY"]]
 
-    path = Path(instance_path) / "secret_key"
-    try:
-        return path.read_text().strip()
-    except FileNotFoundError:
+
+def _require_key(name, value, what):
+    if not value:
+        raise ConfigError(
+            f"{name} is not set: production (CONNECT_ENV unset or {PRODUCTION!r}) needs it, "
+            f"{what}. Make one with `python3 -c 'import secrets; print(secrets.token_hex(32))'`; "
+            f"for a local run set CONNECT_ENV={DEVELOPMENT}.")
+    if len(value) < MIN_KEY_LENGTH:
+        raise ConfigError(f"{name} is {len(value)} characters long: production needs at least "
+                          f"{MIN_KEY_LENGTH} random ones (`python3 -c 'import secrets; "
+                          f"print(secrets.token_hex(32))'`).")
+
+
+def _instance_key(instance_path, name):
+    """A random key kept in the instance folder, made once (whichever process is first)."""
+    path = Path(instance_path) / name
+    if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32)
-        path.write_text(key)
-        path.chmod(0o600)
-        return key
+        draft = path.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_hex(32))
+        try:
+            # A link appears whole or not at all: gunicorn workers starting together agree.
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()

@@ -13,6 +13,8 @@ from connect.extensions import db
 log = logging.getLogger(__name__)
 
 SPATIALITE_LIBRARY = os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite")
+# The Alembic scripts (Flask-Migrate's directory): `flask db upgrade` and /readyz read them.
+MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

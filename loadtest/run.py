@@ -347,7 +347,8 @@ def main():
     if SETTINGS["workers"] < 2:
         raise SystemExit("LOADTEST_WORKERS must be at least 2 (freshness is across workers)")
     secret = secrets.token_hex(8)
-    env = dict(os.environ, LOADTEST_SECRET=secret, SECRET_KEY=secrets.token_hex(32),
+    env = dict(os.environ, LOADTEST_SECRET=secret, CONNECT_ENV="development",
+               SECRET_KEY=secrets.token_hex(32), BLUR_SECRET=secrets.token_hex(32),
                DEMO_DATA="0", SESSION_COOKIE_SECURE="false",
                LOADTEST_REQUESTS=str(SETTINGS["requests"]),
                LOADTEST_VOLUNTEERS=str(SETTINGS["volunteers"]),

@@ -13,10 +13,14 @@ sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ("sqlite", "postgis")
+# Tests run the development settings, and so do the servers and commands they start.
+os.environ["CONNECT_ENV"] = "development"
 
 TEST_CONFIG = {
     "TESTING": True,
+    "CONNECT_ENV": "development",
     "SECRET_KEY": "test-secret",
+    "BLUR_SECRET": "test-blur-secret",
     "RATELIMIT_ENABLED": False,
     "DEMO_DATA": False,
     "READ_MODEL_SYNC_INTERVAL": 0.05,

@@ -122,6 +122,10 @@ class OpenRequestsReadModel:
     def __len__(self):
         return len(self.requests)
 
+    def staleness(self):
+        """Seconds since the model last caught up with the database; None before it loaded."""
+        return time.monotonic() - self._last_sync if self._loaded else None
+
     def stats(self):
         return {"open_indexed": len(self.requests), "claimed": self.requests.claimed_count,
                 "watermark": self._watermark,

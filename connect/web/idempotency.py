@@ -101,10 +101,11 @@ def idempotent(view):
         key = _key_from_header()
         if key is None:
             return view(*args, **kwargs)
-        scope = _scope(key)
-        scope_hash = _digest(b"idempotency-scope", scope)
-        fingerprint = _digest(b"idempotency-request", _request_content())
-        replay = _begin(scope, scope_hash, fingerprint)
+        scope, content = _scope(key), _request_content()
+        # The scope's hash under each key, the current SECRET_KEY's first: new rows go there.
+        under = {_digest(secret, b"idempotency-scope", scope): secret for secret in _secrets()}
+        scope_hash, secret = next(iter(under.items()))
+        replay = _begin(under, scope, content)
         if replay is not None:
             return replay
         response = current_app.make_response(view(*args, **kwargs))
@@ -114,7 +115,7 @@ def idempotent(view):
             stored = db.session.execute(
                 update(IdempotencyKey).where(IdempotencyKey.scope_hash == scope_hash)
                 .values(status_code=response.status_code,
-                        response=_seal(scope, response.get_data()))
+                        response=_seal(secret, scope, response.get_data()))
                 .execution_options(synchronize_session=False)).rowcount
             if stored != 1:
                 # The view ended the transaction the key row was in: commit no write without it.
@@ -166,29 +167,36 @@ def _request_content():
     return body + b"\0" + request.query_string
 
 
-def _begin(scope, scope_hash, fingerprint):
-    """The stored answer to replay, or None once this request holds the key."""
+def _begin(under, scope, content):
+    """The stored answer to replay, or None once this request holds the key.
+
+    A key stored before SECRET_KEY was rotated is found under a fallback's hash and replayed;
+    a new key is stored under the current SECRET_KEY's.
+    """
     now = clock.now()
-    row = _stored(scope_hash)
-    if row is not None:
-        if row.expires_at > now:
-            return _replay(row, scope, fingerprint)
+    rows = _stored(under)
+    live = [row for row in rows if row.expires_at > now]
+    if live:
+        return _replay(live[0], under, scope, content)
+    if rows:
         db.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.scope_hash == scope_hash,
+            delete(IdempotencyKey).where(IdempotencyKey.scope_hash.in_(list(under)),
                                          IdempotencyKey.expires_at <= now)
             .execution_options(synchronize_session=False))
     ttl = timedelta(seconds=current_app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
+    scope_hash, secret = next(iter(under.items()))
     try:
         with _bounded_lock_wait(), db.session.begin_nested():
             db.session.execute(insert(IdempotencyKey).values(
-                scope_hash=scope_hash, request_hash=fingerprint, created_at=now,
-                expires_at=now + ttl))
+                scope_hash=scope_hash,
+                request_hash=_digest(secret, b"idempotency-request", content),
+                created_at=now, expires_at=now + ttl))
     except IntegrityError:
         # Another request with this key committed while this one waited for it.
-        row = _stored(scope_hash)
-        if row is None or row.expires_at <= now:
+        live = [row for row in _stored(under) if row.expires_at > now]
+        if not live:
             raise KeyInProgress() from None
-        return _replay(row, scope, fingerprint)
+        return _replay(live[0], under, scope, content)
     except OperationalError as exc:
         if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
             raise KeyInProgress() from None
@@ -196,11 +204,12 @@ def _begin(scope, scope_hash, fingerprint):
     return None
 
 
-def _stored(scope_hash):
+def _stored(scope_hashes):
+    """The rows stored under any of these scope hashes (one, but for an expired leftover)."""
     k = IdempotencyKey
     return db.session.execute(
-        select(k.request_hash, k.status_code, k.response, k.expires_at)
-        .where(k.scope_hash == scope_hash)).first()
+        select(k.scope_hash, k.request_hash, k.status_code, k.response, k.expires_at)
+        .where(k.scope_hash.in_(list(scope_hashes)))).all()
 
 
 @contextmanager
@@ -218,12 +227,15 @@ def _bounded_lock_wait():
         db.session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
-def _replay(row, scope, fingerprint):
-    if not hmac.compare_digest(row.request_hash, fingerprint):
+def _replay(row, under, scope, content):
+    # Everything of the row was made with the key its scope hash was found under.
+    secret = under[row.scope_hash]
+    if not hmac.compare_digest(row.request_hash,
+                               _digest(secret, b"idempotency-request", content)):
         raise KeyReused()
     if row.status_code is None:
         raise KeyInProgress()
-    response = Response(_open(scope, row.response), status=row.status_code,
+    response = Response(_open(secret, scope, row.response), status=row.status_code,
                         mimetype="application/json")
     response.headers[REPLAYED_HEADER] = "true"
     return response
@@ -233,28 +245,34 @@ def _replay(row, scope, fingerprint):
 # An answer may hold a new manage token and contact details. It is stored encrypted (AES-GCM)
 # under a key derived from SECRET_KEY and the client's Idempotency-Key, which is never stored:
 # the database alone (a dump, a backup, a replica) cannot open it, only the retry that
-# presents the key.
+# presents the key. After a rotation, rows stored under a key now in SECRET_KEY_FALLBACKS
+# are found and opened with it until they expire.
 
-def _digest(purpose, data):
-    return hmac.new(_secret(), purpose + b"\0" + data, hashlib.sha256).hexdigest()
-
-
-def _subkey(purpose, scope):
-    return hmac.new(_secret(), purpose + b"\0" + scope, hashlib.sha256).digest()
-
-
-def _secret():
-    return current_app.config["SECRET_KEY"].encode()
+def _secrets():
+    """SECRET_KEY, then each of SECRET_KEY_FALLBACKS newest first: keys stored before a
+    rotation are still found and opened."""
+    config = current_app.config
+    return [key.encode() for key in (config["SECRET_KEY"],
+                                     *reversed(config["SECRET_KEY_FALLBACKS"]))]
 
 
-def _seal(scope, plaintext):
+def _digest(secret, purpose, data):
+    return hmac.new(secret, purpose + b"\0" + data, hashlib.sha256).hexdigest()
+
+
+def _subkey(secret, purpose, scope):
+    return hmac.new(secret, purpose + b"\0" + scope, hashlib.sha256).digest()
+
+
+def _seal(secret, scope, plaintext):
     nonce = os.urandom(_NONCE)
-    return nonce + AESGCM(_subkey(b"idempotency-answer", scope)).encrypt(nonce, plaintext, None)
+    return nonce + AESGCM(_subkey(secret, b"idempotency-answer", scope)).encrypt(
+        nonce, plaintext, None)
 
 
-def _open(scope, sealed):
+def _open(secret, scope, sealed):
     try:
-        return AESGCM(_subkey(b"idempotency-answer", scope)).decrypt(
+        return AESGCM(_subkey(secret, b"idempotency-answer", scope)).decrypt(
             sealed[:_NONCE], sealed[_NONCE:], None)
     except InvalidTag:
         raise RuntimeError("a stored idempotent answer failed its integrity check") from None

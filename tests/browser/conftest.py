@@ -32,7 +32,9 @@ OUTSIDE = re.compile(r"^(?!https?://127\.0\.0\.1[:/])[a-z][a-z0-9+.-]*://", re.I
 TILE_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC")
 SERVER_CONFIG = {
+    "CONNECT_ENV": "development",
     "SECRET_KEY": "browser-test-secret",
+    "BLUR_SECRET": "browser-test-blur-secret",
     "RATELIMIT_ENABLED": False,
     "DEMO_DATA": False,
     "READ_MODEL_SYNC_INTERVAL": 0.05,

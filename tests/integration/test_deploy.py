@@ -138,7 +138,7 @@ def served(sqlite_template, tmp_path):
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     log = open(tmp_path / "gunicorn.log", "w")
     app = subprocess.Popen(
-        [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-w", "1", "-b",
+        [str(GUNICORN), "-c", "python:connect.gunicorn_conf", "-w", "1", "-b",
          f"127.0.0.1:{app_port}", "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}",
          "serve:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True)

@@ -124,7 +124,8 @@ def test_a_post_kept_waiting_too_long_by_the_first_with_its_key_is_told_to_retry
     monkeypatch.setattr(idempotency, "LOCK_WAIT", "300ms")
     client, payload, k = app.test_client(), request_payload(), key()
     with app.test_request_context(API, method="POST", json=payload, headers=keyed(k)):
-        scope_hash = idempotency._digest(b"idempotency-scope", idempotency._scope(k))
+        scope_hash = idempotency._digest(idempotency._secrets()[0], b"idempotency-scope",
+                                         idempotency._scope(k))
         first = db.engine.connect()  # the first request, still running
     now = clock_module.now()
     try:

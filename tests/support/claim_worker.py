@@ -24,7 +24,8 @@ def main():
     from connect.extensions import db
 
     app = create_app({
-        "TESTING": True, "SECRET_KEY": "test-secret", "RATELIMIT_ENABLED": False,
+        "TESTING": True, "CONNECT_ENV": "development", "SECRET_KEY": "test-secret",
+        "BLUR_SECRET": "test-blur-secret", "RATELIMIT_ENABLED": False,
         "DEMO_DATA": False, "SQLALCHEMY_DATABASE_URI": job["database_url"],
     })
     tokens = job["tokens"]

@@ -1,13 +1,18 @@
-"""connect's own long-running commands (worker, scheduler) as real processes for tests."""
+"""The processes of a deployment, for real, in tests: gunicorn, worker, scheduler, Redis."""
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import requests
+
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = Path(sys.executable).with_name("flask")
+GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
 def app_env(database_url, **extra):
@@ -65,3 +70,74 @@ def wait_for(predicate, timeout=20.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn(Command):
+    """The web server as deployed: gunicorn.conf.py, gthread workers, on a loopback port."""
+
+    def __init__(self, database_url, log_path, workers=2, **env):
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(log_path)
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
+             "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
+            cwd=ROOT, env=app_env(database_url, **env), stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout=60):
+        def up():
+            if not self.running():
+                raise AssertionError(f"gunicorn exited:\n{self.log()[-3000:]}")
+            try:
+                return requests.get(f"{self.base}/healthz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, timeout=timeout, what="gunicorn to serve")
+        return self
+
+
+class Redis:
+    """A throwaway redis-server: loopback, a free port, nothing written to disk."""
+
+    def __init__(self, directory):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._log = open(Path(directory) / "redis.log", "w")
+        self.process = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1",
+             "--port", str(self.port), "--dir", str(directory), "--save", "",
+             "--appendonly", "no", "--daemonize", "no"],
+            stdout=self._log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout=10):
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+
+        def up():
+            try:
+                return client.ping()
+            except redis.exceptions.ConnectionError:
+                if self.process.poll() is not None:
+                    raise AssertionError("redis-server exited") from None
+                return False
+
+        try:
+            wait_for(up, timeout=timeout, what="redis-server")
+        finally:
+            client.close()
+        return self
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+        self._log.close()

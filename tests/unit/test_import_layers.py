@@ -111,7 +111,8 @@ LAYERS = (
     ("core", {"connect.clock", "connect.config", "connect.errors", "connect.extensions",
               "connect.database", "connect.changes", "connect.spatial", "connect.validation",
               "connect.i18n", "connect.security", "connect.signals", "connect.gunicorn_logging",
-              "connect.migrating", "connect.geo", "connect.outbox", "connect.scheduler"}),
+              "connect.gunicorn_conf", "connect.migrating", "connect.geo", "connect.outbox",
+              "connect.scheduler"}),
     ("web", {"connect.web"}),
     ("accounts", {"connect.accounts"}),
     ("areas", {"connect.areas"}),
@@ -122,7 +123,8 @@ LAYERS = (
     ("offers", {"connect.offers"}),
     ("volunteers", {"connect.volunteers"}),
     ("coordination", {"connect.coordination"}),
-    ("app", {"connect", "connect.cli", "connect.demo", "connect.home", "connect.jobs",
+    ("app", {"connect", "connect.cli", "connect.demo", "connect.health", "connect.home",
+             "connect.jobs",
              "connect.models"}),
 )
 
