@@ -198,8 +198,10 @@ def test_nginx_in_front_of_gunicorn(served):
     assert moved.status_code == 301
 
     http.get(f"{base}/m/{TOKEN}/edit?lang=en")
+    http.get(f"{base}/login?next=/m/{TOKEN}")
     lines = access_log.read_text().splitlines()
     assert lines and TOKEN not in access_log.read_text()
     entries = [json.loads(line) for line in lines]
-    assert {"/m/[redacted]", "/m/[redacted]/edit?lang=en"} <= {e["uri"] for e in entries}
+    assert {"/m/[redacted]", "/m/[redacted]/edit?lang=en",
+            "/login?next=/m/[redacted]"} <= {entry["uri"] for entry in entries}
     assert all(re.fullmatch(r"[0-9a-f]{32}", entry["request_id"]) for entry in entries)
