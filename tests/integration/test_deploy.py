@@ -8,21 +8,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from conftest import CI, ROOT
+from processes import Gunicorn, free_port, wait_for
 
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").glob("*.service"))
 VENV_BIN = Path(sys.executable).parent
-GUNICORN = VENV_BIN / "gunicorn"
 TOKEN = "pRAs188fBVOWJsQE7cVy7iwKl-wMlebchww5GGtm84w"
 
 
@@ -34,12 +32,6 @@ def need(tool):
             pytest.fail(f"{tool} is required under CI (tools/install-system-deps.sh test)")
         pytest.skip(f"{tool} is not installed")
     return path
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- systemd -------------------------------------------------------------------------------
@@ -126,48 +118,38 @@ def test_the_nginx_site_passes_nginx_t(tmp_path):
 
 @pytest.fixture
 def served(sqlite_template, tmp_path):
-    """gunicorn (the production settings file) with nginx in front, both on loopback."""
+    """gunicorn (the production settings) with nginx in front, both on loopback."""
     database = tmp_path / "connect.db"
     shutil.copyfile(sqlite_template, database)
-    app_port, https_port, http_port = free_port(), free_port(), free_port()
-    config = nginx_config(tmp_path, https_port, http_port, app_port)
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "test-secret",
-           "CONNECT_ENV": "development", "DEMO_DATA": "0", "RATELIMIT_ENABLED": "false",
-           # What deploy/nginx/connect.conf says to set.
-           "PROXY_FIX_X_FOR": "1", "PROXY_FIX_X_PROTO": "1", "FORCE_HTTPS": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    log = open(tmp_path / "gunicorn.log", "w")
-    app = subprocess.Popen(
-        [str(GUNICORN), "-c", "python:connect.gunicorn_conf", "-w", "1", "-b",
-         f"127.0.0.1:{app_port}", "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}",
-         "serve:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True)
+    # What deploy/nginx/connect.conf says to set.
+    app = Gunicorn(f"sqlite:///{database}", tmp_path / "gunicorn.log", workers=1,
+                   PROXY_FIX_X_FOR=1, PROXY_FIX_X_PROTO=1, FORCE_HTTPS=1)
+    https_port, http_port = free_port(), free_port()
+    config = nginx_config(tmp_path, https_port, http_port, app.port)
     nginx = subprocess.Popen(nginx_command(config, "-g", "daemon off;"),
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"https://127.0.0.1:{https_port}"
     http = requests.Session()
     http.trust_env = False  # no proxy or CA bundle from the environment: this certificate
     http.verify = str(tmp_path / "cert.pem")
+
+    def through_nginx():
+        # (Straight to gunicorn, FORCE_HTTPS would redirect: only nginx says https.)
+        assert app.running(), app.log()[-3000:]
+        assert nginx.poll() is None, nginx.stderr.read()
+        try:
+            return http.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert app.poll() is None, (tmp_path / "gunicorn.log").read_text()[-3000:]
-            assert nginx.poll() is None, nginx.stderr.read()
-            try:
-                if http.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()[-3000:]
-            time.sleep(0.1)
+        wait_for(through_nginx, timeout=60, what="/healthz through nginx")
         yield http, base, tmp_path / "connect.access.log"
     finally:
         http.close()
         nginx.send_signal(signal.SIGQUIT)  # graceful: the log is flushed
-        app.send_signal(signal.SIGTERM)
         nginx.wait(10)
-        app.wait(15)
-        log.close()
+        app.terminate(15)
 
 
 def test_nginx_in_front_of_gunicorn(served):
