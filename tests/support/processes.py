@@ -25,15 +25,15 @@ def app_env(database_url, **extra):
     return env
 
 
-class Command:
-    """`flask connect <args>` running in its own process group, its output in a log file."""
+class Process:
+    """A command in its own process group, its output in a log file."""
 
-    def __init__(self, args, database_url, log_path, **env):
+    def __init__(self, argv, log_path, env, cwd=ROOT):
         self.log_path = Path(log_path)
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [str(FLASK), "connect", *args], cwd=ROOT, env=app_env(database_url, **env),
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+            [str(arg) for arg in argv], cwd=cwd, env=env, stdout=self._log,
+            stderr=subprocess.STDOUT, start_new_session=True)
 
     def log(self):
         if not self._log.closed:
@@ -78,31 +78,39 @@ def free_port():
         return sock.getsockname()[1]
 
 
-class Gunicorn(Command):
-    """The web server as deployed: gunicorn.conf.py, gthread workers, on a loopback port."""
+class Command(Process):
+    """`flask connect <args>` of the checkout, on the test's database."""
+
+    def __init__(self, args, database_url, log_path, **env):
+        super().__init__([FLASK, "connect", *args], log_path, app_env(database_url, **env))
+
+
+class Gunicorn(Process):
+    """The checkout's web server as deployed: gunicorn.conf.py, gthread workers, loopback."""
 
     def __init__(self, database_url, log_path, workers=2, **env):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(log_path)
-        self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(
-            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
-             "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
-            cwd=ROOT, env=app_env(database_url, **env), stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+        super().__init__([GUNICORN, "-c", ROOT / "gunicorn.conf.py", "-w", workers,
+                          "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
+                         log_path, app_env(database_url, **env))
 
     def wait_ready(self, timeout=60):
-        def up():
-            if not self.running():
-                raise AssertionError(f"gunicorn exited:\n{self.log()[-3000:]}")
-            try:
-                return requests.get(f"{self.base}/healthz", timeout=1).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(up, timeout=timeout, what="gunicorn to serve")
+        serving(self, self.base, timeout)
         return self
+
+
+def serving(process, base, timeout=60):
+    """Wait until the server at ``base`` answers /healthz; fail with its log if it exits."""
+    def up():
+        if not process.running():
+            raise AssertionError(f"the server exited:\n{process.log()[-3000:]}")
+        try:
+            return requests.get(f"{base}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout=timeout, what=f"{base} to serve")
 
 
 class Redis:
