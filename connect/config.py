@@ -2,6 +2,8 @@
 import os
 from pathlib import Path
 
+from connect.logs import output_format
+
 
 def _bool(name, default):
     value = os.environ.get(name)
@@ -158,7 +160,15 @@ class Config:
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: a database error's text (logged, and in tracebacks) never holds
+        # the values of a statement (names, phones, exact points).
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+        # Logs: JSON lines (LOG_FORMAT=text for people), at LOG_LEVEL; connect.logs.
+        self.LOG_FORMAT = output_format(os.environ.get("LOG_FORMAT"))
+        self.LOG_LEVEL = (os.environ.get("LOG_LEVEL") or "INFO").upper()
+        # /metrics on the app's port answers only `Authorization: Bearer <this>`; unset, 404
+        # (the gunicorn master serves them without a token on 127.0.0.1:METRICS_PORT).
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
         # Pages: Vietnamese first, English on request.
         self.BABEL_DEFAULT_LOCALE = "vi"
         # Times on pages are local; the database stores UTC.

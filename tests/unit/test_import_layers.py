@@ -111,7 +111,7 @@ LAYERS = (
     ("core", {"connect.clock", "connect.config", "connect.errors", "connect.extensions",
               "connect.database", "connect.changes", "connect.spatial", "connect.validation",
               "connect.i18n", "connect.security", "connect.signals", "connect.gunicorn_logging",
-              "connect.geo"}),
+              "connect.geo", "connect.logs", "connect.metrics", "connect.redaction"}),
     ("web", {"connect.web"}),
     ("accounts", {"connect.accounts"}),
     ("areas", {"connect.areas"}),
