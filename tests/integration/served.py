@@ -21,9 +21,10 @@ def free_port():
 
 
 class Gunicorn:
-    """gunicorn -c gunicorn.conf.py with ``workers`` gthread workers on tests/support/serve.py."""
+    """gunicorn -c gunicorn.conf.py with ``workers`` gthread workers on an ``app`` of
+    tests/support (serve.py by default)."""
 
-    def __init__(self, database_url, folder, workers=2, **env):
+    def __init__(self, database_url, folder, workers=2, app="serve:app", **env):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.access_log = Path(folder) / "access.log"
@@ -38,12 +39,13 @@ class Gunicorn:
             [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
              "-b", f"127.0.0.1:{self.port}", "--access-logfile", str(self.access_log),
              "--error-logfile", str(self.error_log),
-             "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}", "serve:app"],
+             "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}", app],
             cwd=ROOT, env=environment, stdout=self._output, stderr=subprocess.STDOUT,
             start_new_session=True)
 
     def logs(self):
-        self._output.flush()
+        if not self._output.closed:
+            self._output.flush()
         return "".join(path.read_text(errors="replace") for path in (
             self.output, self.error_log, self.access_log) if path.exists())
 
