@@ -2,14 +2,16 @@
 # Installs the Debian/Ubuntu packages connect needs, only those missing.
 #   tools/install-system-deps.sh run    SpatiaLite (the embedded default database)
 #   tools/install-system-deps.sh test   + PostgreSQL with PostGIS (throwaway test clusters),
-#                                        Redis (shared rate-limit storage), Chromium
+#                                        Redis (shared rate-limit storage), Chromium,
+#                                        nginx-light (the log format test runs deploy/nginx)
 #   tools/install-system-deps.sh loadtest   + wrk (make loadtest's HTTP load generator)
 set -euo pipefail
 want=(libsqlite3-mod-spatialite)
 if [ "${1:-run}" = "test" ] || [ "${1:-run}" = "loadtest" ]; then
     # chromium: the browser tests drive Debian's build (downloaded browsers do not work).
     # redis-server: the test of rate limits shared by two app processes starts its own.
-    want+=(postgresql chromium fonts-noto-core redis-server)
+    # nginx-light: tests/integration/test_nginx_log.py serves through deploy/nginx's log format.
+    want+=(postgresql chromium fonts-noto-core redis-server nginx-light)
 fi
 if [ "${1:-run}" = "loadtest" ]; then
     want+=(wrk)
