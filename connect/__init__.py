@@ -26,6 +26,7 @@ def create_app(config=None):
     attach_read_model(app)
     add_probes(app)
     add_nearby_fast_path(app)
+    observe_requests(app)
     register_cli(app)
     return app
 
@@ -40,10 +41,11 @@ def load_config(app, overrides):
 
 
 def configure_logging(app):
+    """JSON (or LOG_FORMAT=text) lines with request ids, redacted (connect.logs)."""
+    from connect import logs
+
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    if not app.debug and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
 
 
 def trust_proxies(app):
@@ -59,11 +61,13 @@ def connect_domains(app):
     """Each domain's start-up: who is calling, the receivers of request events (blinker
     holds them weakly, and a process that never imported a module would miss them), and what
     offers give lower packages (a report subject, their privacy rule)."""
+    from connect import metrics
     from connect.accounts import auth
     from connect.matching import listeners as matching_listeners
     from connect.offers import queries as offer_queries
     from connect.offers import reporting as offer_reports
     from connect.requests import listeners as request_listeners
+    from connect.requests import signals as request_signals
     from connect.safety import listeners as safety_listeners
 
     auth.init_app(app)
@@ -73,6 +77,10 @@ def connect_domains(app):
     matching_listeners.init_app(app)
     offer_reports.init_app(app)
     offer_queries.init_app(app)
+    # Counted last, once everything a claim sets in motion went through.
+    request_signals.claimed.connect(metrics.count_claimed)
+    request_signals.helped.connect(metrics.count_helped)
+    request_signals.confirmed.connect(metrics.count_confirmed)
 
 
 def configure_notifications(app):
@@ -204,6 +212,13 @@ def add_nearby_fast_path(app):
     from connect.web.fastpath import install
 
     install(app, "requests.nearby", NearbyQuerySchema())
+
+
+def observe_requests(app):
+    """Request ids, and each answer counted and timed by route, the fast path's too."""
+    from connect.web import observe
+
+    observe.init_app(app)
 
 
 def register_cli(app):

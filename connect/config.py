@@ -4,6 +4,8 @@ import os
 import secrets
 from pathlib import Path
 
+from connect.logs import output_format
+
 PRODUCTION, DEVELOPMENT = "production", "development"
 ENVIRONMENTS = (PRODUCTION, DEVELOPMENT)
 # Keys shorter than this are guessable or a placeholder left in an example file.
@@ -219,7 +221,15 @@ class Config:
         self.OPENAPI_VERSION = "3.0.3"
         self.OPENAPI_URL_PREFIX = "/api/v1"
         self.OPENAPI_JSON_PATH = "openapi.json"
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: a database error's text (logged, and in tracebacks) never holds
+        # the values of a statement (names, phones, exact points).
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+        # Logs: JSON lines (LOG_FORMAT=text for people), at LOG_LEVEL; connect.logs.
+        self.LOG_FORMAT = output_format(os.environ.get("LOG_FORMAT"))
+        self.LOG_LEVEL = (os.environ.get("LOG_LEVEL") or "INFO").upper()
+        # /metrics on the app's port answers only `Authorization: Bearer <this>`; unset, 404
+        # (the gunicorn master serves them without a token on 127.0.0.1:METRICS_PORT).
+        self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
         # `flask db upgrade` on PostgreSQL: DDL waits this many seconds for its table lock
         # (readers and writers queue behind a waiting ALTER), then is tried again after
         # waiting 1, 2, 4... times as long, MIGRATION_LOCK_ATTEMPTS times in all.

@@ -2,11 +2,13 @@
 import logging
 
 import marshmallow as ma
-from flask import current_app, jsonify, request
+from flask import current_app, has_request_context, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+# Where a request answered 503 says why (connect.web.observe counts it by this cause).
+UNAVAILABLE_CAUSE = "connect.unavailable_cause"
 
 
 class ConnectError(Exception):
@@ -114,14 +116,27 @@ def handle_http_exception(error):
     return envelope(status, _HTTP_CODES.get(status, "http_error"), message, details, headers)
 
 
+def note_unavailable(cause):
+    """Say why this request is answered 503 (database_unavailable, read_model_stale, ...)."""
+    if has_request_context():
+        request.environ[UNAVAILABLE_CAUSE] = cause
+
+
+def where():
+    """A request for a log line: its method and route, never its path (a manage link's path
+    holds the requester's key)."""
+    return f"{request.method} {request.url_rule.rule if request.url_rule else '(no route)'}"
+
+
 def handle_database_unavailable(error):
-    log.warning("database unavailable on %s %s: %s", request.method, request.path, error)
+    log.warning("database unavailable on %s: %s", where(), error)
+    note_unavailable("database_unavailable")
     return envelope(503, "database_unavailable", "The database is briefly unavailable. Try again.",
                     headers={"Retry-After": "2"})
 
 
 def handle_unexpected(error):
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s", where())
     details = {"exception": repr(error)} if current_app.debug else {}
     return envelope(500, "internal_error", "Something went wrong on our side.", details)
 

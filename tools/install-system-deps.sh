@@ -11,8 +11,8 @@ if [ "${1:-run}" = "test" ] || [ "${1:-run}" = "loadtest" ]; then
     # chromium: the browser tests drive Debian's build (downloaded browsers do not work).
     # redis-server: the test of rate limits shared by two app processes starts its own.
     want+=(postgresql chromium fonts-noto-core redis-server)
-    # nginx-light, openssl, systemd: tests/integration/test_deploy.py runs `nginx -t` and
-    # nginx itself on the shipped site, and `systemd-analyze verify` on the units.
+    # nginx-light, openssl, systemd: tests/integration/test_deploy.py and test_nginx_log.py
+    # run `nginx -t` and nginx itself on the shipped site, and `systemd-analyze verify`.
     want+=(nginx-light openssl systemd)
 fi
 if [ "${1:-run}" = "loadtest" ]; then

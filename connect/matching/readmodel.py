@@ -12,9 +12,9 @@ import time
 
 from sqlalchemy import Text, cast, func, select
 
-from connect import clock
+from connect import clock, metrics
 from connect.changes import read_watermark
-from connect.errors import ServiceUnavailable
+from connect.errors import ServiceUnavailable, note_unavailable
 from connect.geo import ranking
 from connect.matching.open_requests import OpenRequests, epoch
 from connect.requests.models import HelpRequest
@@ -78,6 +78,7 @@ class OpenRequestsReadModel:
                 self._sync()
             except Exception as exc:  # any database failure: serve from memory for a while
                 log.warning("read model could not catch up: %s", exc)
+                metrics.read_model_catch_up_failed()
                 return self._check_staleness(time.monotonic())
             self._synced_generation = generation
             self._last_sync = time.monotonic()
@@ -88,6 +89,7 @@ class OpenRequestsReadModel:
 
     def _check_staleness(self, now):
         if not self._loaded or now - self._last_sync > self.max_staleness:
+            note_unavailable("read_model_stale")
             raise ServiceUnavailable(
                 "Nearby requests are briefly unavailable. Try again in a few seconds.",
                 code="database_unavailable", headers={"Retry-After": "2"})
@@ -103,6 +105,7 @@ class OpenRequestsReadModel:
                 query = query.where(HelpRequest.status.in_(ACTIVE))
             rows = conn.execute(query).all()
         now = _now()
+        kind = "changes" if self._loaded else "load"
         if self._loaded:
             for row in rows:
                 self.requests.apply(tuple(row), now)
@@ -113,6 +116,7 @@ class OpenRequestsReadModel:
                      time.perf_counter() - started)
         self._watermark = watermark
         self.requests.reopen_lapsed(now)
+        metrics.read_model_caught_up(time.perf_counter() - started, kind)
 
     def nearby_json(self, lat, lon, radius_m, limit, categories=None, sort=ranking.DEFAULT_SORT):
         """The nearby list as a JSON document (bytes): fair rank first, or sort="distance"."""

@@ -1,5 +1,4 @@
 import logging
-from logging.config import fileConfig
 
 from flask import current_app
 
@@ -12,9 +11,9 @@ from connect.migrating import prepare_session, reset_session, run_with_lock_retr
 # access to the values within the .ini file in use.
 config = context.config
 
-# Interpret the config file for Python logging.
-# This line sets up loggers basically.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# Logging is the app's (connect.logs: JSON lines, redacted), set up by create_app: alembic's
+# own logging configuration would put an unredacted handler on the root logger.
+logging.getLogger('alembic').setLevel(logging.INFO)
 logger = logging.getLogger('alembic.env')
 
 

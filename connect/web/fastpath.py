@@ -21,13 +21,16 @@ Flask, same answer. The route and its schema are given by create_app."""
 # - any exception (the read model's 503 included) goes to Flask, which answers in the envelope.
 #
 # Nothing the app records per request is skipped: for a nearby GET its hooks write no log line
-# or metric and touch no database session (finish_transaction returns at once); gunicorn's
-# access log sits outside the app and sees every request.
+# and touch no database session (finish_transaction returns at once); the request id and the
+# metrics (connect.web.observe) and gunicorn's access log sit outside this path and see every
+# request.
 import gzip
 import re
 
 from marshmallow import validate
 from werkzeug.http import http_date
+
+from connect.web.observe import ROUTE
 
 # Only these characters: no "+", "%" or ";" whose decoding Flask would have to do.
 _PLAIN = re.compile(r"[A-Za-z0-9_.,=&-]+")
@@ -122,8 +125,10 @@ class _Variant:
 class NearbyFastPath:
     """WSGI middleware: plain nearby GETs answered from the read model, the rest by Flask."""
 
-    def __init__(self, wsgi_app, path, rules, read_model, compress_min_size, gzip_level):
+    def __init__(self, wsgi_app, path, rules, read_model, compress_min_size, gzip_level,
+                 endpoint):
         self.wsgi_app = wsgi_app
+        self.route = (endpoint, "fast_path")  # its answers' route in the metrics
         self.path = path
         self.rules = rules
         self.read_model = read_model
@@ -158,6 +163,7 @@ class NearbyFastPath:
         except Exception:  # noqa: BLE001 - Flask answers it, in the envelope
             return self.wsgi_app(environ, start_response)
         self.answered += 1
+        environ[ROUTE] = self.route
         start_response("200 OK", headers)
         return [body]
 
@@ -196,6 +202,7 @@ def install(app, endpoint, schema):
     (rule,) = [rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint]
     fast_path = NearbyFastPath(app.wsgi_app, rule.rule, QueryRules(schema),
                                app.extensions["read_model"],
-                               app.config["COMPRESS_MIN_SIZE"], app.config["COMPRESS_LEVEL"])
+                               app.config["COMPRESS_MIN_SIZE"], app.config["COMPRESS_LEVEL"],
+                               endpoint)
     app.extensions["nearby_fast_path"] = fast_path
     app.wsgi_app = fast_path

@@ -16,7 +16,7 @@ from flask_babel import format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from connect.errors import handle_http_exception
+from connect.errors import handle_http_exception, where
 from connect.web.identity import current_user
 from connect.web.ratelimits import handle_rate_limited, retry_after
 
@@ -86,7 +86,7 @@ def form_expired(error):
     blueprint chose: a page in words, or back to a form with a message)."""
     if is_api():
         return handle_http_exception(error)
-    current_app.logger.info("refused a form without a valid CSRF token on %s", request.path)
+    current_app.logger.info("refused a form without a valid CSRF token on %s", where())
     answer = _EXPIRED_FORMS.get(request.blueprint, ExpiredForm())
     if answer.back is not None:
         flash(_("This page was open for too long, or cookies are turned off. Please try "

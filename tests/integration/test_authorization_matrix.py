@@ -188,7 +188,8 @@ POST   /console/blocked-phones/<block_id>/lift      blocked  login 403   login 4
 
 # Routes that are plumbing, not features: nothing to authorize.
 INFRASTRUCTURE = {"static": "files from static/", "healthz": "the liveness probe",
-                  "readyz": "the readiness probe"}
+                  "readyz": "the readiness probe",
+                  "metrics": "Prometheus metrics, for the metrics token only"}
 # Rows written ahead of routes being built: checked as soon as the app has them.
 UPCOMING = set()
 # POSTs that change nothing (a computation): they share one request per state, like GETs.

@@ -56,7 +56,7 @@ VOLUNTEER_AT = (21.2731, 106.1946)  # the Bắc Giang place: already a public nu
 # The phone of the request each crawl posts (the second crawl's answer is a duplicate 409);
 # its public point depends on it, so it is fixed (World.choose_crawl_post).
 CRAWL_PHONE = "+84970000001"
-INFRASTRUCTURE = {"static", "healthz", "readyz"}
+INFRASTRUCTURE = {"static", "healthz", "readyz", "metrics"}
 CALLERS = ("anonymous", "volunteer", "coordinator_elsewhere", "link_holder")
 # Offers live north-east of the requests (other lat and lon values), in province 24 but not
 # in district 24-220; the crawl's own offer far away from everything.

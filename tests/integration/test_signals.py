@@ -11,11 +11,11 @@ FLASK = Path(sys.executable).with_name("flask")
 EXPECTED = {
     "connect.requests.signals.posted": "connect.safety.duplicates.flag_lookalikes, "
                                        "connect.matching.listeners.push_posted",
-    "connect.requests.signals.claimed": "-",
+    "connect.requests.signals.claimed": "connect.metrics.count_claimed",
     "connect.requests.signals.released": "connect.matching.listeners.push_released",
     "connect.requests.signals.lease-lapsed": "connect.matching.listeners.lease_lapsed",
-    "connect.requests.signals.helped": "-",
-    "connect.requests.signals.confirmed": "-",
+    "connect.requests.signals.helped": "connect.metrics.count_helped",
+    "connect.requests.signals.confirmed": "connect.metrics.count_confirmed",
     "connect.requests.signals.cancelled": "-",
     "connect.requests.signals.hidden": "-",
     "connect.requests.signals.restored": "connect.matching.listeners.push_restored",

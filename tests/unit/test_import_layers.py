@@ -112,7 +112,7 @@ LAYERS = (
               "connect.database", "connect.changes", "connect.spatial", "connect.validation",
               "connect.i18n", "connect.security", "connect.signals", "connect.gunicorn_logging",
               "connect.gunicorn_conf", "connect.migrating", "connect.geo", "connect.outbox",
-              "connect.scheduler"}),
+              "connect.scheduler", "connect.logs", "connect.metrics", "connect.redaction"}),
     ("web", {"connect.web"}),
     ("accounts", {"connect.accounts"}),
     ("areas", {"connect.areas"}),
