@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 
 from connect.accounts.models import User
 from connect.accounts.services import register_user
+from connect import metrics
 from connect.areas import signals as area_signals
 from connect.areas.services import grant_area, import_areas
 from connect.demo import seed_demo_data
@@ -57,6 +58,7 @@ def worker_command(once):
         return
     worker = Worker(current_app._get_current_object())
     _stop_on_signals(worker.stop)
+    metrics.serve_process_metrics(current_app.config["WORKER_METRICS_PORT"])
     click.echo("outbox worker running", err=True)
     worker.run()
 
@@ -74,6 +76,7 @@ def scheduler_command(once):
             click.echo(f"{run.job}: {'ok' if run.ok else 'failed'}: {run.summary}")
         return
     _stop_on_signals(scheduler.stop)
+    metrics.serve_process_metrics(app.config["SCHEDULER_METRICS_PORT"])
     click.echo("scheduler running", err=True)
     scheduler.run()
 

@@ -230,6 +230,10 @@ class Config:
         # /metrics on the app's port answers only `Authorization: Bearer <this>`; unset, 404
         # (the gunicorn master serves them without a token on 127.0.0.1:METRICS_PORT).
         self.METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+        # The worker's and the scheduler's own metrics, without a token, on 127.0.0.1 (unset:
+        # not served); two such processes on one host need two ports.
+        self.WORKER_METRICS_PORT = _int("WORKER_METRICS_PORT", None)
+        self.SCHEDULER_METRICS_PORT = _int("SCHEDULER_METRICS_PORT", None)
         # `flask db upgrade` on PostgreSQL: DDL waits this many seconds for its table lock
         # (readers and writers queue behind a waiting ALTER), then is tried again after
         # waiting 1, 2, 4... times as long, MIGRATION_LOCK_ATTEMPTS times in all.

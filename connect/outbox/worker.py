@@ -18,7 +18,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
-from connect import clock
+from connect import clock, metrics
 from connect.extensions import db
 from connect.outbox.models import DONE, FAILED, PENDING, OutboxEvent
 from connect.outbox.queue import ENQUEUED, HANDLERS
@@ -69,12 +69,18 @@ def run_batch(limit=None, now=None):
         db.session.connection(execution_options={"write": True})  # BEGIN IMMEDIATE
     result = BatchResult()
     try:
-        for event in db.session.execute(query).scalars().all():
+        events = db.session.execute(query).scalars().all()
+        topics = {event.id: event.topic for event in events}
+        for event in events:
             _run_one(event, now, config, result)
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
+    for event_id in result.done:
+        metrics.outbox_processed(topics[event_id])
+    for event_id in result.retried + result.failed:
+        metrics.outbox_failed(topics[event_id])
     return result
 
 
@@ -119,8 +125,10 @@ def drain(max_batches=None, now=None):
 
 
 def backlog(now=None):
-    """(pending events, seconds the oldest due one has waited) for metrics and checks."""
+    """(pending events, seconds the oldest one has waited) for metrics and checks."""
     now = now or clock.now()
+    if not db.session.in_transaction():
+        db.session.connection(execution_options={"readonly": True})  # no SQLite write lock
     count, oldest = db.session.execute(
         select(func.count(OutboxEvent.id), func.min(OutboxEvent.created_at))
         .where(OutboxEvent.state == PENDING)).one()
@@ -130,10 +138,9 @@ def backlog(now=None):
 class Worker:
     """The long-running worker: batches while there is work, a short sleep when there is none."""
 
-    def __init__(self, app, poll_seconds=None, on_pass=None):
+    def __init__(self, app, poll_seconds=None):
         self.app = app
         self.poll_seconds = poll_seconds or app.config["OUTBOX_POLL_SECONDS"]
-        self.on_pass = on_pass  # called after each pass, e.g. to set the metrics
         self.stopping = threading.Event()
 
     def stop(self, *_signal):
@@ -146,8 +153,8 @@ class Worker:
             with self.app.app_context():
                 try:
                     result = run_batch()
-                    if self.on_pass:
-                        self.on_pass(result)
+                    metrics.set_outbox_backlog(*backlog())
+                    db.session.rollback()
                 except Exception:  # the database may be restarting: try again shortly
                     log.exception("outbox batch failed; retrying")
                     result = BatchResult()

@@ -19,7 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from connect import clock
+from connect import clock, metrics
 from connect.extensions import db
 from connect.scheduler.models import JobRun, ScheduledJob
 
@@ -52,12 +52,11 @@ def next_occurrence(scheduled_for, every, now):
 class Scheduler:
     """Runs due jobs; ``run()`` loops until ``stop()``."""
 
-    def __init__(self, app, jobs, name=None, tick_seconds=None, on_run=None):
+    def __init__(self, app, jobs, name=None, tick_seconds=None):
         self.app = app
         self.jobs = tuple(jobs)
         self.name = name or runner_name()
         self.tick_seconds = tick_seconds or app.config["SCHEDULER_TICK_SECONDS"]
-        self.on_run = on_run  # called with (job, run) after each run, e.g. for metrics
         self.stopping = threading.Event()
 
     def stop(self, *_signal):
@@ -115,16 +114,15 @@ class Scheduler:
         db.session.add(run)
         db.session.commit()
         try:
-            run.summary = job.work()
-            db.session.commit()
+            with metrics.timed_job(job.name):
+                run.summary = job.work()
+                db.session.commit()
             run.ok = True
         except Exception as exc:  # recorded and retried soon; other jobs go on
             db.session.rollback()
             run.ok, run.summary = False, f"{type(exc).__name__}: {exc}"[:500]
             log.exception("job %s failed", job.name)
         self._finish(job, run, scheduled_for)
-        if self.on_run:
-            self.on_run(job, run)
         return run
 
     def _finish(self, job, run, scheduled_for):

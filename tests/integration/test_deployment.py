@@ -220,14 +220,22 @@ def layout(host, pg_cluster, tmp_path):
     settings = host.settings(database_url, WEB_CONCURRENCY=2, RATELIMIT_STORAGE_URI=redis.url,
                              **FAST)
     host.migrate(settings)
+    # Metrics without a token on loopback: the master's for the web workers, and each
+    # worker's and scheduler's own (two on one host need two ports).
+    metrics = {name: free_port() for name in ("web", "worker-1", "worker-2", "scheduler-1",
+                                              "scheduler-2")}
+    own = {name: {f"{name.split('-')[0].upper()}_METRICS_PORT": port}
+           for name, port in metrics.items() if name != "web"}
+    own["web"] = {"METRICS_PORT": metrics["web"]}
     processes = {"web": host.start(host.unit("web", **{"127.0.0.1:8000": f"127.0.0.1:{port}"}),
-                                   settings, "web.log")}
+                                   {**settings, **_strings(own["web"])}, "web.log")}
     for name in ("worker-1", "worker-2", "scheduler-1", "scheduler-2"):
-        processes[name] = host.start(host.unit(name.split("-")[0]), settings, f"{name}.log")
+        processes[name] = host.start(host.unit(name.split("-")[0]),
+                                     {**settings, **_strings(own.get(name, {}))}, f"{name}.log")
     engine = create_engine(database_url)
     try:
         serving(processes["web"], f"http://127.0.0.1:{port}")
-        yield Layout(host, settings, processes, engine, f"http://127.0.0.1:{port}")
+        yield Layout(host, settings, processes, engine, f"http://127.0.0.1:{port}", metrics)
     finally:
         for process in processes.values():
             process.terminate(20)
@@ -235,10 +243,21 @@ def layout(host, pg_cluster, tmp_path):
         engine.dispose()
 
 
+def _strings(values):
+    return {key: str(value) for key, value in values.items()}
+
+
 class Layout:
-    def __init__(self, host, settings, processes, engine, base):
+    def __init__(self, host, settings, processes, engine, base, metrics_ports):
         self.host, self.settings, self.processes = host, settings, processes
-        self.engine, self.base = engine, base
+        self.engine, self.base, self.metrics_ports = engine, base, metrics_ports
+
+    def metrics(self, name):
+        """The metrics a process serves on its loopback port, as exposition text."""
+        response = requests.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics",
+                                timeout=5)
+        assert response.status_code == 200
+        return response.text
 
     def sql(self, query, **params):
         with self.engine.connect() as conn:
@@ -302,6 +321,15 @@ def test_the_three_services_keep_their_promises(layout):
     occurrences = Counter((job, at) for job, at, _ in runs)
     assert max(occurrences.values()) == 1, occurrences.most_common(3)
     assert {job for job, _ in occurrences} >= {"expire", "purge", "lease-reminders"}
+
+    # What each process counts, on its own loopback port.
+    web = layout.metrics("web")
+    assert 'route="requests.post_request"' in web and "connect_requests_claimed_total 1.0" in web
+    workers = layout.metrics("worker-1") + layout.metrics("worker-2")
+    assert "connect_outbox_depth" in workers
+    assert 'connect_outbox_processed_total{topic="push-request"}' in workers
+    schedulers = layout.metrics("scheduler-1") + layout.metrics("scheduler-2")
+    assert 'connect_job_last_success_timestamp_seconds{job="purge"}' in schedulers
 
     # Workers stopped: events wait in the outbox; one worker started again delivers each once.
     processes = layout.processes
