@@ -127,7 +127,7 @@ def drain(max_batches=None, now=None):
 def backlog(now=None):
     """(pending events, seconds the oldest one has waited) for metrics and checks."""
     now = now or clock.now()
-    if not db.session.in_transaction():
+    if not db.session().in_transaction():
         db.session.connection(execution_options={"readonly": True})  # no SQLite write lock
     count, oldest = db.session.execute(
         select(func.count(OutboxEvent.id), func.min(OutboxEvent.created_at))

@@ -111,7 +111,12 @@ class Poster:
             thread.join(30)
 
 
-def test_the_index_builds_on_200000_requests_while_posts_go_on(app, database_url):
+def said(result, caplog):
+    """What `flask db upgrade` told the operator: its output and its log lines."""
+    return result.output + caplog.text
+
+
+def test_the_index_builds_on_200000_requests_while_posts_go_on(app, database_url, caplog):
     from connect.extensions import db
 
     down = ScriptDirectory(str(MIGRATIONS)).get_revision(REVISION).down_revision
@@ -127,7 +132,7 @@ def test_the_index_builds_on_200000_requests_while_posts_go_on(app, database_url
         ended = time.monotonic()
         time.sleep(0.2)
     assert result.exit_code == 0, result.output
-    assert f"Running upgrade {down} -> {REVISION}" in result.output
+    assert f"Running upgrade {down} -> {REVISION}" in said(result, caplog)
 
     assert poster.results and all(status == 201 for status, *_ in poster.results), [
         body for status, body, *_ in poster.results if status != 201][:3]
@@ -215,24 +220,26 @@ def probe_column_exists(app):
 
 
 def test_ddl_behind_a_held_lock_retries_and_succeeds_once_the_lock_is_released(
-        app, database_url, tmp_path):
+        app, database_url, tmp_path, caplog):
     directory = migrations_with_ddl(tmp_path)
     app.config.update(MIGRATION_LOCK_TIMEOUT=0.2, MIGRATION_LOCK_ATTEMPTS=6)
     with LockHolder(database_url, release_after_waits=2):
         result = app.test_cli_runner().invoke(args=["db", "upgrade", "--directory", directory])
     assert result.exit_code == 0, result.output
-    assert "migration lock not granted within 0.2s (attempt 1 of 6)" in result.output, result.output
+    assert "migration lock not granted within 0.2s (attempt 1 of 6)" in said(result, caplog)
     assert probe_column_exists(app)
 
 
-def test_ddl_gives_up_with_a_clear_message_after_the_last_attempt(app, database_url, tmp_path):
+def test_ddl_gives_up_with_a_clear_message_after_the_last_attempt(app, database_url, tmp_path,
+                                                                 caplog):
     directory = migrations_with_ddl(tmp_path)
     app.config.update(MIGRATION_LOCK_TIMEOUT=0.1, MIGRATION_LOCK_ATTEMPTS=3)
     with LockHolder(database_url):
         result = app.test_cli_runner().invoke(args=["db", "upgrade", "--directory", directory])
     assert result.exit_code == 1
+    told = said(result, caplog)
     assert ("a migration could not lock its table within MIGRATION_LOCK_TIMEOUT=0.1s in 3 "
-            "attempts") in result.output, result.output
-    assert "ALTER TABLE help_requests ADD COLUMN probe" in result.output
-    assert result.output.count("migration lock not granted") == 2
+            "attempts") in told, told
+    assert "ALTER TABLE help_requests ADD COLUMN probe" in told
+    assert told.count("migration lock not granted") == 2
     assert not probe_column_exists(app)
