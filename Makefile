@@ -9,7 +9,7 @@ export FLASK_APP := wsgi
 # by default); unset, CONNECT_ENV means production (docs/deploy.md).
 export CONNECT_ENV ?= development
 
-.PHONY: run test fuzz bench loadtest setup test-setup migrate clean translations catalogs dist lock
+.PHONY: run test lint fuzz bench loadtest setup test-setup migrate clean translations catalogs dist lock
 
 # constraints.txt pins every package (`make lock` makes it): all machines install the same.
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -76,11 +76,18 @@ run: migrate
 TEST_WORKERS ?= 2
 test: test-setup
 ifeq ($(strip $(PYTEST_ARGS)),)
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal tests/unit tests/integration
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile tests/browser
 else
 	$(PY) -m pytest $(PYTEST_ARGS)
 endif
+
+# Lint and format check (ruff, configured in pyproject.toml); `.venv/bin/ruff format .` fixes
+# the formatting, `.venv/bin/ruff check --fix .` what it can of the rest.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # A long fuzz of the JSON API from its OpenAPI document with random seeds (make test runs a
 # short fixed one): FUZZ_EXAMPLES examples per operation, mode and role, FUZZ_STEPS per chain.

@@ -16,6 +16,7 @@ two categories, ~20 % urgent, waiting up to 48 h. Reports:
 ``main(argv=None)`` runs it and returns the figures; importing this module does nothing else.
 Run as ``python bench/assignment.py [--requests N --volunteers M --repeat K]``.
 """
+
 import argparse
 import math
 import os
@@ -71,18 +72,34 @@ def generate(n_requests, n_volunteers, seed=20240605):
     v_cat = (bits * (1 << np.arange(N_CATEGORIES))).sum(axis=1)
     radius = rng.uniform(*RADIUS_M, n_volunteers)
     cap = rng.integers(CAPACITY[0], CAPACITY[1] + 1, n_volunteers)
-    return (Requests(r_ids, r_lat, r_lon, r_cat, urgent, waiting),
-            Volunteers(v_ids, v_lat, v_lon, radius, v_cat, cap))
+    return (
+        Requests(r_ids, r_lat, r_lon, r_cat, urgent, waiting),
+        Volunteers(v_ids, v_lat, v_lon, radius, v_cat, cap),
+    )
 
 
 def nearest_subset(req, vol, n_req, n_vol, centre=CITY):
     """The n_req requests and n_vol volunteers nearest `centre`: a subproblem of the batch."""
     r = np.sort(np.argsort(haversine_m_np(*centre, req.lats, req.lons), kind="stable")[:n_req])
     v = np.sort(np.argsort(haversine_m_np(*centre, vol.lats, vol.lons), kind="stable")[:n_vol])
-    return (Requests(req.ids[r], req.lats[r], req.lons[r], req.categories[r], req.urgent[r],
-                     req.waiting_s[r]),
-            Volunteers(vol.ids[v], vol.lats[v], vol.lons[v], vol.radius_m[v],
-                       vol.categories[v], vol.capacity[v]))
+    return (
+        Requests(
+            req.ids[r],
+            req.lats[r],
+            req.lons[r],
+            req.categories[r],
+            req.urgent[r],
+            req.waiting_s[r],
+        ),
+        Volunteers(
+            vol.ids[v],
+            vol.lats[v],
+            vol.lons[v],
+            vol.radius_m[v],
+            vol.categories[v],
+            vol.capacity[v],
+        ),
+    )
 
 
 # ---- the independent exact optimum ----------------------------------------------------------
@@ -116,8 +133,12 @@ def exact_optimum(req, vol):
     ri, vj, d = np.concatenate(rows), np.concatenate(cols), np.concatenate(dist)
     n = ri.size
     e = np.arange(n)
-    a_base = sparse.vstack([sparse.csr_array((np.ones(n), (ri, e)), shape=(len(req), n)),
-                            sparse.csr_array((np.ones(n), (vj, e)), shape=(len(vol), n))])
+    a_base = sparse.vstack(
+        [
+            sparse.csr_array((np.ones(n), (ri, e)), shape=(len(req), n)),
+            sparse.csr_array((np.ones(n), (vj, e)), shape=(len(vol), n)),
+        ]
+    )
     b_base = np.concatenate([np.ones(len(req)), vol.capacity.astype(float)])
     u = req.urgent[ri].astype(float)
     one = np.ones(n)
@@ -133,8 +154,9 @@ def exact_optimum(req, vol):
                 return x
         cons = [LinearConstraint(a_base, -np.inf, b_base)]
         cons += [LinearConstraint(w[None, :], lb, np.inf) for w, lb in at_least]
-        res = milp(c, constraints=cons, integrality=one, bounds=Bounds(0, 1),
-                   options={"mip_rel_gap": 0.0})
+        res = milp(
+            c, constraints=cons, integrality=one, bounds=Bounds(0, 1), options={"mip_rel_gap": 0.0}
+        )
         if not res.success:
             raise RuntimeError(f"milp: {res.message}")
         return np.rint(res.x)
@@ -157,8 +179,14 @@ def run_batch(req, vol, repeat=1):
         c1, t1 = time.process_time(), time.perf_counter()
         opt = assign(req, vol, candidates=cand)
         c2, t2 = time.process_time(), time.perf_counter()
-        times = {"prune_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0,
-                 "prune_cpu_s": c1 - c0, "solve_cpu_s": c2 - c1, "total_cpu_s": c2 - c0}
+        times = {
+            "prune_s": t1 - t0,
+            "solve_s": t2 - t1,
+            "total_s": t2 - t0,
+            "prune_cpu_s": c1 - c0,
+            "solve_cpu_s": c2 - c1,
+            "total_cpu_s": c2 - c0,
+        }
         if best is None or times["total_s"] < best[1]["total_s"]:
             best = (opt, times, cand)
     opt, times, cand = best
@@ -172,13 +200,17 @@ def _row(name, a, secs):
     reasons = a.reason_counts()
     unserved = "/".join(str(reasons[r]) for r in REASONS)
     mean = a.total_km / a.served if a.served else 0.0
-    return (f"  {name:<26s} {a.served_urgent:>6,d}/{a.n_urgent:<6,d} {a.served:>6,d}/"
-            f"{a.n_requests:<6,d} {unserved:>15s} {a.total_km:>11,.1f} {mean:>7.3f} {secs:>7.2f}")
+    return (
+        f"  {name:<26s} {a.served_urgent:>6,d}/{a.n_urgent:<6,d} {a.served:>6,d}/"
+        f"{a.n_requests:<6,d} {unserved:>15s} {a.total_km:>11,.1f} {mean:>7.3f} {secs:>7.2f}"
+    )
 
 
 def _header():
-    return (f"  {'method':<26s} {'urgent served':>13s} {'served':>13s} {'unserved *':>15s} "
-            f"{'total km':>11s} {'km/pair':>7s} {'time s':>7s}")
+    return (
+        f"  {'method':<26s} {'urgent served':>13s} {'served':>13s} {'unserved *':>15s} "
+        f"{'total km':>11s} {'km/pair':>7s} {'time s':>7s}"
+    )
 
 
 def verify(name, req, vol, out=sys.stdout):
@@ -191,15 +223,29 @@ def verify(name, req, vol, out=sys.stdout):
     exact_s = time.perf_counter() - t0
     gap = (opt.total_m - exact_m) / exact_m if exact_m else 0.0
     same_counts = (opt.served_urgent, opt.served) == (u_star, c_star)
-    print(f"  {name:<26s} {len(req):>4d} x {len(vol):<4d} {n_pairs:>7,d} "
-          f"{opt.served_urgent:>4d}/{u_star:<4d} {opt.served:>4d}/{c_star:<4d} "
-          f"{opt.total_m / 1000:>10.3f} {exact_m / 1000:>10.3f} {opt.total_m - exact_m:>+9.4f} "
-          f"{gap * 100:>+10.2e} {solver_s:>7.3f} {exact_s:>7.2f}", file=out)
-    return {"name": name, "requests": len(req), "volunteers": len(vol), "pairs": n_pairs,
-            "served_urgent": opt.served_urgent, "exact_urgent": u_star,
-            "served": opt.served, "exact_served": c_star, "solver_km": opt.total_km,
-            "exact_km": exact_m / 1000, "gap": gap, "same_counts": same_counts,
-            "solver_s": solver_s, "exact_s": exact_s}
+    print(
+        f"  {name:<26s} {len(req):>4d} x {len(vol):<4d} {n_pairs:>7,d} "
+        f"{opt.served_urgent:>4d}/{u_star:<4d} {opt.served:>4d}/{c_star:<4d} "
+        f"{opt.total_m / 1000:>10.3f} {exact_m / 1000:>10.3f} {opt.total_m - exact_m:>+9.4f} "
+        f"{gap * 100:>+10.2e} {solver_s:>7.3f} {exact_s:>7.2f}",
+        file=out,
+    )
+    return {
+        "name": name,
+        "requests": len(req),
+        "volunteers": len(vol),
+        "pairs": n_pairs,
+        "served_urgent": opt.served_urgent,
+        "exact_urgent": u_star,
+        "served": opt.served,
+        "exact_served": c_star,
+        "solver_km": opt.total_km,
+        "exact_km": exact_m / 1000,
+        "gap": gap,
+        "same_counts": same_counts,
+        "solver_s": solver_s,
+        "exact_s": exact_s,
+    }
 
 
 def report_batch(req, vol, repeat, out=sys.stdout):
@@ -209,24 +255,33 @@ def report_batch(req, vol, repeat, out=sys.stdout):
     opt, base, times, cand = run_batch(req, vol, repeat)
     peak = nearby._hwm_mb() - rss0 if hwm_ok else float("nan")
     st = opt.stats
-    print(f"  candidates: {cand.pairs_tested:,} pairs from the tree join, {len(cand):,} feasible "
-          f"(in radius, category, capacity); solver matrix {st['rows']:,} rows x "
-          f"{st['slots']:,} slots (+{st['rows']:,} unserved columns), "
-          f"{st['solver_entries']:,} entries, {st['rounds']} round(s), cost unit "
-          f"{st['unit_m'] * 1000:g} mm; peak RSS +{peak:.0f} MB", file=out)
+    print(
+        f"  candidates: {cand.pairs_tested:,} pairs from the tree join, {len(cand):,} feasible "
+        f"(in radius, category, capacity); solver matrix {st['rows']:,} rows x "
+        f"{st['slots']:,} slots (+{st['rows']:,} unserved columns), "
+        f"{st['solver_entries']:,} entries, {st['rounds']} round(s), cost unit "
+        f"{st['unit_m'] * 1000:g} mm; peak RSS +{peak:.0f} MB",
+        file=out,
+    )
     best = f"best of {repeat}" if repeat > 1 else "one run"
-    print(f"\n  batch time ({best}): prune {times['prune_s']:.2f} s + solve "
-          f"{times['solve_s']:.2f} s = {times['total_s']:.2f} s (target <= {TARGET_S:.0f} s); "
-          f"CPU {times['prune_cpu_s']:.2f} + {times['solve_cpu_s']:.2f} = "
-          f"{times['total_cpu_s']:.2f} s; load average {os.getloadavg()[0]:.1f}", file=out)
+    print(
+        f"\n  batch time ({best}): prune {times['prune_s']:.2f} s + solve "
+        f"{times['solve_s']:.2f} s = {times['total_s']:.2f} s (target <= {TARGET_S:.0f} s); "
+        f"CPU {times['prune_cpu_s']:.2f} + {times['solve_cpu_s']:.2f} = "
+        f"{times['total_cpu_s']:.2f} s; load average {os.getloadavg()[0]:.1f}",
+        file=out,
+    )
     print("\n" + _header(), file=out)
     print(_row("optimal (sparse LAPJVsp)", opt, times["solve_s"]), file=out)
     print(_row("greedy nearest-first", base, times["baseline_s"]), file=out)
     print(f"  * unserved: {' / '.join(REASONS)}", file=out)
     km_change = (opt.total_km - base.total_km) / base.total_km if base.total_km else 0.0
-    print(f"  optimal vs baseline: {opt.served - base.served:+,d} served, "
-          f"{opt.served_urgent - base.served_urgent:+,d} urgent, "
-          f"{opt.total_km - base.total_km:+,.1f} km ({km_change * 100:+.1f} %)", file=out)
+    print(
+        f"  optimal vs baseline: {opt.served - base.served:+,d} served, "
+        f"{opt.served_urgent - base.served_urgent:+,d} urgent, "
+        f"{opt.total_km - base.total_km:+,.1f} km ({km_change * 100:+.1f} %)",
+        file=out,
+    )
     return {
         "times": times,
         "optimal": opt.summary(),
@@ -248,21 +303,36 @@ def main(argv=None, out=sys.stdout):
     ap.add_argument("--requests", type=int, default=10_000)
     ap.add_argument("--volunteers", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=1, help="time the batch N times, keep the best")
-    ap.add_argument("--verify-size", type=int, default=300,
-                    help="requests (and volunteers) in the exactly verified subproblem")
-    ap.add_argument("--contested", type=int, default=0, metavar="N",
-                    help="also run the same requests against only N volunteers (scarce capacity)")
+    ap.add_argument(
+        "--verify-size",
+        type=int,
+        default=300,
+        help="requests (and volunteers) in the exactly verified subproblem",
+    )
+    ap.add_argument(
+        "--contested",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run the same requests against only N volunteers (scarce capacity)",
+    )
     ap.add_argument("--seed", type=int, default=20240605)
     args = ap.parse_args([] if argv is None else argv)
 
-    print(f"batch assignment bench: {args.requests:,} requests x {args.volunteers:,} volunteers "
-          f"({nearby.CLUSTERED_FRACTION:.0%} clustered around {len(nearby.TOWNS)} towns in "
-          f"Bac Giang), radii {RADIUS_M[0] / 1000:.0f}-{RADIUS_M[1] / 1000:.0f} km, capacity "
-          f"{CAPACITY[0]}-{CAPACITY[1]}, {URGENT_FRACTION:.0%} urgent", file=out)
+    print(
+        f"batch assignment bench: {args.requests:,} requests x {args.volunteers:,} volunteers "
+        f"({nearby.CLUSTERED_FRACTION:.0%} clustered around {len(nearby.TOWNS)} towns in "
+        f"Bac Giang), radii {RADIUS_M[0] / 1000:.0f}-{RADIUS_M[1] / 1000:.0f} km, capacity "
+        f"{CAPACITY[0]}-{CAPACITY[1]}, {URGENT_FRACTION:.0%} urgent",
+        file=out,
+    )
     t0 = time.perf_counter()
     req, vol = generate(args.requests, args.volunteers, args.seed)
-    print(f"  data generated in {time.perf_counter() - t0:.1f} s; total capacity "
-          f"{int(vol.capacity.sum()):,}", file=out)
+    print(
+        f"  data generated in {time.perf_counter() - t0:.1f} s; total capacity "
+        f"{int(vol.capacity.sum()):,}",
+        file=out,
+    )
     figures = report_batch(req, vol, args.repeat, out)
     times = figures["times"]
 
@@ -270,13 +340,19 @@ def main(argv=None, out=sys.stdout):
     if args.contested:
         # Same seed: the same requests (drawn first), fewer volunteers.
         req_c, vol_c = generate(args.requests, args.contested, args.seed)
-        print(f"\ncontested: the same {args.requests:,} requests x {args.contested:,} volunteers "
-              f"(total capacity {int(vol_c.capacity.sum()):,})", file=out)
+        print(
+            f"\ncontested: the same {args.requests:,} requests x {args.contested:,} volunteers "
+            f"(total capacity {int(vol_c.capacity.sum()):,})",
+            file=out,
+        )
         contested = report_batch(req_c, vol_c, 1, out)
 
-    print(f"\n  {'exact check: subproblem':<26s} {'size':>11s} {'pairs':>7s} {'urgent':>9s} "
-          f"{'served':>9s} {'solver km':>10s} {'exact km':>10s} {'diff m':>9s} {'gap %':>10s} "
-          f"{'solve s':>7s} {'LP s':>7s}", file=out)
+    print(
+        f"\n  {'exact check: subproblem':<26s} {'size':>11s} {'pairs':>7s} {'urgent':>9s} "
+        f"{'served':>9s} {'solver km':>10s} {'exact km':>10s} {'diff m':>9s} {'gap %':>10s} "
+        f"{'solve s':>7s} {'LP s':>7s}",
+        file=out,
+    )
     k = args.verify_size
     checks = [
         verify("nearest the city centre", *nearest_subset(req, vol, k, k), out=out),
@@ -286,10 +362,13 @@ def main(argv=None, out=sys.stdout):
     counts_ok = all(c["same_counts"] for c in checks)
     ok_time = times["total_s"] <= TARGET_S
     ok_gap = worst <= TARGET_GAP and counts_ok
-    print(f"\ntargets: batch {times['total_s']:.2f} s (<= {TARGET_S:.0f} s) "
-          f"{'ok' if ok_time else 'MISSED'}; distance vs exact optimum worst gap "
-          f"{worst * 100:.2e} % (<= {TARGET_GAP:.0%}), counts "
-          f"{'equal' if counts_ok else 'DIFFER'} {'ok' if ok_gap else 'MISSED'}", file=out)
+    print(
+        f"\ntargets: batch {times['total_s']:.2f} s (<= {TARGET_S:.0f} s) "
+        f"{'ok' if ok_time else 'MISSED'}; distance vs exact optimum worst gap "
+        f"{worst * 100:.2e} % (<= {TARGET_GAP:.0%}), counts "
+        f"{'equal' if counts_ok else 'DIFFER'} {'ok' if ok_gap else 'MISSED'}",
+        file=out,
+    )
     figures.update(checks=checks, contested=contested, ok=ok_time and ok_gap)
     return figures
 

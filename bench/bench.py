@@ -8,6 +8,7 @@ the endpoint returns. Then prints the issue's targets for the read model, and ru
 batch-assignment bench (bench/assignment.py) and the console's benches at 100,000 requests:
 map data (bench/console_map.py), exports (bench/exports.py), statistics (bench/console_stats.py).
 """
+
 import gc
 import os
 import sys
@@ -53,9 +54,23 @@ def make_rows(ids, lats, lons, seed=11, now=None):
     for i, (id_, lat, lon) in enumerate(zip(ids.tolist(), lats.tolist(), lons.tolist())):
         # A real blur per point costs a hash; a cheap fixed-size offset keeps the bench quick.
         created = now - timedelta(seconds=int(ages[i]))
-        rows.append((id_, "open", [CATEGORIES[cat_picks[i]]], DESCRIPTIONS[descriptions[i]],
-                     int(households[i]), "urgent" if urgent[i] else "normal", lat, lon,
-                     lat + 0.002, lon + 0.002, created, created + timedelta(hours=72), None))
+        rows.append(
+            (
+                id_,
+                "open",
+                [CATEGORIES[cat_picks[i]]],
+                DESCRIPTIONS[descriptions[i]],
+                int(households[i]),
+                "urgent" if urgent[i] else "normal",
+                lat,
+                lon,
+                lat + 0.002,
+                lon + 0.002,
+                created,
+                created + timedelta(hours=72),
+                None,
+            )
+        )
     return rows, epoch(now)
 
 
@@ -79,9 +94,11 @@ def extra_rows(ids, lats, lons, report):
     fragment_mb = model.memory_bytes() / 2**20
     del rows
     gc.collect()
-    report.append(f"  read model load of {len(model):,} open requests: {build_s:.2f} s, "
-                  f"RSS +{rss1 - rss0:.0f} MB, of which list columns and texts {fragment_mb:.0f} MB "
-                  f"and the spatial index with its arrays {rss1 - rss0 - fragment_mb:.0f} MB")
+    report.append(
+        f"  read model load of {len(model):,} open requests: {build_s:.2f} s, "
+        f"RSS +{rss1 - rss0:.0f} MB, of which list columns and texts {fragment_mb:.0f} MB "
+        f"and the spatial index with its arrays {rss1 - rss0 - fragment_mb:.0f} MB"
+    )
     report.extend(["build", build_s, rss1 - rss0])
     blur_point(21.0, 106.0, b"warm")  # import cost out of the timings
 
@@ -97,8 +114,12 @@ def extra_rows(ids, lats, lons, report):
     def query_ranked_json(lat, lon):
         return model.nearby_json(lat, lon, nearby.RADIUS_M, nearby.K, None, now, "rank")
 
-    return {READ_MODEL: query, READ_MODEL_JSON: query_json, READ_MODEL_RANKED: query_ranked,
-            READ_MODEL_RANKED_JSON: query_ranked_json}
+    return {
+        READ_MODEL: query,
+        READ_MODEL_JSON: query_json,
+        READ_MODEL_RANKED: query_ranked,
+        READ_MODEL_RANKED_JSON: query_ranked_json,
+    }
 
 
 def main(argv=None):
@@ -109,8 +130,10 @@ def main(argv=None):
         print(line)
     p50, p99, _ = results[READ_MODEL]
     floor = results[nearby.FLOOR][0]
-    print(f"\nread model targets: p50 {p50:.1f} us = {p50 / floor:.2f}x the cKDTree floor "
-          f"(<= 2.5x); p99 {p99:.0f} us (<= 150 us)")
+    print(
+        f"\nread model targets: p50 {p50:.1f} us = {p50 / floor:.2f}x the cKDTree floor "
+        f"(<= 2.5x); p99 {p99:.0f} us (<= 150 us)"
+    )
     if nearby.POSTGIS in results:
         print(f"  PostGIS p50 / read model p50 = {results[nearby.POSTGIS][0] / p50:.1f}x (>= 8x)")
     print(f"  brute force p50 / read model p50 = {results[nearby.BRUTE][0] / p50:.0f}x (>= 500x)")
@@ -119,9 +142,11 @@ def main(argv=None):
     print(f"  whole JSON list (50 items): p50 {json_p50:.1f} us, p99 {json_p99:.0f} us")
     rank_p50, rank_p99, _ = results[READ_MODEL_RANKED]
     rank_json_p50, rank_json_p99, _ = results[READ_MODEL_RANKED_JSON]
-    print(f"read model by fair rank (the API's default): p50 {rank_p50:.1f} us "
-          f"= {rank_p50 / p50:.2f}x nearest first; p99 {rank_p99:.0f} us (<= 150 us); "
-          f"as the JSON list p50 {rank_json_p50:.1f} us, p99 {rank_json_p99:.0f} us")
+    print(
+        f"read model by fair rank (the API's default): p50 {rank_p50:.1f} us "
+        f"= {rank_p50 / p50:.2f}x nearest first; p99 {rank_p99:.0f} us (<= 150 us); "
+        f"as the JSON list p50 {rank_json_p50:.1f} us, p99 {rank_json_p99:.0f} us"
+    )
 
     # Batch assignment (issue 5): 10,000 requests x 10,000 volunteers, and a contested run.
     import assignment

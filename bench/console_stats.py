@@ -10,6 +10,7 @@ test client as a coordinator of area 24, on SQLite + SpatiaLite and on PostGIS
 
 Run as ``python bench/console_stats.py [--requests N --repeat K]``.
 """
+
 import argparse
 import os
 import shutil
@@ -46,34 +47,49 @@ def add_events(app, seed=20240607):
 
     rng = np.random.default_rng(seed)
     with app.app_context():
-        rows = db.session.execute(select(
-            HelpRequest.id, HelpRequest.status, HelpRequest.created_at,
-            HelpRequest.closed_at).order_by(HelpRequest.id)).all()
+        rows = db.session.execute(
+            select(
+                HelpRequest.id, HelpRequest.status, HelpRequest.created_at, HelpRequest.closed_at
+            ).order_by(HelpRequest.id)
+        ).all()
         claim_s = rng.uniform(60, 7200, len(rows))
         help_s = rng.uniform(600, 6 * 3600, len(rows))
         events = []
         for (request_id, status, created, closed), to_claim, to_help in zip(
-                rows, claim_s.tolist(), help_s.tolist()):
+            rows, claim_s.tolist(), help_s.tolist()
+        ):
             events.append(_event(request_id, None, "open", created))
             if status == "open":
                 continue
             claimed = created + timedelta(seconds=to_claim)
             events.append(_event(request_id, "open", "claimed", claimed))
             if status in ("helped", "confirmed"):
-                events.append(_event(request_id, "claimed", "helped",
-                                     claimed + timedelta(seconds=to_help)))
+                events.append(
+                    _event(request_id, "claimed", "helped", claimed + timedelta(seconds=to_help))
+                )
             if status == "confirmed":
-                events.append(_event(request_id, "helped", "confirmed",
-                                     max(closed, claimed + timedelta(seconds=to_help + 60))))
+                events.append(
+                    _event(
+                        request_id,
+                        "helped",
+                        "confirmed",
+                        max(closed, claimed + timedelta(seconds=to_help + 60)),
+                    )
+                )
         for start in range(0, len(events), BATCH):
-            db.session.execute(insert(RequestEvent), events[start:start + BATCH])
+            db.session.execute(insert(RequestEvent), events[start : start + BATCH])
         db.session.commit()
         return len(events)
 
 
 def _event(request_id, from_status, to_status, at):
-    return {"request_id": request_id, "from_status": from_status, "to_status": to_status,
-            "actor_kind": "system", "created_at": at}
+    return {
+        "request_id": request_id,
+        "from_status": from_status,
+        "to_status": to_status,
+        "actor_kind": "system",
+        "created_at": at,
+    }
 
 
 def run_backend(name, url, data, repeat, out=sys.stdout):
@@ -85,8 +101,11 @@ def run_backend(name, url, data, repeat, out=sys.stdout):
     t0 = time.perf_counter()
     console_map.load(app, data)
     n_events = add_events(app)
-    print(f"  {name}: {len(data['lats']):,} requests and {n_events:,} events loaded in "
-          f"{time.perf_counter() - t0:.1f} s", file=out)
+    print(
+        f"  {name}: {len(data['lats']):,} requests and {n_events:,} events loaded in "
+        f"{time.perf_counter() - t0:.1f} s",
+        file=out,
+    )
     headers = console_map.coordinator_headers(app)
     client = app.test_client()
     with app.app_context():
@@ -95,14 +114,17 @@ def run_backend(name, url, data, repeat, out=sys.stdout):
     for case, query in CASES:
         if "from" in query:
             query = {"from": (last - timedelta(days=365)).isoformat(), "to": last.isoformat()}
-        p50, p95, worst, body, _ = console_map.time_case(client, headers, query, repeat,
-                                                         warmup=2, path="/api/v1/stats/console")
+        p50, p95, worst, body, _ = console_map.time_case(
+            client, headers, query, repeat, warmup=2, path="/api/v1/stats/console"
+        )
         results[case] = (p50, p95, worst)
-        print(f"  {name:9} {case:24} {p50:8.1f} {p95:8.1f} {worst:8.1f}   posted "
-              f"{body['requests_posted']:>7,}, helped {sum(d['helped'] for d in body['assists_per_day']):>6,}, "
-              f"rate {body['fulfilment_rate'] or 0:.2f}, claim {body['median_time_to_claim_s'] or 0:.0f} s, "
-              f"help {body['median_time_to_help_s'] or 0:.0f} s, open {body['open_total']:,}",
-              file=out)
+        print(
+            f"  {name:9} {case:24} {p50:8.1f} {p95:8.1f} {worst:8.1f}   posted "
+            f"{body['requests_posted']:>7,}, helped {sum(d['helped'] for d in body['assists_per_day']):>6,}, "
+            f"rate {body['fulfilment_rate'] or 0:.2f}, claim {body['median_time_to_claim_s'] or 0:.0f} s, "
+            f"help {body['median_time_to_help_s'] or 0:.0f} s, open {body['open_total']:,}",
+            file=out,
+        )
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -122,7 +144,8 @@ def main(argv=None, out=sys.stdout):
         folder = tempfile.mkdtemp(prefix="bench-stats-")
         try:
             results["sqlite"] = run_backend(
-                "sqlite", f"sqlite:///{folder}/connect.db", data, args.repeat, out)
+                "sqlite", f"sqlite:///{folder}/connect.db", data, args.repeat, out
+            )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     if args.backend in ("both", "postgis"):

@@ -12,6 +12,7 @@ Python down): a streamed export's peak stays near one chunk however large the fi
 Run as ``python bench/exports.py [--requests N]`` (PostGIS from ``$DATABASE_URL``, as set by
 ``tools/pgcluster.py run``); ``main(argv)`` returns the figures.
 """
+
 import argparse
 import gc
 import json
@@ -31,11 +32,18 @@ for _p in (_ROOT, _HERE):  # runnable from anywhere without installing
 
 import console_map  # noqa: E402
 
-EXPORTS = ("/api/v1/console/exports/requests.csv", "/api/v1/console/exports/requests.geojson",
-           "/api/v1/console/exports/assists.csv", "/api/v1/console/exports/assists.geojson",
-           "/api/v1/stats/areas.csv", "/api/v1/stats/areas.geojson")
-FILTERED = ("/api/v1/console/exports/requests.csv",
-            {"status": "open", "category": "food,medicine", "area": "24-213"})
+EXPORTS = (
+    "/api/v1/console/exports/requests.csv",
+    "/api/v1/console/exports/requests.geojson",
+    "/api/v1/console/exports/assists.csv",
+    "/api/v1/console/exports/assists.geojson",
+    "/api/v1/stats/areas.csv",
+    "/api/v1/stats/areas.geojson",
+)
+FILTERED = (
+    "/api/v1/console/exports/requests.csv",
+    {"status": "open", "category": "food,medicine", "area": "24-213"},
+)
 BATCH = 5000
 
 
@@ -49,11 +57,17 @@ def add_assists(app):
     from connect.requests.models import Assist, HelpRequest
 
     with app.app_context():
-        rows = db.session.execute(select(
-            HelpRequest.id, HelpRequest.status, HelpRequest.claimed_by_id,
-            HelpRequest.created_at, HelpRequest.closed_at)
+        rows = db.session.execute(
+            select(
+                HelpRequest.id,
+                HelpRequest.status,
+                HelpRequest.claimed_by_id,
+                HelpRequest.created_at,
+                HelpRequest.closed_at,
+            )
             .where(~exists().where(Assist.request_id == HelpRequest.id))
-            .order_by(HelpRequest.id)).all()
+            .order_by(HelpRequest.id)
+        ).all()
         volunteers = db.session.execute(
             select(func.min(HelpRequest.claimed_by_id), func.max(HelpRequest.claimed_by_id))
         ).one()
@@ -63,16 +77,21 @@ def add_assists(app):
                 continue
             claimed = created + timedelta(minutes=20)
             helped = claimed + timedelta(hours=1) if status in ("helped", "confirmed") else None
-            assists.append({
-                "request_id": request_id, "claimed_at": claimed,
-                "volunteer_id": claimant or volunteers[0] + i % (volunteers[1] - volunteers[0]),
-                "lease_expires_at": claimed + timedelta(hours=2),
-                "outcome": {"open": "released", "claimed": None}.get(status, status),
-                "helped_at": helped,
-                "confirmed_at": closed if status == "confirmed" else None,
-                "closed_at": closed if status != "claimed" else None})
+            assists.append(
+                {
+                    "request_id": request_id,
+                    "claimed_at": claimed,
+                    "volunteer_id": claimant
+                    or volunteers[0] + i % (volunteers[1] - volunteers[0]),
+                    "lease_expires_at": claimed + timedelta(hours=2),
+                    "outcome": {"open": "released", "claimed": None}.get(status, status),
+                    "helped_at": helped,
+                    "confirmed_at": closed if status == "confirmed" else None,
+                    "closed_at": closed if status != "claimed" else None,
+                }
+            )
         for start in range(0, len(assists), BATCH):
-            db.session.execute(insert(Assist), assists[start:start + BATCH])
+            db.session.execute(insert(Assist), assists[start : start + BATCH])
         db.session.commit()
         return db.session.execute(select(func.count(Assist.id))).scalar_one()
 
@@ -134,8 +153,11 @@ def run_backend(name, url, data, out=sys.stdout):
     t0 = time.perf_counter()
     console_map.load(app, data)
     assists = add_assists(app)
-    print(f"  {name}: {len(data['lats']):,} requests and {assists:,} assists loaded in "
-          f"{time.perf_counter() - t0:.1f} s", file=out)
+    print(
+        f"  {name}: {len(data['lats']):,} requests and {assists:,} assists loaded in "
+        f"{time.perf_counter() - t0:.1f} s",
+        file=out,
+    )
     headers = console_map.coordinator_headers(app)
     client = app.test_client()
     results = {}
@@ -146,12 +168,20 @@ def run_backend(name, url, data, out=sys.stdout):
         peak = peak_memory(client, path, headers, query)
         rows = count_rows(client, path, headers, query)
         label = path.rsplit("/", 1)[1] + (" (open food/medicine in 24-213)" if query else "")
-        results[label] = {"first_byte_ms": first * 1000, "first_rows_ms": first_rows * 1000,
-                          "total_s": total, "mb": size / 2**20, "rows": rows,
-                          "peak_mb": peak / 2**20}
-        print(f"  {name:8} {label:42} {first * 1000:8.1f} {first_rows * 1000:9.1f} "
-              f"{total:8.2f} {size / 2**20:8.1f} {rows:>8,} {peak / 2**20:8.1f} "
-              f"{rows / total:>9,.0f}", file=out)
+        results[label] = {
+            "first_byte_ms": first * 1000,
+            "first_rows_ms": first_rows * 1000,
+            "total_s": total,
+            "mb": size / 2**20,
+            "rows": rows,
+            "peak_mb": peak / 2**20,
+        }
+        print(
+            f"  {name:8} {label:42} {first * 1000:8.1f} {first_rows * 1000:9.1f} "
+            f"{total:8.2f} {size / 2**20:8.1f} {rows:>8,} {peak / 2**20:8.1f} "
+            f"{rows / total:>9,.0f}",
+            file=out,
+        )
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -161,30 +191,45 @@ def run_backend(name, url, data, out=sys.stdout):
 def main(argv=None, out=sys.stdout):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=100_000)
-    ap.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
-                    help="a PostGIS database (default: $DATABASE_URL, as set by "
-                         "tools/pgcluster.py run); SQLite only without one")
+    ap.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL"),
+        help="a PostGIS database (default: $DATABASE_URL, as set by "
+        "tools/pgcluster.py run); SQLite only without one",
+    )
     args = ap.parse_args(argv)
-    print(f"exports bench: {args.requests:,} requests in Bac Giang, a coordinator of area 24 "
-          "(all in scope), read unbuffered through the test client", file=out)
-    print(f"  {'backend':8} {'export':42} {'1st byte':>8} {'1st rows':>9} {'total s':>8} "
-          f"{'MB':>8} {'rows':>8} {'peak MB':>8} {'rows/s':>9}", file=out)
+    print(
+        f"exports bench: {args.requests:,} requests in Bac Giang, a coordinator of area 24 "
+        "(all in scope), read unbuffered through the test client",
+        file=out,
+    )
+    print(
+        f"  {'backend':8} {'export':42} {'1st byte':>8} {'1st rows':>9} {'total s':>8} "
+        f"{'MB':>8} {'rows':>8} {'peak MB':>8} {'rows/s':>9}",
+        file=out,
+    )
     data = console_map.generate(args.requests)
     folder = tempfile.mkdtemp(prefix="bench-exports-")
     results = {}
     try:
         results["sqlite"] = run_backend("sqlite", f"sqlite:///{folder}/connect.db", data, out)
         if args.database_url and not args.database_url.startswith("sqlite"):
-            results["postgis"] = run_backend("postgis", console_map.fresh_postgis_url(args.database_url, "bench_exports"),
-                                             data, out)
+            results["postgis"] = run_backend(
+                "postgis",
+                console_map.fresh_postgis_url(args.database_url, "bench_exports"),
+                data,
+                out,
+            )
         else:
-            print("  postgis: skipped (no DATABASE_URL; run under tools/pgcluster.py)",
-                  file=out)
+            print("  postgis: skipped (no DATABASE_URL; run under tools/pgcluster.py)", file=out)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print("  (ms to the first byte and to the first rows; peak MB = Python allocations while "
-          "the export ran, tracemalloc: one chunk of rows, CHUNK_ROWS = "
-          f"{chunk_rows()}, whatever the size of the file)", file=out)
+    print(
+        "  (ms to the first byte and to the first rows; peak MB = Python allocations while "
+        "the export ran, tracemalloc: one chunk of rows, CHUNK_ROWS = "
+        f"{chunk_rows()}, whatever the size of the file)",
+        file=out,
+    )
     return results
 
 

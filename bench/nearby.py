@@ -1,4 +1,5 @@
 """Nearby-query benchmark: PointIndex against cKDTree (the floor), numpy brute force and PostGIS."""
+
 import argparse
 import gc
 import math
@@ -142,8 +143,9 @@ def run_nearby_bench(query_fn_by_name, queries, query_counts=None, out=sys.stdou
         m = min(query_counts.get(name, len(queries[0])), len(queries[0]))
         p50, p99 = time_queries(fn, (queries[0][:m], queries[1][:m]))
         results[name] = (p50, p99, m)
-        print(f"  timed {name:<40s} p50 {p50:10.1f} us  p99 {p99:10.1f} us  ({m} queries)",
-              file=out)
+        print(
+            f"  timed {name:<40s} p50 {p50:10.1f} us  p99 {p99:10.1f} us  ({m} queries)", file=out
+        )
         out.flush()
     return results
 
@@ -243,7 +245,7 @@ def make_postgis_fn(dsn, ids, lats, lons, out=sys.stdout):
             step = 200_000
             for s in range(0, len(ids), step):
                 buf = io.StringIO()
-                rows = np.column_stack([ids[s:s + step], lons[s:s + step], lats[s:s + step]])
+                rows = np.column_stack([ids[s : s + step], lons[s : s + step], lats[s : s + step]])
                 np.savetxt(buf, rows, fmt=("%d", "%.17g", "%.17g"), delimiter="\t")
                 copy.write(buf.getvalue())
         cur.execute(
@@ -252,8 +254,9 @@ def make_postgis_fn(dsn, ids, lats, lons, out=sys.stdout):
         )
         cur.execute("DROP TABLE bench_nearby_stage")
         cur.execute("ALTER TABLE bench_nearby_points ADD PRIMARY KEY (id)")
-        cur.execute("CREATE INDEX bench_nearby_points_geog ON bench_nearby_points "
-                    "USING gist (geog)")
+        cur.execute(
+            "CREATE INDEX bench_nearby_points_geog ON bench_nearby_points USING gist (geog)"
+        )
         cur.execute("VACUUM ANALYZE bench_nearby_points")
         print(f"  PostGIS load + GiST build: {time.perf_counter() - t0:.1f} s", file=out)
 
@@ -323,17 +326,26 @@ def main(argv=None, extra_rows=None):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--points", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=2000)
-    ap.add_argument("--brute-queries", type=int, default=200,
-                    help="brute force is ~20 ms/query, so it runs on the first N queries only")
-    ap.add_argument("--pg-dsn", default=os.environ.get("PG_DSN"),
-                    help="psycopg DSN of a PostGIS database (default: $PG_DSN, as set by "
-                         "tools/pgcluster.py run)")
+    ap.add_argument(
+        "--brute-queries",
+        type=int,
+        default=200,
+        help="brute force is ~20 ms/query, so it runs on the first N queries only",
+    )
+    ap.add_argument(
+        "--pg-dsn",
+        default=os.environ.get("PG_DSN"),
+        help="psycopg DSN of a PostGIS database (default: $PG_DSN, as set by "
+        "tools/pgcluster.py run)",
+    )
     ap.add_argument("--seed", type=int, default=20240601)
     args = ap.parse_args(argv)
 
-    print(f"nearby bench: {args.points:,} points ({CLUSTERED_FRACTION:.0%} clustered around "
-          f"{len(TOWNS)} towns in Bac Giang), {args.queries:,} queries, k={K}, "
-          f"radius {RADIUS_M:.0f} m")
+    print(
+        f"nearby bench: {args.points:,} points ({CLUSTERED_FRACTION:.0%} clustered around "
+        f"{len(TOWNS)} towns in Bac Giang), {args.queries:,} queries, k={K}, "
+        f"radius {RADIUS_M:.0f} m"
+    )
     t0 = time.perf_counter()
     ids, lats, lons = generate_points(args.points, args.seed)
     queries = generate_queries(args.queries, args.seed + 1)
@@ -348,8 +360,10 @@ def main(argv=None, extra_rows=None):
     gc.collect()
     rss1 = _rss_mb()
     peak = (_hwm_mb() - rss0) if hwm_ok else float("nan")
-    print(f"  PointIndex.from_arrays: {build_s:.2f} s, RSS +{rss1 - rss0:.0f} MB "
-          f"(peak during build +{peak:.0f} MB), {len(index):,} points")
+    print(
+        f"  PointIndex.from_arrays: {build_s:.2f} s, RSS +{rss1 - rss0:.0f} MB "
+        f"(peak during build +{peak:.0f} MB), {len(index):,} points"
+    )
 
     ckd_full, ckd_raw, tree, ckd_build_s = make_ckdtree_fns(ids, lats, lons)
     print(f"  cKDTree build: {ckd_build_s:.2f} s")
@@ -360,11 +374,13 @@ def main(argv=None, extra_rows=None):
     }
     if extra_rows is not None:
         fns.update(extra_rows(ids, lats, lons))
-    fns.update({
-        "cKDTree xyz (same answer: ids + metres)": ckd_full,
-        FLOOR: ckd_raw,
-        BRUTE: make_brute_fn(lats, lons, ids),
-    })
+    fns.update(
+        {
+            "cKDTree xyz (same answer: ids + metres)": ckd_full,
+            FLOOR: ckd_raw,
+            BRUTE: make_brute_fn(lats, lons, ids),
+        }
+    )
     counts = {BRUTE: args.brute_queries}
     pg_conn = None
     if args.pg_dsn:
@@ -372,8 +388,10 @@ def main(argv=None, extra_rows=None):
         fns[POSTGIS] = pg_fn
 
     mism, max_diff = verify_against_ckdtree(index, tree, ids, queries, 200)
-    print(f"  check: PointIndex vs cKDTree on the first 200 queries: {mism} mismatching answers "
-          f"(max distance difference {max_diff:.2e} m)")
+    print(
+        f"  check: PointIndex vs cKDTree on the first 200 queries: {mism} mismatching answers "
+        f"(max distance difference {max_diff:.2e} m)"
+    )
 
     results = run_nearby_bench(fns, queries, counts)
     if pg_conn is not None:
@@ -387,11 +405,15 @@ def main(argv=None, extra_rows=None):
     pg_part = ""
     if POSTGIS in results:
         pg_part = f", PostGIS / index {results[POSTGIS][0] / p50:.1f}x (>= 8x)"
-    print(f"\ntargets: {INDEX} p50 {p50 / results[FLOOR][0]:.2f}x floor (<= 2.5x), "
-          f"p99 {p99:.0f} us (<= 150 us), brute / index {results[BRUTE][0] / p50:.0f}x (>= 500x)"
-          f"{pg_part}")
-    print(f"         build {len(index):,} points {build_s:.2f} s (<= 5 s for 1 M), "
-          f"RSS +{rss1 - rss0:.0f} MB (<= 250 MB per process)")
+    print(
+        f"\ntargets: {INDEX} p50 {p50 / results[FLOOR][0]:.2f}x floor (<= 2.5x), "
+        f"p99 {p99:.0f} us (<= 150 us), brute / index {results[BRUTE][0] / p50:.0f}x (>= 500x)"
+        f"{pg_part}"
+    )
+    print(
+        f"         build {len(index):,} points {build_s:.2f} s (<= 5 s for 1 M), "
+        f"RSS +{rss1 - rss0:.0f} MB (<= 250 MB per process)"
+    )
     return results
 
 

@@ -7,6 +7,7 @@ request, medians: (1) the middleware alone around a WSGI app that answers at onc
 path does; (2) a real fast-path answer (SQLite, 300 open requests nearby) with and without the
 middleware, run back to back in random order, and the median of the paired differences.
 """
+
 import argparse
 import os
 import random
@@ -24,9 +25,16 @@ QUERY = "lat=21.2731&lon=106.1946&radius_m=5000&limit=50"
 
 
 def environ():
-    return {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/v1/requests/nearby",
-            "QUERY_STRING": QUERY, "wsgi.url_scheme": "http", "SERVER_NAME": "localhost",
-            "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "localhost"}
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/api/v1/requests/nearby",
+        "QUERY_STRING": QUERY,
+        "wsgi.url_scheme": "http",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "localhost",
+    }
 
 
 def start_response(status, headers, exc_info=None):
@@ -54,18 +62,35 @@ def seeded_app(folder):
 
     from connect import create_app
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db",
-                      "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False, "DEMO_DATA": False,
-                      "SESSION_COOKIE_SECURE": False, "TESTING": True})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db",
+            "SECRET_KEY": "bench",
+            "RATELIMIT_ENABLED": False,
+            "DEMO_DATA": False,
+            "SESSION_COOKIE_SECURE": False,
+            "TESTING": True,
+        }
+    )
     with app.app_context():
         upgrade()
     client, rng = app.test_client(), random.Random(1)
     for i in range(300):
-        response = client.post("/api/v1/requests", json={
-            "categories": ["food"], "description": "Cần gạo", "household_size": 3,
-            "urgency": "normal", "contact_name": "Bench", "phone": f"+8491{i:07d}",
-            "location": {"lat": 21.2731 + rng.uniform(-0.03, 0.03),
-                         "lon": 106.1946 + rng.uniform(-0.03, 0.03)}})
+        response = client.post(
+            "/api/v1/requests",
+            json={
+                "categories": ["food"],
+                "description": "Cần gạo",
+                "household_size": 3,
+                "urgency": "normal",
+                "contact_name": "Bench",
+                "phone": f"+8491{i:07d}",
+                "location": {
+                    "lat": 21.2731 + rng.uniform(-0.03, 0.03),
+                    "lon": 106.1946 + rng.uniform(-0.03, 0.03),
+                },
+            },
+        )
         assert response.status_code == 201, response.get_json()
     client.get(f"/api/v1/requests/nearby?{QUERY}")  # Flask answers first: the path learns
     return app
@@ -79,8 +104,10 @@ def main():
     for call in (instant, observed):
         per_call_us(call, 2000)  # warm-up
     bare, wrapped = per_call_us(instant, rounds), per_call_us(observed, rounds)
-    print(f"middleware alone: {wrapped - bare:.2f} µs a request "
-          f"(instant app {bare:.2f} µs, wrapped {wrapped:.2f} µs)")
+    print(
+        f"middleware alone: {wrapped - bare:.2f} µs a request "
+        f"(instant app {bare:.2f} µs, wrapped {wrapped:.2f} µs)"
+    )
 
     with tempfile.TemporaryDirectory() as folder:
         app = seeded_app(folder)
@@ -98,8 +125,10 @@ def main():
             differences.append(times["observed"] - times["bare"])
             plain.append(times["bare"])
         assert fast_path.answered - before == 2 * (rounds // 4), "not the fast path"
-        print(f"fast path: {statistics.median(plain):.1f} µs an answer; the middleware adds "
-              f"{statistics.median(differences):.2f} µs (median of paired differences)")
+        print(
+            f"fast path: {statistics.median(plain):.1f} µs an answer; the middleware adds "
+            f"{statistics.median(differences):.2f} µs (median of paired differences)"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """connect: post a need, find it nearby, claim it, help, count."""
+
 import logging
 import os
 
@@ -107,7 +108,8 @@ def configure_db(app):
     from connect.database import engine_options
 
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-        app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS"))
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
+    )
 
 
 def init_extensions(app):
@@ -142,9 +144,20 @@ def register_blueprints(app):
     from connect.safety.api import bp as safety_bp
     from connect.volunteers.api import bp as volunteers_bp
 
-    for blueprint in (auth_bp, requests_bp, volunteers_bp, stats_bp, safety_bp,
-                      offers_bp, assignments_bp, notifications_bp, console_map_bp,
-                      console_requests_bp, intake_bp, exports_bp):
+    for blueprint in (
+        auth_bp,
+        requests_bp,
+        volunteers_bp,
+        stats_bp,
+        safety_bp,
+        offers_bp,
+        assignments_bp,
+        notifications_bp,
+        console_map_bp,
+        console_requests_bp,
+        intake_bp,
+        exports_bp,
+    ):
         # The API authenticates with bearer tokens or manage tokens sent in headers, which a
         # cross-site form cannot send: CSRF protection is for the cookie-based pages.
         csrf.exempt(blueprint)
@@ -171,8 +184,15 @@ def register_pages(app):
     from connect.volunteers.views import bp as volunteer_bp
     from connect.web import assets, pages
 
-    for blueprint in (home_bp, account_bp, resident_bp, volunteer_bp, reports_bp,
-                      offer_pages_bp, console_bp):
+    for blueprint in (
+        home_bp,
+        account_bp,
+        resident_bp,
+        volunteer_bp,
+        reports_bp,
+        offer_pages_bp,
+        console_bp,
+    ):
         app.register_blueprint(blueprint)
     pages.init_app(app)
     assets.init_app(app)
@@ -199,7 +219,8 @@ def attach_read_model(app):
         sync_interval=app.config["READ_MODEL_SYNC_INTERVAL"],
         max_staleness=app.config["READ_MODEL_MAX_STALENESS"],
         expiry_seconds=app.config["REQUEST_EXPIRY_SECONDS"],
-        rank_weights=Weights.from_config(app.config))
+        rank_weights=Weights.from_config(app.config),
+    )
     app.extensions["read_model"] = read_model
     app.extensions["request_snapshot"] = RequestSnapshot(engine)
 

@@ -11,6 +11,7 @@ watermark such that every change committed after its last read is stamped at or 
   write is increasing in commit order, and the watermark is the same expression.
 Rows may be read twice; applying a row is idempotent.
 """
+
 from sqlalchemy import BigInteger, Text, cast, func, select, text
 
 

@@ -1,4 +1,5 @@
 """`flask connect ...`: operations commands (cron-ready) and staff accounts."""
+
 import signal
 
 import click
@@ -6,9 +7,9 @@ from blinker import ANY, NamedSignal
 from flask import current_app
 from flask.cli import with_appcontext
 
+from connect import metrics
 from connect.accounts.models import User
 from connect.accounts.services import register_user
-from connect import metrics
 from connect.areas import signals as area_signals
 from connect.areas.services import grant_area, import_areas
 from connect.demo import seed_demo_data
@@ -40,9 +41,11 @@ def expire_command():
     reminded = remind_due()
     offers = expire_offers()
     db.session.commit()
-    click.echo(f"leases lapsed: {result['leases_lapsed']}, "
-               f"requests expired: {result['requests_expired']}, reminders sent: {reminded}, "
-               f"offers expired: {offers}")
+    click.echo(
+        f"leases lapsed: {result['leases_lapsed']}, "
+        f"requests expired: {result['requests_expired']}, reminders sent: {reminded}, "
+        f"offers expired: {offers}"
+    )
 
 
 @connect_cli.command("worker")
@@ -53,8 +56,10 @@ def worker_command(once):
     process; stops cleanly on SIGTERM)."""
     if once:
         result = drain()
-        click.echo(f"events done: {len(result.done)}, retried: {len(result.retried)}, "
-                   f"failed: {len(result.failed)}")
+        click.echo(
+            f"events done: {len(result.done)}, retried: {len(result.retried)}, "
+            f"failed: {len(result.failed)}"
+        )
         return
     worker = Worker(current_app._get_current_object())
     _stop_on_signals(worker.stop)
@@ -90,18 +95,23 @@ def _stop_on_signals(stop):
 def signals_command():
     """List what each event of connect's packages sets in motion (its receivers)."""
     for module in (request_signals, notification_signals, area_signals):
-        for signal in module.__dict__.values():
-            if not isinstance(signal, NamedSignal):
+        for event in module.__dict__.values():
+            if not isinstance(event, NamedSignal):
                 continue
-            receivers = [f"{receiver.__module__}.{receiver.__qualname__}"
-                         for receiver in signal.receivers_for(ANY)]
-            click.echo(f"{module.__name__}.{signal.name}: {', '.join(receivers) or '-'}")
+            receivers = [
+                f"{receiver.__module__}.{receiver.__qualname__}"
+                for receiver in event.receivers_for(ANY)
+            ]
+            click.echo(f"{module.__name__}.{event.name}: {', '.join(receivers) or '-'}")
 
 
 @connect_cli.command("purge")
-@click.option("--older-than-days", type=click.IntRange(min=0), default=None,
-              help="Purge requests closed more than this many days ago "
-                   "[default: PURGE_AFTER_DAYS, 30].")
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Purge requests closed more than this many days ago [default: PURGE_AFTER_DAYS, 30].",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be purged; change nothing.")
 @with_appcontext
 def purge_command(older_than_days, dry_run):
@@ -112,22 +122,33 @@ def purge_command(older_than_days, dry_run):
     else:
         db.session.commit()
     verb = "would be " if dry_run else ""
-    click.echo(f"{'dry run: ' if dry_run else ''}closed more than {result['older_than_days']} "
-               f"days ago (before {result['cutoff']:%Y-%m-%d %H:%M} UTC): "
-               f"requests {verb}purged: {result['requests_purged']}, "
-               f"report comments {verb}removed: {result['report_comments_removed']}; "
-               f"leases lapsed: {result['leases_lapsed']}, "
-               f"requests expired: {result['requests_expired']}; "
-               f"idempotency keys {verb}removed: {result['idempotency_keys_removed']}")
+    click.echo(
+        f"{'dry run: ' if dry_run else ''}closed more than {result['older_than_days']} "
+        f"days ago (before {result['cutoff']:%Y-%m-%d %H:%M} UTC): "
+        f"requests {verb}purged: {result['requests_purged']}, "
+        f"report comments {verb}removed: {result['report_comments_removed']}; "
+        f"leases lapsed: {result['leases_lapsed']}, "
+        f"requests expired: {result['requests_expired']}; "
+        f"idempotency keys {verb}removed: {result['idempotency_keys_removed']}"
+    )
 
 
 @connect_cli.command("create-user")
 @click.option("--phone", required=True, help="Vietnamese mobile number.")
 @click.option("--name", required=True)
-@click.option("--role", type=click.Choice(["coordinator", "admin", "volunteer", "resident"]),
-              default="coordinator", show_default=True)
-@click.option("--area", "areas", multiple=True, metavar="CODE",
-              help="An area code the coordinator acts in (repeatable).")
+@click.option(
+    "--role",
+    type=click.Choice(["coordinator", "admin", "volunteer", "resident"]),
+    default="coordinator",
+    show_default=True,
+)
+@click.option(
+    "--area",
+    "areas",
+    multiple=True,
+    metavar="CODE",
+    help="An area code the coordinator acts in (repeatable).",
+)
 @click.password_option(help="Prompted for when not given.")
 @with_appcontext
 def create_user_command(phone, name, role, areas, password):
@@ -144,11 +165,14 @@ def create_user_command(phone, name, role, areas, password):
     except ConnectError as exc:
         raise click.ClickException(exc.message) from exc
     db.session.commit()
-    click.echo(f"created {role} #{user.id} ({phone})"
-               + (f" in areas {', '.join(areas)}" if areas else ""))
+    click.echo(
+        f"created {role} #{user.id} ({phone})" + (f" in areas {', '.join(areas)}" if areas else "")
+    )
     if role == "coordinator" and not areas:
-        click.echo("note: a coordinator without an area sees no one's contact details; "
-                   "add one with `flask connect grant-area`.")
+        click.echo(
+            "note: a coordinator without an area sees no one's contact details; "
+            "add one with `flask connect grant-area`."
+        )
 
 
 @connect_cli.command("import-areas")
@@ -176,9 +200,11 @@ def import_areas_command(path):
         except ConnectError as exc:
             raise click.ClickException(exc.message) from exc
     db.session.commit()
-    click.echo(f"areas created: {result['created']}, updated: {result['updated']}, "
-               f"request placements: {result['placements']}, "
-               f"volunteer placements: {result['volunteer_placements']}")
+    click.echo(
+        f"areas created: {result['created']}, updated: {result['updated']}, "
+        f"request placements: {result['placements']}, "
+        f"volunteer placements: {result['volunteer_placements']}"
+    )
 
 
 @connect_cli.command("grant-area")

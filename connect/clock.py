@@ -1,10 +1,11 @@
 """The one source of "now" (naive UTC), so tests can move time."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 
 def now():
     """Current time as naive UTC, the form stored in both databases."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def isoformat(value):

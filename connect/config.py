@@ -1,5 +1,6 @@
 """Configuration read from the environment, with overrides for tests; settle() refuses what
 would misbehave in production."""
+
 import os
 import secrets
 from pathlib import Path
@@ -23,17 +24,22 @@ def _bool(name, default):
         return default
     word = value.strip().lower()
     if word not in _TRUE + _FALSE:
-        raise ConfigError(f"{name}={value!r} is not a yes/no value: use one of "
-                          f"{', '.join(_TRUE)} or {', '.join(_FALSE)}.")
+        raise ConfigError(
+            f"{name}={value!r} is not a yes/no value: use one of "
+            f"{', '.join(_TRUE)} or {', '.join(_FALSE)}."
+        )
     return word in _TRUE
 
 
 # Places a resident can choose instead of a map pin (no JavaScript, or no map tiles):
 # (name, lat, lon). Defaults to the towns of Bac Giang; PLACES='[["name", lat, lon], ...]'.
 DEFAULT_PLACES = (
-    ("Bắc Giang", 21.2731, 106.1946), ("Việt Yên", 21.2700, 106.1000),
-    ("Lục Nam", 21.2930, 106.3960), ("Lạng Giang", 21.3620, 106.2500),
-    ("Yên Dũng", 21.2050, 106.2420), ("Hiệp Hòa", 21.3550, 105.9700),
+    ("Bắc Giang", 21.2731, 106.1946),
+    ("Việt Yên", 21.2700, 106.1000),
+    ("Lục Nam", 21.2930, 106.3960),
+    ("Lạng Giang", 21.3620, 106.2500),
+    ("Yên Dũng", 21.2050, 106.2420),
+    ("Hiệp Hòa", 21.3550, 105.9700),
 )
 
 
@@ -53,8 +59,9 @@ def _number(kind, name, default):
     try:
         return kind(value)
     except ValueError:
-        raise ConfigError(f"{name}={value!r} is not a {kind.__name__} "
-                          f"(the default is {default}).") from None
+        raise ConfigError(
+            f"{name}={value!r} is not a {kind.__name__} (the default is {default})."
+        ) from None
 
 
 def _int(name, default):
@@ -106,6 +113,7 @@ RATE_LIMITS = {
     # request; a dashboard refreshing every minute stays well inside this.
     "RATELIMIT_PUBLIC_EXPORT_PER_IP": "120 per hour",
 }
+
 
 class Config:
     """Settings for a real deployment; every value can come from the environment."""
@@ -172,8 +180,11 @@ class Config:
         self.RANK_WAIT_WEIGHT_PER_HOUR = _float("RANK_WAIT_WEIGHT_PER_HOUR", 0.2)
         self.RANK_WAIT_CAP_HOURS = _float("RANK_WAIT_CAP_HOURS", 24.0)
         # Channels that deliver notifications (connect.notifications.delivery.BACKENDS).
-        self.NOTIFY_BACKENDS = tuple(name.strip() for name in os.environ.get(
-            "NOTIFY_BACKENDS", "inbox,log").split(",") if name.strip())
+        self.NOTIFY_BACKENDS = tuple(
+            name.strip()
+            for name in os.environ.get("NOTIFY_BACKENDS", "inbox,log").split(",")
+            if name.strip()
+        )
         # Push matching (connect.matching.push): a new or reopened request is pushed to the
         # PUSH_TOP_K nearest fitting on-duty volunteers, none more than PUSH_MAX_PER_HOUR
         # times an hour; a claimant is reminded LEASE_REMINDER_SECONDS before the lease ends.
@@ -195,7 +206,8 @@ class Config:
         self.OUTBOX_POLL_SECONDS = float(os.environ.get("OUTBOX_POLL_SECONDS") or "0.5")
         self.OUTBOX_BACKOFF_SECONDS = float(os.environ.get("OUTBOX_BACKOFF_SECONDS") or "5")
         self.OUTBOX_BACKOFF_MAX_SECONDS = float(
-            os.environ.get("OUTBOX_BACKOFF_MAX_SECONDS") or "900")
+            os.environ.get("OUTBOX_BACKOFF_MAX_SECONDS") or "900"
+        )
         self.OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
         self.OUTBOX_KEEP_DAYS = _int("OUTBOX_KEEP_DAYS", 7)
         self.OUTBOX_INLINE = _bool("OUTBOX_INLINE", False)
@@ -246,9 +258,11 @@ class Config:
         self.LANGUAGES = ("vi", "en")
         self.BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).parent / "translations")
         self.MAP_TILE_URL = os.environ.get(
-            "MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+            "MAP_TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        )
         self.MAP_ATTRIBUTION = os.environ.get(
-            "MAP_ATTRIBUTION", "&copy; OpenStreetMap contributors")
+            "MAP_ATTRIBUTION", "&copy; OpenStreetMap contributors"
+        )
         # Where a map opens when nothing better is known (Bac Giang city).
         self.MAP_CENTER = (21.2731, 106.1946)
         self.PLACES = _places("PLACES", DEFAULT_PLACES)
@@ -257,8 +271,14 @@ class Config:
         # Sent over https only; `make run` and the tests serve plain http and turn it off.
         self.SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
         self.WTF_CSRF_TIME_LIMIT = None  # a form left open on a slow phone must still post
-        self.COMPRESS_MIMETYPES = ["text/html", "text/css", "application/javascript",
-                                   "text/javascript", "application/json", "image/svg+xml"]
+        self.COMPRESS_MIMETYPES = [
+            "text/html",
+            "text/css",
+            "application/javascript",
+            "text/javascript",
+            "application/json",
+            "image/svg+xml",
+        ]
         self.COMPRESS_MIN_SIZE = 500
 
 
@@ -267,26 +287,35 @@ def settle(config, instance_path):
     run with (ConfigError naming it), and make development's local keys and database."""
     environment = config["CONNECT_ENV"]
     if environment not in ENVIRONMENTS:
-        raise ConfigError(f"CONNECT_ENV={environment!r} is not one of {', '.join(ENVIRONMENTS)} "
-                          "(unset means production).")
+        raise ConfigError(
+            f"CONNECT_ENV={environment!r} is not one of {', '.join(ENVIRONMENTS)} "
+            "(unset means production)."
+        )
     if environment == DEVELOPMENT:
         # Convenient and local: each key its own random file, so rotating SECRET_KEY (or
         # deleting its file) never moves a public location.
         config["SECRET_KEY"] = config["SECRET_KEY"] or _instance_key(instance_path, "secret_key")
-        config["BLUR_SECRET"] = (config["BLUR_SECRET"]
-                                 or _instance_key(instance_path, "blur_secret"))
-        config["SQLALCHEMY_DATABASE_URI"] = (config["SQLALCHEMY_DATABASE_URI"]
-                                             or f"sqlite:///{Path(instance_path) / 'connect.db'}")
+        config["BLUR_SECRET"] = config["BLUR_SECRET"] or _instance_key(
+            instance_path, "blur_secret"
+        )
+        config["SQLALCHEMY_DATABASE_URI"] = (
+            config["SQLALCHEMY_DATABASE_URI"] or f"sqlite:///{Path(instance_path) / 'connect.db'}"
+        )
     else:
         _require_key("SECRET_KEY", config["SECRET_KEY"], "the same on every host")
-        _require_key("BLUR_SECRET", config["BLUR_SECRET"],
-                     "the same on every host, never changed (it places public locations)")
+        _require_key(
+            "BLUR_SECRET",
+            config["BLUR_SECRET"],
+            "the same on every host, never changed (it places public locations)",
+        )
         for number, key in enumerate(config["SECRET_KEY_FALLBACKS"], 1):
             _require_key(f"SECRET_KEY_FALLBACKS (item {number})", key, "a previous SECRET_KEY")
         if not config["SQLALCHEMY_DATABASE_URI"]:
-            raise ConfigError("DATABASE_URL is not set: production needs its PostgreSQL "
-                              "database (postgresql+psycopg://user:password@host/connect); "
-                              "for a local SQLite run set CONNECT_ENV=development.")
+            raise ConfigError(
+                "DATABASE_URL is not set: production needs its PostgreSQL "
+                "database (postgresql+psycopg://user:password@host/connect); "
+                "for a local SQLite run set CONNECT_ENV=development."
+            )
     # Flask-WTF signs CSRF tokens with this (itsdangerous takes a list of keys, newest last),
     # so forms opened before a rotation still post.
     config["WTF_CSRF_SECRET_KEY"] = [*config["SECRET_KEY_FALLBACKS"], config["SECRET_KEY"]]
@@ -297,11 +326,14 @@ def _require_key(name, value, what):
         raise ConfigError(
             f"{name} is not set: production (CONNECT_ENV unset or {PRODUCTION!r}) needs it, "
             f"{what}. Make one with `python3 -c 'import secrets; print(secrets.token_hex(32))'`; "
-            f"for a local run set CONNECT_ENV={DEVELOPMENT}.")
+            f"for a local run set CONNECT_ENV={DEVELOPMENT}."
+        )
     if len(value) < MIN_KEY_LENGTH:
-        raise ConfigError(f"{name} is {len(value)} characters long: production needs at least "
-                          f"{MIN_KEY_LENGTH} random ones (`python3 -c 'import secrets; "
-                          f"print(secrets.token_hex(32))'`).")
+        raise ConfigError(
+            f"{name} is {len(value)} characters long: production needs at least "
+            f"{MIN_KEY_LENGTH} random ones (`python3 -c 'import secrets; "
+            f"print(secrets.token_hex(32))'`)."
+        )
 
 
 def _instance_key(instance_path, name):

@@ -1,4 +1,5 @@
 """Backend set-up: SpatiaLite loading, PostGIS engine options, transaction modes."""
+
 import logging
 import os
 import sqlite3
@@ -52,8 +53,8 @@ def engine_options(url, base_options):
         # correlated subquery once per row of a spatial box, so a push that runs in ms
         # spent ~0.5 s compiling (the load test's 100,000 volunteers).
         connect_args.setdefault(
-            "options", "-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000"
-            " -c jit=off"
+            "options",
+            "-c statement_timeout=30000 -c idle_in_transaction_session_timeout=60000 -c jit=off",
         )
         options["connect_args"] = connect_args
         options.setdefault("pool_size", 10)

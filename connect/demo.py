@@ -1,4 +1,5 @@
 """Demo data for a fresh install: requests and volunteers around Bac Giang."""
+
 import json
 import random
 from pathlib import Path
@@ -27,8 +28,12 @@ NEEDS = [
     (["other"], "Cần người đi chợ giúp, không ra ngoài được."),
 ]
 DEMO_VOLUNTEER = {"phone": "+84901000001", "password": "tinhnguyen", "name": "Tình nguyện viên"}
-DEMO_COORDINATOR = {"phone": "+84901000002", "password": "dieuphoi", "name": "Điều phối viên",
-                    "role": "coordinator"}
+DEMO_COORDINATOR = {
+    "phone": "+84901000002",
+    "password": "dieuphoi",
+    "name": "Điều phối viên",
+    "role": "coordinator",
+}
 DEMO_AREAS = Path(__file__).parent / "data" / "demo_areas.geojson"
 
 
@@ -44,7 +49,8 @@ def seed_demo_data(force=False, count=120, seed=2021):
         _, lat, lon = rng.choice(TOWNS)
         categories, description = rng.choice(NEEDS)
         data = {
-            "categories": categories, "description": description,
+            "categories": categories,
+            "description": description,
             "household_size": rng.randint(1, 8),
             "urgency": "urgent" if rng.random() < 0.2 else "normal",
             "location": {"lat": lat + rng.gauss(0, 0.01), "lon": lon + rng.gauss(0, 0.01)},
@@ -58,14 +64,26 @@ def seed_demo_data(force=False, count=120, seed=2021):
             # A forced re-seed draws the same phones; one open request per phone still holds.
             continue
     volunteer = db.session.execute(
-        select(User).where(User.phone == DEMO_VOLUNTEER["phone"])).scalar_one_or_none()
+        select(User).where(User.phone == DEMO_VOLUNTEER["phone"])
+    ).scalar_one_or_none()
     if volunteer is None:
         volunteer = register_user(**DEMO_VOLUNTEER)
-        save_profile(volunteer, {"location": {"lat": 21.2731, "lon": 106.1946},
-                                 "radius_m": 5000, "categories": list(CATEGORIES),
-                                 "on_duty": True, "capacity": 3})
-    if db.session.execute(select(User.id).where(
-            User.phone == DEMO_COORDINATOR["phone"])).first() is None:
+        save_profile(
+            volunteer,
+            {
+                "location": {"lat": 21.2731, "lon": 106.1946},
+                "radius_m": 5000,
+                "categories": list(CATEGORIES),
+                "on_duty": True,
+                "capacity": 3,
+            },
+        )
+    if (
+        db.session.execute(select(User.id).where(User.phone == DEMO_COORDINATOR["phone"])).first()
+        is None
+    ):
         grant_area(register_user(**DEMO_COORDINATOR), "24")
-    return (f"{count} requests, volunteer {DEMO_VOLUNTEER['phone']}, "
-            f"coordinator {DEMO_COORDINATOR['phone']} (province 24)")
+    return (
+        f"{count} requests, volunteer {DEMO_VOLUNTEER['phone']}, "
+        f"coordinator {DEMO_COORDINATOR['phone']} (province 24)"
+    )

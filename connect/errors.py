@@ -1,4 +1,5 @@
 """The ConnectError hierarchy and the one JSON error envelope."""
+
 import logging
 
 import marshmallow as ma
@@ -131,8 +132,12 @@ def where():
 def handle_database_unavailable(error):
     log.warning("database unavailable on %s: %s", where(), error)
     note_unavailable("database_unavailable")
-    return envelope(503, "database_unavailable", "The database is briefly unavailable. Try again.",
-                    headers={"Retry-After": "2"})
+    return envelope(
+        503,
+        "database_unavailable",
+        "The database is briefly unavailable. Try again.",
+        headers={"Retry-After": "2"},
+    )
 
 
 def handle_unexpected(error):
@@ -152,15 +157,28 @@ def register_error_handlers(app):
 def handle_database_error(error):
     """503 database_unavailable when the database is away; any other database error is a 500."""
     # A dropped or refused connection is the database being away, not a bug in this request.
-    if isinstance(error, DBAPIError) and error.connection_invalidated or _is_connection_error(error):
+    if (
+        isinstance(error, DBAPIError)
+        and error.connection_invalidated
+        or _is_connection_error(error)
+    ):
         return handle_database_unavailable(error)
     return handle_unexpected(error)
 
 
 def _is_connection_error(error):
     text = str(getattr(error, "orig", error)).lower()
-    return any(s in text for s in (
-        "connection refused", "server closed the connection", "could not connect",
-        "terminating connection", "connection is closed", "database is locked",
-        "the database system is", "connection timeout", "consuming input failed",
-    ))
+    return any(
+        s in text
+        for s in (
+            "connection refused",
+            "server closed the connection",
+            "could not connect",
+            "terminating connection",
+            "connection is closed",
+            "database is locked",
+            "the database system is",
+            "connection timeout",
+            "consuming input failed",
+        )
+    )

@@ -1,4 +1,5 @@
 """Flask extensions, created here and bound to the app in the factory."""
+
 import threading
 
 from flask_babel import Babel
@@ -33,8 +34,9 @@ class ConnectApi(Api):
             spec, waiting = self.__dict__.get("_spec"), self.__dict__.get("_undocumented")
             while waiting:
                 blueprint, name, parameters = waiting.pop(0)
-                blueprint.register_views_in_doc(self, self._app, spec, name=name,
-                                                parameters=parameters)
+                blueprint.register_views_in_doc(
+                    self, self._app, spec, name=name, parameters=parameters
+                )
                 spec.tag({"name": name, "description": blueprint.description})
             return spec
 

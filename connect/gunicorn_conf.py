@@ -1,4 +1,5 @@
 """gunicorn settings, shipped in the wheel: `gunicorn -c python:connect.gunicorn_conf ...`."""
+
 import os
 import shutil
 import tempfile

@@ -1,5 +1,6 @@
 """gunicorn's error and access logs in the app's form (connect.logs): JSON lines with the
 request id, through the redaction filter, so no manage link, token or exact point is written."""
+
 import os
 
 from gunicorn.glogging import Logger
@@ -26,12 +27,21 @@ class RedactingLogger(Logger):
         query = environ.get("QUERY_STRING")
         url = f"{path}?{query}" if query else path
         method, status = environ.get("REQUEST_METHOD", "-"), str(resp.status).split(None, 1)[0]
-        request_id = next((value for name, value in resp.headers
-                           if name.lower() == "x-request-id"), "-")
-        self.access_log.info("%s %s %s", method, url, status, extra={
-            "request_id": request_id, "remote_addr": environ.get("REMOTE_ADDR", "-"),
-            "status": int(status) if status.isdigit() else status,
-            "bytes": getattr(resp, "sent", None),
-            "duration_s": round(request_time.total_seconds(), 6),
-            "referer": environ.get("HTTP_REFERER", "-"),
-            "user_agent": environ.get("HTTP_USER_AGENT", "-")})
+        request_id = next(
+            (value for name, value in resp.headers if name.lower() == "x-request-id"), "-"
+        )
+        self.access_log.info(
+            "%s %s %s",
+            method,
+            url,
+            status,
+            extra={
+                "request_id": request_id,
+                "remote_addr": environ.get("REMOTE_ADDR", "-"),
+                "status": int(status) if status.isdigit() else status,
+                "bytes": getattr(resp, "sent", None),
+                "duration_s": round(request_time.total_seconds(), 6),
+                "referer": environ.get("HTTP_REFERER", "-"),
+                "user_agent": environ.get("HTTP_USER_AGENT", "-"),
+            },
+        )

@@ -5,6 +5,7 @@ process's read model of open requests caught up with the database within
 READ_MODEL_MAX_STALENESS. Otherwise /readyz answers 503 in the error envelope, its code naming
 the check that failed. Neither needs a login, a CSRF token or a rate limit.
 """
+
 import functools
 import logging
 
@@ -49,7 +50,8 @@ def readyz():
             "The database schema is not at the head of the migrations: run "
             "`flask db upgrade` (or deploy the code that matches the database).",
             code="migrations_not_at_head",
-            details={"check": "migrations", "database": list(revisions), "head": list(heads)})
+            details={"check": "migrations", "database": list(revisions), "head": list(heads)},
+        )
     read_model = current_app.extensions["read_model"]
     try:
         read_model.ensure_fresh()  # catches up if due, as a nearby list would
@@ -59,13 +61,25 @@ def readyz():
     if staleness is None or staleness > read_model.max_staleness:
         raise ServiceUnavailable(
             "This process's list of open requests has not caught up with the database "
-            "within its staleness limit.", code="read_model_stale",
-            details={"check": "read_model", "staleness_s": _seconds(staleness),
-                     "max_staleness_s": read_model.max_staleness})
-    return {"status": "ready", "environment": current_app.config["CONNECT_ENV"],
-            "database": db.engine.dialect.name, "migration": ",".join(heads),
-            "read_model": {"open_requests": len(read_model), "staleness_s": _seconds(staleness),
-                           "max_staleness_s": read_model.max_staleness}}
+            "within its staleness limit.",
+            code="read_model_stale",
+            details={
+                "check": "read_model",
+                "staleness_s": _seconds(staleness),
+                "max_staleness_s": read_model.max_staleness,
+            },
+        )
+    return {
+        "status": "ready",
+        "environment": current_app.config["CONNECT_ENV"],
+        "database": db.engine.dialect.name,
+        "migration": ",".join(heads),
+        "read_model": {
+            "open_requests": len(read_model),
+            "staleness_s": _seconds(staleness),
+            "max_staleness_s": read_model.max_staleness,
+        },
+    }
 
 
 def database_revisions():
@@ -75,12 +89,14 @@ def database_revisions():
         with db.engine.connect().execution_options(readonly=True) as connection:
             if not inspect(connection).has_table(VERSION_TABLE.name):
                 return ()
-            return tuple(sorted(connection.execute(select(VERSION_TABLE.c.version_num))
-                                .scalars()))
+            return tuple(sorted(connection.execute(select(VERSION_TABLE.c.version_num)).scalars()))
     except SQLAlchemyError as exc:
         log.warning("not ready: the database does not answer: %s", exc)
-        raise ServiceUnavailable("The database does not answer.", code="database_unavailable",
-                                 details={"check": "database"}) from None
+        raise ServiceUnavailable(
+            "The database does not answer.",
+            code="database_unavailable",
+            details={"check": "database"},
+        ) from None
 
 
 def _seconds(value):

@@ -1,4 +1,5 @@
 """The home page: two big choices, and how many neighbours have been helped."""
+
 from flask import Blueprint, render_template
 
 from connect.coordination.statistics.services import public_stats

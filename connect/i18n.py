@@ -1,4 +1,5 @@
 """Language of the pages: Vietnamese unless the visitor chose English; numbers in it."""
+
 from flask import current_app, request, session
 from flask_babel import format_decimal, format_timedelta
 from flask_babel import gettext as _

@@ -1,4 +1,5 @@
 """What `flask connect scheduler` runs, and how often (every interval is a setting)."""
+
 from datetime import timedelta
 
 from flask import current_app
@@ -20,8 +21,10 @@ def expire():
     """Persist lapsed claim leases, stale requests and past offers."""
     result = expire_all()
     offers = expire_offers()
-    return (f"leases lapsed: {result['leases_lapsed']}, "
-            f"requests expired: {result['requests_expired']}, offers expired: {offers}")
+    return (
+        f"leases lapsed: {result['leases_lapsed']}, "
+        f"requests expired: {result['requests_expired']}, offers expired: {offers}"
+    )
 
 
 def lease_reminders():
@@ -32,8 +35,10 @@ def lease_reminders():
 def purge():
     """Anonymise requests closed more than PURGE_AFTER_DAYS ago."""
     result = purge_personal_data()
-    return (f"requests purged: {result['requests_purged']}, "
-            f"report comments removed: {result['report_comments_removed']}")
+    return (
+        f"requests purged: {result['requests_purged']}, "
+        f"report comments removed: {result['report_comments_removed']}"
+    )
 
 
 def idempotency_keys():
@@ -45,17 +50,21 @@ def housekeeping():
     """Forget finished outbox events and job runs older than OUTBOX_KEEP_DAYS."""
     cutoff = clock.now() - timedelta(days=current_app.config["OUTBOX_KEEP_DAYS"])
     events = db.session.execute(
-        delete(OutboxEvent).where(OutboxEvent.state != PENDING,
-                                  OutboxEvent.finished_at < cutoff)
-        .execution_options(synchronize_session=False)).rowcount
+        delete(OutboxEvent)
+        .where(OutboxEvent.state != PENDING, OutboxEvent.finished_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     runs = db.session.execute(
-        delete(JobRun).where(JobRun.finished_at < cutoff)
-        .execution_options(synchronize_session=False)).rowcount
+        delete(JobRun)
+        .where(JobRun.finished_at < cutoff)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     return f"outbox events removed: {events}, job runs removed: {runs}"
 
 
 def schedule(config):
     """The jobs with their intervals from the configuration."""
+
     def every(name):
         return timedelta(seconds=config[name])
 

@@ -4,6 +4,7 @@ Every handler the service writes through, the app's, gunicorn's error and access
 command-line processes', is set up by ``prepare``: the chosen form, the request id, and the
 redaction filter (connect.redaction).
 """
+
 import logging
 import os
 import re

@@ -10,6 +10,7 @@ Processes (docs/operations.md, "Metrics"):
   (in memory; in multiprocess mode only if that process was given a directory of its own).
 Multiprocess mode has no callbacks: a time is a timestamp gauge, set when it happens.
 """
+
 import os
 import time
 from contextlib import contextmanager
@@ -27,8 +28,23 @@ from prometheus_client import (
 )
 
 # From the fast path's ~0.3 ms to a slow export's seconds.
-_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-                    5.0, 10.0, 30.0)
+_LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 _JOB_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)
 
 # -- HTTP ----------------------------------------------------------------------------------
@@ -36,24 +52,35 @@ _JOB_BUCKETS = (0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0)
 # hold tokens), method, status and what answered (app: Flask; fast_path: the nearby fast
 # path). One histogram, no separate counter: each costs ~1.5 us a request in multiprocess mode.
 HTTP_LATENCY = Histogram(
-    "connect_http_request_duration_seconds", "Time to answer, until the body is handed to "
+    "connect_http_request_duration_seconds",
+    "Time to answer, until the body is handed to "
     "the server, by route, method, status and what answered (app, fast_path).",
-    ["route", "method", "status", "served_by"], buckets=_LATENCY_BUCKETS)
+    ["route", "method", "status", "served_by"],
+    buckets=_LATENCY_BUCKETS,
+)
 UNAVAILABLE = Counter(
-    "connect_unavailable_responses_total", "503 answers by cause: database_unavailable, "
-    "read_model_stale, not_ready, other.", ["cause"])
+    "connect_unavailable_responses_total",
+    "503 answers by cause: database_unavailable, read_model_stale, not_ready, other.",
+    ["cause"],
+)
 
 # -- the read model ------------------------------------------------------------------------
 READ_MODEL_CAUGHT_UP = Gauge(
-    "connect_read_model_last_catch_up_timestamp_seconds", "When this process's read model "
+    "connect_read_model_last_catch_up_timestamp_seconds",
+    "When this process's read model "
     "last caught up with the database (Unix time); staleness is time() minus this.",
-    multiprocess_mode="liveall")
+    multiprocess_mode="liveall",
+)
 READ_MODEL_CATCH_UP = Histogram(
-    "connect_read_model_catch_up_duration_seconds", "Time of a successful catch-up: a whole "
-    "load (kind=load) or the changes since the last one (kind=changes).", ["kind"],
-    buckets=_LATENCY_BUCKETS)
+    "connect_read_model_catch_up_duration_seconds",
+    "Time of a successful catch-up: a whole "
+    "load (kind=load) or the changes since the last one (kind=changes).",
+    ["kind"],
+    buckets=_LATENCY_BUCKETS,
+)
 READ_MODEL_FAILURES = Counter(
-    "connect_read_model_catch_up_failures_total", "Catch-ups that failed (the database away).")
+    "connect_read_model_catch_up_failures_total", "Catch-ups that failed (the database away)."
+)
 
 # -- what volunteers do --------------------------------------------------------------------
 CLAIMS = Counter("connect_requests_claimed_total", "Requests claimed (or asked of an offer).")
@@ -61,22 +88,34 @@ HELPED = Counter("connect_requests_helped_total", "Requests a volunteer marked h
 CONFIRMED = Counter("connect_requests_confirmed_total", "Help the requester confirmed.")
 
 # -- the outbox (set by `flask connect worker`) --------------------------------------------
-OUTBOX_DEPTH = Gauge("connect_outbox_depth", "Outbox rows waiting to be run.",
-                     multiprocess_mode="livemostrecent")
+OUTBOX_DEPTH = Gauge(
+    "connect_outbox_depth", "Outbox rows waiting to be run.", multiprocess_mode="livemostrecent"
+)
 OUTBOX_OLDEST_AGE = Gauge(
-    "connect_outbox_oldest_pending_age_seconds", "Age of the oldest waiting outbox row "
-    "(0 when none waits).", multiprocess_mode="livemostrecent")
-OUTBOX_PROCESSED = Counter("connect_outbox_processed_total", "Outbox rows run, by topic.",
-                           ["topic"])
-OUTBOX_FAILED = Counter("connect_outbox_failed_total", "Outbox attempts that failed, by topic.",
-                        ["topic"])
+    "connect_outbox_oldest_pending_age_seconds",
+    "Age of the oldest waiting outbox row (0 when none waits).",
+    multiprocess_mode="livemostrecent",
+)
+OUTBOX_PROCESSED = Counter(
+    "connect_outbox_processed_total", "Outbox rows run, by topic.", ["topic"]
+)
+OUTBOX_FAILED = Counter(
+    "connect_outbox_failed_total", "Outbox attempts that failed, by topic.", ["topic"]
+)
 
 # -- scheduled jobs (set by `flask connect scheduler`) --------------------------------------
-JOB_LAST_SUCCESS = Gauge("connect_job_last_success_timestamp_seconds",
-                         "When each job last ran to the end (Unix time).", ["job"],
-                         multiprocess_mode="max")
-JOB_DURATION = Histogram("connect_job_duration_seconds", "Job run time, by job and outcome "
-                         "(ok, failed).", ["job", "outcome"], buckets=_JOB_BUCKETS)
+JOB_LAST_SUCCESS = Gauge(
+    "connect_job_last_success_timestamp_seconds",
+    "When each job last ran to the end (Unix time).",
+    ["job"],
+    multiprocess_mode="max",
+)
+JOB_DURATION = Histogram(
+    "connect_job_duration_seconds",
+    "Job run time, by job and outcome (ok, failed).",
+    ["job", "outcome"],
+    buckets=_JOB_BUCKETS,
+)
 
 _answers = {}  # (route, method, status, served_by) -> its histogram
 

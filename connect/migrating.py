@@ -3,6 +3,7 @@
 docs/operations.md ("Migrations on a large database") gives the rules; env.py and the
 migration scripts use what is here.
 """
+
 import logging
 import time
 
@@ -57,10 +58,17 @@ def run_with_lock_retry(run_once, lock_timeout, attempts):
                     f"{lock_timeout:g}s in {attempts} attempts (MIGRATION_LOCK_ATTEMPTS); "
                     f"waiting: {statement!r}. A long transaction holds the lock: find it in "
                     f"pg_stat_activity (docs/operations.md), then run `flask db upgrade` again; "
-                    f"what already migrated stays.") from exc
+                    f"what already migrated stays."
+                ) from exc
             wait = lock_timeout * 2 ** (attempt - 1)
-            log.warning("migration lock not granted within %gs (attempt %d of %d): %s; "
-                        "retrying in %gs", lock_timeout, attempt, attempts, statement, wait)
+            log.warning(
+                "migration lock not granted within %gs (attempt %d of %d): %s; retrying in %gs",
+                lock_timeout,
+                attempt,
+                attempts,
+                statement,
+                wait,
+            )
             time.sleep(wait)
 
 
@@ -73,15 +81,25 @@ def create_index_concurrently(index_name, table_name, columns, **kw):
     context = op.get_context()
     with context.autocommit_block():
         if context.as_sql:  # `flask db upgrade --sql` writes the statement only
-            op.create_index(index_name, table_name, columns, postgresql_concurrently=True,
-                            if_not_exists=True, **kw)
+            op.create_index(
+                index_name,
+                table_name,
+                columns,
+                postgresql_concurrently=True,
+                if_not_exists=True,
+                **kw,
+            )
             return
         bind = op.get_bind()
         # A failed concurrent build leaves an invalid index behind, which IF NOT EXISTS
         # would take for done.
-        invalid = bind.execute(text(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = :name AND NOT i.indisvalid"), {"name": index_name}).first()
+        invalid = bind.execute(
+            text(
+                "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = :name AND NOT i.indisvalid"
+            ),
+            {"name": index_name},
+        ).first()
         if invalid:
             op.drop_index(index_name, table_name=table_name, postgresql_concurrently=True)
         # The build waits for transactions older than it, which blocks nobody (its lock
@@ -90,11 +108,18 @@ def create_index_concurrently(index_name, table_name, columns, **kw):
         previous = bind.execute(text("SELECT current_setting('lock_timeout')")).scalar_one()
         bind.execute(text("SET lock_timeout = 0"))
         try:
-            op.create_index(index_name, table_name, columns, postgresql_concurrently=True,
-                            if_not_exists=True, **kw)
+            op.create_index(
+                index_name,
+                table_name,
+                columns,
+                postgresql_concurrently=True,
+                if_not_exists=True,
+                **kw,
+            )
         finally:
-            bind.execute(text("SELECT set_config('lock_timeout', :value, false)"),
-                         {"value": previous})
+            bind.execute(
+                text("SELECT set_config('lock_timeout', :value, false)"), {"value": previous}
+            )
 
 
 def drop_index_concurrently(index_name, table_name):
@@ -103,5 +128,6 @@ def drop_index_concurrently(index_name, table_name):
         op.drop_index(index_name, table_name=table_name)
         return
     with op.get_context().autocommit_block():
-        op.drop_index(index_name, table_name=table_name, postgresql_concurrently=True,
-                      if_exists=True)
+        op.drop_index(
+            index_name, table_name=table_name, postgresql_concurrently=True, if_exists=True
+        )

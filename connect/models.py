@@ -1,4 +1,5 @@
 """Imports every model so metadata and migrations see the whole schema."""
+
 from connect.accounts.models import ApiToken, User, Volunteer  # noqa: F401
 from connect.areas.models import Area, CoordinatorArea, RequestArea, VolunteerArea  # noqa: F401
 from connect.notifications.models import Notification  # noqa: F401

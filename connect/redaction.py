@@ -5,6 +5,7 @@ phone numbers and exact coordinates (names cannot be told by their form: nothing
 (its message, arguments, exception text and string fields), so a handler with this filter
 cannot write any of these, whoever logged them.
 """
+
 import logging
 import re
 
@@ -16,15 +17,19 @@ _MANAGE_LINK = re.compile(r"/m/[^/?#\s\"'&<>]+")
 _BEARER = re.compile(r"(?i)bearer\s+[\w.~+/=-]+")
 # name=value, name: value, "name": "value" where the name says it holds a secret.
 _KEYS = ("token", "password", "passwd", "secret", "authorization", "cookie", "session")
-_KEY_VALUE = re.compile(r"(?i)(token|password|passwd|secret|authorization|cookie|session)"
-                        r"(\"?\s*[:=]\s*\"?)(?:bearer\s+)?[^\s\"&,;}]+")
+_KEY_VALUE = re.compile(
+    r"(?i)(token|password|passwd|secret|authorization|cookie|session)"
+    r"(\"?\s*[:=]\s*\"?)(?:bearer\s+)?[^\s\"&,;}]+"
+)
 # A word of 32+ characters mixing upper and lower case and digits: a token on its own.
 _LONG_WORD = re.compile(r"[\w-]{32,}")
 # Vietnamese phones: 0xxxxxxxxx, +84 / 84 / 0084 (%2B84 in a query), with spaces, dots or
 # dashes anywhere between the digits; landlines have one digit more.
 _DIGITS = re.compile(r"[0-9]{3}")
-_PHONE = re.compile(r"(?<![\w.+%])(?:(?:\+|%2[Bb]|00)?84[\s.-]?|0)[1-9](?:[\s.-]?[0-9]){8,9}"
-                    r"(?!\w)")
+_PHONE = re.compile(
+    r"(?<![\w.+%])(?:(?:\+|%2[Bb]|00)?84[\s.-]?|0)[1-9](?:[\s.-]?[0-9]){8,9}"
+    r"(?!\w)"
+)
 # Numbers with more than 3 decimals are cut to 3 (~100 m): no exact point of a house.
 _DECIMALS = re.compile(r"\.[0-9]{4}")
 _COORDINATE = re.compile(r"(?<![\w.])(-?[0-9]{1,3}\.[0-9]{3})[0-9]+")
@@ -32,8 +37,11 @@ _COORDINATE = re.compile(r"(?<![\w.])(-?[0-9]{1,3}\.[0-9]{3})[0-9]+")
 
 def _random_looking(match):
     word = match.group()
-    if (any(c.isupper() for c in word) and any(c.islower() for c in word)
-            and any(c.isdigit() for c in word)):
+    if (
+        any(c.isupper() for c in word)
+        and any(c.islower() for c in word)
+        and any(c.isdigit() for c in word)
+    ):
         return REDACTED
     return word
 
@@ -81,4 +89,7 @@ class RedactionFilter(logging.Filter):
 
 # What every LogRecord has: the fields above are dealt with; the rest are strings we set.
 _RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName"}
+    "message",
+    "asctime",
+    "taskName",
+}

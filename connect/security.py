@@ -1,4 +1,5 @@
 """Security headers on every response (flask-talisman): CSP, framing, sniffing, referrer, HTTPS."""
+
 import re
 from urllib.parse import urlsplit
 
@@ -20,8 +21,12 @@ BASE_CSP = {
 }
 # The origin leaves for other sites (map tiles ask for a referrer); the path never does.
 REFERRER_POLICY = "strict-origin-when-cross-origin"
-PERMISSIONS_POLICY = {"geolocation": "(self)", "camera": "()", "microphone": "()",
-                      "browsing-topics": "()"}
+PERMISSIONS_POLICY = {
+    "geolocation": "(self)",
+    "camera": "()",
+    "microphone": "()",
+    "browsing-topics": "()",
+}
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
 

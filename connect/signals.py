@@ -1,4 +1,5 @@
 """Signals whose receivers run in the order they were connected (blinker leaves it open)."""
+
 from blinker import NamedSignal
 from blinker import Namespace as _BlinkerNamespace
 from ordered_set import OrderedSet

@@ -1,4 +1,5 @@
 """Conversions between GeoAlchemy2 point columns and (lat, lon) pairs."""
+
 from geoalchemy2 import Geometry
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
@@ -30,10 +31,26 @@ def filter_in_box(query, model, column_name, box, dialect):
     min_lat, min_lon, max_lat, max_lon = box
     if dialect == "sqlite":
         # SpatiaLite does not use its R*Tree by itself: ask it for the row ids in the box.
-        index = table(f"idx_{model.__tablename__}_{column_name}", column("pkid"),
-                      column("xmin"), column("xmax"), column("ymin"), column("ymax"))
-        return query.where(model.id.in_(select(index.c.pkid).where(
-            index.c.xmin <= max_lon, index.c.xmax >= min_lon,
-            index.c.ymin <= max_lat, index.c.ymax >= min_lat)))
-    return query.where(getattr(model, column_name).op("&&")(
-        func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, SRID)))
+        index = table(
+            f"idx_{model.__tablename__}_{column_name}",
+            column("pkid"),
+            column("xmin"),
+            column("xmax"),
+            column("ymin"),
+            column("ymax"),
+        )
+        return query.where(
+            model.id.in_(
+                select(index.c.pkid).where(
+                    index.c.xmin <= max_lon,
+                    index.c.xmax >= min_lon,
+                    index.c.ymin <= max_lat,
+                    index.c.ymax >= min_lat,
+                )
+            )
+        )
+    return query.where(
+        getattr(model, column_name).op("&&")(
+            func.ST_MakeEnvelope(min_lon, min_lat, max_lon, max_lat, SRID)
+        )
+    )

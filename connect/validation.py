@@ -1,4 +1,5 @@
 """Input fields shared by several schemas: Vietnamese mobile phones and map points."""
+
 import re
 
 import phonenumbers
@@ -22,8 +23,10 @@ def normalise_phone(raw):
     except phonenumbers.NumberParseException as exc:
         raise ValueError(PHONE_MESSAGE) from exc
     # The library knows which prefixes are mobile today (03x, 05x, 07x, 08x, 09x).
-    if (not phonenumbers.is_valid_number(number)
-            or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE):
+    if (
+        not phonenumbers.is_valid_number(number)
+        or phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE
+    ):
         raise ValueError(PHONE_MESSAGE)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -7,6 +7,7 @@ CeilingEncodedUser call the bare Flask app of loadtest/ceiling.py. Every user lo
 pausing, one keep-alive connection each, so N users are N connections. An answer of 400 or
 more is a failure named by its status and error code; connection errors keep locust's text.
 """
+
 import itertools
 import os
 import random
@@ -21,8 +22,9 @@ from loadtest.data import query_points, token_for  # noqa: E402
 SECRET = os.environ.get("LOADTEST_SECRET", "dev")
 N_REQUESTS = int(os.environ.get("LOADTEST_REQUESTS", "1000000"))
 # The last LOADTEST_PROBE_VOLUNTEERS volunteers belong to the freshness probe.
-N_VOLUNTEERS = (int(os.environ.get("LOADTEST_VOLUNTEERS", "100000"))
-                - int(os.environ.get("LOADTEST_PROBE_VOLUNTEERS", "10")))
+N_VOLUNTEERS = int(os.environ.get("LOADTEST_VOLUNTEERS", "100000")) - int(
+    os.environ.get("LOADTEST_PROBE_VOLUNTEERS", "10")
+)
 # "identity" like wrk (and the ceiling, which never compresses); "gzip" as phones send.
 ENCODING = os.environ.get("LOADTEST_ACCEPT_ENCODING", "identity")
 
@@ -66,10 +68,10 @@ class _User(FastHttpUser):
             return _check(r), r
 
     def post(self, path, name, headers=None, json=None):
-        with self.client.post(path, name=name, headers=headers, json=json,
-                              catch_response=True) as r:
+        with self.client.post(
+            path, name=name, headers=headers, json=json, catch_response=True
+        ) as r:
             return _check(r), r
-
 
     def list_nearby(self):
         lat, lon = random.choice(_POINTS)
@@ -107,13 +109,19 @@ class MixUser(_User):
     @task(2)
     def new_request(self):
         lat, lon = random.choice(_POINTS)
-        self.post("/api/v1/requests", POST, json={
-            "categories": random.sample(CATEGORIES, random.randint(1, 2)),
-            "description": "Cần gạo, mì tôm và thuốc hạ sốt; nhà có hai trẻ nhỏ.",
-            "household_size": random.randint(1, 8),
-            "urgency": "urgent" if random.random() < 0.2 else "normal",
-            "location": {"lat": lat, "lon": lon},
-            "contact_name": "Nguyễn Thị Lan", "phone": next(_PHONES)})
+        self.post(
+            "/api/v1/requests",
+            POST,
+            json={
+                "categories": random.sample(CATEGORIES, random.randint(1, 2)),
+                "description": "Cần gạo, mì tôm và thuốc hạ sốt; nhà có hai trẻ nhỏ.",
+                "household_size": random.randint(1, 8),
+                "urgency": "urgent" if random.random() < 0.2 else "normal",
+                "location": {"lat": lat, "lon": lon},
+                "contact_name": "Nguyễn Thị Lan",
+                "phone": next(_PHONES),
+            },
+        )
 
     @task(1)
     def helped_confirm(self):
@@ -121,8 +129,11 @@ class MixUser(_User):
         if ok:
             ok, _ = self.post(f"/api/v1/requests/{request_id}/helped", HELPED, auth)
         if ok:
-            self.post(f"/api/v1/requests/{request_id}/confirm", CONFIRM,
-                      {"X-Manage-Token": token_for(SECRET, "req", request_id)})
+            self.post(
+                f"/api/v1/requests/{request_id}/confirm",
+                CONFIRM,
+                {"X-Manage-Token": token_for(SECRET, "req", request_id)},
+            )
 
 
 class CeilingUser(_User):

@@ -10,6 +10,7 @@ own worker must never show it (a process sees its own writes at once); they are 
 Then the request is released. Run as ``python -m loadtest.probe URL OUT.json`` with the
 load test's env; it stops after LOADTEST_PROBE_SAMPLES samples or LOADTEST_PROBE_SECONDS.
 """
+
 import http.client
 import json
 import os
@@ -32,8 +33,7 @@ class Client:
         """(status, worker pid, parsed JSON body) over a new connection."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
-            conn.request(method, path, headers={"Accept-Encoding": "identity",
-                                                **(headers or {})})
+            conn.request(method, path, headers={"Accept-Encoding": "identity", **(headers or {})})
             response = conn.getresponse()
             body = response.read()
             return response.status, response.getheader("X-Worker-Pid"), json.loads(body or b"{}")
@@ -49,8 +49,16 @@ def run(url, samples, seconds, volunteers, secret):
     client = Client(url)
     points = query_points(samples * 4, seed=99).tolist()
     auth = {"Authorization": f"Bearer {token_for(secret, 'vol', volunteers[0])}"}
-    result = {"samples": [], "from_sent": [], "claim_ms": [], "stale_answers": 0,
-              "own_worker_stale": 0, "gave_up": 0, "skipped": {}, "errors": []}
+    result = {
+        "samples": [],
+        "from_sent": [],
+        "claim_ms": [],
+        "stale_answers": 0,
+        "own_worker_stale": 0,
+        "gave_up": 0,
+        "skipped": {},
+        "errors": [],
+    }
     deadline = time.monotonic() + seconds
     volunteer = 0
     for lat, lon in points:
@@ -71,8 +79,9 @@ def run(url, samples, seconds, volunteers, secret):
             result["skipped"][code] = result["skipped"].get(code, 0) + 1
             if status == 409 and "limit" in code:  # a claim left over: take the next volunteer
                 volunteer = (volunteer + 1) % len(volunteers)
-                auth = {"Authorization":
-                        f"Bearer {token_for(secret, 'vol', volunteers[volunteer])}"}
+                auth = {
+                    "Authorization": f"Bearer {token_for(secret, 'vol', volunteers[volunteer])}"
+                }
             continue
         result["claim_ms"].append((answered - sent) * 1000)
         while True:
@@ -103,10 +112,13 @@ def main(argv):
     volunteers = int(os.environ.get("LOADTEST_VOLUNTEERS", "100000"))
     reserved = int(os.environ.get("LOADTEST_PROBE_VOLUNTEERS", "10"))
     time.sleep(float(os.environ.get("LOADTEST_PROBE_DELAY", "0")))
-    result = run(url, int(os.environ.get("LOADTEST_PROBE_SAMPLES", "200")),
-                 float(os.environ.get("LOADTEST_PROBE_SECONDS", "60")),
-                 list(range(volunteers - reserved + 1, volunteers + 1)),
-                 os.environ.get("LOADTEST_SECRET", "dev"))
+    result = run(
+        url,
+        int(os.environ.get("LOADTEST_PROBE_SAMPLES", "200")),
+        float(os.environ.get("LOADTEST_PROBE_SECONDS", "60")),
+        list(range(volunteers - reserved + 1, volunteers + 1)),
+        os.environ.get("LOADTEST_SECRET", "dev"),
+    )
     with open(out, "w") as handle:
         json.dump(result, handle)
 

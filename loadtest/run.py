@@ -12,6 +12,7 @@ keep-alive connection each, no pauses):
 Writes the report (LOADTEST_REPORT, default instance/loadtest-report.md) and prints it.
 Gunicorn workers: LOADTEST_WORKERS (WEB_CONCURRENCY); Locust processes: LOADTEST_LOCUST_PROCESSES.
 """
+
 import csv
 import json
 import os
@@ -59,8 +60,8 @@ SETTINGS = {
     "locust_processes": _int("LOADTEST_LOCUST_PROCESSES", 1),
     "probe_samples": _int("LOADTEST_PROBE_SAMPLES", 200),
     "gzip_phase": os.environ.get("LOADTEST_GZIP_PHASE", "1") != "0",
-    "report": os.environ.get("LOADTEST_REPORT") or os.path.join(ROOT, "instance",
-                                                                 "loadtest-report.md"),
+    "report": os.environ.get("LOADTEST_REPORT")
+    or os.path.join(ROOT, "instance", "loadtest-report.md"),
 }
 
 
@@ -101,8 +102,9 @@ def _postmaster_pid():
 
         url = make_url(os.environ["DATABASE_URL"])
         # tools/pgcluster.py's superuser may read the setting; the app's role may not.
-        with psycopg.connect(host=url.host, port=url.port, user="postgres",
-                             dbname="postgres") as conn:
+        with psycopg.connect(
+            host=url.host, port=url.port, user="postgres", dbname="postgres"
+        ) as conn:
             directory = conn.execute("SHOW data_directory").fetchone()[0]
         with open(os.path.join(directory, "postmaster.pid")) as handle:
             return int(handle.readline())
@@ -125,8 +127,12 @@ class CpuMeter:
     def stop(self):
         wall = time.monotonic() - self.t0
         sys1 = psutil.cpu_times()
-        busy = sum(sys1) - sys1.idle - sys1.iowait - (sum(self.sys0) - self.sys0.idle
-                                                       - self.sys0.iowait)
+        busy = (
+            sum(sys1)
+            - sys1.idle
+            - sys1.iowait
+            - (sum(self.sys0) - self.sys0.idle - self.sys0.iowait)
+        )
         used = {k: (_tree_cpu(p) - self.tree0[k]) if p else None for k, p in self.pids.items()}
         # Locust and the probe have exited (and been waited for) by now.
         used["locust + probe"] = _children_cpu() - self.children0
@@ -150,8 +156,9 @@ class Server:
     def __init__(self, kind, env, workdir, port=None):
         self.kind, self.port = kind, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = dict(env, PORT=str(self.port), LOADTEST_APP=kind,
-                        WEB_CONCURRENCY=str(SETTINGS["workers"]))
+        self.env = dict(
+            env, PORT=str(self.port), LOADTEST_APP=kind, WEB_CONCURRENCY=str(SETTINGS["workers"])
+        )
         self.access = open(os.path.join(workdir, f"{kind}-access.log"), "w")
         self.errors_path = os.path.join(workdir, f"{kind}-error.log")
         self.errors = open(self.errors_path, "w")
@@ -164,15 +171,20 @@ class Server:
         # gunicorn kills a worker silent for `timeout` (30 s), also while post_worker_init
         # loads its read model: found out, said in the report, and started again with more.
         self.stop()
-        self.__init__(self.kind, dict(self.env, GUNICORN_CMD_ARGS="--timeout 600"),
-                      os.path.dirname(self.errors_path), self.port)
+        self.__init__(
+            self.kind,
+            dict(self.env, GUNICORN_CMD_ARGS="--timeout 600"),
+            os.path.dirname(self.errors_path),
+            self.port,
+        )
         started_again = time.monotonic()
         if not self._start(ready_path):
             raise SystemExit(f"gunicorn ({self.kind}) workers time out; see {self.errors_path}")
         return time.monotonic() - started_again, (
             f"with gunicorn.conf.py as it is, the workers were killed (WORKER TIMEOUT, the "
             f"default 30 s) while loading the read model, {started_again - started:.0f} s "
-            "spent; started again with GUNICORN_CMD_ARGS=\"--timeout 600\"")
+            'spent; started again with GUNICORN_CMD_ARGS="--timeout 600"'
+        )
 
     def _start(self, ready_path):
         """Start gunicorn; True once every worker answered, False on a worker timeout."""
@@ -180,8 +192,12 @@ class Server:
         # start_new_session: a Ctrl-C in the terminal reaches the driver, which stops it.
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "gunicorn"), "--config", "gunicorn.conf.py", "loadtest.serve:app"],
-            cwd=ROOT, env=self.env, stdout=self.access, stderr=self.errors,
-            start_new_session=True)
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.access,
+            stderr=self.errors,
+            start_new_session=True,
+        )
         pids = set()
         deadline = started + 1800
         while len(pids) < SETTINGS["workers"]:
@@ -216,9 +232,15 @@ class Server:
         if self.kind == "ceiling":
             # gunicorn.conf.py warms connect's read model, which the ceiling has not.
             text = "\n".join(part for part in text.split("\n[") if "warm-up failed" not in part)
-        return [line.rstrip() for line in text.splitlines()
-                if "Traceback" in line or "WORKER TIMEOUT" in line or "Worker (pid:" in line
-                or "[ERROR]" in line or "[CRITICAL]" in line]
+        return [
+            line.rstrip()
+            for line in text.splitlines()
+            if "Traceback" in line
+            or "WORKER TIMEOUT" in line
+            or "Worker (pid:" in line
+            or "[ERROR]" in line
+            or "[CRITICAL]" in line
+        ]
 
 
 # ---- Locust -------------------------------------------------------------------------------
@@ -228,11 +250,29 @@ def run_locust(user_class, server, env, workdir, tag, seconds=None, users=None):
     """Run one headless phase; (rows per endpoint name, failures, wall seconds)."""
     prefix = os.path.join(workdir, tag)
     users = users or SETTINGS["users"]
-    command = [os.path.join(BIN, "locust"), "-f", os.path.join(ROOT, "loadtest", "locustfile.py"),
-               "--headless", "-u", str(users), "-r", str(users),
-               "-t", f"{seconds or SETTINGS['seconds']}s", "--host", server.url,
-               "--csv", prefix, "--reset-stats", "--only-summary", "--stop-timeout", "5",
-               "--loglevel", "WARNING", user_class]
+    command = [
+        os.path.join(BIN, "locust"),
+        "-f",
+        os.path.join(ROOT, "loadtest", "locustfile.py"),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds or SETTINGS['seconds']}s",
+        "--host",
+        server.url,
+        "--csv",
+        prefix,
+        "--reset-stats",
+        "--only-summary",
+        "--stop-timeout",
+        "5",
+        "--loglevel",
+        "WARNING",
+        user_class,
+    ]
     if SETTINGS["locust_processes"] > 1:
         command[1:1] = ["--processes", str(SETTINGS["locust_processes"])]
     with open(prefix + ".out", "w") as out:
@@ -271,22 +311,44 @@ def run_wrk(name, paths, server, workdir, tag, seconds=None, connections=None):
         handle.write(WRK_SCRIPT % ", ".join(json.dumps(path) for path in paths))
     connections = connections or SETTINGS["users"]
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds or SETTINGS['seconds']}s",
-         "--timeout", "10s", "-s", script, server.url], capture_output=True, text=True,
-        check=True).stdout
+        [
+            "wrk",
+            "-t",
+            "2",
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds or SETTINGS['seconds']}s",
+            "--timeout",
+            "10s",
+            "-s",
+            script,
+            server.url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     with open(os.path.join(workdir, tag + ".out"), "w") as handle:
         handle.write(out)
-    stats = json.loads(out[out.index("WRK ") + 4:].splitlines()[0])
+    stats = json.loads(out[out.index("WRK ") + 4 :].splitlines()[0])
     errors = sum(stats[k] for k in ("connect", "read", "write", "status", "timeout"))
-    row = {"Name": name, "Request Count": stats["requests"],
-           "Requests/s": stats["requests"] / (stats["duration_us"] / 1e6),
-           "50%": round(stats["p50"] / 1000), "95%": round(stats["p95"] / 1000),
-           "99%": round(stats["p99"] / 1000), "Max Response Time": stats["max"] / 1000,
-           "Failure Count": errors}
+    row = {
+        "Name": name,
+        "Request Count": stats["requests"],
+        "Requests/s": stats["requests"] / (stats["duration_us"] / 1e6),
+        "50%": round(stats["p50"] / 1000),
+        "95%": round(stats["p95"] / 1000),
+        "99%": round(stats["p99"] / 1000),
+        "Max Response Time": stats["max"] / 1000,
+        "Failure Count": errors,
+    }
     # wrk counts a status of 400 or more as a "status" error: none is expected here.
-    failures = [{"Method": "GET", "Name": name, "Error": f"wrk {kind} errors",
-                 "Occurrences": stats[kind]}
-                for kind in ("connect", "read", "write", "status", "timeout") if stats[kind]]
+    failures = [
+        {"Method": "GET", "Name": name, "Error": f"wrk {kind} errors", "Occurrences": stats[kind]}
+        for kind in ("connect", "read", "write", "status", "timeout")
+        if stats[kind]
+    ]
     return {name: row, "Aggregated": dict(row, Name="Aggregated")}, failures
 
 
@@ -296,8 +358,10 @@ def wrk_phase(title, name, paths, server, meter, workdir, tag):
     rows, failures = run_wrk(name, paths, server, workdir, tag)
     cpu = meter.stop()
     total = rows["Aggregated"]
-    log(f"  {total['Requests/s']:.0f} req/s, p50 {total['50%']} ms, p99 {total['99%']} ms, "
-        f"errors {total['Failure Count']}")
+    log(
+        f"  {total['Requests/s']:.0f} req/s, p50 {total['50%']} ms, p99 {total['99%']} ms, "
+        f"errors {total['Failure Count']}"
+    )
     return {"title": title, "rows": rows, "failures": failures, "cpu": cpu}
 
 
@@ -308,18 +372,23 @@ def phase(title, user_class, server, env, meter, workdir, tag, probe_out=None, s
     probe = None
     if probe_out:
         probe = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.probe", server.url, probe_out], cwd=ROOT,
+            [sys.executable, "-m", "loadtest.probe", server.url, probe_out],
+            cwd=ROOT,
             # It starts once every user is connected and stops before they do.
-            env=dict(env, LOADTEST_PROBE_DELAY="4",
-                     LOADTEST_PROBE_SECONDS=str(max(5, seconds - 8))))
+            env=dict(
+                env, LOADTEST_PROBE_DELAY="4", LOADTEST_PROBE_SECONDS=str(max(5, seconds - 8))
+            ),
+        )
     rows, failures = run_locust(user_class, server, env, workdir, tag, seconds)
     if probe:
         probe.wait()
     cpu = meter.stop()
     result = {"title": title, "rows": rows, "failures": failures, "cpu": cpu}
     total = rows.get("Aggregated", {})
-    log(f"  {float(total.get('Requests/s', 0)):.0f} req/s, p50 {total.get('50%')} ms, "
-        f"p99 {total.get('99%')} ms, failures {total.get('Failure Count')}")
+    log(
+        f"  {float(total.get('Requests/s', 0)):.0f} req/s, p50 {total.get('50%')} ms, "
+        f"p99 {total.get('99%')} ms, failures {total.get('Failure Count')}"
+    )
     return result
 
 
@@ -327,8 +396,13 @@ def phase(title, user_class, server, env, meter, workdir, tag, probe_out=None, s
 
 
 def migrate(env):
-    subprocess.run([os.path.join(BIN, "flask"), "db", "upgrade"], cwd=ROOT, check=True,
-                   env=dict(env, FLASK_APP="wsgi"), stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [os.path.join(BIN, "flask"), "db", "upgrade"],
+        cwd=ROOT,
+        check=True,
+        env=dict(env, FLASK_APP="wsgi"),
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def psycopg_dsn(url):
@@ -342,26 +416,43 @@ def main():
 
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgresql"):
-        raise SystemExit("run under tools/pgcluster.py (make loadtest): DATABASE_URL must be "
-                         "a PostGIS database")
+        raise SystemExit(
+            "run under tools/pgcluster.py (make loadtest): DATABASE_URL must be a PostGIS database"
+        )
     if SETTINGS["workers"] < 2:
         raise SystemExit("LOADTEST_WORKERS must be at least 2 (freshness is across workers)")
     secret = secrets.token_hex(8)
-    env = dict(os.environ, LOADTEST_SECRET=secret, CONNECT_ENV="development",
-               SECRET_KEY=secrets.token_hex(32), BLUR_SECRET=secrets.token_hex(32),
-               DEMO_DATA="0", SESSION_COOKIE_SECURE="false",
-               LOADTEST_REQUESTS=str(SETTINGS["requests"]),
-               LOADTEST_VOLUNTEERS=str(SETTINGS["volunteers"]),
-               LOADTEST_PROBE_SAMPLES=str(SETTINGS["probe_samples"]),
-               PYTHONPATH=ROOT, **RAISED_LIMITS)
-    info = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "load_at_start": os.getloadavg(), "cpus": os.cpu_count(),
-            "python": platform.python_version()}
+    env = dict(
+        os.environ,
+        LOADTEST_SECRET=secret,
+        CONNECT_ENV="development",
+        SECRET_KEY=secrets.token_hex(32),
+        BLUR_SECRET=secrets.token_hex(32),
+        DEMO_DATA="0",
+        SESSION_COOKIE_SECURE="false",
+        LOADTEST_REQUESTS=str(SETTINGS["requests"]),
+        LOADTEST_VOLUNTEERS=str(SETTINGS["volunteers"]),
+        LOADTEST_PROBE_SAMPLES=str(SETTINGS["probe_samples"]),
+        PYTHONPATH=ROOT,
+        **RAISED_LIMITS,
+    )
+    info = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_at_start": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
     workdir = tempfile.mkdtemp(prefix="loadtest-")
     log(f"loadtest: {SETTINGS}, logs in {workdir}")
     migrate(env)
-    info["data"] = data.load(psycopg_dsn(url), SETTINGS["requests"], SETTINGS["volunteers"],
-                             secret, clock.now(), out=sys.stderr)
+    info["data"] = data.load(
+        psycopg_dsn(url),
+        SETTINGS["requests"],
+        SETTINGS["volunteers"],
+        secret,
+        clock.now(),
+        out=sys.stderr,
+    )
     postmaster = _postmaster_pid()
     results, servers = [], []
 
@@ -370,12 +461,39 @@ def main():
     servers.append(ceiling)
     meter = CpuMeter(ceiling.proc.pid, postmaster)
     try:
-        results.append(wrk_phase(WRK_CEILING, "GET /items (ceiling: jsonify)", ["/items"],
-                                 ceiling, meter, workdir, "wrk-ceiling"))
-        results.append(phase("ceiling: bare Flask, jsonify", "CeilingUser", ceiling, env, meter,
-                             workdir, "ceiling"))
-        results.append(phase("ceiling: bare Flask, pre-encoded", "CeilingEncodedUser", ceiling,
-                             env, meter, workdir, "ceiling-encoded"))
+        results.append(
+            wrk_phase(
+                WRK_CEILING,
+                "GET /items (ceiling: jsonify)",
+                ["/items"],
+                ceiling,
+                meter,
+                workdir,
+                "wrk-ceiling",
+            )
+        )
+        results.append(
+            phase(
+                "ceiling: bare Flask, jsonify",
+                "CeilingUser",
+                ceiling,
+                env,
+                meter,
+                workdir,
+                "ceiling",
+            )
+        )
+        results.append(
+            phase(
+                "ceiling: bare Flask, pre-encoded",
+                "CeilingEncodedUser",
+                ceiling,
+                env,
+                meter,
+                workdir,
+                "ceiling-encoded",
+            )
+        )
     finally:
         ceiling.stop()
 
@@ -384,34 +502,65 @@ def main():
     probe_out = os.path.join(workdir, "probe.json")
     log("starting connect (each worker loads its read model before taking traffic)")
     info["connect_ready_s"], info["startup_note"] = server.start(
-        "/api/v1/requests/nearby?lat=21.273&lon=106.194")
-    info["rss_mb"] = sorted(p.memory_info().rss / 2**20
-                            for p in psutil.Process(server.proc.pid).children())
+        "/api/v1/requests/nearby?lat=21.273&lon=106.194"
+    )
+    info["rss_mb"] = sorted(
+        p.memory_info().rss / 2**20 for p in psutil.Process(server.proc.pid).children()
+    )
     log(f"  ready in {info['connect_ready_s']:.1f} s")
     meter = CpuMeter(server.proc.pid, postmaster)
     try:
-        paths = [f"/api/v1/requests/nearby?lat={lat:.6f}&lon={lon:.6f}"
-                 for lat, lon in data.query_points(2_000, seed=7).tolist()]
-        results.append(wrk_phase(WRK_NEARBY, "GET /api/v1/requests/nearby", paths, server,
-                                 meter, workdir, "wrk-nearby"))
-        results.append(phase("connect: nearby only", "NearbyUser", server, env, meter, workdir,
-                             "nearby"))
+        paths = [
+            f"/api/v1/requests/nearby?lat={lat:.6f}&lon={lon:.6f}"
+            for lat, lon in data.query_points(2_000, seed=7).tolist()
+        ]
+        results.append(
+            wrk_phase(
+                WRK_NEARBY,
+                "GET /api/v1/requests/nearby",
+                paths,
+                server,
+                meter,
+                workdir,
+                "wrk-nearby",
+            )
+        )
+        results.append(
+            phase("connect: nearby only", "NearbyUser", server, env, meter, workdir, "nearby")
+        )
         if SETTINGS["gzip_phase"]:
-            results.append(phase("connect: nearby only, gzip", "NearbyUser", server,
-                                 dict(env, LOADTEST_ACCEPT_ENCODING="gzip"), meter, workdir,
-                                 "nearby-gzip"))
+            results.append(
+                phase(
+                    "connect: nearby only, gzip",
+                    "NearbyUser",
+                    server,
+                    dict(env, LOADTEST_ACCEPT_ENCODING="gzip"),
+                    meter,
+                    workdir,
+                    "nearby-gzip",
+                )
+            )
         # Twice as long: the probe needs the time for its samples.
-        results.append(phase("connect: the mix, with the freshness probe", "MixUser", server,
-                             env, meter, workdir, "mix", probe_out=probe_out,
-                             seconds=2 * SETTINGS["seconds"]))
+        results.append(
+            phase(
+                "connect: the mix, with the freshness probe",
+                "MixUser",
+                server,
+                env,
+                meter,
+                workdir,
+                "mix",
+                probe_out=probe_out,
+                seconds=2 * SETTINGS["seconds"],
+            )
+        )
     finally:
         server.stop()
     with open(probe_out) as handle:
         probe = json.load(handle)
     info["server_errors"] = {s.kind: s.error_lines() for s in servers}
     with open(os.path.join(workdir, "results.json"), "w") as handle:
-        json.dump({"settings": SETTINGS, "info": info, "results": results, "probe": probe},
-                  handle)
+        json.dump({"settings": SETTINGS, "info": info, "results": results, "probe": probe}, handle)
     report = render(info, results, probe)
     os.makedirs(os.path.dirname(SETTINGS["report"]), exist_ok=True)
     with open(SETTINGS["report"], "w") as handle:
@@ -432,8 +581,7 @@ def _pct(values, q):
 
 def per_core(result):
     """Requests per second per core of CPU that gunicorn got in the phase."""
-    return float(result["rows"]["Aggregated"]["Requests/s"]) / max(result["cpu"]["gunicorn"],
-                                                                  1e-9)
+    return float(result["rows"]["Aggregated"]["Requests/s"]) / max(result["cpu"]["gunicorn"], 1e-9)
 
 
 def _verdict(ok):
@@ -444,31 +592,37 @@ def render(info, results, probe):
     s = SETTINGS
     by_title = {r["title"]: r for r in results}
     ceiling = float(by_title[WRK_CEILING]["rows"]["Aggregated"]["Requests/s"])
-    encoded = float(by_title["ceiling: bare Flask, pre-encoded"]["rows"]["Aggregated"]
-                    ["Requests/s"])
+    encoded = float(
+        by_title["ceiling: bare Flask, pre-encoded"]["rows"]["Aggregated"]["Requests/s"]
+    )
     ceiling_phase = by_title[WRK_CEILING]
     nearby_phase = by_title[WRK_NEARBY]
     nearby_row = nearby_phase["rows"]["Aggregated"]
     nearby = float(nearby_row["Requests/s"])
     locust_nearby = float(by_title["connect: nearby only"]["rows"]["Aggregated"]["Requests/s"])
-    locust_ceiling = float(by_title["ceiling: bare Flask, jsonify"]["rows"]["Aggregated"]
-                           ["Requests/s"])
+    locust_ceiling = float(
+        by_title["ceiling: bare Flask, jsonify"]["rows"]["Aggregated"]["Requests/s"]
+    )
     mix = by_title["connect: the mix, with the freshness probe"]
     mix_nearby = mix["rows"].get("GET /api/v1/requests/nearby", {})
     p99_nearby_mix = float(mix_nearby.get("99%", "nan"))
     p99_mix = float(mix["rows"]["Aggregated"]["99%"])
     fresh = probe["samples"]
     fresh_p99 = _pct(fresh, 99)
-    server_side = [f for r in results for f in r["failures"]
-                   # Locust may wrap the text: CatchResponseError('HTTP 409 claim_conflict').
-                   if "HTTP 4" not in f["Error"]]
+    server_side = [
+        f
+        for r in results
+        for f in r["failures"]
+        # Locust may wrap the text: CatchResponseError('HTTP 409 claim_conflict').
+        if "HTTP 4" not in f["Error"]
+    ]
     d = info["data"]
     lines = [
         "# Load test: connect on gunicorn + PostGIS, driven by wrk and Locust",
         "",
         f"Run {info['started']} by `make loadtest` on {info['cpus']} cores, load average "
         f"{info['load_at_start'][0]:.2f} at the start. Load from other processes lowers the "
-        "figures: their CPU share per phase is \"others on the machine\" in the CPU table.",
+        'figures: their CPU share per phase is "others on the machine" in the CPU table.',
         "",
         f"- Data: {s['requests']:,} open requests and {s['volunteers']:,} on-duty volunteers "
         "with API tokens, generated as in `make bench` (bench/nearby.py's points: Bac Giang's "
@@ -480,11 +634,13 @@ def render(info, results, probe):
         "loadtest/serve.py, i.e. wsgi:app with an X-Worker-Pid header added around it. "
         f"Ready (every worker's read model loaded) {info['connect_ready_s']:.1f} s after start; "
         f"worker RSS {', '.join(f'{m:.0f}' for m in info['rss_mb'])} MB"
-        + (f" ({info['startup_note']})" if info["startup_note"] else "") + ". PostgreSQL: "
+        + (f" ({info['startup_note']})" if info["startup_note"] else "")
+        + ". PostgreSQL: "
         "tools/pgcluster.py's throwaway cluster (shared_buffers 128 MB, fsync off, "
         "synchronous_commit on) on the same machine.",
         "- Rate limits raised for the run (all load comes from 127.0.0.1, and volunteers claim "
-        "again and again): " + ", ".join(f"{k}=\"{v}\"" for k, v in RAISED_LIMITS.items())
+        "again and again): "
+        + ", ".join(f'{k}="{v}"' for k, v in RAISED_LIMITS.items())
         + "; every other limit as configured, flask-limiter on.",
         f"- Load: wrk (2 threads, {s['users']} connections, paths round robin: 2,000 nearby "
         "points drawn like the data) for the throughput targets, as the architecture's "
@@ -525,15 +681,17 @@ def render(info, results, probe):
     for result in results:
         fails = {}
         for f in result["failures"]:
-            fails.setdefault(f["Name"], []).append(f"{f['Error'].replace('HTTP ', '')} "
-                                                   f"×{f['Occurrences']}")
+            fails.setdefault(f["Name"], []).append(
+                f"{f['Error'].replace('HTTP ', '')} ×{f['Occurrences']}"
+            )
         for name, row in result["rows"].items():
             label = "**all**" if name == "Aggregated" else name
             lines.append(
                 f"| {result['title']} | {label} | {int(row['Request Count']):,} | "
                 f"{float(row['Requests/s']):,.0f} | {row['50%']} | {row['95%']} | {row['99%']} | "
                 f"{float(row['Max Response Time']):.0f} | "
-                f"{'; '.join(fails.get(name, [])) or '-'} |")
+                f"{'; '.join(fails.get(name, [])) or '-'} |"
+            )
     lines += ["", "Failures, every phase (status and error code, or the connection error):", ""]
     all_failures = [f for r in results for f in r["failures"]]
     if not all_failures:
@@ -569,13 +727,20 @@ def render(info, results, probe):
     ]
     for result in results:
         cpu = result["cpu"]
-        cells = [("-" if cpu[k] is None else f"{cpu[k]:.2f}")
-                 for k in ("gunicorn", "postgres", "locust + probe", "others on the machine")]
-        lines.append(f"| {result['title']} | " + " | ".join(cells)
-                     + f" | {per_core(result):,.0f} |")
+        cells = [
+            ("-" if cpu[k] is None else f"{cpu[k]:.2f}")
+            for k in ("gunicorn", "postgres", "locust + probe", "others on the machine")
+        ]
+        lines.append(
+            f"| {result['title']} | " + " | ".join(cells) + f" | {per_core(result):,.0f} |"
+        )
     errors = [line for lines_ in info["server_errors"].values() for line in lines_]
-    lines += ["", "## Server log", "",
-              f"- gunicorn error log lines with tracebacks, 500s or worker deaths: {len(errors)}"]
+    lines += [
+        "",
+        "## Server log",
+        "",
+        f"- gunicorn error log lines with tracebacks, 500s or worker deaths: {len(errors)}",
+    ]
     lines += [f"  - `{line[:200]}`" for line in errors[:10]]
     return "\n".join(lines) + "\n"
 

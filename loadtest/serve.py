@@ -3,6 +3,7 @@
 X-Worker-Pid tells the freshness probe (and the readiness check) which gunicorn worker
 answered; the header is added here, around the app, so the app itself never sends it.
 """
+
 import os
 
 

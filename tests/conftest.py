@@ -1,4 +1,5 @@
 """Shared fixtures: an app on a fresh migrated database, on SQLite and on PostGIS."""
+
 import os
 import shutil
 import sys
@@ -56,11 +57,20 @@ class SharedTemplateCode(BytecodeCache):
 
     def __init__(self, env):
         # What compiled code depends on besides the source: the same for every app here.
-        self.options = (tuple(sorted(env.extensions)), env.block_start_string,
-                        env.variable_start_string, env.comment_start_string,
-                        env.line_statement_prefix, env.trim_blocks, env.lstrip_blocks,
-                        env.newline_sequence, env.keep_trailing_newline, env.optimized,
-                        callable(env.autoescape), env.is_async)
+        self.options = (
+            tuple(sorted(env.extensions)),
+            env.block_start_string,
+            env.variable_start_string,
+            env.comment_start_string,
+            env.line_statement_prefix,
+            env.trim_blocks,
+            env.lstrip_blocks,
+            env.newline_sequence,
+            env.keep_trailing_newline,
+            env.optimized,
+            callable(env.autoescape),
+            env.is_async,
+        )
 
     def load_bytecode(self, bucket):
         code = self.compiled.get((self.options, bucket.key))
@@ -255,8 +265,9 @@ def create_user(client):
 
     def create(name="Trần Thị Bình", password="mat-khau-1", phone=None):
         phone = phone or new_phone()
-        response = client.post("/api/v1/auth/register",
-                               json={"phone": phone, "password": password, "name": name})
+        response = client.post(
+            "/api/v1/auth/register", json={"phone": phone, "password": password, "name": name}
+        )
         assert response.status_code == 201, response.get_json()
         token = client.post("/api/v1/auth/token", json={"phone": phone, "password": password})
         assert token.status_code == 200, token.get_json()
@@ -269,13 +280,25 @@ def create_user(client):
 def create_volunteer(client, create_user):
     """A user with an on-duty volunteer profile; returns Authorization headers."""
 
-    def create(at=BAC_GIANG, radius_m=5000, categories=("food", "supplies", "medicine",
-                                                         "medical_advice", "other"),
-               capacity=3, **kwargs):
+    def create(
+        at=BAC_GIANG,
+        radius_m=5000,
+        categories=("food", "supplies", "medicine", "medical_advice", "other"),
+        capacity=3,
+        **kwargs,
+    ):
         _, headers = create_user(**kwargs)
-        response = client.put("/api/v1/volunteers/me", headers=headers, json={
-            "location": {"lat": at[0], "lon": at[1]}, "radius_m": radius_m,
-            "categories": list(categories), "on_duty": True, "capacity": capacity})
+        response = client.put(
+            "/api/v1/volunteers/me",
+            headers=headers,
+            json={
+                "location": {"lat": at[0], "lon": at[1]},
+                "radius_m": radius_m,
+                "categories": list(categories),
+                "on_duty": True,
+                "capacity": capacity,
+            },
+        )
         assert response.status_code == 200, response.get_json()
         return headers
 
@@ -312,10 +335,25 @@ def create_staff(app, client):
         runner = app.test_cli_runner()
         if areas:
             ensure_demo_areas(app)
-        result = runner.invoke(args=[
-            "connect", "create-user", "--phone", phone, "--name", "Điều phối viên",
-            "--role", role, "--password", password,
-            *[arg for code in (areas if role == "coordinator" else ()) for arg in ("--area", code)]])
+        result = runner.invoke(
+            args=[
+                "connect",
+                "create-user",
+                "--phone",
+                phone,
+                "--name",
+                "Điều phối viên",
+                "--role",
+                role,
+                "--password",
+                password,
+                *[
+                    arg
+                    for code in (areas if role == "coordinator" else ())
+                    for arg in ("--area", code)
+                ],
+            ]
+        )
         assert result.exit_code == 0, result.output
         token = client.post("/api/v1/auth/token", json={"phone": phone, "password": password})
         return {"Authorization": f"Bearer {token.get_json()['token']}"}

@@ -30,6 +30,7 @@ dies without cleaning up (even with SIGKILL).
 
 Only the standard library and psycopg (3) are used.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,9 +77,14 @@ def _remove_in_background(path) -> None:
     trash = f"{path}.deleting"
     try:
         os.rename(path, trash)
-        subprocess.Popen(["rm", "-rf", trash], stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True, close_fds=True)
+        subprocess.Popen(
+            ["rm", "-rf", trash],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
     except OSError:
         shutil.rmtree(path, ignore_errors=True)
 
@@ -86,6 +92,7 @@ def _remove_in_background(path) -> None:
 # --------------------------------------------------------------------------
 # Locating binaries
 # --------------------------------------------------------------------------
+
 
 def _version_key(path: str):
     # /usr/lib/postgresql/<ver>/bin/initdb  ->  (15,) / (9, 6)
@@ -117,15 +124,17 @@ def find_pg_bin() -> str:
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            bindir = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                    check=True).stdout.strip()
+            bindir = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
             if os.access(os.path.join(bindir, "initdb"), os.X_OK):
                 return bindir
         except (OSError, subprocess.CalledProcessError):
             pass
     raise FileNotFoundError(
         "no PostgreSQL server binaries found (looked in $PG_BIN, /usr/lib/postgresql/*/bin, "
-        "$PATH, pg_config); on Debian: apt-get install postgresql postgresql-<ver>-postgis-3")
+        "$PATH, pg_config); on Debian: apt-get install postgresql postgresql-<ver>-postgis-3"
+    )
 
 
 def _pg_major(bin_dir: str) -> str | None:
@@ -133,8 +142,12 @@ def _pg_major(bin_dir: str) -> str | None:
     if re.fullmatch(r"\d+(\.\d+)?", name):
         return name
     try:
-        out = subprocess.run([os.path.join(bin_dir, "postgres"), "--version"],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [os.path.join(bin_dir, "postgres"), "--version"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         m = re.search(r"(\d+)(?:\.\d+)?", out)
         return m.group(1) if m else None
     except (OSError, subprocess.CalledProcessError):
@@ -146,8 +159,9 @@ def postgis_control_path(bin_dir: str) -> str:
     pg_config = os.path.join(bin_dir, "pg_config")
     if os.access(pg_config, os.X_OK):
         try:
-            share = subprocess.run([pg_config, "--sharedir"], capture_output=True, text=True,
-                                   check=True).stdout.strip()
+            share = subprocess.run(
+                [pg_config, "--sharedir"], capture_output=True, text=True, check=True
+            ).stdout.strip()
             if share:
                 return os.path.join(share, "extension", "postgis.control")
         except (OSError, subprocess.CalledProcessError):
@@ -160,12 +174,16 @@ def postgis_control_path(bin_dir: str) -> str:
 # Which OS user runs the server
 # --------------------------------------------------------------------------
 
+
 def _server_user() -> pwd.struct_passwd | None:
     """None when we are not root (run as ourselves); else the account to use."""
     if os.geteuid() != 0:
         return None
-    names = [os.environ["PGCLUSTER_USER"]] if os.environ.get("PGCLUSTER_USER") else \
-        [SUPERUSER, FALLBACK_USER]
+    names = (
+        [os.environ["PGCLUSTER_USER"]]
+        if os.environ.get("PGCLUSTER_USER")
+        else [SUPERUSER, FALLBACK_USER]
+    )
     for name in names:
         try:
             pw = pwd.getpwnam(name)
@@ -176,14 +194,28 @@ def _server_user() -> pwd.struct_passwd | None:
     name = names[-1] if not os.environ.get("PGCLUSTER_USER") else names[0]
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     res = subprocess.run(
-        [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-         "--shell", "/usr/sbin/nologin", name],
-        capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        [
+            useradd,
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        raise PgClusterError(f"running as root and no non-root user to run PostgreSQL; "
-                             f"useradd {name} failed: {res.stderr.strip()}") from None
+        raise PgClusterError(
+            f"running as root and no non-root user to run PostgreSQL; "
+            f"useradd {name} failed: {res.stderr.strip()}"
+        ) from None
 
 
 def _check_traversable(path: Path, pw: pwd.struct_passwd) -> None:
@@ -198,15 +230,17 @@ def _check_traversable(path: Path, pw: pwd.struct_passwd) -> None:
         else:
             ok = st.st_mode & 0o001
         if not ok:
-            raise PgClusterError(f"{p} is not traversable by user {pw.pw_name!r}; "
-                                 f"set PGCLUSTER_TMPDIR to a world-searchable directory")
+            raise PgClusterError(
+                f"{p} is not traversable by user {pw.pw_name!r}; "
+                f"set PGCLUSTER_TMPDIR to a world-searchable directory"
+            )
 
 
 # --------------------------------------------------------------------------
 # Process-wide cleanup (atexit + signals)
 # --------------------------------------------------------------------------
 
-_LIVE: "set[TempPostgres]" = set()
+_LIVE: set[TempPostgres] = set()
 _LIVE_LOCK = threading.Lock()
 _HANDLERS_INSTALLED = False
 _PREV_HANDLERS: dict = {}
@@ -324,6 +358,7 @@ def _free_port() -> int:
 # The cluster
 # --------------------------------------------------------------------------
 
+
 class TempPostgres:
     """A throwaway PostgreSQL + PostGIS cluster (context manager).
 
@@ -332,10 +367,17 @@ class TempPostgres:
     ``socket_dir``, ``log_path``, ``bin_dir``, ``running``.
     """
 
-    def __init__(self, *, superuser_role: bool = False, postgis: bool = True,
-                 shared_buffers: str = "128MB", max_connections: int = 200,
-                 base_dir: str | None = None, extra_conf: dict | None = None,
-                 start_timeout: float = 30.0):
+    def __init__(
+        self,
+        *,
+        superuser_role: bool = False,
+        postgis: bool = True,
+        shared_buffers: str = "128MB",
+        max_connections: int = 200,
+        base_dir: str | None = None,
+        extra_conf: dict | None = None,
+        start_timeout: float = 30.0,
+    ):
         self.superuser_role = superuser_role
         self.postgis = postgis
         self.shared_buffers = shared_buffers
@@ -358,7 +400,7 @@ class TempPostgres:
         self._lock = threading.RLock()
 
     # ---- context manager -------------------------------------------------
-    def __enter__(self) -> "TempPostgres":
+    def __enter__(self) -> TempPostgres:
         self.start()
         return self
 
@@ -393,16 +435,28 @@ class TempPostgres:
     def _run(self, args, *, check=True, timeout=None) -> subprocess.CompletedProcess:
         kw = {}
         if self._pw is not None:
-            kw = dict(user=self._pw.pw_uid, group=self._pw.pw_gid,
-                      extra_groups=os.getgrouplist(self._pw.pw_name, self._pw.pw_gid))
+            kw = dict(
+                user=self._pw.pw_uid,
+                group=self._pw.pw_gid,
+                extra_groups=os.getgrouplist(self._pw.pw_name, self._pw.pw_gid),
+            )
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env.update(HOME=str(self.root_dir), LC_ALL="C", LANG="C")
-        res = subprocess.run(args, cwd=str(self.root_dir), env=env, stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=timeout, **kw)
+        res = subprocess.run(
+            args,
+            cwd=str(self.root_dir),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kw,
+        )
         if check and res.returncode != 0:
             raise PgClusterError(
                 f"command failed ({res.returncode}): {' '.join(map(str, args))}\n"
-                f"{res.stdout}{res.stderr}{self._log_tail()}")
+                f"{res.stdout}{res.stderr}{self._log_tail()}"
+            )
         return res
 
     def _bin(self, name: str) -> str:
@@ -426,7 +480,7 @@ class TempPostgres:
             return 0
 
     # ---- lifecycle --------------------------------------------------------
-    def start(self) -> "TempPostgres":
+    def start(self) -> TempPostgres:
         """initdb + start + create role/db/postgis.  Cleans up fully on failure."""
         with self._lock:
             if self.root_dir is not None:
@@ -463,9 +517,21 @@ class TempPostgres:
                 os.chown(p, self._pw.pw_uid, self._pw.pw_gid)
         self._start_watchdog()
 
-        self._run([self._bin("initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
-                   "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
-                   "--no-instructions"], timeout=120)
+        self._run(
+            [
+                self._bin("initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            timeout=120,
+        )
         self._write_conf()
 
         # A port picked by bind(0) can be taken before postgres binds it: retry.
@@ -476,8 +542,11 @@ class TempPostgres:
                 self.start_server()
                 break
             except PgClusterError as e:
-                if attempt < 4 and ("could not bind" in str(e) or "Address already in use" in str(e)
-                                    or "could not create any TCP/IP sockets" in str(e)):
+                if attempt < 4 and (
+                    "could not bind" in str(e)
+                    or "Address already in use" in str(e)
+                    or "could not create any TCP/IP sockets" in str(e)
+                ):
                     continue
                 raise
         self._bootstrap()
@@ -520,16 +589,22 @@ class TempPostgres:
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             role_opts = "LOGIN SUPERUSER" if self.superuser_role else "LOGIN"
             conn.execute(sql.SQL("CREATE ROLE {} " + role_opts).format(sql.Identifier(ROLE_NAME)))
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(TEMPLATE_DB), sql.Identifier(ROLE_NAME)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(TEMPLATE_DB), sql.Identifier(ROLE_NAME)
+                )
+            )
         if self.postgis:
             with psycopg.connect(self.dsn_for(TEMPLATE_DB, SUPERUSER), autocommit=True) as conn:
                 conn.execute("CREATE EXTENSION postgis")
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             # Nobody may connect to the template, so CREATE DATABASE ... TEMPLATE never
             # fails with "source database is being accessed by other users".
-            conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
-                         .format(sql.Identifier(TEMPLATE_DB)))
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
+                    sql.Identifier(TEMPLATE_DB)
+                )
+            )
         self.create_database(DB_NAME)
 
     def create_database(self, name: str) -> str:
@@ -539,14 +614,19 @@ class TempPostgres:
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
             # Default strategy (WAL_LOG on PG 15): ~40 ms here; FILE_COPY forces two
             # checkpoints and takes ~250 ms.
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(ROLE_NAME), sql.Identifier(TEMPLATE_DB)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(ROLE_NAME), sql.Identifier(TEMPLATE_DB)
+                )
+            )
         return self.url_for(name)
 
     def drop_database(self, name: str) -> None:
         """Drop database ``name``, terminating its connections (PG >= 13)."""
         with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
     def start_server(self) -> None:
         """Start the (stopped) server on the same port and data dir; wait until ready."""
@@ -556,14 +636,27 @@ class TempPostgres:
             if self.data_dir is None:
                 raise PgClusterError("cluster not initialised; call start()")
             since = self._log_size()
-            res = self._run([self._bin("pg_ctl"), "start", "-D", str(self.data_dir), "-l",
-                             str(self.log_path), "-w", "-t", str(int(self.start_timeout))],
-                            check=False, timeout=self.start_timeout + 30)
+            res = self._run(
+                [
+                    self._bin("pg_ctl"),
+                    "start",
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_path),
+                    "-w",
+                    "-t",
+                    str(int(self.start_timeout)),
+                ],
+                check=False,
+                timeout=self.start_timeout + 30,
+            )
             if res.returncode != 0:
                 self._kill_postmaster()  # in case pg_ctl timed out with a half-started server
                 raise PgClusterError(
                     f"pg_ctl start failed on port {self.port} ({res.returncode}): "
-                    f"{res.stdout}{res.stderr}{self._log_tail(since)}")
+                    f"{res.stdout}{res.stderr}{self._log_tail(since)}"
+                )
             self.running = True
 
     def stop_server(self, mode: str = "fast") -> None:
@@ -571,8 +664,21 @@ class TempPostgres:
         with self._lock:
             if self.data_dir is None:
                 return
-            res = self._run([self._bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", mode,
-                             "-w", "-t", "30"], check=False, timeout=60)
+            res = self._run(
+                [
+                    self._bin("pg_ctl"),
+                    "stop",
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    mode,
+                    "-w",
+                    "-t",
+                    "30",
+                ],
+                check=False,
+                timeout=60,
+            )
             if res.returncode != 0 and self._postmaster_pid() is not None:
                 self._kill_postmaster()
             self.running = False
@@ -616,9 +722,20 @@ class TempPostgres:
         r, w = os.pipe()  # both ends non-inheritable by default (O_CLOEXEC)
         try:
             self._watchdog = subprocess.Popen(
-                [sys.executable, "-I", "-c", _WATCHDOG_SRC, str(self.root_dir), str(self.data_dir)],
-                stdin=r, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True, close_fds=True)
+                [
+                    sys.executable,
+                    "-I",
+                    "-c",
+                    _WATCHDOG_SRC,
+                    str(self.root_dir),
+                    str(self.data_dir),
+                ],
+                stdin=r,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+            )
         finally:
             os.close(r)
         self._watchdog_w = w
@@ -651,8 +768,21 @@ class TempPostgres:
         try:
             if self.data_dir is not None and self._postmaster_pid() is not None:
                 try:
-                    self._run([self._bin("pg_ctl"), "stop", "-D", str(self.data_dir), "-m",
-                               "immediate", "-w", "-t", "10"], check=False, timeout=30)
+                    self._run(
+                        [
+                            self._bin("pg_ctl"),
+                            "stop",
+                            "-D",
+                            str(self.data_dir),
+                            "-m",
+                            "immediate",
+                            "-w",
+                            "-t",
+                            "10",
+                        ],
+                        check=False,
+                        timeout=30,
+                    )
                 except (OSError, subprocess.SubprocessError):
                     pass
                 self._kill_postmaster()
@@ -677,6 +807,7 @@ class TempPostgres:
 # CLI
 # --------------------------------------------------------------------------
 
+
 def _cmd_check() -> int:
     ok = True
     try:
@@ -693,12 +824,16 @@ def _cmd_check() -> int:
     ctl = postgis_control_path(bin_dir)
     good = os.path.exists(ctl)
     ok &= good
-    print(f"[{'ok' if good else 'missing':<7}] {ctl}"
-          + ("" if good else f"  (apt-get install postgresql-{_pg_major(bin_dir)}-postgis-3)"))
+    print(
+        f"[{'ok' if good else 'missing':<7}] {ctl}"
+        + ("" if good else f"  (apt-get install postgresql-{_pg_major(bin_dir)}-postgis-3)")
+    )
     good = psycopg is not None
     ok &= good
-    print(f"[{'ok' if good else 'missing':<7}] python psycopg (3)"
-          + (f" {psycopg.__version__}" if good else ""))
+    print(
+        f"[{'ok' if good else 'missing':<7}] python psycopg (3)"
+        + (f" {psycopg.__version__}" if good else "")
+    )
     if os.geteuid() == 0:
         user = os.environ.get("PGCLUSTER_USER")
         names = [user] if user else [SUPERUSER, FALLBACK_USER]
@@ -712,7 +847,9 @@ def _cmd_check() -> int:
         if found:
             print(f"[ok     ] running as root: server will run as user {found.pw_name!r}")
         else:
-            print(f"[ok     ] running as root: user {names[-1]!r} will be created (useradd --system)")
+            print(
+                f"[ok     ] running as root: user {names[-1]!r} will be created (useradd --system)"
+            )
     return 0 if ok else 1
 
 
@@ -724,8 +861,12 @@ def _cmd_run(cmd: list[str]) -> int:
         return 2
     t0 = time.monotonic()
     with TempPostgres() as pg:
-        print(f"pgcluster: PostgreSQL+PostGIS on 127.0.0.1:{pg.port} "
-              f"({time.monotonic() - t0:.1f}s), DATABASE_URL={pg.url}", file=sys.stderr, flush=True)
+        print(
+            f"pgcluster: PostgreSQL+PostGIS on 127.0.0.1:{pg.port} "
+            f"({time.monotonic() - t0:.1f}s), DATABASE_URL={pg.url}",
+            file=sys.stderr,
+            flush=True,
+        )
         env = dict(os.environ, DATABASE_URL=pg.url, PG_DSN=pg.dsn)
         proc = subprocess.Popen(cmd, env=env)
 

@@ -1,4 +1,5 @@
 """Account endpoints: register, get a token, revoke it, who am I."""
+
 from flask_smorest import Blueprint
 
 from connect.accounts import services
@@ -12,8 +13,9 @@ from connect.accounts.schemas import (
 from connect.web import ratelimits
 from connect.web.access import require_user
 
-bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
-               description="Accounts and bearer tokens")
+bp = Blueprint(
+    "auth", __name__, url_prefix="/api/v1/auth", description="Accounts and bearer tokens"
+)
 
 
 @bp.route("/register", methods=["POST"])

@@ -1,4 +1,5 @@
 """Who is calling: bearer tokens and cookie sessions (connect.web.access checks them)."""
+
 from flask import g, request, session
 from sqlalchemy import select
 
@@ -20,15 +21,16 @@ def current_user():
     if header:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Send the token as: Authorization: Bearer <token>.",
-                               code="invalid_token")
+            raise Unauthorized(
+                "Send the token as: Authorization: Bearer <token>.", code="invalid_token"
+            )
         row = db.session.execute(
-            select(ApiToken).where(ApiToken.token_hash == hash_secret(token.strip()),
-                                   ApiToken.revoked_at.is_(None))
+            select(ApiToken).where(
+                ApiToken.token_hash == hash_secret(token.strip()), ApiToken.revoked_at.is_(None)
+            )
         ).scalar_one_or_none()
         if row is None or row.user.disabled_at is not None:
-            raise Unauthorized("The token is not valid or has been revoked.",
-                               code="invalid_token")
+            raise Unauthorized("The token is not valid or has been revoked.", code="invalid_token")
         user = row.user
         g._current_token = row
     elif _session_allowed():
@@ -48,8 +50,11 @@ def _session_user():
     if user_id is None:
         return None
     user = db.session.get(User, user_id)
-    if user is None or user.disabled_at is not None \
-            or session.get("auth_stamp") != user.password_hash[-16:]:
+    if (
+        user is None
+        or user.disabled_at is not None
+        or session.get("auth_stamp") != user.password_hash[-16:]
+    ):
         # Changing the password (or disabling the account) ends every other session.
         session.pop("user_id", None)
         return None

@@ -1,4 +1,5 @@
 """Users, their API tokens, and volunteer profiles (where they are, how far they go)."""
+
 import hashlib
 import secrets
 from datetime import datetime
@@ -59,6 +60,7 @@ class ApiToken(db.Model):
 
 class Volunteer(db.Model):
     """A volunteer profile: where they are, how far they go, what they can bring."""
+
     __tablename__ = "volunteers"
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,4 +1,5 @@
 """Account request and response shapes."""
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from connect.clock import isoformat
@@ -7,9 +8,11 @@ from connect.validation import Phone, String, Text, is_phone_number
 
 class RegisterSchema(Schema):
     phone = Phone(required=True)
-    password = String(required=True, load_only=True,
-                             validate=validate.Length(min=8, max=128,
-                                                      error="Use 8 to 128 characters."))
+    password = String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=8, max=128, error="Use 8 to 128 characters."),
+    )
     name = Text(required=True, validate=validate.Length(min=1, max=100))
 
     @validates_schema
@@ -35,5 +38,8 @@ class UserSchema(Schema):
     name = fields.String(dump_only=True)
     role = fields.String(dump_only=True)
     # Every time in the API is ISO 8601 UTC with a Z; the stored value is naive UTC.
-    created_at = fields.Function(lambda user: isoformat(user.created_at), dump_only=True,
-                                 metadata={"type": "string", "format": "date-time"})
+    created_at = fields.Function(
+        lambda user: isoformat(user.created_at),
+        dump_only=True,
+        metadata={"type": "string", "format": "date-time"},
+    )

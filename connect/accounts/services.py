@@ -1,4 +1,5 @@
 """Account rules: registration, passwords, tokens, staff accounts, volunteer profiles."""
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
@@ -33,8 +34,7 @@ def register_user(phone, password, name, role="resident"):
     if role not in ROLES:
         raise ValidationFailed(details={"fields": {"role": [f"One of {', '.join(ROLES)}."]}})
     if db.session.execute(select(User.id).where(User.phone == phone)).first():
-        raise Conflict("An account with this phone number already exists.",
-                       code="phone_taken")
+        raise Conflict("An account with this phone number already exists.", code="phone_taken")
     user = User(phone=phone, name=name, password_hash=_hasher.hash(password), role=role)
     db.session.add(user)
     db.session.flush()

@@ -1,4 +1,5 @@
 """Account pages: register, log in, log out (cookie sessions, CSRF-protected forms)."""
+
 from urllib.parse import urlsplit
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
@@ -22,7 +23,7 @@ def safe_next(target):
         return None
     # Browsers read a backslash as a slash and drop tabs and new lines: "/\\evil" or
     # "/\t/evil" would leave the site.
-    if "\\" in target or any(ord(c) < 0x21 or ord(c) == 0x7f for c in target):
+    if "\\" in target or any(ord(c) < 0x21 or ord(c) == 0x7F for c in target):
         return None
     parts = urlsplit(target)
     return target if not (parts.scheme or parts.netloc) else None
@@ -58,8 +59,9 @@ def register():
         return _after_login(form)
     if form.validate_on_submit():
         try:
-            user = services.register_user(form.phone.normalised, form.password.data,
-                                          form.name.data)
+            user = services.register_user(
+                form.phone.normalised, form.password.data, form.name.data
+            )
         except Conflict:
             form.phone.errors.append(_("This number already has an account. Log in instead."))
         else:

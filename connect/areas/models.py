@@ -1,4 +1,5 @@
 """Administrative areas, the coordinators scoped to them, and the requests and volunteers placed in them."""
+
 from datetime import datetime
 
 from geoalchemy2 import Geometry
@@ -27,30 +28,39 @@ class Area(db.Model):
 
 class CoordinatorArea(db.Model):
     """A coordinator acts in this area (and so in every request placed in it)."""
+
     __tablename__ = "coordinator_areas"
 
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True)
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"),
-                                         primary_key=True, index=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
     granted_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
 class RequestArea(db.Model):
     """A request lies in this area (point-in-polygon of its exact point)."""
+
     __tablename__ = "request_areas"
 
     request_id: Mapped[int] = mapped_column(
-        ForeignKey("help_requests.id", ondelete="CASCADE"), primary_key=True)
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"),
-                                         primary_key=True, index=True)
+        ForeignKey("help_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
 
 
 class VolunteerArea(db.Model):
     """A volunteer's home point lies in this area (point-in-polygon, like requests)."""
+
     __tablename__ = "volunteer_areas"
 
     volunteer_id: Mapped[int] = mapped_column(
-        ForeignKey("volunteers.id", ondelete="CASCADE"), primary_key=True)
-    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="CASCADE"),
-                                         primary_key=True, index=True)
+        ForeignKey("volunteers.id", ondelete="CASCADE"), primary_key=True
+    )
+    area_id: Mapped[int] = mapped_column(
+        ForeignKey("areas.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

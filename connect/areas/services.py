@@ -1,4 +1,5 @@
 """Areas: import from GeoJSON, place requests and volunteers in them, scope coordinators to them."""
+
 import threading
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -43,8 +44,13 @@ def feature_fields(feature, position):
         geometry = area_geometry(feature.get("geometry"))
     except ValueError as exc:
         raise ValueError(f"feature {position} ({code}): {exc}") from exc
-    return str(code), name.strip(), level, (str(parent) if parent not in (None, "") else None), \
-        geometry
+    return (
+        str(code),
+        name.strip(),
+        level,
+        (str(parent) if parent not in (None, "") else None),
+        geometry,
+    )
 
 
 def import_areas(features, progress=None):
@@ -57,8 +63,7 @@ def import_areas(features, progress=None):
     created = updated = 0
     for code, name, level, parent, geometry in parsed:
         if parent is not None and parent not in known:
-            raise ValidationFailed(f"Area {code}: unknown parent {parent}.",
-                                   code="invalid_areas")
+            raise ValidationFailed(f"Area {code}: unknown parent {parent}.", code="invalid_areas")
         area = existing.get(code)
         if area is None:
             area = existing[code] = Area(code=code, created_at=now)
@@ -77,19 +82,27 @@ def import_areas(features, progress=None):
     # Requests live in a package above this one: it places its own (connect.requests.listeners).
     placed = sum(count for _, count in signals.imported.send(None))
     volunteers = place_all_volunteers()
-    return {"created": created, "updated": updated, "placements": placed,
-            "volunteer_placements": volunteers}
+    return {
+        "created": created,
+        "updated": updated,
+        "placements": placed,
+        "volunteer_placements": volunteers,
+    }
 
 
 def area_index():
     """This process's AreaIndex, rebuilt when the stored areas change."""
-    version = tuple(db.session.execute(
-        select(func.count(Area.id), func.max(Area.updated_at), func.max(Area.id))).one())
+    version = tuple(
+        db.session.execute(
+            select(func.count(Area.id), func.max(Area.updated_at), func.max(Area.id))
+        ).one()
+    )
     with _lock:
         if _shared["version"] != version:
             rows = db.session.execute(select(Area.id, Area.geometry)).all()
-            _shared["index"] = AreaIndex((area_id, to_shape(geometry))
-                                         for area_id, geometry in rows)
+            _shared["index"] = AreaIndex(
+                (area_id, to_shape(geometry)) for area_id, geometry in rows
+            )
             _shared["version"] = version
         return _shared["index"]
 
@@ -99,8 +112,10 @@ def place_request(request_id, lat, lon):
     area_ids = area_index().containing(lat, lon)
     db.session.execute(delete(RequestArea).where(RequestArea.request_id == request_id))
     if area_ids:
-        db.session.execute(insert(RequestArea), [
-            {"request_id": request_id, "area_id": area_id} for area_id in area_ids])
+        db.session.execute(
+            insert(RequestArea),
+            [{"request_id": request_id, "area_id": area_id} for area_id in area_ids],
+        )
     return area_ids
 
 
@@ -109,8 +124,10 @@ def place_volunteer(volunteer_id, lat, lon):
     area_ids = area_index().containing(lat, lon)
     db.session.execute(delete(VolunteerArea).where(VolunteerArea.volunteer_id == volunteer_id))
     if area_ids:
-        db.session.execute(insert(VolunteerArea), [
-            {"volunteer_id": volunteer_id, "area_id": area_id} for area_id in area_ids])
+        db.session.execute(
+            insert(VolunteerArea),
+            [{"volunteer_id": volunteer_id, "area_id": area_id} for area_id in area_ids],
+        )
     return area_ids
 
 
@@ -122,14 +139,19 @@ def place_all(model, placement, key):
     while True:
         rows = db.session.execute(
             select(model.id, func.ST_Y(model.location), func.ST_X(model.location))
-            .where(model.id > last_id).order_by(model.id).limit(_PLACE_BATCH)).all()
+            .where(model.id > last_id)
+            .order_by(model.id)
+            .limit(_PLACE_BATCH)
+        ).all()
         if not rows:
             return placed
         last_id = rows[-1][0]
         positions, area_ids = index.containing_many([r[1] for r in rows], [r[2] for r in rows])
         if len(positions):
-            db.session.execute(insert(placement), [
-                {key: rows[int(p)][0], "area_id": int(a)} for p, a in zip(positions, area_ids)])
+            db.session.execute(
+                insert(placement),
+                [{key: rows[int(p)][0], "area_id": int(a)} for p, a in zip(positions, area_ids)],
+            )
             placed += len(positions)
 
 
@@ -150,9 +172,15 @@ def grant_area(user, code):
 
 
 def coordinator_area_ids(user_id):
-    return db.session.execute(
-        select(CoordinatorArea.area_id).where(CoordinatorArea.user_id == user_id)
-        .order_by(CoordinatorArea.area_id)).scalars().all()
+    return (
+        db.session.execute(
+            select(CoordinatorArea.area_id)
+            .where(CoordinatorArea.user_id == user_id)
+            .order_by(CoordinatorArea.area_id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def may_coordinate(user, request_id):
@@ -164,10 +192,15 @@ def may_coordinate(user, request_id):
         return True
     if user.role != "coordinator" or request_id is None:
         return False
-    return db.session.execute(select(exists().where(
-        CoordinatorArea.user_id == user.id,
-        RequestArea.area_id == CoordinatorArea.area_id,
-        RequestArea.request_id == request_id))).scalar()
+    return db.session.execute(
+        select(
+            exists().where(
+                CoordinatorArea.user_id == user.id,
+                RequestArea.area_id == CoordinatorArea.area_id,
+                RequestArea.request_id == request_id,
+            )
+        )
+    ).scalar()
 
 
 def may_coordinate_area(user, area):

@@ -1,4 +1,5 @@
 """The coordinator console's page blueprint and its guard; the pages live beside it."""
+
 from flask import Blueprint, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -15,9 +16,12 @@ bp = Blueprint("console", __name__, url_prefix="/console")
 
 # Pages for coordinators and admins: others log in first (a form comes back to the console),
 # or are told it is not theirs.
-console_page = role_required(*sorted(STAFF_ROLES), after_post="console.index",
-                             title=_l("For coordinators"),
-                             message=_l("This page is for coordinators and admins."))
+console_page = role_required(
+    *sorted(STAFF_ROLES),
+    after_post="console.index",
+    title=_l("For coordinators"),
+    message=_l("This page is for coordinators and admins."),
+)
 
 
 @bp.app_context_processor
@@ -32,8 +36,9 @@ def _console_context():
         scope = _("All areas")
     else:
         ids = coordinator_area_ids(user.id)
-        names = [area.name for area in db.session.query(Area).filter(Area.id.in_(ids))] \
-            if ids else []
+        names = (
+            [area.name for area in db.session.query(Area).filter(Area.id.in_(ids))] if ids else []
+        )
         scope = ", ".join(names) or _("No area yet: ask an admin to grant you one")
     return {"console_endpoints": set(current_app.view_functions), "console_scope": scope}
 

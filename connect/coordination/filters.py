@@ -3,6 +3,7 @@
 Every console query starts from ``request_conditions``: the caller's areas (admins
 everywhere, coordinators in their areas only) and the filters of ``ConsoleFilterSchema``.
 """
+
 from datetime import timedelta
 
 from marshmallow import Schema, fields, validate
@@ -25,20 +26,37 @@ MAX_AGE_HOURS = 24 * 366
 class ConsoleFilterSchema(Schema):
     """Filters shared by the console map, exports and statistics (query string)."""
 
-    status = CommaList(fields.String(validate=validate.OneOf(STATUSES)), load_default=None,
-                       metadata={"description": "Effective statuses (a lapsed claim is open, "
-                                                "an open request past its expiry expired)."})
-    category = CommaList(fields.String(validate=validate.OneOf(CATEGORIES)), load_default=None,
-                         metadata={"description": "Requests with any of these categories."})
+    status = CommaList(
+        fields.String(validate=validate.OneOf(STATUSES)),
+        load_default=None,
+        metadata={
+            "description": "Effective statuses (a lapsed claim is open, "
+            "an open request past its expiry expired)."
+        },
+    )
+    category = CommaList(
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        load_default=None,
+        metadata={"description": "Requests with any of these categories."},
+    )
     urgency = CommaList(fields.String(validate=validate.OneOf(URGENCIES)), load_default=None)
-    min_age_hours = fields.Float(load_default=None, allow_nan=False,
-                                 validate=validate.Range(0, MAX_AGE_HOURS),
-                                 metadata={"description": "Posted at least this long ago."})
-    max_age_hours = fields.Float(load_default=None, allow_nan=False,
-                                 validate=validate.Range(0, MAX_AGE_HOURS),
-                                 metadata={"description": "Posted at most this long ago."})
-    area = fields.String(load_default=None, validate=validate.Length(min=1, max=64),
-                         metadata={"description": "An area code: requests placed in it."})
+    min_age_hours = fields.Float(
+        load_default=None,
+        allow_nan=False,
+        validate=validate.Range(0, MAX_AGE_HOURS),
+        metadata={"description": "Posted at least this long ago."},
+    )
+    max_age_hours = fields.Float(
+        load_default=None,
+        allow_nan=False,
+        validate=validate.Range(0, MAX_AGE_HOURS),
+        metadata={"description": "Posted at most this long ago."},
+    )
+    area = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "An area code: requests placed in it."},
+    )
 
 
 def require_coordinator(user):
@@ -61,8 +79,9 @@ def placed_in(area_ids):
     # A correlated EXISTS probes request_areas' primary key per request, instead of building
     # the list of every request id in the areas first (3x faster at 100 k on SQLite), and
     # literal area ids give PostgreSQL true row estimates (a hash aggregate, not a sort).
-    return exists().where(RequestArea.request_id == HelpRequest.id,
-                          RequestArea.area_id.in_(area_ids))
+    return exists().where(
+        RequestArea.request_id == HelpRequest.id, RequestArea.area_id.in_(area_ids)
+    )
 
 
 def area_by_code(user, code):
@@ -79,8 +98,9 @@ def category_condition(categories):
     """Requests having any of these categories (a JSON list, matched portably as text)."""
     text = cast(HelpRequest.categories, String)
     # Quoted, so "medicine" never matches inside "medical_advice".
-    return or_(*(text.like(f'%"{category}"%') for category in categories)) \
-        if categories else false()
+    return (
+        or_(*(text.like(f'%"{category}"%') for category in categories)) if categories else false()
+    )
 
 
 def request_conditions(user, args, now=None):

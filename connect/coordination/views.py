@@ -1,4 +1,5 @@
 """The console pages: importing each feature's views puts its routes on the console blueprint."""
+
 from connect.coordination.console import bp  # noqa: F401
 from connect.coordination.exports import views as exports_views  # noqa: F401
 from connect.coordination.intake import views as intake_views  # noqa: F401

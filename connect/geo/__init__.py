@@ -1,4 +1,5 @@
 """Pure geo helpers: great-circle distance, radius boxes, PointIndex, location blurring, areas."""
+
 from .areas import AreaIndex, area_geometry
 from .blur import blur_candidates, blur_point
 from .distance import (

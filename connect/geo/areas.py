@@ -1,4 +1,5 @@
 """Administrative areas: GeoJSON geometry in, point-in-polygon answers out (Shapely STRtree)."""
+
 import math
 
 import numpy as np
@@ -15,14 +16,21 @@ def area_geometry(geojson):
         raise ValueError("an area's geometry must be a GeoJSON Polygon or MultiPolygon")
     try:
         geometry = shape(geojson)
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError,
-            shapely.errors.GEOSException) as exc:
+    except (
+        TypeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        shapely.errors.GEOSException,
+    ) as exc:
         raise ValueError(f"unreadable geometry: {exc}") from exc
     if geometry.is_empty:
         raise ValueError("the geometry is empty")
     min_lon, min_lat, max_lon, max_lat = geometry.bounds
     if not all(math.isfinite(v) for v in geometry.bounds) or not (
-            -180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90):
+        -180 <= min_lon <= max_lon <= 180 and -90 <= min_lat <= max_lat <= 90
+    ):
         raise ValueError("coordinates must be longitude, latitude in WGS84 (RFC 7946)")
     if not geometry.is_valid:
         # Real boundary files have self-touching rings; repairing keeps their area.

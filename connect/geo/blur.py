@@ -1,4 +1,5 @@
 """Deterministic location blurring: a secret offset in an annulus, seeded by a fixed grid cell."""
+
 import hashlib
 import hmac
 import math
@@ -93,24 +94,34 @@ def cell_seed(key: bytes, cell, attempt=0, household: bytes = b""):
     return hmac.new(bytes(key), message, hashlib.sha256).digest()
 
 
-def blur_candidates(lat, lon, key: bytes, count=CANDIDATES,
-                    cells_per_degree=CELLS_PER_DEGREE, household: bytes = b""):
+def blur_candidates(
+    lat,
+    lon,
+    key: bytes,
+    count=CANDIDATES,
+    cells_per_degree=CELLS_PER_DEGREE,
+    household: bytes = b"",
+):
     """The public points to try for an exact point, best first; each 150-400 m from it.
 
     Every exact point in one grid cell gets the same sequence (several requests from one
     house share their points instead of averaging back to it); another cell, an unrelated one.
     """
-    return [blur_candidate(lat, lon, key, attempt, cells_per_degree, household)
-            for attempt in range(count)]
+    return [
+        blur_candidate(lat, lon, key, attempt, cells_per_degree, household)
+        for attempt in range(count)
+    ]
 
 
-def blur_candidate(lat, lon, key: bytes, attempt, cells_per_degree=CELLS_PER_DEGREE,
-                   household: bytes = b""):
+def blur_candidate(
+    lat, lon, key: bytes, attempt, cells_per_degree=CELLS_PER_DEGREE, household: bytes = b""
+):
     """The attempt-th of blur_candidates, alone (the first is usually the one kept)."""
     cell = blur_cell(lat, lon, cells_per_degree)
     centre = cell_centre(cell, cells_per_degree)
     slack = cell_radius_m(cells_per_degree)
     if not (150.0 + slack <= CENTRE_MIN_M and CENTRE_MAX_M + slack <= 400.0):
         raise ValueError("cells this large cannot keep the point 150-400 m away")
-    return blur_point(*centre, cell_seed(key, cell, attempt, household), CENTRE_MIN_M,
-                      CENTRE_MAX_M)
+    return blur_point(
+        *centre, cell_seed(key, cell, attempt, household), CENTRE_MIN_M, CENTRE_MAX_M
+    )

@@ -1,4 +1,5 @@
 """Great-circle distances, radius boxes and unit-sphere conversions (WGS84 degrees, metres)."""
+
 import math
 
 import numpy as np
@@ -36,7 +37,9 @@ def check_points(lats, lons):
         raise ValueError(f"lats and lons differ in length: {lats.size} != {lons.size}")
     # `not (a <= x <= b)` also rejects NaN.
     if lats.size and not (np.all(np.abs(lats) <= 90.0) and np.all(np.abs(lons) <= 180.0)):
-        raise ValueError("every latitude must be within [-90, 90] and longitude within [-180, 180]")
+        raise ValueError(
+            "every latitude must be within [-90, 90] and longitude within [-180, 180]"
+        )
     return lats, lons
 
 

@@ -1,4 +1,5 @@
 """PointIndex: exact great-circle kNN and radius queries over an Rtree of unit-sphere points."""
+
 # Over 400 lines on purpose: one class whose query buffers, slot bookkeeping and C fast path
 # (see docs/ARCHITECTURE.md, rtree) share invariants that splitting would scatter.
 import ctypes
@@ -326,8 +327,19 @@ class PointIndex:
                 # the previous call would pass a too-small buffer off as a full answer.
                 nr.value = 0
                 rc = _knn_v(
-                    self._handle, num_c, _ONE, _DIM, osize, _STRIDE_ROW, _STRIDE_COL,
-                    self._qptr, self._qptr, optr, self._cptr, self._dptr, self._nrref,
+                    self._handle,
+                    num_c,
+                    _ONE,
+                    _DIM,
+                    osize,
+                    _STRIDE_ROW,
+                    _STRIDE_COL,
+                    self._qptr,
+                    self._qptr,
+                    optr,
+                    self._cptr,
+                    self._dptr,
+                    self._nrref,
                 )
                 if rc:
                     _raise_rtree_error("nearest")
@@ -353,8 +365,17 @@ class PointIndex:
             while True:
                 nr.value = 0  # see _knn
                 rc = _isect_v(
-                    self._handle, _ONE, _DIM, osize, _STRIDE_ROW, _STRIDE_COL,
-                    self._qptr, self._qhiptr, optr, self._cptr, self._nrref,
+                    self._handle,
+                    _ONE,
+                    _DIM,
+                    osize,
+                    _STRIDE_ROW,
+                    _STRIDE_COL,
+                    self._qptr,
+                    self._qhiptr,
+                    optr,
+                    self._cptr,
+                    self._nrref,
                 )
                 if rc:
                     _raise_rtree_error("within")

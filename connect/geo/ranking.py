@@ -10,6 +10,7 @@ requests of equal urgency and waiting the order is plain distance order, and no 
 rank better than ``distance_m / max_divisor``, which lets a search walking outwards in
 distance order stop exactly. Pure: no Flask, no database.
 """
+
 import math
 from dataclasses import dataclass
 
@@ -35,17 +36,20 @@ class Weights:
         for name in ("urgent", "wait_per_hour", "wait_cap_hours"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"ranking weight {name} must be a finite number >= 0, "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"ranking weight {name} must be a finite number >= 0, got {value!r}"
+                )
             object.__setattr__(self, name, float(value))
 
     @classmethod
     def from_config(cls, config):
         """The weights from the RANK_* settings (connect.config), defaults where unset."""
         default = cls()
-        return cls(urgent=config.get("RANK_URGENT_WEIGHT", default.urgent),
-                   wait_per_hour=config.get("RANK_WAIT_WEIGHT_PER_HOUR", default.wait_per_hour),
-                   wait_cap_hours=config.get("RANK_WAIT_CAP_HOURS", default.wait_cap_hours))
+        return cls(
+            urgent=config.get("RANK_URGENT_WEIGHT", default.urgent),
+            wait_per_hour=config.get("RANK_WAIT_WEIGHT_PER_HOUR", default.wait_per_hour),
+            wait_cap_hours=config.get("RANK_WAIT_CAP_HOURS", default.wait_cap_hours),
+        )
 
     @property
     def max_divisor(self):

@@ -43,6 +43,7 @@ Results are deterministic: inputs are put in id order first, so the same request
 volunteers give the same assignment whatever order they come in (for a given SciPy version:
 among equally good assignments, which one LAPJVsp returns is its own affair).
 """
+
 # Over 400 lines on purpose: the solver's stages share one problem representation and the
 # invariants its tests check; split, each part would need the others to be read (docs/assignment.md).
 from __future__ import annotations
@@ -221,8 +222,9 @@ class Requests:
         order, self.ids = _sort_by_id(ids, "request")
         self.lats = lats[order]
         self.lons = lons[order]
-        self.categories = cats[order] if isinstance(cats, np.ndarray) else tuple(
-            cats[i] for i in order.tolist())
+        self.categories = (
+            cats[order] if isinstance(cats, np.ndarray) else tuple(cats[i] for i in order.tolist())
+        )
         self.urgent = urgent[order]
         self.waiting_s = waiting_s[order]
 
@@ -263,8 +265,9 @@ class Volunteers:
         self.lons = lons[order]
         self.radius_m = radius[order]
         self.capacity = cap.astype(np.int64)[order] if n else np.empty(0, dtype=np.int64)
-        self.categories = cats[order] if isinstance(cats, np.ndarray) else tuple(
-            cats[i] for i in order.tolist())
+        self.categories = (
+            cats[order] if isinstance(cats, np.ndarray) else tuple(cats[i] for i in order.tolist())
+        )
 
     def __len__(self):
         return int(self.ids.size)
@@ -329,8 +332,7 @@ def find_candidates(requests, volunteers, match="any"):
         for group in _radius_groups(radius):
             bound = chord_for_distance_m(float(radius[group[-1]]))
             bound = bound * (1.0 + _CHORD_REL_SLACK) + _CHORD_ABS_SLACK
-            hits = rtree.sparse_distance_matrix(cKDTree(vxyz[group]), bound,
-                                                output_type="ndarray")
+            hits = rtree.sparse_distance_matrix(cKDTree(vxyz[group]), bound, output_type="ndarray")
             tested += hits.size
             # Chord -> great-circle arc: exact on the sphere, as PointIndex computes it.
             d = np.minimum(hits["v"] * 0.5, 1.0)
@@ -367,8 +369,18 @@ def find_candidates(requests, volunteers, match="any"):
         r = np.empty(0, dtype=np.int32)
         v = np.empty(0, dtype=np.int32)
         d = np.empty(0, dtype=np.float64)
-    return Candidates(requests, volunteers, match, r, v, d, in_range, category_ok,
-                      time.perf_counter() - t0, tested)
+    return Candidates(
+        requests,
+        volunteers,
+        match,
+        r,
+        v,
+        d,
+        in_range,
+        category_ok,
+        time.perf_counter() - t0,
+        tested,
+    )
 
 
 def _order_by_pair(r, v, nv):
@@ -420,8 +432,9 @@ class Assignment:
 
     def pairs(self):
         """[(request_id, volunteer_id, distance_m)], ascending by request id."""
-        return list(zip(self.request_ids.tolist(), self.volunteer_ids.tolist(),
-                        self.distances_m.tolist()))
+        return list(
+            zip(self.request_ids.tolist(), self.volunteer_ids.tolist(), self.distances_m.tolist())
+        )
 
     def by_volunteer(self):
         """{volunteer_id: [request_id, ...]} in ascending ids."""
@@ -518,8 +531,9 @@ def assign(requests, volunteers, match="any", candidates=None):
     rows, vols, stats = _solve(cand)
     solve_s = time.perf_counter() - t0
     stats["candidate_pairs"] = len(cand)
-    return _result("optimal", cand, rows, vols,
-                   {"prune_s": cand.seconds, "solve_s": solve_s}, stats)
+    return _result(
+        "optimal", cand, rows, vols, {"prune_s": cand.seconds, "solve_s": solve_s}, stats
+    )
 
 
 def _solve(cand):
@@ -631,8 +645,9 @@ def _solve(cand):
         item_cost[edge_item] = d_units
         item_cost[sent_item] = np.where(urgent_row, 2.0 * b, b) + 1.0
         del d_units
-        matrix = sparse.csr_array((item_cost[entry_item], indices, indptr),
-                                  shape=(nr, n_slots + nr))
+        matrix = sparse.csr_array(
+            (item_cost[entry_item], indices, indptr), shape=(nr, n_slots + nr)
+        )
         row_ind, col_ind = min_weight_full_bipartite_matching(matrix)
         del matrix
         stats["rounds"] += 1
@@ -648,8 +663,9 @@ def _solve(cand):
         if (n_served, n_urgent) == counts:
             break
         if b >= b_safe:
-            raise AssertionError(f"certificate failed at the safe bonus: {n_served, n_urgent} "
-                                 f"!= {counts}")
+            raise AssertionError(
+                f"certificate failed at the safe bonus: {n_served, n_urgent} != {counts}"
+            )
         k *= _K_STEP
     stats["bonus_units"] = b
     if counts is not None:
@@ -663,8 +679,13 @@ def _max_counts(indices, indptr, nr, n_slots, urgent_row):
     keep = np.ones(indices.size, dtype=bool)
     keep[indptr[1:] - 1] = False
     graph = sparse.csr_array(
-        (np.ones(indices.size - nr), indices[keep], indptr - np.arange(nr + 1, dtype=indptr.dtype)),
-        shape=(nr, n_slots))
+        (
+            np.ones(indices.size - nr),
+            indices[keep],
+            indptr - np.arange(nr + 1, dtype=indptr.dtype),
+        ),
+        shape=(nr, n_slots),
+    )
     c_star = int(np.count_nonzero(maximum_bipartite_matching(graph, perm_type="column") >= 0))
     if urgent_row.any():
         sub = graph[np.flatnonzero(urgent_row)]
@@ -707,6 +728,11 @@ def greedy_nearest_first(requests, volunteers, match="any", candidates=None):
             rows.append(i)
             chosen.append(v)
     solve_s = time.perf_counter() - t0
-    return _result("greedy_nearest_first", cand, rows, chosen,
-                   {"prune_s": cand.seconds, "solve_s": solve_s},
-                   {"candidate_pairs": len(cand)})
+    return _result(
+        "greedy_nearest_first",
+        cand,
+        rows,
+        chosen,
+        {"prune_s": cand.seconds, "solve_s": solve_s},
+        {"candidate_pairs": len(cand)},
+    )

@@ -1,4 +1,5 @@
 """Session hooks that tell this process's read model about its own commits."""
+
 from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -26,8 +27,11 @@ def _note_flush(session, _context):
 
 
 def _note_bulk_update(state):
-    if (state.is_update or state.is_insert) and state.bind_mapper is not None \
-            and state.bind_mapper.class_ is HelpRequest:
+    if (
+        (state.is_update or state.is_insert)
+        and state.bind_mapper is not None
+        and state.bind_mapper.class_ is HelpRequest
+    ):
         state.session.info["touched_requests"] = True
 
 

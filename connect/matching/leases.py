@@ -4,6 +4,7 @@ Reminders go out once per claim (``assists.reminded_at``, set by a conditional U
 cron and a page read racing each other send one), LEASE_REMINDER_SECONDS before the lease
 ends: from `flask connect expire` (cron), and when the volunteer's pages or inbox are read.
 """
+
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -31,25 +32,42 @@ def remind_due(now=None, user_id=None):
     if not window:
         return 0
     a, r = Assist, HelpRequest
-    query = (select(a.id, r).join(r, r.id == a.request_id)
-             .where(a.outcome.is_(None), a.reminded_at.is_(None), r.is_claimed_at(now),
-                    r.claimed_by_id == a.volunteer_id, r.lease_expires_at <= now + window)
-             .order_by(r.lease_expires_at, a.id)
-             .execution_options(populate_existing=True))
+    query = (
+        select(a.id, r)
+        .join(r, r.id == a.request_id)
+        .where(
+            a.outcome.is_(None),
+            a.reminded_at.is_(None),
+            r.is_claimed_at(now),
+            r.claimed_by_id == a.volunteer_id,
+            r.lease_expires_at <= now + window,
+        )
+        .order_by(r.lease_expires_at, a.id)
+        .execution_options(populate_existing=True)
+    )
     if user_id is not None:
         query = query.where(a.volunteer_id == user_id)
     reminded = 0
     for assist_id, help_request in db.session.execute(query).all():
         won = db.session.execute(
-            update(a).where(a.id == assist_id, a.reminded_at.is_(None))
-            .values(reminded_at=now).execution_options(synchronize_session=False)).rowcount
+            update(a)
+            .where(a.id == assist_id, a.reminded_at.is_(None))
+            .values(reminded_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if won != 1:
             continue  # another process reminded them a moment ago
         left = help_request.lease_expires_at - now
-        notify(help_request.claimed_by_id, "lease_reminder", help_request.id,
-               {**public_payload(help_request),
+        notify(
+            help_request.claimed_by_id,
+            "lease_reminder",
+            help_request.id,
+            {
+                **public_payload(help_request),
                 "lease_ends_at": clock.isoformat(help_request.lease_expires_at),
-                "minutes_left": max(1, round(left.total_seconds() / 60))})
+                "minutes_left": max(1, round(left.total_seconds() / 60)),
+            },
+        )
         reminded += 1
     db.session.flush()
     return reminded
@@ -62,8 +80,9 @@ def lease_lapsed(request_id, claimant_id, now=None):
     if help_request is None:
         return []
     if claimant_id is not None:
-        deliver(claimant_id, "lease_expired", request_id, public_payload(help_request),
-               flush=False)
+        deliver(
+            claimant_id, "lease_expired", request_id, public_payload(help_request), flush=False
+        )
     return push_request(help_request, exclude=(claimant_id,) if claimant_id else (), now=now)
 
 
@@ -73,9 +92,12 @@ def catch_up(user_id, now=None):
     now = now or clock.now()
     r = HelpRequest
     due = db.session.execute(
-        select(r.id, r.lease_expires_at)
-        .where(r.claimed_by_id == user_id, r.status == "claimed",
-               r.lease_expires_at <= now + _reminder_window())).all()
+        select(r.id, r.lease_expires_at).where(
+            r.claimed_by_id == user_id,
+            r.status == "claimed",
+            r.lease_expires_at <= now + _reminder_window(),
+        )
+    ).all()
     if not due:
         return
     with _own_write_transaction():

@@ -3,6 +3,7 @@
 A change writes one outbox event in its own transaction; the worker then finds whom to tell
 (the nearest fitting volunteers) and tells them, outside the request that made the change.
 """
+
 from datetime import datetime
 
 from connect import clock
@@ -34,8 +35,9 @@ def push_restored(help_request, now=None, **_details):
 
 def lease_lapsed(request_id, claimant_id=None, now=None, **_details):
     """A claim ran out: the claimant is told, and others hear of the need again."""
-    enqueue(LAPSED_TOPIC, {"request_id": request_id, "claimant_id": claimant_id,
-                           "at": _stamp(now)})
+    enqueue(
+        LAPSED_TOPIC, {"request_id": request_id, "claimant_id": claimant_id, "at": _stamp(now)}
+    )
 
 
 def catch_up_inbox(user_id, now=None, **_details):
@@ -44,8 +46,7 @@ def catch_up_inbox(user_id, now=None, **_details):
 
 
 def _enqueue_push(request_id, exclude, now):
-    enqueue(PUSH_TOPIC, {"request_id": request_id, "exclude": list(exclude),
-                         "at": _stamp(now)})
+    enqueue(PUSH_TOPIC, {"request_id": request_id, "exclude": list(exclude), "at": _stamp(now)})
 
 
 def _stamp(now):
@@ -58,8 +59,7 @@ def run_push(event):
     """The worker's half of a push: the request as it is now, to the nearest who fit."""
     help_request = reloaded_request(event["request_id"])
     if help_request is not None:
-        push_request(help_request, exclude=tuple(event.get("exclude") or ()),
-                     now=_when(event))
+        push_request(help_request, exclude=tuple(event.get("exclude") or ()), now=_when(event))
 
 
 @handles(LAPSED_TOPIC)

@@ -8,6 +8,7 @@ here from memory, so a list is right even before anyone persists them: each requ
 when it stops being open, and a held claim waits in a heap of lease ends. No database
 access: ``readmodel`` feeds it.
 """
+
 import heapq
 import math
 import threading
@@ -28,22 +29,44 @@ from connect.requests.state import (
 )
 
 # The order of the values in a row, as the read model selects them.
-ROW_FIELDS = ("id", "status", "categories", "description", "household_size", "urgency",
-              "lat", "lon", "public_lat", "public_lon", "created_at", "expires_at",
-              "lease_expires_at")
+ROW_FIELDS = (
+    "id",
+    "status",
+    "categories",
+    "description",
+    "household_size",
+    "urgency",
+    "lat",
+    "lon",
+    "public_lat",
+    "public_lon",
+    "created_at",
+    "expires_at",
+    "lease_expires_at",
+)
 # One nearby item. Formatting 50 of these per list costs ~1 us each, and keeping only the
 # values (not a whole JSON object per request) halves the memory of a million requests.
-ITEM = (b'{"id":%d,"categories":%b,"description":%b,"household_size":%d,"urgency":%b,'
-        b'"location":{"lat":%.5f,"lon":%.5f},"created_at":"%04d-%02d-%02dT%02d:%02d:%02dZ",'
-        b'"status":"open","distance_m":%d}')
+ITEM = (
+    b'{"id":%d,"categories":%b,"description":%b,"household_size":%d,"urgency":%b,'
+    b'"location":{"lat":%.5f,"lon":%.5f},"created_at":"%04d-%02d-%02dT%02d:%02d:%02dZ",'
+    b'"status":"open","distance_m":%d}'
+)
 URGENCY = (b'"normal"', b'"urgent"')
 # The first batch of a ranked search, in multiples of the limit. With waiting times spread
 # over two days (bench/bench.py) the answer was proven from 1.8 x limit candidates at the
 # median, 2.3 x at p99 and 2.4 x at most: one walk, where 2 x needed a second in 14 %.
 _FIRST_BATCH = 2.5
-_COLUMNS = (("masks", None), ("expires", np.float64), ("households", np.uint8),
-            ("urgent", np.uint8), ("public_lats", np.float64), ("public_lons", np.float64),
-            ("created", np.int64), ("text_at", np.int64), ("text_len", np.int32))
+_COLUMNS = (
+    ("masks", None),
+    ("expires", np.float64),
+    ("households", np.uint8),
+    ("urgent", np.uint8),
+    ("public_lats", np.float64),
+    ("public_lons", np.float64),
+    ("created", np.int64),
+    ("text_at", np.int64),
+    ("text_len", np.int32),
+)
 _HELD = CODES["claimed"]
 
 
@@ -92,9 +115,12 @@ class OpenRequests:
             ids = np.fromiter((row[0] for row in rows), np.int64, n)
             leases = np.fromiter((epoch(row[12]) for row in rows), np.float64, n)
             status, ends = effective_state_np(
-                np.fromiter((CODES[row[1]] for row in rows), np.uint8, n), leases,
+                np.fromiter((CODES[row[1]] for row in rows), np.uint8, n),
+                leases,
                 np.fromiter((epoch(row[11]) for row in rows), np.float64, n),
-                now, self.expiry_seconds)
+                now,
+                self.expiry_seconds,
+            )
             held = status == _HELD
             # A held claim lists its request again when its lease lapses, for a full period.
             ends[held] = reopened_expiry(leases[held], self.expiry_seconds)
@@ -104,8 +130,10 @@ class OpenRequests:
             self._find_oldest(now)
             listed = np.flatnonzero(~held).tolist()
             self._index = PointIndex.from_arrays(
-                ids[listed], np.array([rows[i][6] for i in listed], dtype=np.float64),
-                np.array([rows[i][7] for i in listed], dtype=np.float64))
+                ids[listed],
+                np.array([rows[i][6] for i in listed], dtype=np.float64),
+                np.array([rows[i][7] for i in listed], dtype=np.float64),
+            )
 
     def apply(self, row, now):
         """Bring one request (a tuple in ROW_FIELDS order) up to date."""
@@ -117,8 +145,7 @@ class OpenRequests:
             self._grow(id_)
             self._keep(row)
             lease = epoch(row[12])
-            status, ends = effective_state(status, lease, epoch(row[11]), now,
-                                           self.expiry_seconds)
+            status, ends = effective_state(status, lease, epoch(row[11]), now, self.expiry_seconds)
             self._claimed.pop(id_, None)
             if status == "claimed":
                 ends = reopened_expiry(lease, self.expiry_seconds)
@@ -139,8 +166,21 @@ class OpenRequests:
 
     def _keep(self, row):
         """Keep what a list shows of an active request (its state is set by the caller)."""
-        (id_, _, categories, description, household_size, urgency, _, _,
-         public_lat, public_lon, created_at, _, _) = row
+        (
+            id_,
+            _,
+            categories,
+            description,
+            household_size,
+            urgency,
+            _,
+            _,
+            public_lat,
+            public_lon,
+            created_at,
+            _,
+            _,
+        ) = row
         if self._text_len[id_]:
             self._text_garbage += int(self._text_len[id_])
         else:
@@ -174,7 +214,7 @@ class OpenRequests:
         for id_ in live.tolist():
             at, length = int(self._text_at[id_]), int(self._text_len[id_])
             self._text_at[id_] = len(text)
-            text += old[at:at + length]
+            text += old[at : at + length]
         old.release()
         self._text, self._text_garbage = text, 0
 
@@ -197,7 +237,7 @@ class OpenRequests:
         for name, _ in _COLUMNS:
             old = getattr(self, "_" + name)
             grown = np.zeros(size, dtype=old.dtype)
-            grown[:len(old)] = old
+            grown[: len(old)] = old
             setattr(self, "_" + name, grown)
 
     def _sweep_expired(self, now):
@@ -221,9 +261,14 @@ class OpenRequests:
         """The largest divisor any request held has now: at most weights.max_divisor."""
         # While every need is fresh (a new deployment, a sudden emergency) this is far below
         # the maximum, and a ranked search need not look as far out.
-        return max((ranking.divisor(flag, now - oldest, self.weights)
-                    for flag, oldest in enumerate(self._oldest) if oldest != math.inf),
-                   default=1.0)
+        return max(
+            (
+                ranking.divisor(flag, now - oldest, self.weights)
+                for flag, oldest in enumerate(self._oldest)
+                if oldest != math.inf
+            ),
+            default=1.0,
+        )
 
     # -- answers --------------------------------------------------------------------
 
@@ -250,11 +295,13 @@ class OpenRequests:
             # Expired requests are swept out every second, so the plain search (a few
             # microseconds cheaper) is almost always right; check its answer, and search
             # again with the filter when something expired since the last sweep.
-            ids, distances = self._index.nearest(lat, lon, limit, max_distance_m=radius_m,
-                                                 accept=accept if wanted else None)
+            ids, distances = self._index.nearest(
+                lat, lon, limit, max_distance_m=radius_m, accept=accept if wanted else None
+            )
             if not wanted and ids.size and (expires[ids] <= now).any():
-                ids, distances = self._index.nearest(lat, lon, limit,
-                                                     max_distance_m=radius_m, accept=accept)
+                ids, distances = self._index.nearest(
+                    lat, lon, limit, max_distance_m=radius_m, accept=accept
+                )
             return ids, distances
 
     def _ranked(self, lat, lon, radius_m, limit, accept, now):
@@ -282,8 +329,9 @@ class OpenRequests:
                 live = expires[ids] > now
                 if not live.all():
                     ids, distances = ids[live], distances[live]
-            ranks = ranking.scores_np(distances, self._urgent[ids], now - self._created[ids],
-                                      weights)
+            ranks = ranking.scores_np(
+                distances, self._urgent[ids], now - self._created[ids], weights
+            )
             # Candidates come nearest first, then by id, so a stable sort by rank is
             # ranking.order(): equal ranks nearest first, then by id.
             by_rank = np.argsort(ranks, kind="stable")
@@ -305,24 +353,41 @@ class OpenRequests:
         pick = by_rank[:limit]
         return ids[pick], distances[pick]
 
-    def nearby_json(self, lat, lon, radius_m, limit, categories, now,
-                    sort=ranking.DEFAULT_SORT):
+    def nearby_json(self, lat, lon, radius_m, limit, categories, now, sort=ranking.DEFAULT_SORT):
         """The nearby list as a JSON document (bytes), in the order of nearby()."""
         with self._lock:
             ids, distances = self.nearby(lat, lon, radius_m, limit, categories, now, sort)
             if not ids.size:
                 return b'{"items":[]}'
-            columns = (ids.tolist(), self._masks[ids].tolist(), self._text_at[ids].tolist(),
-                       self._text_len[ids].tolist(), self._households[ids].tolist(),
-                       self._urgent[ids].tolist(), self._public_lats[ids].tolist(),
-                       self._public_lons[ids].tolist(), self._created[ids].tolist(),
-                       round_distance_m_np(distances).tolist())
+            columns = (
+                ids.tolist(),
+                self._masks[ids].tolist(),
+                self._text_at[ids].tolist(),
+                self._text_len[ids].tolist(),
+                self._households[ids].tolist(),
+                self._urgent[ids].tolist(),
+                self._public_lats[ids].tolist(),
+                self._public_lons[ids].tolist(),
+                self._created[ids].tolist(),
+                round_distance_m_np(distances).tolist(),
+            )
             text, category_json = self._text, self.bits.json
             items = [
-                ITEM % (id_, category_json[mask], text[at:at + length], household,
-                        URGENCY[urgent], plat, plon, *time.gmtime(created)[:6], distance)
-                for id_, mask, at, length, household, urgent, plat, plon, created, distance
-                in zip(*columns)
+                ITEM
+                % (
+                    id_,
+                    category_json[mask],
+                    text[at : at + length],
+                    household,
+                    URGENCY[urgent],
+                    plat,
+                    plon,
+                    *time.gmtime(created)[:6],
+                    distance,
+                )
+                for id_, mask, at, length, household, urgent, plat, plon, created, distance in zip(
+                    *columns
+                )
             ]
         return b'{"items":[' + b",".join(items) + b"]}"
 

@@ -6,6 +6,7 @@ bulk on first use and, before answering, reads every request changed since its w
 at most every ``sync_interval`` seconds. If the database cannot be reached it answers from
 memory for at most ``max_staleness`` seconds, then refuses with 503.
 """
+
 import logging
 import threading
 import time
@@ -27,10 +28,19 @@ def _columns():
     """The columns of a row, in ``open_requests.ROW_FIELDS`` order."""
     r = HelpRequest
     return (
-        r.id, r.status, cast(r.categories, Text), r.description, r.household_size, r.urgency,
-        func.ST_Y(r.location), func.ST_X(r.location),
-        func.ST_Y(r.public_location), func.ST_X(r.public_location),
-        r.created_at, r.expires_at, r.lease_expires_at,
+        r.id,
+        r.status,
+        cast(r.categories, Text),
+        r.description,
+        r.household_size,
+        r.urgency,
+        func.ST_Y(r.location),
+        func.ST_X(r.location),
+        func.ST_Y(r.public_location),
+        func.ST_X(r.public_location),
+        r.created_at,
+        r.expires_at,
+        r.lease_expires_at,
     )
 
 
@@ -41,8 +51,14 @@ def _now():
 class OpenRequestsReadModel:
     """Nearby open requests from memory, consistent with the database (see module doc)."""
 
-    def __init__(self, engine, sync_interval=0.2, max_staleness=3.0, expiry_seconds=72 * 3600,
-                 rank_weights=None):
+    def __init__(
+        self,
+        engine,
+        sync_interval=0.2,
+        max_staleness=3.0,
+        expiry_seconds=72 * 3600,
+        rank_weights=None,
+    ):
         self._engine = engine
         self.sync_interval = sync_interval
         self.max_staleness = max_staleness
@@ -68,8 +84,11 @@ class OpenRequestsReadModel:
             if self._fresh(wanted):
                 return
             now = time.monotonic()
-            if (self._loaded and self._synced_generation >= wanted
-                    and now - self._last_attempt < self.sync_interval / 2):
+            if (
+                self._loaded
+                and self._synced_generation >= wanted
+                and now - self._last_attempt < self.sync_interval / 2
+            ):
                 # The last attempt failed moments ago: do not hammer a database that is away.
                 return self._check_staleness(now)
             self._last_attempt = now
@@ -84,15 +103,20 @@ class OpenRequestsReadModel:
             self._last_sync = time.monotonic()
 
     def _fresh(self, wanted):
-        return (self._loaded and self._synced_generation >= wanted
-                and time.monotonic() - self._last_sync < self.sync_interval)
+        return (
+            self._loaded
+            and self._synced_generation >= wanted
+            and time.monotonic() - self._last_sync < self.sync_interval
+        )
 
     def _check_staleness(self, now):
         if not self._loaded or now - self._last_sync > self.max_staleness:
             note_unavailable("read_model_stale")
             raise ServiceUnavailable(
                 "Nearby requests are briefly unavailable. Try again in a few seconds.",
-                code="database_unavailable", headers={"Retry-After": "2"})
+                code="database_unavailable",
+                headers={"Retry-After": "2"},
+            )
 
     def _sync(self):
         started = time.perf_counter()
@@ -112,8 +136,9 @@ class OpenRequestsReadModel:
         else:
             self.requests.load(rows, now)
             self._loaded = True
-            log.info("read model loaded %d requests in %.2f s", len(rows),
-                     time.perf_counter() - started)
+            log.info(
+                "read model loaded %d requests in %.2f s", len(rows), time.perf_counter() - started
+            )
         self._watermark = watermark
         self.requests.reopen_lapsed(now)
         metrics.read_model_caught_up(time.perf_counter() - started, kind)
@@ -131,6 +156,9 @@ class OpenRequestsReadModel:
         return time.monotonic() - self._last_sync if self._loaded else None
 
     def stats(self):
-        return {"open_indexed": len(self.requests), "claimed": self.requests.claimed_count,
-                "watermark": self._watermark,
-                "last_sync_age_s": time.monotonic() - self._last_sync}
+        return {
+            "open_indexed": len(self.requests),
+            "claimed": self.requests.claimed_count,
+            "watermark": self._watermark,
+            "last_sync_age_s": time.monotonic() - self._last_sync,
+        }

@@ -1,4 +1,5 @@
 """Inbox endpoints: the caller's notifications (live by long polling) and marking them read."""
+
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -6,8 +7,12 @@ from connect.notifications import inbox
 from connect.notifications.models import NOTIFICATION_KINDS
 from connect.web.access import require_user
 
-bp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications",
-               description="The in-app inbox: pushed needs, lease reminders, assignments")
+bp = Blueprint(
+    "notifications",
+    __name__,
+    url_prefix="/api/v1/notifications",
+    description="The in-app inbox: pushed needs, lease reminders, assignments",
+)
 
 _ID = validate.Range(0, 2**31 - 1)
 # Longer waits are cut to INBOX_WAIT_SECONDS; this bound only refuses nonsense.
@@ -15,23 +20,33 @@ MAX_WAIT = 120
 
 
 class InboxQuerySchema(Schema):
-    after = fields.Integer(validate=_ID, metadata={
-        "description": "Only notifications with a greater id, oldest first (a live page "
-                       "passes the last id it has)."})
-    before = fields.Integer(validate=_ID, metadata={
-        "description": "Older ones: the latest notifications with a smaller id."})
+    after = fields.Integer(
+        validate=_ID,
+        metadata={
+            "description": "Only notifications with a greater id, oldest first (a live page "
+            "passes the last id it has)."
+        },
+    )
+    before = fields.Integer(
+        validate=_ID,
+        metadata={"description": "Older ones: the latest notifications with a smaller id."},
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, inbox.MAX_LIMIT))
-    wait = fields.Integer(load_default=0, validate=validate.Range(0, MAX_WAIT), metadata={
-        "description": "With `after`: seconds to hold the answer until there is something "
-                       "new (at most INBOX_WAIT_SECONDS, 25 by default)."})
+    wait = fields.Integer(
+        load_default=0,
+        validate=validate.Range(0, MAX_WAIT),
+        metadata={
+            "description": "With `after`: seconds to hold the answer until there is something "
+            "new (at most INBOX_WAIT_SECONDS, 25 by default)."
+        },
+    )
 
     @validates_schema
     def _one_direction(self, data, **kwargs):
         if "after" in data and "before" in data:
             raise ValidationError("Give after or before, not both.", "before")
         if data.get("wait") and "after" not in data:
-            raise ValidationError("wait needs after: the last id you have (0 for none).",
-                                  "wait")
+            raise ValidationError("wait needs after: the last id you have (0 for none).", "wait")
 
 
 class NotificationSchema(Schema):
@@ -40,32 +55,51 @@ class NotificationSchema(Schema):
     request_id = fields.Integer(allow_none=True)
     created_at = fields.String()
     read = fields.Boolean()
-    request_open = fields.Boolean(metadata={
-        "description": "Whether the request is open to claim now."})
-    payload = fields.Dict(metadata={
-        "description": "Public fields of the request only: categories, urgency, "
-                       "household_size, description (as it is now; left out once the "
-                       "request is hidden), location (the blurred point), distance_m (from "
-                       "your area, rounded to 100 m), created_at; lease_ends_at and "
-                       "minutes_left for a lease_reminder."})
+    request_open = fields.Boolean(
+        metadata={"description": "Whether the request is open to claim now."}
+    )
+    payload = fields.Dict(
+        metadata={
+            "description": "Public fields of the request only: categories, urgency, "
+            "household_size, description (as it is now; left out once the "
+            "request is hidden), location (the blurred point), distance_m (from "
+            "your area, rounded to 100 m), created_at; lease_ends_at and "
+            "minutes_left for a lease_reminder."
+        }
+    )
 
 
 class InboxSchema(Schema):
     items = fields.List(fields.Nested(NotificationSchema))
-    has_more = fields.Boolean(metadata={
-        "description": "More after the last item (with `after`), or older ones (without)."})
+    has_more = fields.Boolean(
+        metadata={
+            "description": "More after the last item (with `after`), or older ones (without)."
+        }
+    )
     last_id = fields.Integer(metadata={"description": "Pass it as `after` next time."})
     unread = fields.Integer()
-    muted = fields.Boolean(metadata={
-        "description": "No new needs are pushed to you: off duty, or no volunteer profile."})
-    live = fields.Boolean(metadata={
-        "description": "False when the server holds as many waiting polls as it can: this "
-                       "one was answered at once; poll again after a pause (pages wait 10 s)."})
+    muted = fields.Boolean(
+        metadata={
+            "description": "No new needs are pushed to you: off duty, or no volunteer profile."
+        }
+    )
+    live = fields.Boolean(
+        metadata={
+            "description": "False when the server holds as many waiting polls as it can: this "
+            "one was answered at once; poll again after a pause (pages wait 10 s)."
+        }
+    )
 
 
 class ReadSchema(Schema):
-    up_to = fields.Integer(load_default=None, allow_none=True, validate=_ID, metadata={
-        "description": "Mark your notifications with this id or lower; leave out for all."})
+    up_to = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=_ID,
+        metadata={
+            "description": "Mark your notifications with this id or lower; leave out for all."
+        },
+    )
 
 
 class ReadResultSchema(Schema):
@@ -74,13 +108,16 @@ class ReadResultSchema(Schema):
 
 
 @bp.route("", methods=["GET"])
-@bp.doc(description=(
-    "Your own notifications only (any signed-in user: Authorization: Bearer, or the page's "
-    "session cookie); 401 otherwise. Without `after`: the latest `limit`, newest last. "
-    "Live (long polling): `?after=<last_id>&wait=25` answers as soon as something newer "
-    "exists, or after the wait with no items; then ask again with the new `last_id`. A "
-    "worker holds only a few polls at once (INBOX_MAX_WAITING): beyond that the answer "
-    "comes at once with `live: false`. Reading also sends due lease reminders."))
+@bp.doc(
+    description=(
+        "Your own notifications only (any signed-in user: Authorization: Bearer, or the page's "
+        "session cookie); 401 otherwise. Without `after`: the latest `limit`, newest last. "
+        "Live (long polling): `?after=<last_id>&wait=25` answers as soon as something newer "
+        "exists, or after the wait with no items; then ask again with the new `last_id`. A "
+        "worker holds only a few polls at once (INBOX_MAX_WAITING): beyond that the answer "
+        "comes at once with `live: false`. Reading also sends due lease reminders."
+    )
+)
 @bp.arguments(InboxQuerySchema, location="query")
 @bp.response(200, InboxSchema)
 def list_notifications(args):
@@ -90,8 +127,10 @@ def list_notifications(args):
 
 
 @bp.route("/read", methods=["POST"])
-@bp.doc(description="Marks your notifications read up to an id (all without `up_to`); "
-                    "other users' notifications are never touched. 401 without a token.")
+@bp.doc(
+    description="Marks your notifications read up to an id (all without `up_to`); "
+    "other users' notifications are never touched. 401 without a token."
+)
 @bp.arguments(ReadSchema, required=False)
 @bp.response(200, ReadResultSchema)
 def mark_read(args):

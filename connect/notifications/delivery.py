@@ -6,6 +6,7 @@ caller's transaction; the outbox worker then delivers it through every configure
 the worker (push matching's fan-out) calls ``deliver(...)`` directly. A new channel is a class
 with ``deliver(notification)`` registered in BACKENDS, without touching the callers.
 """
+
 import logging
 
 from flask import current_app, has_app_context
@@ -52,8 +53,10 @@ def check_backends(value):
     known = ", ".join(BACKENDS)
     unknown = [name for name in names if name not in BACKENDS]
     if unknown:
-        raise ValueError(f"NOTIFY_BACKENDS: unknown channel {', '.join(map(repr, unknown))}; "
-                         f"the channels are: {known} (comma-separated)")
+        raise ValueError(
+            f"NOTIFY_BACKENDS: unknown channel {', '.join(map(repr, unknown))}; "
+            f"the channels are: {known} (comma-separated)"
+        )
     if not names:
         raise ValueError(f"NOTIFY_BACKENDS is empty: name at least one of {known}")
     return names
@@ -71,8 +74,10 @@ NOTIFY_TOPIC = "notify"
 def notify(user_id, kind, request_id=None, payload=None):
     """Tell a user something: an outbox event, delivered by the worker after the commit."""
     _check_kind(kind)
-    return enqueue(NOTIFY_TOPIC, {"user_id": user_id, "kind": kind, "request_id": request_id,
-                                  "payload": payload or {}})
+    return enqueue(
+        NOTIFY_TOPIC,
+        {"user_id": user_id, "kind": kind, "request_id": request_id, "payload": payload or {}},
+    )
 
 
 @handles(NOTIFY_TOPIC)
@@ -89,8 +94,13 @@ def deliver(user_id, kind, request_id=None, payload=None, flush=True):
     _check_kind(kind)
     # Stamped from clock.now() as called now: the column default holds the function it had
     # at import, and the hourly push cap compares these stamps with clock.now().
-    notification = Notification(user_id=user_id, kind=kind, request_id=request_id,
-                                payload=payload or {}, created_at=clock.now())
+    notification = Notification(
+        user_id=user_id,
+        kind=kind,
+        request_id=request_id,
+        payload=payload or {},
+        created_at=clock.now(),
+    )
     for name in current_app.config["NOTIFY_BACKENDS"]:
         BACKENDS[name]().deliver(notification)
     if flush:

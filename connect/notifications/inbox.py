@@ -6,6 +6,7 @@ then poll again after a pause). While held, a poll re-checks the database every
 CHECK_EVERY_S seconds (rows committed by other workers or hosts) and wakes at once when this
 process commits a notification; it holds no transaction or connection while it waits.
 """
+
 import threading
 import time
 from contextlib import contextmanager
@@ -78,8 +79,14 @@ def poll_inbox(user, after=None, before=None, limit=50, wait=0, now=None):
         live = _wait_for_notifications(user_id, after, min(wait, _max_wait()))
     items, has_more = notifications_of(user_id, after, before, limit)
     last_id = items[-1]["id"] if items else (after or 0)
-    return {"items": items, "has_more": has_more, "last_id": last_id,
-            "unread": unread_count(user_id), "muted": is_muted(user_id), "live": live}
+    return {
+        "items": items,
+        "has_more": has_more,
+        "last_id": last_id,
+        "unread": unread_count(user_id),
+        "muted": is_muted(user_id),
+        "live": live,
+    }
 
 
 def _max_wait():
@@ -87,9 +94,14 @@ def _max_wait():
 
 
 def _has_after(user_id, after):
-    return db.session.execute(
-        select(Notification.id).where(Notification.user_id == user_id, Notification.id > after)
-        .limit(1)).first() is not None
+    return (
+        db.session.execute(
+            select(Notification.id)
+            .where(Notification.user_id == user_id, Notification.id > after)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _wait_for_notifications(user_id, after, seconds):
@@ -115,8 +127,12 @@ def notifications_of(user_id, after=None, before=None, limit=50, now=None):
     """(items, has_more): the user's notifications as the inbox shows them, newest last."""
     now = now or clock.now()
     n, r = Notification, HelpRequest
-    query = (select(n, r).outerjoin(r, r.id == n.request_id).where(n.user_id == user_id)
-             .limit(limit + 1))
+    query = (
+        select(n, r)
+        .outerjoin(r, r.id == n.request_id)
+        .where(n.user_id == user_id)
+        .limit(limit + 1)
+    )
     if after is not None:
         rows = db.session.execute(query.where(n.id > after).order_by(n.id)).all()
     else:
@@ -125,8 +141,9 @@ def notifications_of(user_id, after=None, before=None, limit=50, now=None):
         rows = db.session.execute(query.order_by(n.id.desc())).all()[::-1]
     has_more = len(rows) > limit
     rows = rows[:limit] if after is not None else rows[-limit:]
-    return [_item(notification, help_request, now) for notification, help_request in rows], \
-        has_more
+    return [
+        _item(notification, help_request, now) for notification, help_request in rows
+    ], has_more
 
 
 def _item(notification, help_request, now):
@@ -141,23 +158,30 @@ def _item(notification, help_request, now):
         else:
             # As the requester has it now (edited, or blanked by the purge).
             payload["description"] = help_request.description
-    return {"id": notification.id, "kind": notification.kind,
-            "request_id": notification.request_id,
-            "created_at": clock.isoformat(notification.created_at),
-            "read": notification.read_at is not None, "request_open": open_now,
-            "payload": payload}
+    return {
+        "id": notification.id,
+        "kind": notification.kind,
+        "request_id": notification.request_id,
+        "created_at": clock.isoformat(notification.created_at),
+        "read": notification.read_at is not None,
+        "request_open": open_now,
+        "payload": payload,
+    }
 
 
 def unread_count(user_id):
     return db.session.execute(
-        select(func.count(Notification.id)).where(Notification.user_id == user_id,
-                                                  Notification.read_at.is_(None))).scalar_one()
+        select(func.count(Notification.id)).where(
+            Notification.user_id == user_id, Notification.read_at.is_(None)
+        )
+    ).scalar_one()
 
 
 def is_muted(user_id):
     """Push notifications are off: no volunteer profile, or not on duty."""
     on_duty = db.session.execute(
-        select(Volunteer.on_duty).where(Volunteer.user_id == user_id)).scalar()
+        select(Volunteer.on_duty).where(Volunteer.user_id == user_id)
+    ).scalar()
     return not on_duty
 
 
@@ -170,6 +194,7 @@ def mark_read(user, up_to=None, now=None):
     if up_to is not None:
         query = query.where(n.id <= up_to)
     marked = db.session.execute(
-        query.values(read_at=now).execution_options(synchronize_session=False)).rowcount
+        query.values(read_at=now).execution_options(synchronize_session=False)
+    ).rowcount
     db.session.flush()
     return {"marked": marked, "unread": unread_count(user.id)}

@@ -1,5 +1,6 @@
 """One renderer of every notification kind: the words the inbox page, its script and (later) SMS
 and push show, in the page's language or the one asked for."""
+
 from contextlib import nullcontext
 from datetime import datetime
 
@@ -46,13 +47,17 @@ def notice(item, now):
     """An inbox item (connect.notifications.inbox) with what a page prints of it."""
     payload = item["payload"]
     lease_end = payload.get("lease_ends_at")
-    return {**item, "title": str(TITLES.get(item["kind"], item["kind"])),
-            "urgency": payload.get("urgency"), "description": payload.get("description"),
-            "category_labels": category_labels(payload.get("categories") or ()),
-            "household_size": payload.get("household_size"),
-            "distance": _distance(payload),
-            "age": age_label(parse_time(item["created_at"]), now),
-            "lease_until": format_datetime(parse_time(lease_end), "HH:mm") if lease_end else None}
+    return {
+        **item,
+        "title": str(TITLES.get(item["kind"], item["kind"])),
+        "urgency": payload.get("urgency"),
+        "description": payload.get("description"),
+        "category_labels": category_labels(payload.get("categories") or ()),
+        "household_size": payload.get("household_size"),
+        "distance": _distance(payload),
+        "age": age_label(parse_time(item["created_at"]), now),
+        "lease_until": format_datetime(parse_time(lease_end), "HH:mm") if lease_end else None,
+    }
 
 
 def text(kind, payload, locale=None):

@@ -1,4 +1,5 @@
 """Offer endpoints: post, nearby, map, view, change, close, ask for help, report."""
+
 import orjson
 from flask import Response, jsonify, url_for
 from flask_smorest import Blueprint
@@ -28,13 +29,19 @@ from connect.web import ratelimits
 from connect.web.access import require_user
 from connect.web.identity import manage_token
 
-bp = Blueprint("offers", __name__, url_prefix="/api/v1/offers",
-               description="Offers of help (Tôi muốn giúp đỡ): what helpers, groups and shops "
-                           "can give, and residents asking them")
+bp = Blueprint(
+    "offers",
+    __name__,
+    url_prefix="/api/v1/offers",
+    description="Offers of help (Tôi muốn giúp đỡ): what helpers, groups and shops "
+    "can give, and residents asking them",
+)
 
 OFFER_ID = "<int(max=2147483647):offer_id>"
-MANAGERS = ("its offerer, coordinators of an area its exact point lies in, and admins "
-            "(Authorization: Bearer); 401 without a token, 403 `not_offerer` for anyone else")
+MANAGERS = (
+    "its offerer, coordinators of an area its exact point lies in, and admins "
+    "(Authorization: Bearer); 401 without a token, 403 `not_offerer` for anyone else"
+)
 
 
 def _answer(offer, user, status=200):
@@ -54,13 +61,16 @@ def _visible(offer_id, user):
 
 @bp.route("", methods=["POST"])
 @ratelimits.offers_per_account
-@bp.doc(description=(
-    "Needs an account (Authorization: Bearer); posting an offer makes a resident account a "
-    "helper (role `volunteer`). `contact_name` and `phone` default to the account's. The "
-    "public sees a blurred point 150-400 m off and never the name, phone or address. "
-    "Requests asked of the offer are claimed by this account. Errors: 401 without a token, "
-    "422 for bad fields (`available_until` in the past or more than 90 days ahead), 429 "
-    "past `RATELIMIT_OFFERS_PER_ACCOUNT`."))
+@bp.doc(
+    description=(
+        "Needs an account (Authorization: Bearer); posting an offer makes a resident account a "
+        "helper (role `volunteer`). `contact_name` and `phone` default to the account's. The "
+        "public sees a blurred point 150-400 m off and never the name, phone or address. "
+        "Requests asked of the offer are claimed by this account. Errors: 401 without a token, "
+        "422 for bad fields (`available_until` in the past or more than 90 days ahead), 429 "
+        "past `RATELIMIT_OFFERS_PER_ACCOUNT`."
+    )
+)
 @bp.arguments(OfferCreateSchema)
 @bp.response(201, OfferSchema)
 def post_offer(args):
@@ -74,8 +84,9 @@ def post_offer(args):
 @bp.response(200, OfferNearbyListSchema)
 def nearby(args):
     """Open offers near a point, nearest first (true great-circle distance): public fields."""
-    items = queries.nearby_offers(args["lat"], args["lon"], args["radius_m"], args["limit"],
-                                  args["categories"])
+    items = queries.nearby_offers(
+        args["lat"], args["lon"], args["radius_m"], args["limit"], args["categories"]
+    )
     return Response(orjson.dumps({"items": items}), status=200, mimetype="application/json")
 
 
@@ -89,9 +100,11 @@ def map_dots(args):
 
 
 @bp.route(f"/{OFFER_ID}", methods=["GET"])
-@bp.doc(description="Public fields for anyone; the contact details for its offerer, "
-                    "coordinators of an area its exact point lies in, and admins. A hidden "
-                    "offer is 404 to everyone else.")
+@bp.doc(
+    description="Public fields for anyone; the contact details for its offerer, "
+    "coordinators of an area its exact point lies in, and admins. A hidden "
+    "offer is 404 to everyone else."
+)
 @bp.response(200, OfferSchema)
 def get_offer(offer_id):
     """An offer of help."""
@@ -100,8 +113,10 @@ def get_offer(offer_id):
 
 
 @bp.route(f"/{OFFER_ID}", methods=["PATCH"])
-@bp.doc(description="Send only the fields to change. For " + MANAGERS + "; 409 "
-                    "`offer_closed` unless the offer is open.")
+@bp.doc(
+    description="Send only the fields to change. For " + MANAGERS + "; 409 "
+    "`offer_closed` unless the offer is open."
+)
 @bp.arguments(OfferEditSchema)
 @bp.response(200, OfferSchema)
 def edit(args, offer_id):
@@ -111,9 +126,11 @@ def edit(args, offer_id):
 
 
 @bp.route(f"/{OFFER_ID}/close", methods=["POST"])
-@bp.doc(description="Open → closed: it leaves the nearby list and the map; requests already "
-                    "asked of it stay with the offerer. For " + MANAGERS + "; 409 "
-                    "`offer_closed` unless the offer is open.")
+@bp.doc(
+    description="Open → closed: it leaves the nearby list and the map; requests already "
+    "asked of it stay with the offerer. For " + MANAGERS + "; 409 "
+    "`offer_closed` unless the offer is open."
+)
 @bp.arguments(OfferCloseSchema, required=False)
 @bp.response(200, OfferSchema)
 def close(args, offer_id):
@@ -125,14 +142,17 @@ def close(args, offer_id):
 @bp.route(f"/{OFFER_ID}/ask", methods=["POST"])
 @ratelimits.post_per_ip
 @ratelimits.post_per_phone
-@bp.doc(description=(
-    "No account needed; the same body as `POST /api/v1/requests`, and the same rules (one "
-    "open or claimed request per phone: 409 `duplicate_request`). The request is posted "
-    "and at once claimed by the offer's owner (with the usual lease; their capacity does "
-    "not limit offers), who is notified (`assigned`). Keep the returned `manage_token`: "
-    "it works exactly like one from posting a request. Errors: 404 unknown or hidden offer, "
-    "409 `offer_closed` for a closed or expired offer, 403 `own_offer` for its offerer, "
-    "422 bad fields, 429 past the request-posting limits."))
+@bp.doc(
+    description=(
+        "No account needed; the same body as `POST /api/v1/requests`, and the same rules (one "
+        "open or claimed request per phone: 409 `duplicate_request`). The request is posted "
+        "and at once claimed by the offer's owner (with the usual lease; their capacity does "
+        "not limit offers), who is notified (`assigned`). Keep the returned `manage_token`: "
+        "it works exactly like one from posting a request. Errors: 404 unknown or hidden offer, "
+        "409 `offer_closed` for a closed or expired offer, 403 `own_offer` for its offerer, "
+        "422 bad fields, 429 past the request-posting limits."
+    )
+)
 @bp.arguments(RequestCreateSchema)
 @bp.response(201, RequestSchema)
 def ask(args, offer_id):
@@ -141,23 +161,28 @@ def ask(args, offer_id):
     _visible(offer_id, user)
     try:
         help_request, token = services.ask_offer(
-            offer_id, args, requester=user, manage_tokens=(manage_token(),))
+            offer_id, args, requester=user, manage_tokens=(manage_token(),)
+        )
     except DuplicateRequest as exc:
         if exc.owner_token:
-            exc.details["manage_url"] = url_for("resident.manage", token=exc.owner_token,
-                                                _external=True)
+            exc.details["manage_url"] = url_for(
+                "resident.manage", token=exc.owner_token, _external=True
+            )
         raise
     return request_answer(help_request, Viewer(user, token), 201, manage_token=token)
 
 
 @bp.route(f"/{OFFER_ID}/report", methods=["POST"])
 @ratelimits.reports_per_account
-@bp.doc(description=(
-    "Báo xấu. Needs an account (any role), each counted once. Once "
-    "`REPORT_HIDE_THRESHOLD` (3) different accounts have unresolved reports on an open "
-    "offer, it is hidden. Errors: 401 without a token; 404 unknown (or hidden, to others) "
-    "offer; 403 `own_subject` for your own offer; 409 `already_reported`; 409 "
-    "`offer_closed` for a closed or expired offer; 422 bad reason or comment."))
+@bp.doc(
+    description=(
+        "Báo xấu. Needs an account (any role), each counted once. Once "
+        "`REPORT_HIDE_THRESHOLD` (3) different accounts have unresolved reports on an open "
+        "offer, it is hidden. Errors: 401 without a token; 404 unknown (or hidden, to others) "
+        "offer; 403 `own_subject` for your own offer; 409 `already_reported`; 409 "
+        "`offer_closed` for a closed or expired offer; 422 bad reason or comment."
+    )
+)
 @bp.arguments(ReportCreateSchema)
 @bp.response(201, ReportSchema)
 def report(args, offer_id):

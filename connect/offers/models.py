@@ -1,4 +1,5 @@
 """Offers of help ("Tôi muốn giúp đỡ", "đi chợ gần nhà")."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text

@@ -4,6 +4,7 @@ Offers are far fewer than requests (a few per helper, not one per household in n
 need no in-memory read model: nearby asks the database through the spatial index on the exact
 point (connect.spatial.filter_in_box), then refines by exact great-circle distance here.
 """
+
 import math
 
 from sqlalchemy import exists, func, select
@@ -56,8 +57,13 @@ def may_coordinate_offer(user, offer):
     area_ids = [int(area_id) for area_id in area_index().containing(*latlon(offer.location))]
     if not area_ids:
         return False
-    return db.session.execute(select(exists().where(
-        CoordinatorArea.user_id == user.id, CoordinatorArea.area_id.in_(area_ids)))).scalar()
+    return db.session.execute(
+        select(
+            exists().where(
+                CoordinatorArea.user_id == user.id, CoordinatorArea.area_id.in_(area_ids)
+            )
+        )
+    ).scalar()
 
 
 def why_offer_shown(offer, viewer):
@@ -84,15 +90,26 @@ def nearby_offers(lat, lon, radius_m, limit, categories=None, now=None):
     # distance_m is from the real place, rounded to 100 m; ties go to the lower id.
     now = now or clock.now()
     o = Offer
-    columns = (o.id, o.kind, o.title, o.description, o.categories, o.quantity,
-               func.ST_Y(o.location), func.ST_X(o.location),
-               func.ST_Y(o.public_location), func.ST_X(o.public_location),
-               o.available_until, o.created_at)
+    columns = (
+        o.id,
+        o.kind,
+        o.title,
+        o.description,
+        o.categories,
+        o.quantity,
+        func.ST_Y(o.location),
+        func.ST_X(o.location),
+        func.ST_Y(o.public_location),
+        func.ST_X(o.public_location),
+        o.available_until,
+        o.created_at,
+    )
     wanted = set(categories or ())
     found = {}
     for box in bbox_for_radius(lat, lon, radius_m):
-        query = filter_in_box(select(*columns).where(*_listed(now)), o, "location", box,
-                              _dialect())
+        query = filter_in_box(
+            select(*columns).where(*_listed(now)), o, "location", box, _dialect()
+        )
         for row in db.session.execute(query):
             if wanted and not wanted.intersection(row[4]):
                 continue
@@ -100,13 +117,21 @@ def nearby_offers(lat, lon, radius_m, limit, categories=None, now=None):
             if distance <= radius_m:
                 found[row[0]] = (distance, row)
     nearest = sorted(found.values(), key=lambda pair: (pair[0], pair[1][0]))[:limit]
-    return [{"id": row[0], "kind": row[1], "title": row[2], "description": row[3],
-             "categories": row[4], "quantity": row[5],
-             "location": {"lat": round(row[8], 5), "lon": round(row[9], 5)},
-             "distance_m": round_distance_m(distance),
-             "available_until": clock.isoformat(row[10]),
-             "created_at": clock.isoformat(row[11])}
-            for distance, row in nearest]
+    return [
+        {
+            "id": row[0],
+            "kind": row[1],
+            "title": row[2],
+            "description": row[3],
+            "categories": row[4],
+            "quantity": row[5],
+            "location": {"lat": round(row[8], 5), "lon": round(row[9], 5)},
+            "distance_m": round_distance_m(distance),
+            "available_until": clock.isoformat(row[10]),
+            "created_at": clock.isoformat(row[11]),
+        }
+        for distance, row in nearest
+    ]
 
 
 def map_offers(bbox, limit, now=None):
@@ -122,21 +147,38 @@ def map_offers(bbox, limit, now=None):
     query = filter_in_box(
         select(o.id, o.kind, o.title, o.categories, o.quantity, lat, lon, o.available_until)
         .where(*_listed(now), lon.between(min_lon, max_lon), lat.between(min_lat, max_lat))
-        .order_by(o.created_at.desc(), o.id.desc()).limit(limit),
-        o, "location", wide, _dialect())
-    return [{"id": id_, "kind": kind, "title": title, "categories": categories,
-             "quantity": quantity, "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
-             "available_until": clock.isoformat(until)}
-            for id_, kind, title, categories, quantity, lat_, lon_, until in
-            db.session.execute(query)]
+        .order_by(o.created_at.desc(), o.id.desc())
+        .limit(limit),
+        o,
+        "location",
+        wide,
+        _dialect(),
+    )
+    return [
+        {
+            "id": id_,
+            "kind": kind,
+            "title": title,
+            "categories": categories,
+            "quantity": quantity,
+            "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
+            "available_until": clock.isoformat(until),
+        }
+        for id_, kind, title, categories, quantity, lat_, lon_, until in db.session.execute(query)
+    ]
 
 
 def offers_of(user_id):
     """A helper's offers, the listed ones first, newest first."""
-    return db.session.execute(
-        select(Offer).where(Offer.user_id == user_id)
-        .order_by((Offer.status == "open").desc(), Offer.created_at.desc(), Offer.id.desc())
-    ).scalars().all()
+    return (
+        db.session.execute(
+            select(Offer)
+            .where(Offer.user_id == user_id)
+            .order_by((Offer.status == "open").desc(), Offer.created_at.desc(), Offer.id.desc())
+        )
+        .scalars()
+        .all()
+    )
 
 
 def asks_of(offer_ids):
@@ -145,8 +187,10 @@ def asks_of(offer_ids):
     if not found:
         return found
     rows = db.session.execute(
-        select(HelpRequest).where(HelpRequest.offer_id.in_(list(found)))
-        .order_by(HelpRequest.created_at.desc(), HelpRequest.id.desc())).scalars()
+        select(HelpRequest)
+        .where(HelpRequest.offer_id.in_(list(found)))
+        .order_by(HelpRequest.created_at.desc(), HelpRequest.id.desc())
+    ).scalars()
     for help_request in rows:
         found[help_request.offer_id].append(help_request)
     return found

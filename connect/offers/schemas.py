@@ -1,5 +1,6 @@
 """Offer shapes: what posting and editing take, the public and private views, lists."""
-from datetime import timezone
+
+from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
@@ -25,10 +26,15 @@ MAX_AVAILABLE_DAYS = 90
 
 def _category_list(**kwargs):
     return fields.List(
-        fields.String(validate=validate.OneOf(CATEGORIES, error="Unknown category {input}; use "
-                                              "one of: " + ", ".join(CATEGORIES) + ".")),
+        fields.String(
+            validate=validate.OneOf(
+                CATEGORIES,
+                error="Unknown category {input}; use one of: " + ", ".join(CATEGORIES) + ".",
+            )
+        ),
         validate=validate.Length(min=1, max=20, error="Choose at least one category."),
-        **kwargs)
+        **kwargs,
+    )
 
 
 class UtcDateTime(fields.DateTime):
@@ -37,33 +43,47 @@ class UtcDateTime(fields.DateTime):
     def _deserialize(self, value, attr, data, **kwargs):
         moment = super()._deserialize(value, attr, data, **kwargs)
         if moment.tzinfo is not None:
-            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
         return moment
 
 
-_until_doc = {"description": f"Until when the offer stands (ISO 8601, UTC unless an offset is "
-                             f"given): in the future, at most {MAX_AVAILABLE_DAYS} days ahead. "
-                             f"Posting without it: {DEFAULT_AVAILABLE_DAYS} days.",
-              "example": "2025-06-01T12:00:00Z"}
+_until_doc = {
+    "description": f"Until when the offer stands (ISO 8601, UTC unless an offset is "
+    f"given): in the future, at most {MAX_AVAILABLE_DAYS} days ahead. "
+    f"Posting without it: {DEFAULT_AVAILABLE_DAYS} days.",
+    "example": "2025-06-01T12:00:00Z",
+}
 
 
 class OfferCreateSchema(Schema):
-    kind = fields.String(load_default="volunteer", validate=validate.OneOf(OFFER_KINDS),
-                         metadata={"description": "volunteer (a person), group or shop."})
-    title = Text(required=True, validate=validate.Length(min=1, max=120),
-                 metadata={"description": "What you offer, in a few words.",
-                           "example": "Đi chợ giúp"})
+    kind = fields.String(
+        load_default="volunteer",
+        validate=validate.OneOf(OFFER_KINDS),
+        metadata={"description": "volunteer (a person), group or shop."},
+    )
+    title = Text(
+        required=True,
+        validate=validate.Length(min=1, max=120),
+        metadata={"description": "What you offer, in a few words.", "example": "Đi chợ giúp"},
+    )
     description = Text(required=True, validate=validate.Length(min=1, max=2000))
     categories = _category_list(required=True)
-    quantity = Text(load_default=None, allow_none=True, validate=validate.Length(max=120),
-                    metadata={"description": "How much, in your words.",
-                              "example": "20 kg gạo"})
+    quantity = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=120),
+        metadata={"description": "How much, in your words.", "example": "20 kg gạo"},
+    )
     location = location_field(required=True)
     address = Text(load_default=None, allow_none=True, validate=validate.Length(max=300))
-    contact_name = Text(load_default=None, validate=validate.Length(min=1, max=100), metadata={
-        "description": "Private. Defaults to the account's name."})
-    phone = Phone(load_default=None, metadata={
-        "description": "Private. Defaults to the account's phone."})
+    contact_name = Text(
+        load_default=None,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "Private. Defaults to the account's name."},
+    )
+    phone = Phone(
+        load_default=None, metadata={"description": "Private. Defaults to the account's phone."}
+    )
     available_until = UtcDateTime(load_default=None, metadata=_until_doc)
 
 
@@ -96,18 +116,25 @@ class OfferNearbyQuerySchema(Schema):
 
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
     lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
-    radius_m = fields.Integer(load_default=DEFAULT_RADIUS_M,
-                              validate=validate.Range(1, MAX_RADIUS_M))
-    categories = CommaList(fields.String(validate=validate.OneOf(CATEGORIES)),
-                           load_default=None, metadata={"description": "Offers with any of "
-                                                                       "these."})
+    radius_m = fields.Integer(
+        load_default=DEFAULT_RADIUS_M, validate=validate.Range(1, MAX_RADIUS_M)
+    )
+    categories = CommaList(
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        load_default=None,
+        metadata={"description": "Offers with any of these."},
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
 
 
 class OfferMapQuerySchema(Schema):
-    bbox = BBox(required=True, metadata={
-        "description": "min_lon,min_lat,max_lon,max_lat; at most 2 degrees each way.",
-        "example": "106.15,21.24,106.24,21.31"})
+    bbox = BBox(
+        required=True,
+        metadata={
+            "description": "min_lon,min_lat,max_lon,max_lat; at most 2 degrees each way.",
+            "example": "106.15,21.24,106.24,21.31",
+        },
+    )
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAP_MAX_LIMIT))
 
 
@@ -130,10 +157,14 @@ class PublicOfferSchema(Schema):
     description = fields.String()
     categories = fields.List(fields.String())
     quantity = fields.String(allow_none=True)
-    location = fields.Function(_public_location, metadata={
-        "description": "Blurred 150-400 m from the real place, the same on every view."})
-    status = fields.Function(lambda o: o.effective_status, metadata={
-        "description": "open, closed, expired (available_until passed) or hidden."})
+    location = fields.Function(
+        _public_location,
+        metadata={"description": "Blurred 150-400 m from the real place, the same on every view."},
+    )
+    status = fields.Function(
+        lambda o: o.effective_status,
+        metadata={"description": "open, closed, expired (available_until passed) or hidden."},
+    )
     available_until = fields.Function(lambda o: isoformat(o.available_until))
     created_at = fields.Function(lambda o: isoformat(o.created_at))
     updated_at = fields.Function(lambda o: isoformat(o.updated_at))
@@ -148,8 +179,9 @@ class OfferSchema(PublicOfferSchema):
     phone = fields.String(metadata={"description": "Private."})
     address = fields.String(allow_none=True, metadata={"description": "Private."})
     exact_location = fields.Function(_exact_location, metadata={"description": "Private."})
-    offered_by = fields.Integer(attribute="user_id", metadata={
-        "description": "Private: the offerer's user id."})
+    offered_by = fields.Integer(
+        attribute="user_id", metadata={"description": "Private: the offerer's user id."}
+    )
 
 
 _VIEWS = {PUBLIC: PublicOfferSchema(), PRIVATE: OfferSchema()}
@@ -183,8 +215,9 @@ class OfferMapItemSchema(Schema):
     title = fields.String()
     categories = fields.List(fields.String())
     quantity = fields.String(allow_none=True)
-    location = fields.Nested(LocationSchema, metadata={
-        "description": "The blurred public point, never the exact one."})
+    location = fields.Nested(
+        LocationSchema, metadata={"description": "The blurred public point, never the exact one."}
+    )
     available_until = fields.String()
 
 

@@ -1,4 +1,5 @@
 """Offer rules: posting, editing, closing, hiding, and asking an offer for help."""
+
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -17,8 +18,16 @@ from connect.requests.blurring import public_point
 from connect.requests.categories import CATEGORIES
 from connect.spatial import latlon, point
 
-EDITABLE_FIELDS = ("kind", "title", "description", "quantity", "address", "contact_name",
-                   "phone", "available_until")
+EDITABLE_FIELDS = (
+    "kind",
+    "title",
+    "description",
+    "quantity",
+    "address",
+    "contact_name",
+    "phone",
+    "available_until",
+)
 _MOVE_THRESHOLD_M = 1.0
 
 
@@ -28,8 +37,15 @@ def _ordered(categories):
 
 def _check_until(until, now):
     if until <= now or until > now + timedelta(days=MAX_AVAILABLE_DAYS):
-        raise ValidationFailed(details={"fields": {"available_until": [
-            f"Give a time in the future, at most {MAX_AVAILABLE_DAYS} days ahead."]}})
+        raise ValidationFailed(
+            details={
+                "fields": {
+                    "available_until": [
+                        f"Give a time in the future, at most {MAX_AVAILABLE_DAYS} days ahead."
+                    ]
+                }
+            }
+        )
     return until
 
 
@@ -40,13 +56,22 @@ def post_offer(user, data):
     lat, lon = data["location"]["lat"], data["location"]["lon"]
     phone = data.get("phone") or user.phone
     offer = Offer(
-        user_id=user.id, kind=data.get("kind") or "volunteer", title=data["title"],
-        description=data["description"], categories=_ordered(data["categories"]),
+        user_id=user.id,
+        kind=data.get("kind") or "volunteer",
+        title=data["title"],
+        description=data["description"],
+        categories=_ordered(data["categories"]),
         quantity=data.get("quantity") or None,
-        location=point(lat, lon), public_location=point(*public_point(lat, lon, phone)),
+        location=point(lat, lon),
+        public_location=point(*public_point(lat, lon, phone)),
         address=data.get("address") or None,
-        contact_name=data.get("contact_name") or user.name, phone=phone, status="open",
-        available_until=_check_until(until, now), created_at=now, updated_at=now)
+        contact_name=data.get("contact_name") or user.name,
+        phone=phone,
+        status="open",
+        available_until=_check_until(until, now),
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(offer)
     # As with a volunteer profile: the account now gives help (staff keep their role).
     if user.role == "resident":
@@ -59,8 +84,11 @@ def lock_offer(offer_id):
     """The offer, re-read and row-locked until commit (SQLite serialises writers anyway)."""
     # So asks, edits, closing and reports on one offer happen one after another.
     offer = db.session.execute(
-        select(Offer).where(Offer.id == offer_id).with_for_update()
-        .execution_options(populate_existing=True)).scalar_one_or_none()
+        select(Offer)
+        .where(Offer.id == offer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if offer is None:
         raise NotFound("No offer with this id.")
     return offer
@@ -70,16 +98,21 @@ def _managed(offer_id, user):
     """The locked offer, if this user may change it (its offerer, a coordinator, an admin)."""
     offer = lock_offer(offer_id)
     if not (is_offerer(offer, user) or may_coordinate_offer(user, offer)):
-        raise Forbidden("Only the person who posted the offer or a coordinator can change it.",
-                        code="not_offerer")
+        raise Forbidden(
+            "Only the person who posted the offer or a coordinator can change it.",
+            code="not_offerer",
+        )
     return offer
 
 
 def _require_open(offer, now):
     status = effective_status(offer, now)
     if status != "open":
-        raise Conflict(f"This offer is {status}; it can no longer be changed.",
-                       code="offer_closed", details={"status": status})
+        raise Conflict(
+            f"This offer is {status}; it can no longer be changed.",
+            code="offer_closed",
+            details={"status": status},
+        )
 
 
 def edit_offer(offer_id, data, user):
@@ -130,9 +163,11 @@ def expire_offers(now=None):
     """Persist the expiry of open offers past available_until; returns how many."""
     now = now or clock.now()
     result = db.session.execute(
-        update(Offer).where(Offer.status == "open", Offer.available_until <= now)
+        update(Offer)
+        .where(Offer.status == "open", Offer.available_until <= now)
         .values(status="expired", closed_at=Offer.available_until, updated_at=now)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount
 
 
@@ -145,21 +180,32 @@ def ask_offer(offer_id, data, requester=None, source="api", manage_tokens=()):
     offer = lock_offer(offer_id)
     status = effective_status(offer)
     if status != "open":
-        raise Conflict(f"This offer is {status}; it can no longer be asked.",
-                       code="offer_closed", details={"status": status})
+        raise Conflict(
+            f"This offer is {status}; it can no longer be asked.",
+            code="offer_closed",
+            details={"status": status},
+        )
     if is_offerer(offer, requester):
         raise Forbidden("This is your own offer.", code="own_offer")
     # Not pushed to other volunteers: it is the offerer's from the start.
-    help_request, token = request_services.post_request(data, requester=requester,
-                                                        source=source,
-                                                        manage_tokens=manage_tokens,
-                                                        push=False)
-    help_request = request_services.claim_for_offer(help_request.id, offer.user_id, offer.id,
-                                                    requester)
+    help_request, token = request_services.post_request(
+        data, requester=requester, source=source, manage_tokens=manage_tokens, push=False
+    )
+    help_request = request_services.claim_for_offer(
+        help_request.id, offer.user_id, offer.id, requester
+    )
     # What the offerer's inbox shows, as for assigned needs: public fields only.
-    notify(offer.user_id, "assigned", help_request.id, {
-        **public_payload(help_request, haversine_m(*latlon(offer.location),
-                                                   *latlon(help_request.location))),
-        "lease_ends_at": clock.isoformat(help_request.lease_expires_at),
-        "offer_id": offer.id, "offer_title": offer.title})
+    notify(
+        offer.user_id,
+        "assigned",
+        help_request.id,
+        {
+            **public_payload(
+                help_request, haversine_m(*latlon(offer.location), *latlon(help_request.location))
+            ),
+            "lease_ends_at": clock.isoformat(help_request.lease_expires_at),
+            "offer_id": offer.id,
+            "offer_title": offer.title,
+        },
+    )
     return help_request, token

@@ -1,4 +1,5 @@
 """Offer pages: helpers post and close offers; residents find offers near them and ask one."""
+
 from datetime import datetime
 
 from flask import (
@@ -56,6 +57,7 @@ helper_page = signed_in(after_post="offer.mine")
 
 # -- residents: offers near you, asking one ---------------------------------------------
 
+
 @bp.get("/offers")
 def nearby():
     """“Giúp đỡ gần bạn”: open offers nearest first, from a place or the phone's location."""
@@ -64,8 +66,13 @@ def nearby():
     lat, lon = where["lat"], where["lon"]
     radius = NEARBY_RADIUS_M if where["chosen"] else WIDE_RADIUS_M
     items = [_card(item) for item in queries.nearby_offers(lat, lon, radius, NEARBY_LIMIT)]
-    return render_template("offers/nearby.html", offers=items, where=where, places=places(),
-                           radius=distance_label(radius))
+    return render_template(
+        "offers/nearby.html",
+        offers=items,
+        where=where,
+        places=places(),
+        radius=distance_label(radius),
+    )
 
 
 def _searched_place():
@@ -95,12 +102,14 @@ def ask(offer_id):
     if queries.effective_status(offer) != "open":
         return _closed_offer()
     if queries.is_offerer(offer, user):
-        return _message(_("This is your own offer"), _(
-            "People near you can ask it for help from the list of offers."),
-            url_for(".mine"), 403)
+        return _message(
+            _("This is your own offer"),
+            _("People near you can ask it for help from the list of offers."),
+            url_for(".mine"),
+            403,
+        )
     if request.method == "GET":
-        form = HelpRequestForm(data={"categories": list(offer.categories),
-                                     "urgency": "normal"})
+        form = HelpRequestForm(data={"categories": list(offer.categories), "urgency": "normal"})
     else:
         form = HelpRequestForm()
     duplicate = None
@@ -108,9 +117,13 @@ def ask(offer_id):
         data = form.load_into(RequestCreateSchema())
         if data is not None:
             try:
-                _asked, token = services.ask_offer(offer_id, data, requester=user,
-                                                   source="web",
-                                                   manage_tokens=_remembered_tokens())
+                _asked, token = services.ask_offer(
+                    offer_id,
+                    data,
+                    requester=user,
+                    source="web",
+                    manage_tokens=_remembered_tokens(),
+                )
             except DuplicateRequest as exc:
                 duplicate = {"token": exc.owner_token}
             except PhoneBlocked:
@@ -119,12 +132,16 @@ def ask(offer_id):
                 return _closed_offer()
             else:
                 _remember_token(token)
-                flash(_("Your request went to this helper. They will call you soon."),
-                      "success")
+                flash(_("Your request went to this helper. They will call you soon."), "success")
                 return redirect(url_for("resident.manage", token=token))
-    page = render_template("offers/ask.html", form=form, offer=_card(_public(offer)),
-                           places=places(), duplicate=duplicate,
-                           hotline=current_app.config["HOTLINE"])
+    page = render_template(
+        "offers/ask.html",
+        form=form,
+        offer=_card(_public(offer)),
+        places=places(),
+        duplicate=duplicate,
+        hotline=current_app.config["HOTLINE"],
+    )
     status = 409 if duplicate else 422 if form.errors else 200
     response = make_response(page, status)
     # A duplicate answer may link to this browser's own request (its manage token).
@@ -138,8 +155,10 @@ def _report_page(offer_id):
 
 def _not_reported(error, _user, **_view_args):
     if isinstance(error, reports.AlreadyReported):
-        flash(_("You have already reported this offer. Thank you: a coordinator will look "
-                "at it."), "info")
+        flash(
+            _("You have already reported this offer. Thank you: a coordinator will look at it."),
+            "info",
+        )
     else:
         flash(_("This offer can no longer be reported."), "error")
     return redirect(_report_back())
@@ -158,18 +177,27 @@ def report(user, offer_id):
     back = _report_back()
     offer = _shown_offer(offer_id, user)
     if queries.is_offerer(offer, user):
-        return _message(_("This is your own offer"), _(
-            "To change or close it, open your offers."), url_for(".mine"), 403)
+        return _message(
+            _("This is your own offer"),
+            _("To change or close it, open your offers."),
+            url_for(".mine"),
+            403,
+        )
     if queries.effective_status(offer) not in REPORTABLE:
-        return _message(_("This offer is closed"), _(
-            "It is no longer shown to anyone, so there is nothing to report."), back, 409)
+        return _message(
+            _("This offer is closed"),
+            _("It is no longer shown to anyone, so there is nothing to report."),
+            back,
+            409,
+        )
     form = ReportForm()
     if request.method == "GET":
         form.next.data = asked_next or ""
     if form.validate_on_submit():
         return _send_report(user, offer_id=offer_id, form=form, back=back)
-    return render_template("offers/report.html", form=form, offer=_card(_public(offer)),
-                           back=back, offer_id=offer_id), 422 if form.errors else 200
+    return render_template(
+        "offers/report.html", form=form, offer=_card(_public(offer)), back=back, offer_id=offer_id
+    ), 422 if form.errors else 200
 
 
 @when_refused(_not_reported)  # any refusal of the report itself: closed or hidden meanwhile
@@ -181,6 +209,7 @@ def _send_report(user, offer_id, form, back):
 
 # -- helpers: post, see and close your offers -------------------------------------------
 
+
 @bp.get("/volunteer/offers")
 @helper_page
 def mine(user):
@@ -191,11 +220,16 @@ def mine(user):
     cards, viewer = [], Viewer(user, channel="page")
     for offer in offers:
         card = _card(_public(offer))
-        card.update(status=queries.effective_status(offer, now),
-                    asks=[_ask(help_request, user, now) for help_request in asks[offer.id]])
+        card.update(
+            status=queries.effective_status(offer, now),
+            asks=[_ask(help_request, user, now) for help_request in asks[offer.id]],
+        )
         if privacy.view_for(offer, viewer) == PRIVATE:
-            card.update(contact_name=offer.contact_name, phone=local_phone(offer.phone),
-                        address=offer.address)
+            card.update(
+                contact_name=offer.contact_name,
+                phone=local_phone(offer.phone),
+                address=offer.address,
+            )
         cards.append(card)
     return render_template("offers/mine.html", offers=cards)
 
@@ -210,11 +244,13 @@ def new(user):
         data = form.load_into(OfferCreateSchema())
         if data is not None:
             services.post_offer(user, data)
-            flash(_("Your offer is posted. People near you can see it and ask for help."),
-                  "success")
+            flash(
+                _("Your offer is posted. People near you can see it and ask for help."), "success"
+            )
             return redirect(url_for(".mine"))
-    return render_template("offers/new.html", form=form, places=places()), \
-        422 if form.errors else 200
+    return render_template(
+        "offers/new.html", form=form, places=places()
+    ), 422 if form.errors else 200
 
 
 def _not_closed(_error, _user, **_view_args):
@@ -234,6 +270,7 @@ def close(user, offer_id):
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 def _shown_offer(offer_id, user):
     """The offer, or 404 when it is unknown or hidden from this caller."""
     offer = queries.get_offer(offer_id)
@@ -245,20 +282,28 @@ def _shown_offer(offer_id, user):
 def _public(offer):
     """An offer's public fields, in the shape of a nearby item (no distance)."""
     lat, lon = latlon(offer.public_location)
-    return {"id": offer.id, "kind": offer.kind, "title": offer.title,
-            "description": offer.description, "categories": offer.categories,
-            "quantity": offer.quantity, "location": {"lat": round(lat, 5),
-                                                     "lon": round(lon, 5)},
-            "available_until": clock.isoformat(offer.available_until),
-            "created_at": clock.isoformat(offer.created_at)}
+    return {
+        "id": offer.id,
+        "kind": offer.kind,
+        "title": offer.title,
+        "description": offer.description,
+        "categories": offer.categories,
+        "quantity": offer.quantity,
+        "location": {"lat": round(lat, 5), "lon": round(lon, 5)},
+        "available_until": clock.isoformat(offer.available_until),
+        "created_at": clock.isoformat(offer.created_at),
+    }
 
 
 def _card(item):
     """A public offer with what the pages print."""
     until = datetime.fromisoformat(item["available_until"].rstrip("Z"))
-    card = {**item, "kind_label": KIND_LABELS.get(item["kind"], item["kind"]),
-            "category_labels": [CATEGORY_LABELS.get(name, name) for name in item["categories"]],
-            "until": format_datetime(until, "short")}
+    card = {
+        **item,
+        "kind_label": KIND_LABELS.get(item["kind"], item["kind"]),
+        "category_labels": [CATEGORY_LABELS.get(name, name) for name in item["categories"]],
+        "until": format_datetime(until, "short"),
+    }
     if "distance_m" in item:
         card["distance"] = away_label(item["distance_m"])
     return card
@@ -267,18 +312,27 @@ def _card(item):
 def _ask(help_request, user, now):
     """A request asked of one of your offers: whether it is yours to open now."""
     status = request_status(help_request, now)
-    return {"id": help_request.id, "status": status,
-            "category_labels": [CATEGORY_LABELS.get(name, name)
-                                for name in help_request.categories],
-            "age": format_timedelta(help_request.created_at - now, granularity="minute",
-                                    add_direction=True),
-            "yours": status == "claimed" and help_request.claimed_by_id == user.id}
+    return {
+        "id": help_request.id,
+        "status": status,
+        "category_labels": [CATEGORY_LABELS.get(name, name) for name in help_request.categories],
+        "age": format_timedelta(
+            help_request.created_at - now, granularity="minute", add_direction=True
+        ),
+        "yours": status == "claimed" and help_request.claimed_by_id == user.id,
+    }
 
 
 def _closed_offer():
-    return _message(_("This offer is closed"), _(
-        "It is no longer available. Look for another offer near you, or ask for help: "
-        "volunteers near you will see it."), url_for(".nearby"), 409)
+    return _message(
+        _("This offer is closed"),
+        _(
+            "It is no longer available. Look for another offer near you, or ask for help: "
+            "volunteers near you will see it."
+        ),
+        url_for(".nearby"),
+        409,
+    )
 
 
 def _message(title, message, back, status):
@@ -288,5 +342,8 @@ def _message(title, message, back, status):
 @bp.errorhandler(ConnectError)
 def problem(error):
     """A wrong link or a busy database, in words."""
-    return problem_page(error, {404: (_("Not found"), _(
-        "We could not find this offer. It may have been closed."))}, url_for(".nearby"))
+    return problem_page(
+        error,
+        {404: (_("Not found"), _("We could not find this offer. It may have been closed."))},
+        url_for(".nearby"),
+    )

@@ -1,4 +1,5 @@
 """The outbox table: work a change causes, written in the change's own transaction."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, Index, SmallInteger, String, Text
@@ -11,6 +12,7 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 
 class OutboxEvent(db.Model):
     """One event of a change (a post, a lapsed lease, a message to send) for the worker."""
+
     __tablename__ = "outbox"
     __table_args__ = (
         # The worker's scan: pending events that are due, oldest first.

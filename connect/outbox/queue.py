@@ -4,6 +4,7 @@ A change enqueues its events in its own transaction, so they are committed with 
 all; the worker (connect.outbox.worker) runs them afterwards, outside any request. Domains
 register a handler per topic at start-up (create_app), so every process knows them all.
 """
+
 from connect import clock
 from connect.extensions import db
 from connect.outbox.models import PENDING, OutboxEvent
@@ -16,6 +17,7 @@ HANDLERS = {}
 
 def handles(topic):
     """Register the decorated function as the handler of ``topic`` (one handler a topic)."""
+
     def register(handler):
         known = HANDLERS.get(topic)
         if known is not None and known is not handler:
@@ -31,8 +33,9 @@ def enqueue(topic, payload):
     if topic not in HANDLERS:
         raise ValueError(f"no handler for outbox topic {topic!r}")
     now = clock.now()
-    event = OutboxEvent(topic=topic, payload=payload, state=PENDING, attempts=0,
-                        created_at=now, available_at=now)
+    event = OutboxEvent(
+        topic=topic, payload=payload, state=PENDING, attempts=0, created_at=now, available_at=now
+    )
     db.session.add(event)
     db.session.info[ENQUEUED] = True
     return event

@@ -8,6 +8,7 @@ same transaction: a handler's database writes and its "done" commit together, so
 exactly once. A worker killed mid-batch commits nothing and the events are taken again: at
 least once for anything a handler does outside the database (SMS, Web Push).
 """
+
 import logging
 import random
 import threading
@@ -30,6 +31,7 @@ _inline = threading.local()
 @dataclass
 class BatchResult:
     """What one batch did, by event id."""
+
     done: list = field(default_factory=list)
     retried: list = field(default_factory=list)
     failed: list = field(default_factory=list)
@@ -42,8 +44,10 @@ class BatchResult:
 def backoff(attempts, config=None):
     """Seconds to wait before attempt ``attempts + 1``: doubling, capped, with jitter."""
     config = config or current_app.config
-    delay = min(config["OUTBOX_BACKOFF_MAX_SECONDS"],
-                config["OUTBOX_BACKOFF_SECONDS"] * 2 ** max(0, attempts - 1))
+    delay = min(
+        config["OUTBOX_BACKOFF_MAX_SECONDS"],
+        config["OUTBOX_BACKOFF_SECONDS"] * 2 ** max(0, attempts - 1),
+    )
     # Jitter spreads the retries of events that failed together (a gateway down).
     return delay * random.uniform(0.8, 1.2)
 
@@ -97,13 +101,23 @@ def _run_one(event, now, config, result):
         if event.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:
             event.state, event.finished_at = FAILED, now
             result.failed.append(event.id)
-            log.error("outbox event %s (%s) failed for good after %s attempts: %s",
-                      event.id, event.topic, event.attempts, event.last_error)
+            log.error(
+                "outbox event %s (%s) failed for good after %s attempts: %s",
+                event.id,
+                event.topic,
+                event.attempts,
+                event.last_error,
+            )
         else:
             event.available_at = now + timedelta(seconds=backoff(event.attempts, config))
             result.retried.append(event.id)
-            log.warning("outbox event %s (%s) failed (attempt %s), retrying: %s",
-                        event.id, event.topic, event.attempts, event.last_error)
+            log.warning(
+                "outbox event %s (%s) failed (attempt %s), retrying: %s",
+                event.id,
+                event.topic,
+                event.attempts,
+                event.last_error,
+            )
         return
     event.state, event.finished_at, event.last_error = DONE, now, None
     result.done.append(event.id)
@@ -130,8 +144,10 @@ def backlog(now=None):
     if not db.session().in_transaction():
         db.session.connection(execution_options={"readonly": True})  # no SQLite write lock
     count, oldest = db.session.execute(
-        select(func.count(OutboxEvent.id), func.min(OutboxEvent.created_at))
-        .where(OutboxEvent.state == PENDING)).one()
+        select(func.count(OutboxEvent.id), func.min(OutboxEvent.created_at)).where(
+            OutboxEvent.state == PENDING
+        )
+    ).one()
     return count, max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
 
 

@@ -1,4 +1,5 @@
 """Help request endpoints: post, nearby, view, and the claim lifecycle."""
+
 import orjson
 from flask import Response, current_app, request, url_for
 from flask_smorest import Blueprint
@@ -27,30 +28,35 @@ from connect.web.access import require_user
 from connect.web.idempotency import idempotent
 from connect.web.identity import manage_token
 
-bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests",
-               description="Help requests")
+bp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Help requests")
+
 
 @bp.route("", methods=["POST"])
 @idempotent
 @ratelimits.post_per_ip
 @ratelimits.post_per_phone
-@bp.doc(description=(
-    "One open or claimed request per phone number: another post with the phone answers 409 "
-    "`duplicate_request` (update that request instead). Its `details` name the existing "
-    "`request_id` (and `manage_url`) only to a caller who proves to own it with its "
-    "X-Manage-Token or the account that posted it."))
+@bp.doc(
+    description=(
+        "One open or claimed request per phone number: another post with the phone answers 409 "
+        "`duplicate_request` (update that request instead). Its `details` name the existing "
+        "`request_id` (and `manage_url`) only to a caller who proves to own it with its "
+        "X-Manage-Token or the account that posted it."
+    )
+)
 @bp.arguments(RequestCreateSchema)
 @bp.response(201, RequestSchema)
 def post_request(args):
     """Ask for help. No account needed; keep the returned manage_token."""
     token = manage_token()
     try:
-        help_request, token = services.post_request(args, requester=current_user(),
-                                                    manage_tokens=(token,))
+        help_request, token = services.post_request(
+            args, requester=current_user(), manage_tokens=(token,)
+        )
     except DuplicateRequest as exc:
         if exc.owner_token:
-            exc.details["manage_url"] = url_for("resident.manage", token=exc.owner_token,
-                                                _external=True)
+            exc.details["manage_url"] = url_for(
+                "resident.manage", token=exc.owner_token, _external=True
+            )
         raise
     return answer(help_request, Viewer(current_user(), token), 201, manage_token=token)
 
@@ -72,8 +78,9 @@ def nearby(args):
     with sort=distance."""
     read_model = current_app.extensions["read_model"]
     # Serialisation decides this endpoint's throughput: the items are pre-encoded JSON.
-    body = read_model.nearby_json(args["lat"], args["lon"], args["radius_m"], args["limit"],
-                                  args["categories"], args["sort"])
+    body = read_model.nearby_json(
+        args["lat"], args["lon"], args["radius_m"], args["limit"], args["categories"], args["sort"]
+    )
     return Response(body, status=200, mimetype="application/json")
 
 
@@ -143,8 +150,10 @@ def confirm(request_id):
 def cancel(args, request_id):
     """Withdraw a request (the requester or a coordinator)."""
     user, token = current_user(), manage_token()
-    return answer(services.cancel_request(request_id, user, token, (args or {}).get("reason")),
-                  Viewer(user, token))
+    return answer(
+        services.cancel_request(request_id, user, token, (args or {}).get("reason")),
+        Viewer(user, token),
+    )
 
 
 @bp.route("/<int(max=2147483647):request_id>/manage-token", methods=["POST"])
@@ -179,6 +188,8 @@ def contact_reveals(args, request_id):
     if not privacy.may_read_log(help_request, user, token):
         if user is None and token is None:
             raise Unauthorized()
-        raise Forbidden("Only the person who posted the request and its coordinators see "
-                        "who was shown the contact details.")
+        raise Forbidden(
+            "Only the person who posted the request and its coordinators see "
+            "who was shown the contact details."
+        )
     return {"items": privacy.reveals_of(request_id, args["limit"])}

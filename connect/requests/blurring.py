@@ -1,4 +1,5 @@
 """The public (blurred) point of a request: grid-seeded candidates kept clear of other homes."""
+
 import math
 
 from flask import current_app
@@ -31,8 +32,9 @@ def public_point(lat, lon, phone, request_id=None):
             return candidate
         if room > best_room:
             best, best_room = candidate, room
-    current_app.logger.info("no public point with %.0f m of room; took one with %.0f m",
-                            CLEARANCE_M, best_room)
+    current_app.logger.info(
+        "no public point with %.0f m of room; took one with %.0f m", CLEARANCE_M, best_room
+    )
     return best
 
 
@@ -40,8 +42,9 @@ def room_around(lat, lon, request_id=None, radius_m=CLEARANCE_M):
     """Metres from (lat, lon) to the nearest other exact point within radius_m, else inf."""
     nearest = math.inf
     for min_lat, min_lon, max_lat, max_lon in bbox_for_radius(lat, lon, radius_m):
-        for other_lat, other_lon in _exact_points_in_box(min_lat, min_lon, max_lat, max_lon,
-                                                         request_id):
+        for other_lat, other_lon in _exact_points_in_box(
+            min_lat, min_lon, max_lat, max_lon, request_id
+        ):
             nearest = min(nearest, haversine_m(lat, lon, other_lat, other_lon))
     return nearest if nearest <= radius_m else math.inf
 
@@ -50,9 +53,15 @@ def _exact_points_in_box(min_lat, min_lon, max_lat, max_lon, request_id):
     r = HelpRequest
     query = select(func.ST_Y(r.location), func.ST_X(r.location)).where(
         # A purged request's location is its public point already: no home to keep clear of.
-        r.purged_at.is_(None))
+        r.purged_at.is_(None)
+    )
     if request_id is not None:
         query = query.where(r.id != request_id)
-    query = filter_in_box(query, r, "location", (min_lat, min_lon, max_lat, max_lon),
-                          db.session.get_bind().dialect.name)
+    query = filter_in_box(
+        query,
+        r,
+        "location",
+        (min_lat, min_lon, max_lat, max_lon),
+        db.session.get_bind().dialect.name,
+    )
     return db.session.execute(query).all()

@@ -7,6 +7,7 @@ document, the console's filters, the public export's ``open_<category>`` columns
 masks of the read model, the console map and batch assignment, whose integer type widens
 with the count (tests/integration/test_categories.py proves it with nine).
 """
+
 import functools
 
 import numpy as np
@@ -38,7 +39,8 @@ class CategoryBits:
         # Stored lists come as JSON text: a few dozen distinct ones, so a million rows cost
         # a million cache lookups, not a million JSON parses.
         self._text_mask = functools.lru_cache(maxsize=4096)(
-            lambda text: self.mask(orjson.loads(text)))
+            lambda text: self.mask(orjson.loads(text))
+        )
 
     def mask(self, categories):
         """The bits of a list of category names, or of that list as stored JSON text; a name

@@ -1,4 +1,5 @@
 """The requester's changes to a request: edits, and a new manage link."""
+
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,14 +29,22 @@ def new_manage_link(request_id, user, manage_token):
     token = new_secret()
     help_request.manage_token_hash = hash_secret(token)
     help_request.updated_at = clock.now()
-    record_event(request_id, help_request.status, help_request.status, user, "requester",
-                 "new manage link")
+    record_event(
+        request_id, help_request.status, help_request.status, user, "requester", "new manage link"
+    )
     db.session.flush()
     return help_request, token
 
 
-EDITABLE_FIELDS = ("categories", "description", "household_size", "urgency", "contact_name",
-                   "phone", "address")
+EDITABLE_FIELDS = (
+    "categories",
+    "description",
+    "household_size",
+    "urgency",
+    "contact_name",
+    "phone",
+    "address",
+)
 # A pin set again to where it was (re-sent form, rounding in a browser) is not a move.
 _MOVE_THRESHOLD_M = 1.0
 
@@ -52,8 +61,11 @@ def edit_request(request_id, data, actor, manage_token=None):
     help_request = prepared(request_id)
     status = help_request.status
     if status not in ACTIVE:
-        raise Conflict(f"This request is {status}; it can no longer be changed.",
-                       code="request_closed", details={"status": status})
+        raise Conflict(
+            f"This request is {status}; it can no longer be changed.",
+            code="request_closed",
+            details={"status": status},
+        )
     now = clock.now()
     moved_to = None
     values = {name: data[name] for name in EDITABLE_FIELDS if name in data}
@@ -66,8 +78,7 @@ def edit_request(request_id, data, actor, manage_token=None):
         if haversine_m(*latlon(help_request.location), lat, lon) > _MOVE_THRESHOLD_M:
             # Seeded by the new place's grid cell: a claimant who knew the old point and its
             # blur learns nothing about the new one from it.
-            blurred = public_point(lat, lon, values.get("phone", help_request.phone),
-                                   request_id)
+            blurred = public_point(lat, lon, values.get("phone", help_request.phone), request_id)
             values.update(location=point(lat, lon), public_location=point(*blurred))
             place_request(request_id, lat, lon)
             moved_to = (lat, lon)
@@ -84,17 +95,21 @@ def edit_request(request_id, data, actor, manage_token=None):
                 update(HelpRequest)
                 .where(HelpRequest.id == request_id, HelpRequest.status == status)
                 .values(updated_at=now, last_activity_at=now, change_seq=stamp(), **values)
-                .execution_options(synchronize_session=False))
+                .execution_options(synchronize_session=False)
+            )
     except IntegrityError as exc:
         # Another request took this phone after the check above (see post_request).
         if not (moved_phone and phones.is_active_phone_clash(exc)):
             raise
         phones.raise_phone_clash(values["phone"], actor, (manage_token,), request_id)
     if result.rowcount != 1:
-        raise InvalidTransition("This request changed while you were editing it. Try again.",
-                                details={"status": status})
-    record_event(request_id, status, status, actor, actor.role if staff else "requester",
-                 "edited", at=now)
+        raise InvalidTransition(
+            "This request changed while you were editing it. Try again.",
+            details={"status": status},
+        )
+    record_event(
+        request_id, status, status, actor, actor.role if staff else "requester", "edited", at=now
+    )
     db.session.flush()
     edited = reloaded(request_id)
     if moved_to is not None:

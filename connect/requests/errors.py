@@ -1,4 +1,5 @@
 """Refusals of the request rules that pages tell apart; each keeps the API's code."""
+
 from connect.errors import Conflict
 
 
@@ -18,13 +19,17 @@ class NewVolunteerLimit(Conflict):
     """A volunteer who has not helped yet holds one claim at a time (details: capacity)."""
 
     code = "new_volunteer_limit"
-    message = ("New volunteers hold one claim at a time until they have helped once. "
-               "Mark your claim helped or release it first.")
+    message = (
+        "New volunteers hold one claim at a time until they have helped once. "
+        "Mark your claim helped or release it first."
+    )
 
 
 class CapacityReached(Conflict):
     """The volunteer holds as many claims as they said they can take (details: capacity)."""
 
     code = "capacity_reached"
-    message = ("You already hold as many claims as your capacity allows. "
-               "Mark one helped or release it first.")
+    message = (
+        "You already hold as many claims as your capacity allows. "
+        "Mark one helped or release it first."
+    )

@@ -3,6 +3,7 @@
 The form only gives friendly per-field messages; the data it produces is then loaded with
 the API's own schema (``load_into``), so a page can never accept what the API refuses.
 """
+
 import math
 
 from flask import current_app
@@ -23,8 +24,10 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 try:
     from wtforms import SelectChoice
 except ImportError:  # WTForms before 3.3 takes (value, label) pairs
+
     def SelectChoice(value, label):
         return (value, label)
+
 
 from connect.requests.categories import CATEGORIES
 from connect.requests.categories import LABELS as CATEGORY_LABELS
@@ -60,15 +63,19 @@ class PhoneAndPlaceAnswers:
 
     location_missing = _l(
         "Show us where you are: press \u201cUse my location\u201d, move the pin on the map, "
-        "or choose your area from the list.")
+        "or choose your area from the list."
+    )
 
     def validate_phone(self, field):
         try:
             normalise_phone(field.data)
         except ValueError:
-            raise ValidationError(_l(
-                "This phone number does not look right. Write your mobile number: "
-                "10 digits starting with 0, for example 0912 345 678.")) from None
+            raise ValidationError(
+                _l(
+                    "This phone number does not look right. Write your mobile number: "
+                    "10 digits starting with 0, for example 0912 345 678."
+                )
+            ) from None
 
     def validate_lat(self, field):
         # The location's message is shown once, with the map and the list (field "lat").
@@ -89,46 +96,65 @@ class HelpRequestForm(PhoneAndPlaceAnswers, FlaskForm):
     categories = SelectMultipleField(
         _l("What do you need?"),
         choices=[SelectChoice(name, CATEGORY_LABELS[name]) for name in CATEGORIES],
-        validators=[DataRequired(message=_l("Choose at least one thing you need."))])
+        validators=[DataRequired(message=_l("Choose at least one thing you need."))],
+    )
     description = TextAreaField(
-        _l("Tell us more"), filters=[_strip],
-        validators=[DataRequired(message=_l("Write what you need, in a few words.")),
-                    Length(max=2000, message=_l("Please write less: at most 2000 letters."))])
+        _l("Tell us more"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Write what you need, in a few words.")),
+            Length(max=2000, message=_l("Please write less: at most 2000 letters.")),
+        ],
+    )
     household_size = StringField(
-        _l("How many people live in your home?"), filters=[_strip],
-        validators=[DataRequired(message=_l("Write how many people live in your home, "
-                                            "for example 4."))],
-        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 3})
+        _l("How many people live in your home?"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Write how many people live in your home, for example 4."))
+        ],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 3},
+    )
     urgency = RadioField(
-        _l("Is it urgent?"), default="normal",
+        _l("Is it urgent?"),
+        default="normal",
         choices=[SelectChoice(name, URGENCY_LABELS[name]) for name in URGENCIES],
-        validators=[DataRequired(message=_l("Choose whether it is urgent."))])
+        validators=[DataRequired(message=_l("Choose whether it is urgent."))],
+    )
     lat = HiddenField()
     lon = HiddenField()
     place = SelectField(_l("Or choose your area from the list"), validate_choice=True)
     contact_name = StringField(
-        _l("Your name"), filters=[_strip],
-        validators=[DataRequired(message=_l("Write your name, so the volunteer knows who "
-                                            "to ask for.")),
-                    Length(max=100, message=_l("Please write a shorter name: at most "
-                                               "100 letters."))],
-        render_kw={"autocomplete": "name"})
+        _l("Your name"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Write your name, so the volunteer knows who to ask for.")),
+            Length(max=100, message=_l("Please write a shorter name: at most 100 letters.")),
+        ],
+        render_kw={"autocomplete": "name"},
+    )
     phone = TelField(
-        _l("Your phone number"), filters=[_strip],
-        validators=[DataRequired(message=_l("Write your phone number, so a volunteer can "
-                                            "call you."))],
-        render_kw={"autocomplete": "tel", "inputmode": "tel"})
+        _l("Your phone number"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Write your phone number, so a volunteer can call you."))
+        ],
+        render_kw={"autocomplete": "tel", "inputmode": "tel"},
+    )
     address = StringField(
-        _l("Your address (if you want)"), filters=[_strip],
-        validators=[Optional(),
-                    Length(max=300, message=_l("Please write a shorter address: at most "
-                                               "300 letters."))],
-        render_kw={"autocomplete": "street-address"})
+        _l("Your address (if you want)"),
+        filters=[_strip],
+        validators=[
+            Optional(),
+            Length(max=300, message=_l("Please write a shorter address: at most 300 letters.")),
+        ],
+        render_kw={"autocomplete": "street-address"},
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.place.choices = [SelectChoice("", _l("Choose your area"))] + [
-            SelectChoice(str(i), name) for i, (name, _, _) in enumerate(places())]
+            SelectChoice(str(i), name) for i, (name, _, _) in enumerate(places())
+        ]
 
     # -- checks the validators above cannot express ------------------------------------
 
@@ -170,16 +196,20 @@ class HelpRequestForm(PhoneAndPlaceAnswers, FlaskForm):
     @classmethod
     def for_request(cls, help_request, lat, lon):
         """The form filled in with a request's current answers (the edit page)."""
-        return cls(data={
-            "categories": list(help_request.categories),
-            "description": help_request.description,
-            "household_size": str(help_request.household_size),
-            "urgency": help_request.urgency,
-            "lat": repr(lat), "lon": repr(lon), "place": "",
-            "contact_name": help_request.contact_name,
-            "phone": local_phone(help_request.phone),
-            "address": help_request.address or "",
-        })
+        return cls(
+            data={
+                "categories": list(help_request.categories),
+                "description": help_request.description,
+                "household_size": str(help_request.household_size),
+                "urgency": help_request.urgency,
+                "lat": repr(lat),
+                "lon": repr(lon),
+                "place": "",
+                "contact_name": help_request.contact_name,
+                "phone": local_phone(help_request.phone),
+                "address": help_request.address or "",
+            }
+        )
 
 
 def _int_or_none(value):
@@ -202,7 +232,6 @@ def location_from_answers(place, lat, lon):
         lat, lon = float(lat), float(lon)
     except (TypeError, ValueError):
         return None
-    if not (math.isfinite(lat) and math.isfinite(lon)
-            and -90 <= lat <= 90 and -180 <= lon <= 180):
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     return {"lat": lat, "lon": lon}

@@ -1,4 +1,5 @@
 """What requests do when the areas they lie in change."""
+
 from connect.areas import signals as area_signals
 from connect.areas.models import RequestArea
 from connect.areas.services import place_all

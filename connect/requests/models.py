@@ -1,5 +1,6 @@
 """Help requests, the assists that answer them, their event history, and the log of who was
 shown their contact details."""
+
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
@@ -19,7 +20,7 @@ PROVEN_OUTCOMES = ("helped", "confirmed")
 
 
 # "status IN ('open', 'claimed')", as the migration made the index.
-_ACTIVE_SQL = "status IN (%s)" % ", ".join(f"'{status}'" for status in ACTIVE)
+_ACTIVE_SQL = f"status IN ({', '.join(repr(status) for status in ACTIVE)})"
 
 
 class HelpRequest(db.Model):
@@ -30,11 +31,20 @@ class HelpRequest(db.Model):
         Index("ix_help_requests_status_created", "status", "created_at"),
         # Only requests not yet purged: the purge's daily scan stays as small as the live
         # and recently closed requests, however many purged ones pile up (migration 0007).
-        Index("ix_help_requests_unpurged", "status", sqlite_where=text("purged_at IS NULL"),
-              postgresql_where=text("purged_at IS NULL")),
+        Index(
+            "ix_help_requests_unpurged",
+            "status",
+            sqlite_where=text("purged_at IS NULL"),
+            postgresql_where=text("purged_at IS NULL"),
+        ),
         # One active request per phone: a second post is a duplicate, even when two race.
-        Index("uq_help_requests_active_phone", "phone", unique=True,
-              sqlite_where=text(_ACTIVE_SQL), postgresql_where=text(_ACTIVE_SQL)),
+        Index(
+            "uq_help_requests_active_phone",
+            "phone",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,15 +81,21 @@ class HelpRequest(db.Model):
     # per-process read models catch up by reading rows stamped at or after their watermark.
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True, default=0)
 
-    events = relationship("RequestEvent", back_populates="request", lazy="raise",
-                          order_by="RequestEvent.id")
+    events = relationship(
+        "RequestEvent", back_populates="request", lazy="raise", order_by="RequestEvent.id"
+    )
 
     # The state at a moment (connect.requests.state): on a request, or as SQL on the class.
 
     def state_at(self, now=None):
         """(status, expires_at) as users see them at now (default: the clock's now)."""
-        return state.effective_state(self.status, self.lease_expires_at, self.expires_at,
-                                     now or clock.now(), state.expiry_period())
+        return state.effective_state(
+            self.status,
+            self.lease_expires_at,
+            self.expires_at,
+            now or clock.now(),
+            state.expiry_period(),
+        )
 
     @hybrid_method
     def status_at(self, now=None):
@@ -88,8 +104,13 @@ class HelpRequest(db.Model):
 
     @status_at.expression
     def status_at(cls, now=None):
-        return state.status_sql(cls.status, cls.lease_expires_at, cls.expires_at,
-                                now or clock.now(), state.expiry_period())
+        return state.status_sql(
+            cls.status,
+            cls.lease_expires_at,
+            cls.expires_at,
+            now or clock.now(),
+            state.expiry_period(),
+        )
 
     @hybrid_method
     def is_open_at(self, now=None):
@@ -97,8 +118,13 @@ class HelpRequest(db.Model):
 
     @is_open_at.expression
     def is_open_at(cls, now=None):
-        return state.open_sql(cls.status, cls.lease_expires_at, cls.expires_at,
-                              now or clock.now(), state.expiry_period())
+        return state.open_sql(
+            cls.status,
+            cls.lease_expires_at,
+            cls.expires_at,
+            now or clock.now(),
+            state.expiry_period(),
+        )
 
     @hybrid_method
     def is_claimed_at(self, now=None):
@@ -171,12 +197,14 @@ class RequestEvent(db.Model):
 
 class ContactReveal(db.Model):
     """Who was shown whose contact details (name, phone, address, exact point), and when."""
+
     __tablename__ = "contact_reveals"
     __table_args__ = (Index("ix_contact_reveals_viewer_created", "viewer_id", "created_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(
-        ForeignKey("help_requests.id", ondelete="CASCADE"), index=True)
+        ForeignKey("help_requests.id", ondelete="CASCADE"), index=True
+    )
     viewer_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # Why it was allowed: claimant, coordinator or admin.
     viewer_role: Mapped[str] = mapped_column(String(16))

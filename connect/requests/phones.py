@@ -1,4 +1,5 @@
 """One phone, one active request: duplicates, refused phones, and the phones held for review."""
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, or_, select
 
@@ -18,8 +19,10 @@ class DuplicateRequest(Conflict):
     """The phone already has an open or claimed request; details name it only to its owner."""
 
     code = "duplicate_request"
-    message = ("This phone number already has an open request. Update that request instead "
-               "of posting a new one.")
+    message = (
+        "This phone number already has an open request. Update that request instead "
+        "of posting a new one."
+    )
     # The manage token (of those the caller presented) that opens the existing request.
     owner_token = None
 
@@ -28,11 +31,15 @@ class PhoneBlocked(Forbidden):
     """A coordinator blocked this phone from posting (connect.safety.blocking decides)."""
 
     code = "phone_blocked"
-    message = ("This phone number cannot post requests. If you think this is a mistake, "
-               "call your ward's hotline.")
+    message = (
+        "This phone number cannot post requests. If you think this is a mistake, "
+        "call your ward's hotline."
+    )
     # What resident pages show on the phone field (the API answers with the message above).
-    page_message = _l("This phone number cannot post requests. If you think this is a "
-                      "mistake, call your ward's hotline.")
+    page_message = _l(
+        "This phone number cannot post requests. If you think this is a "
+        "mistake, call your ward's hotline."
+    )
 
 
 def check_phone_allowed(phone):
@@ -42,8 +49,11 @@ def check_phone_allowed(phone):
 
 def review_hold():
     """SQL condition: a hidden request still waits for a coordinator's review, or None."""
-    conditions = [condition for _, condition in signals.review_hold.send(HelpRequest)
-                  if condition is not None]
+    conditions = [
+        condition
+        for _, condition in signals.review_hold.send(HelpRequest)
+        if condition is not None
+    ]
     return or_(*conditions) if conditions else None
 
 
@@ -52,8 +62,9 @@ def held_for_review(help_request):
     condition = review_hold()
     if help_request.status != "hidden" or condition is None:
         return False
-    return db.session.execute(select(exists().where(
-        HelpRequest.id == help_request.id, condition))).scalar()
+    return db.session.execute(
+        select(exists().where(HelpRequest.id == help_request.id, condition))
+    ).scalar()
 
 
 def active_request_with_phone(phone, exclude_id=None):
@@ -64,8 +75,12 @@ def active_request_with_phone(phone, exclude_id=None):
     for request_id in db.session.execute(select(HelpRequest.id).where(*condition)).scalars():
         apply_timeouts(request_id)
     return db.session.execute(
-        select(HelpRequest).where(*condition).order_by(HelpRequest.id).limit(1)
-        .execution_options(populate_existing=True)).scalar_one_or_none()
+        select(HelpRequest)
+        .where(*condition)
+        .order_by(HelpRequest.id)
+        .limit(1)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def duplicate_of(existing, caller=None, manage_tokens=()):
@@ -73,10 +88,14 @@ def duplicate_of(existing, caller=None, manage_tokens=()):
     # Anyone else would learn where a phone number asked for help.
     if existing is None:
         return DuplicateRequest()
-    owner_token = next((token for token in manage_tokens
-                        if token and is_requester(existing, None, token)), None)
-    known = (owner_token is not None or is_requester(existing, caller)
-             or may_coordinate(caller, existing.id))
+    owner_token = next(
+        (token for token in manage_tokens if token and is_requester(existing, None, token)), None
+    )
+    known = (
+        owner_token is not None
+        or is_requester(existing, caller)
+        or may_coordinate(caller, existing.id)
+    )
     error = DuplicateRequest(details={"request_id": existing.id} if known else None)
     error.owner_token = owner_token
     return error
@@ -90,11 +109,17 @@ def check_phone_free(phone, caller=None, manage_tokens=(), exclude_id=None):
         # A request hidden by reports holds its phone until a coordinator has looked at it:
         # otherwise posting it again would walk around the review.
         existing = db.session.execute(
-            select(HelpRequest).where(
-                HelpRequest.phone == phone, HelpRequest.status == "hidden",
-                HelpRequest.purged_at.is_(None), held,
-                *([HelpRequest.id != exclude_id] if exclude_id else []))
-            .order_by(HelpRequest.id).limit(1)).scalar_one_or_none()
+            select(HelpRequest)
+            .where(
+                HelpRequest.phone == phone,
+                HelpRequest.status == "hidden",
+                HelpRequest.purged_at.is_(None),
+                held,
+                *([HelpRequest.id != exclude_id] if exclude_id else []),
+            )
+            .order_by(HelpRequest.id)
+            .limit(1)
+        ).scalar_one_or_none()
     if existing is not None:
         raise duplicate_of(existing, caller, manage_tokens)
 

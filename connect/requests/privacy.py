@@ -1,4 +1,5 @@
 """Who sees what of a request or an offer (ARCHITECTURE, Privacy), and the reveal log."""
+
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import singledispatch
@@ -74,13 +75,28 @@ def log_reveal(request_id, viewer_id, role, channel, now=None):
         raise ValueError(f"unknown channel {channel!r}")
     now = now or clock.now()
     window = current_app.config["REVEAL_LOG_WINDOW_SECONDS"]
-    if window > 0 and db.session.execute(select(exists().where(
-            ContactReveal.request_id == request_id, ContactReveal.viewer_id == viewer_id,
-            ContactReveal.viewer_role == role, ContactReveal.channel == channel,
-            ContactReveal.created_at > now - timedelta(seconds=window)))).scalar():
+    if (
+        window > 0
+        and db.session.execute(
+            select(
+                exists().where(
+                    ContactReveal.request_id == request_id,
+                    ContactReveal.viewer_id == viewer_id,
+                    ContactReveal.viewer_role == role,
+                    ContactReveal.channel == channel,
+                    ContactReveal.created_at > now - timedelta(seconds=window),
+                )
+            )
+        ).scalar()
+    ):
         return False
-    values = dict(request_id=request_id, viewer_id=viewer_id, viewer_role=role,
-                  channel=channel, created_at=now)
+    values = dict(
+        request_id=request_id,
+        viewer_id=viewer_id,
+        viewer_role=role,
+        channel=channel,
+        created_at=now,
+    )
     if has_request_context() and request.method in SAFE_METHODS:
         # A GET reads in a deferred SQLite transaction: a write in it would need a lock
         # upgrade that fails at once (SQLITE_BUSY_SNAPSHOT, no busy wait) when any other
@@ -99,8 +115,7 @@ def log_reveal(request_id, viewer_id, role, channel, now=None):
 
 def may_read_log(help_request, user=None, manage_token=None):
     """The requester and the coordinators of the request may read its reveal log."""
-    return (is_requester(help_request, user, manage_token)
-            or may_coordinate(user, help_request.id))
+    return is_requester(help_request, user, manage_token) or may_coordinate(user, help_request.id)
 
 
 def short_name(name):
@@ -112,13 +127,22 @@ def short_name(name):
 def reveals_of(request_id, limit=200):
     """The reveal log of a request, newest first, naming each viewer by given name only."""
     rows = db.session.execute(
-        select(ContactReveal, User.name).join(User, User.id == ContactReveal.viewer_id)
+        select(ContactReveal, User.name)
+        .join(User, User.id == ContactReveal.viewer_id)
         .where(ContactReveal.request_id == request_id)
         .order_by(ContactReveal.created_at.desc(), ContactReveal.id.desc())
-        .limit(limit)).all()
-    return [{"viewer_id": reveal.viewer_id, "viewer_name": short_name(name),
-             "role": reveal.viewer_role, "channel": reveal.channel, "at": reveal.created_at}
-            for reveal, name in rows]
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "viewer_id": reveal.viewer_id,
+            "viewer_name": short_name(name),
+            "role": reveal.viewer_role,
+            "channel": reveal.channel,
+            "at": reveal.created_at,
+        }
+        for reveal, name in rows
+    ]
 
 
 def reveal_summary(request_id):
@@ -126,12 +150,26 @@ def reveal_summary(request_id):
     time, number of logged views; the earliest first."""
     r = ContactReveal
     rows = db.session.execute(
-        select(r.viewer_id, r.viewer_role, User.name, func.min(r.created_at),
-               func.max(r.created_at), func.count(r.id))
+        select(
+            r.viewer_id,
+            r.viewer_role,
+            User.name,
+            func.min(r.created_at),
+            func.max(r.created_at),
+            func.count(r.id),
+        )
         .join(User, User.id == r.viewer_id)
         .where(r.request_id == request_id)
         .group_by(r.viewer_id, r.viewer_role, User.name)
-        .order_by(func.min(r.created_at), r.viewer_id)).all()
-    return [{"viewer_name": short_name(name), "role": role, "first_at": first,
-             "last_at": last, "views": views}
-            for _viewer, role, name, first, last, views in rows]
+        .order_by(func.min(r.created_at), r.viewer_id)
+    ).all()
+    return [
+        {
+            "viewer_name": short_name(name),
+            "role": role,
+            "first_at": first,
+            "last_at": last,
+            "views": views,
+        }
+        for _viewer, role, name, first, last, views in rows
+    ]

@@ -1,4 +1,5 @@
 """Reading help requests: lookups, who is who to a request, lists for pages and maps."""
+
 import hmac
 from datetime import timedelta
 
@@ -29,21 +30,27 @@ def effective_status(help_request, now=None):
 
 
 def is_requester(help_request, user=None, manage_token=None):
-    if manage_token and hmac.compare_digest(hash_secret(manage_token),
-                                            help_request.manage_token_hash):
+    if manage_token and hmac.compare_digest(
+        hash_secret(manage_token), help_request.manage_token_hash
+    ):
         return True
     return user is not None and help_request.requester_id == user.id
 
 
 def holds_claim(help_request, user, now=None):
-    return (user is not None and help_request.claimed_by_id == user.id
-            and help_request.is_claimed_at(now))
+    return (
+        user is not None
+        and help_request.claimed_by_id == user.id
+        and help_request.is_claimed_at(now)
+    )
 
 
 def active_claims(user_id):
     return db.session.execute(
-        select(func.count(Assist.id)).where(Assist.volunteer_id == user_id,
-                                            Assist.outcome.is_(None))).scalar_one()
+        select(func.count(Assist.id)).where(
+            Assist.volunteer_id == user_id, Assist.outcome.is_(None)
+        )
+    ).scalar_one()
 
 
 MAP_HELPED_DAYS = 7
@@ -52,10 +59,15 @@ MAP_HELPED_DAYS = 7
 def claims_held_by(user_id, now=None):
     """The requests this volunteer holds a live claim on, the soonest lease end first."""
     now = now or clock.now()
-    return db.session.execute(
-        select(HelpRequest).where(HelpRequest.claimed_by_id == user_id,
-                                  HelpRequest.is_claimed_at(now))
-        .order_by(HelpRequest.lease_expires_at, HelpRequest.id)).scalars().all()
+    return (
+        db.session.execute(
+            select(HelpRequest)
+            .where(HelpRequest.claimed_by_id == user_id, HelpRequest.is_claimed_at(now))
+            .order_by(HelpRequest.lease_expires_at, HelpRequest.id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def map_requests(bbox, limit, now=None):
@@ -66,20 +78,30 @@ def map_requests(bbox, limit, now=None):
     min_lon, min_lat, max_lon, max_lat = bbox
     r = HelpRequest
     lat, lon = func.ST_Y(r.public_location), func.ST_X(r.public_location)
-    helped_lately = and_(r.status.in_(HELPED),
-                         r.closed_at >= now - timedelta(days=MAP_HELPED_DAYS))
+    helped_lately = and_(
+        r.status.in_(HELPED), r.closed_at >= now - timedelta(days=MAP_HELPED_DAYS)
+    )
     rows = db.session.execute(
         select(r.id, r.status, r.categories, r.urgency, lat, lon, r.created_at)
-        .where(or_(r.is_open_at(now), helped_lately),
-               lon.between(min_lon, max_lon), lat.between(min_lat, max_lat))
-        .order_by(case((r.status.in_(ACTIVE), 0), else_=1),
-                  r.created_at.desc(), r.id.desc())
-        .limit(limit)).all()
-    return [{"id": id_, "status": "open" if status == "claimed" else status,
-             "categories": categories, "urgency": urgency,
-             "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
-             "created_at": clock.isoformat(created_at)}
-            for id_, status, categories, urgency, lat_, lon_, created_at in rows]
+        .where(
+            or_(r.is_open_at(now), helped_lately),
+            lon.between(min_lon, max_lon),
+            lat.between(min_lat, max_lat),
+        )
+        .order_by(case((r.status.in_(ACTIVE), 0), else_=1), r.created_at.desc(), r.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        {
+            "id": id_,
+            "status": "open" if status == "claimed" else status,
+            "categories": categories,
+            "urgency": urgency,
+            "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
+            "created_at": clock.isoformat(created_at),
+        }
+        for id_, status, categories, urgency, lat_, lon_, created_at in rows
+    ]
 
 
 _MAX_TOKEN_LENGTH = 128
@@ -94,8 +116,7 @@ def find_by_manage_token(token):
         select(HelpRequest).where(HelpRequest.manage_token_hash == token_hash)
     ).scalar_one_or_none()
     # The lookup is by a hash of a 256-bit secret; compare again in constant time anyway.
-    if help_request is None or not hmac.compare_digest(help_request.manage_token_hash,
-                                                       token_hash):
+    if help_request is None or not hmac.compare_digest(help_request.manage_token_hash, token_hash):
         return None
     return help_request
 
@@ -106,9 +127,16 @@ def reopened_after_claim(help_request):
     if help_request.status == "claimed":  # its lease lapsed; not yet persisted
         return True
     e = RequestEvent
-    return db.session.execute(
-        select(e.id).where(e.request_id == help_request.id, e.from_status == "claimed",
-                           e.to_status == "open").limit(1)).first() is not None
+    return (
+        db.session.execute(
+            select(e.id)
+            .where(
+                e.request_id == help_request.id, e.from_status == "claimed", e.to_status == "open"
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def holds_claim_of(user, request_id):

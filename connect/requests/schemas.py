@@ -1,4 +1,5 @@
 """Help request shapes: what posting takes, the public and private views, the reveal log."""
+
 import math
 
 from flask import jsonify
@@ -19,10 +20,15 @@ DEFAULT_RADIUS_M = 2_000
 MAX_LIMIT = 200
 
 _categories = fields.List(
-    fields.String(validate=validate.OneOf(CATEGORIES, error="Unknown category {input}; use one "
-                                          "of: " + ", ".join(CATEGORIES) + ".")),
-    required=True, validate=validate.Length(min=1, max=20,
-                                            error="Choose at least one category."))
+    fields.String(
+        validate=validate.OneOf(
+            CATEGORIES,
+            error="Unknown category {input}; use one of: " + ", ".join(CATEGORIES) + ".",
+        )
+    ),
+    required=True,
+    validate=validate.Length(min=1, max=20, error="Choose at least one category."),
+)
 
 
 class RequestCreateSchema(Schema):
@@ -40,9 +46,14 @@ class RequestEditSchema(Schema):
     """What a requester may change (PATCH): any posting field; leave out what stays."""
 
     categories = fields.List(
-        fields.String(validate=validate.OneOf(CATEGORIES, error="Unknown category {input}; use "
-                                              "one of: " + ", ".join(CATEGORIES) + ".")),
-        validate=validate.Length(min=1, max=20, error="Choose at least one category."))
+        fields.String(
+            validate=validate.OneOf(
+                CATEGORIES,
+                error="Unknown category {input}; use one of: " + ", ".join(CATEGORIES) + ".",
+            )
+        ),
+        validate=validate.Length(min=1, max=20, error="Choose at least one category."),
+    )
     description = Text(validate=validate.Length(min=1, max=2000))
     household_size = fields.Integer(strict=True, validate=validate.Range(1, 50))
     urgency = fields.String(validate=validate.OneOf(URGENCIES))
@@ -75,14 +86,19 @@ class CommaList(fields.List):
 class NearbyQuerySchema(Schema):
     lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
     lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
-    radius_m = fields.Integer(load_default=DEFAULT_RADIUS_M,
-                              validate=validate.Range(1, MAX_RADIUS_M))
-    categories = CommaList(fields.String(validate=validate.OneOf(CATEGORIES)),
-                           load_default=None)
+    radius_m = fields.Integer(
+        load_default=DEFAULT_RADIUS_M, validate=validate.Range(1, MAX_RADIUS_M)
+    )
+    categories = CommaList(fields.String(validate=validate.OneOf(CATEGORIES)), load_default=None)
     limit = fields.Integer(load_default=50, validate=validate.Range(1, MAX_LIMIT))
-    sort = fields.String(load_default=DEFAULT_SORT, validate=validate.OneOf(SORTS), metadata={
-        "description": "`rank` (default): the fair rank of docs/ranking.md, distance shortened "
-                       "for urgency and waiting time; `distance`: nearest first."})
+    sort = fields.String(
+        load_default=DEFAULT_SORT,
+        validate=validate.OneOf(SORTS),
+        metadata={
+            "description": "`rank` (default): the fair rank of docs/ranking.md, distance shortened "
+            "for urgency and waiting time; `distance`: nearest first."
+        },
+    )
 
 
 def _public_location(help_request):
@@ -103,8 +119,10 @@ class PublicRequestSchema(Schema):
     description = fields.String()
     household_size = fields.Integer()
     urgency = fields.String()
-    location = fields.Function(_public_location, metadata={
-        "description": "Blurred 150-400 m from the real place, the same on every view."})
+    location = fields.Function(
+        _public_location,
+        metadata={"description": "Blurred 150-400 m from the real place, the same on every view."},
+    )
     status = fields.Function(lambda r: r.effective_status)
     created_at = fields.Function(lambda r: isoformat(r.created_at))
     updated_at = fields.Function(lambda r: isoformat(r.updated_at))
@@ -118,11 +136,15 @@ class PrivateRequestSchema(PublicRequestSchema):
     phone = fields.String(metadata={"description": "Private."})
     address = fields.String(allow_none=True, metadata={"description": "Private."})
     exact_location = fields.Function(_exact_location, metadata={"description": "Private."})
-    claimed_by = fields.Integer(attribute="claimed_by_id", allow_none=True,
-                                metadata={"description": "Private: the claimant's user id."})
-    lease_expires_at = fields.Function(lambda r: isoformat(r.lease_expires_at)
-                                       if r.effective_status == "claimed" else None,
-                                       metadata={"description": "Private."})
+    claimed_by = fields.Integer(
+        attribute="claimed_by_id",
+        allow_none=True,
+        metadata={"description": "Private: the claimant's user id."},
+    )
+    lease_expires_at = fields.Function(
+        lambda r: isoformat(r.lease_expires_at) if r.effective_status == "claimed" else None,
+        metadata={"description": "Private."},
+    )
     source = fields.String(metadata={"description": "Private."})
 
 
@@ -132,9 +154,12 @@ class RequestSchema(PrivateRequestSchema):
 
     # The documented answer: one of the two views above (dump_request), with this field
     # only right after posting.
-    manage_token = fields.String(metadata={
-        "description": "Only in the response to posting (or to a new link): the requester's key to this "
-                       "request; send it as X-Manage-Token."})
+    manage_token = fields.String(
+        metadata={
+            "description": "Only in the response to posting (or to a new link): the requester's key to this "
+            "request; send it as X-Manage-Token."
+        }
+    )
 
 
 _VIEWS = {PUBLIC: PublicRequestSchema(), PRIVATE: PrivateRequestSchema()}
@@ -152,8 +177,9 @@ def dump_request(help_request, view, manage_token=None):
 def answer(help_request, viewer, status=200, manage_token=None):
     """The request as JSON in the view privacy.view_for gives this viewer (which logs a
     reveal); RequestSchema documents it."""
-    help_request.effective_status, help_request.effective_expires_at = (
-        effective_state(help_request))
+    help_request.effective_status, help_request.effective_expires_at = effective_state(
+        help_request
+    )
     view = privacy.view_for(help_request, viewer)
     return jsonify(dump_request(help_request, view, manage_token)), status
 
@@ -196,18 +222,24 @@ class BBox(fields.String):
             raise ValidationError("Give four numbers: min_lon,min_lat,max_lon,max_lat.")
         min_lon, min_lat, max_lon, max_lat = numbers
         if not (-180 <= min_lon < max_lon <= 180 and -90 <= min_lat < max_lat <= 90):
-            raise ValidationError("Longitudes -180..180 and latitudes -90..90, each min below "
-                                  "its max.")
+            raise ValidationError(
+                "Longitudes -180..180 and latitudes -90..90, each min below its max."
+            )
         if max_lon - min_lon > self.max_span_deg or max_lat - min_lat > self.max_span_deg:
-            raise ValidationError(f"The box may span at most {self.max_span_deg:g} degrees "
-                                  "each way; zoom in.")
+            raise ValidationError(
+                f"The box may span at most {self.max_span_deg:g} degrees each way; zoom in."
+            )
         return min_lon, min_lat, max_lon, max_lat
 
 
 class MapQuerySchema(Schema):
-    bbox = BBox(required=True, metadata={
-        "description": "min_lon,min_lat,max_lon,max_lat; at most 2 degrees each way.",
-        "example": "106.15,21.24,106.24,21.31"})
+    bbox = BBox(
+        required=True,
+        metadata={
+            "description": "min_lon,min_lat,max_lon,max_lat; at most 2 degrees each way.",
+            "example": "106.15,21.24,106.24,21.31",
+        },
+    )
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, MAP_MAX_LIMIT))
 
 
@@ -216,8 +248,9 @@ class MapItemSchema(Schema):
     status = fields.String(metadata={"description": "open, helped or confirmed."})
     categories = fields.List(fields.String())
     urgency = fields.String()
-    location = fields.Nested(LocationSchema, metadata={
-        "description": "The blurred public point, never the exact one."})
+    location = fields.Nested(
+        LocationSchema, metadata={"description": "The blurred public point, never the exact one."}
+    )
     created_at = fields.String()
 
 

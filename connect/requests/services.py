@@ -2,6 +2,7 @@
 persists lapsed leases and expiry, editing.py the requester's edits, phones.py the phone rules).
 
 Each change is announced on connect.requests.signals for the packages that react to it."""
+
 from datetime import timedelta
 
 from flask import current_app
@@ -34,8 +35,7 @@ def _lease():
     return timedelta(seconds=current_app.config["CLAIM_LEASE_SECONDS"])
 
 
-def post_request(data, requester=None, source="api", manage_tokens=(), push=True,
-                 entered_by=None):
+def post_request(data, requester=None, source="api", manage_tokens=(), push=True, entered_by=None):
     """Create an open request; returns it and the manage token (shown once, stored hashed)."""
     # ``entered_by``: the coordinator or admin posting it for a caller (hotline intake); the
     # posting event then names them as the actor.
@@ -66,7 +66,9 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
         requester_id=requester.id if requester else None,
         entered_by_id=entered_by.id if entered_by else None,
         manage_token_hash=token_hash,
-        created_at=now, updated_at=now, last_activity_at=now,
+        created_at=now,
+        updated_at=now,
+        last_activity_at=now,
         expires_at=now + expiry_period(),
         change_seq=stamp(),
     )
@@ -80,8 +82,15 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
             raise
         phones.raise_phone_clash(data["phone"], requester or entered_by, manage_tokens)
     place_request(help_request.id, lat, lon)
-    record_event(help_request.id, None, "open", entered_by or requester,
-                 entered_by.role if entered_by else "requester", "posted", at=now)
+    record_event(
+        help_request.id,
+        None,
+        "open",
+        entered_by or requester,
+        entered_by.role if entered_by else "requester",
+        "posted",
+        at=now,
+    )
     db.session.flush()
     signals.posted.send(help_request, now=now, push=push, lat=lat, lon=lon)
     return help_request, token
@@ -98,38 +107,76 @@ def claim_request(request_id, volunteer, assigned_by=None):
     # Trust is earned: until one of their claims ends helped or confirmed, a volunteer holds
     # at most one claim, whatever capacity they asked for.
     proven = db.session.execute(
-        select(Assist.id).where(Assist.volunteer_id == volunteer.id,
-                                Assist.outcome.in_(PROVEN_OUTCOMES)).limit(1)).first()
+        select(Assist.id)
+        .where(Assist.volunteer_id == volunteer.id, Assist.outcome.in_(PROVEN_OUTCOMES))
+        .limit(1)
+    ).first()
     capacity = profile.capacity if proven else min(profile.capacity, 1)
     # A request that is no longer open answers claim_conflict whoever asks (so a second tap
     # by its claimant is told apart), hence the limit is only raised for an open one.
-    if active_claims(volunteer.id) >= capacity and db.session.execute(
-            select(HelpRequest.id).where(HelpRequest.id == request_id,
-                                         HelpRequest.status == "open",
-                                         HelpRequest.expires_at > now)).first():
+    if (
+        active_claims(volunteer.id) >= capacity
+        and db.session.execute(
+            select(HelpRequest.id).where(
+                HelpRequest.id == request_id,
+                HelpRequest.status == "open",
+                HelpRequest.expires_at > now,
+            )
+        ).first()
+    ):
         if capacity < profile.capacity:
             raise NewVolunteerLimit(details={"capacity": capacity})
         raise CapacityReached(details={"capacity": profile.capacity})
     lease_end = now + _lease()
     result = db.session.execute(
         update(HelpRequest)
-        .where(HelpRequest.id == request_id, HelpRequest.status == "open",
-               HelpRequest.expires_at > now)
-        .values(status="claimed", claimed_by_id=volunteer.id, lease_expires_at=lease_end,
-                last_activity_at=now, updated_at=now, change_seq=stamp())
-        .execution_options(synchronize_session=False))
+        .where(
+            HelpRequest.id == request_id,
+            HelpRequest.status == "open",
+            HelpRequest.expires_at > now,
+        )
+        .values(
+            status="claimed",
+            claimed_by_id=volunteer.id,
+            lease_expires_at=lease_end,
+            last_activity_at=now,
+            updated_at=now,
+            change_seq=stamp(),
+        )
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         raise ClaimConflict()
-    assist = Assist(request_id=request_id, volunteer_id=volunteer.id, claimed_at=now,
-                    lease_expires_at=lease_end)
+    assist = Assist(
+        request_id=request_id,
+        volunteer_id=volunteer.id,
+        claimed_at=now,
+        lease_expires_at=lease_end,
+    )
     db.session.add(assist)
     db.session.flush()
     if assigned_by is None:
-        record_event(request_id, "open", "claimed", volunteer, "volunteer", "claimed",
-                     assist_id=assist.id, at=now)
+        record_event(
+            request_id,
+            "open",
+            "claimed",
+            volunteer,
+            "volunteer",
+            "claimed",
+            assist_id=assist.id,
+            at=now,
+        )
     else:
-        record_event(request_id, "open", "claimed", assigned_by, assigned_by.role,
-                     "assigned by coordinator", assist_id=assist.id, at=now)
+        record_event(
+            request_id,
+            "open",
+            "claimed",
+            assigned_by,
+            assigned_by.role,
+            "assigned by coordinator",
+            assist_id=assist.id,
+            at=now,
+        )
     db.session.flush()
     return _announced(signals.claimed, reloaded(request_id), volunteer_id=volunteer.id)
 
@@ -142,18 +189,35 @@ def claim_for_offer(request_id, offerer_id, offer_id, asked_by=None):
     result = db.session.execute(
         update(HelpRequest)
         .where(HelpRequest.id == request_id, HelpRequest.status == "open")
-        .values(status="claimed", claimed_by_id=offerer_id, lease_expires_at=lease_end,
-                offer_id=offer_id, last_activity_at=now, updated_at=now, change_seq=stamp())
-        .execution_options(synchronize_session=False))
+        .values(
+            status="claimed",
+            claimed_by_id=offerer_id,
+            lease_expires_at=lease_end,
+            offer_id=offer_id,
+            last_activity_at=now,
+            updated_at=now,
+            change_seq=stamp(),
+        )
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         raise ClaimConflict()
-    assist = Assist(request_id=request_id, volunteer_id=offerer_id, claimed_at=now,
-                    lease_expires_at=lease_end)
+    assist = Assist(
+        request_id=request_id, volunteer_id=offerer_id, claimed_at=now, lease_expires_at=lease_end
+    )
     db.session.add(assist)
     db.session.flush()
     # The requester acted (they asked); the assist names the offerer who now holds it.
-    record_event(request_id, "open", "claimed", asked_by, "requester",
-                 f"asked offer {offer_id}", assist_id=assist.id, at=now)
+    record_event(
+        request_id,
+        "open",
+        "claimed",
+        asked_by,
+        "requester",
+        f"asked offer {offer_id}",
+        assist_id=assist.id,
+        at=now,
+    )
     db.session.flush()
     return _announced(signals.claimed, reloaded(request_id), volunteer_id=offerer_id)
 
@@ -171,15 +235,27 @@ def _locked(request_id):
     help_request = db.session.execute(
         # FOR NO KEY UPDATE: transitions still queue behind each other, while rows that only
         # reference the request (events, flags, reveals) can be written meanwhile.
-        select(HelpRequest).where(HelpRequest.id == request_id).with_for_update(key_share=True)
-        .execution_options(populate_existing=True)).scalar_one_or_none()
+        select(HelpRequest)
+        .where(HelpRequest.id == request_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if help_request is None:
         raise NotFound("No help request with this id.")
     return help_request
 
 
-def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None,
-                assist_outcome=None, values=None, where=()):
+def _transition(
+    help_request,
+    allowed,
+    to_status,
+    actor,
+    actor_kind,
+    reason=None,
+    assist_outcome=None,
+    values=None,
+    where=(),
+):
     """Move a locked request to ``to_status`` with one conditional UPDATE, close its active
     assist with ``assist_outcome`` and record the event."""
     now = clock.now()
@@ -187,12 +263,20 @@ def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None
     result = db.session.execute(
         update(HelpRequest)
         .where(HelpRequest.id == help_request.id, HelpRequest.status.in_(allowed), *where)
-        .values(status=to_status, updated_at=now, last_activity_at=now,
-                change_seq=stamp(), **(values or {}))
-        .execution_options(synchronize_session=False))
+        .values(
+            status=to_status,
+            updated_at=now,
+            last_activity_at=now,
+            change_seq=stamp(),
+            **(values or {}),
+        )
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
-        raise InvalidTransition(f"This request is {from_status}; it cannot become "
-                                f"{to_status}.", details={"status": from_status})
+        raise InvalidTransition(
+            f"This request is {from_status}; it cannot become {to_status}.",
+            details={"status": from_status},
+        )
     assist = None
     if assist_outcome:
         assist = active_assist(help_request.id) or _helped_assist(help_request.id)
@@ -205,16 +289,27 @@ def _transition(help_request, allowed, to_status, actor, actor_kind, reason=None
             if assist_outcome == "confirmed":
                 assist.confirmed_at = now
                 assist.helped_at = assist.helped_at or now
-    record_event(help_request.id, from_status, to_status, actor, actor_kind, reason,
-                 assist_id=assist.id if assist else None, at=now)
+    record_event(
+        help_request.id,
+        from_status,
+        to_status,
+        actor,
+        actor_kind,
+        reason,
+        assist_id=assist.id if assist else None,
+        at=now,
+    )
     db.session.flush()
     return reloaded(help_request.id)
 
 
 def _helped_assist(request_id):
     return db.session.execute(
-        select(Assist).where(Assist.request_id == request_id, Assist.outcome == "helped")
-        .order_by(Assist.id.desc()).limit(1)).scalar_one_or_none()
+        select(Assist)
+        .where(Assist.request_id == request_id, Assist.outcome == "helped")
+        .order_by(Assist.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def prepared(request_id):
@@ -227,17 +322,27 @@ def release_request(request_id, user):
     """The claimant (or a coordinator) gives the request back to the open list."""
     help_request = prepared(request_id)
     if help_request.status != "claimed":
-        raise InvalidTransition(f"This request is {help_request.status}; only a claimed "
-                                "request can be released.",
-                                details={"status": help_request.status})
+        raise InvalidTransition(
+            f"This request is {help_request.status}; only a claimed request can be released.",
+            details={"status": help_request.status},
+        )
     if not (help_request.claimed_by_id == user.id or may_coordinate(user, request_id)):
-        raise Forbidden("Only the volunteer holding the claim can release it.",
-                        code="not_claimant")
+        raise Forbidden(
+            "Only the volunteer holding the claim can release it.", code="not_claimant"
+        )
     claimant = help_request.claimed_by_id
-    released = _transition(help_request, ("claimed",), "open", user, _kind(user), "released",
-                           assist_outcome="released",
-                           values=dict(claimed_by_id=None, lease_expires_at=None,
-                                       expires_at=clock.now() + expiry_period()))
+    released = _transition(
+        help_request,
+        ("claimed",),
+        "open",
+        user,
+        _kind(user),
+        "released",
+        assist_outcome="released",
+        values=dict(
+            claimed_by_id=None, lease_expires_at=None, expires_at=clock.now() + expiry_period()
+        ),
+    )
     return _announced(signals.released, released, claimant_id=claimant)
 
 
@@ -245,13 +350,23 @@ def mark_helped(request_id, user):
     """The claimant says the need was met; the requester can then confirm."""
     help_request = prepared(request_id)
     if help_request.claimed_by_id != user.id or help_request.status != "claimed":
-        raise Forbidden("Only the volunteer holding the claim can mark it helped.",
-                        code="not_claimant")
-    return _announced(signals.helped, _transition(
-        help_request, ("claimed",), "helped", user, "volunteer",
-        "marked helped by the volunteer", assist_outcome="helped",
-        values=dict(lease_expires_at=None, closed_at=clock.now()),
-        where=(HelpRequest.claimed_by_id == user.id,)))
+        raise Forbidden(
+            "Only the volunteer holding the claim can mark it helped.", code="not_claimant"
+        )
+    return _announced(
+        signals.helped,
+        _transition(
+            help_request,
+            ("claimed",),
+            "helped",
+            user,
+            "volunteer",
+            "marked helped by the volunteer",
+            assist_outcome="helped",
+            values=dict(lease_expires_at=None, closed_at=clock.now()),
+            where=(HelpRequest.claimed_by_id == user.id,),
+        ),
+    )
 
 
 def confirm_helped(request_id, user, manage_token):
@@ -259,10 +374,19 @@ def confirm_helped(request_id, user, manage_token):
     if not is_requester(get_request(request_id), user, manage_token):
         raise Forbidden("Only the person who posted the request can confirm it.")
     help_request = prepared(request_id)
-    return _announced(signals.confirmed, _transition(
-        help_request, CONFIRMABLE, "confirmed", user, "requester",
-        "confirmed by the requester", assist_outcome="confirmed",
-        values=dict(lease_expires_at=None, closed_at=clock.now())))
+    return _announced(
+        signals.confirmed,
+        _transition(
+            help_request,
+            CONFIRMABLE,
+            "confirmed",
+            user,
+            "requester",
+            "confirmed by the requester",
+            assist_outcome="confirmed",
+            values=dict(lease_expires_at=None, closed_at=clock.now()),
+        ),
+    )
 
 
 def cancel_request(request_id, user, manage_token, reason=None):
@@ -271,40 +395,65 @@ def cancel_request(request_id, user, manage_token, reason=None):
     if not (staff or is_requester(get_request(request_id), user, manage_token)):
         raise Forbidden("Only the person who posted the request or a coordinator can cancel it.")
     help_request = prepared(request_id)
-    return _announced(signals.cancelled, _transition(
-        help_request, ACTIVE, "cancelled",
-        user, user.role if staff else "requester", reason or "cancelled",
-        assist_outcome="cancelled" if help_request.status == "claimed" else None,
-        values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now())))
+    return _announced(
+        signals.cancelled,
+        _transition(
+            help_request,
+            ACTIVE,
+            "cancelled",
+            user,
+            user.role if staff else "requester",
+            reason or "cancelled",
+            assist_outcome="cancelled" if help_request.status == "claimed" else None,
+            values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now()),
+        ),
+    )
 
 
 def hide_request(request_id, actor, reason):
     """Moderation: take an open or claimed request out of every list; a held claim ends
     'hidden'. ``actor`` None is the system (auto-hide after reports)."""
     help_request = prepared(request_id)
-    return _announced(signals.hidden, _transition(
-        help_request, ACTIVE, "hidden", actor,
-        _kind(actor) if actor is not None else "system", reason,
-        assist_outcome="hidden" if help_request.status == "claimed" else None,
-        values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now())))
+    return _announced(
+        signals.hidden,
+        _transition(
+            help_request,
+            ACTIVE,
+            "hidden",
+            actor,
+            _kind(actor) if actor is not None else "system",
+            reason,
+            assist_outcome="hidden" if help_request.status == "claimed" else None,
+            values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now()),
+        ),
+    )
 
 
 def restore_request(request_id, actor, reason):
     """Moderation: a hidden request is open again, listed for a full expiry period."""
     help_request = prepared(request_id)
     if help_request.purged_at is not None:
-        raise RequestPurged("This request's personal data was purged; it cannot be listed "
-                            "again.")
+        raise RequestPurged("This request's personal data was purged; it cannot be listed again.")
     if help_request.status == "hidden":
         # The phone may have posted again meanwhile: one active request per phone still holds.
         phones.check_phone_free(help_request.phone, actor, exclude_id=request_id)
     now, phone = clock.now(), help_request.phone
     try:
         with db.session.begin_nested():
-            restored = _transition(help_request, ("hidden",), "open", actor, _kind(actor),
-                                   reason, values=dict(closed_at=None, claimed_by_id=None,
-                                                       lease_expires_at=None,
-                                                       expires_at=now + expiry_period()))
+            restored = _transition(
+                help_request,
+                ("hidden",),
+                "open",
+                actor,
+                _kind(actor),
+                reason,
+                values=dict(
+                    closed_at=None,
+                    claimed_by_id=None,
+                    lease_expires_at=None,
+                    expires_at=now + expiry_period(),
+                ),
+            )
     except IntegrityError as exc:
         if not phones.is_active_phone_clash(exc):
             raise

@@ -8,6 +8,7 @@ columns (SQL, bound to the model by ``HelpRequest.status_at`` and friends) and o
 columns (the console map's snapshot, the nearby read model). Change the rule here, in all
 three; tests/integration/test_request_state.py runs one table of cases through each.
 """
+
 from datetime import timedelta
 
 import numpy as np
@@ -79,13 +80,16 @@ def status_sql(status, lease_end, expires_at, now, expiry):
         (and_(status == "claimed", lease_end > now - expiry), "open"),
         (status == "claimed", "expired"),
         (past_expiry_sql(status, expires_at, now), "expired"),
-        else_=status)
+        else_=status,
+    )
 
 
 def open_sql(status, lease_end, expires_at, now, expiry):
     """status_sql(...) == "open", as conditions an index on (status, time) serves."""
-    return or_(and_(status == "open", expires_at > now),
-               and_(lapsed_sql(status, lease_end, now), lease_end > now - expiry))
+    return or_(
+        and_(status == "open", expires_at > now),
+        and_(lapsed_sql(status, lease_end, now), lease_end > now - expiry),
+    )
 
 
 def claimed_sql(status, lease_end, now):

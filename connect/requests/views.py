@@ -1,4 +1,5 @@
 """Resident pages: post a request, follow it with the private manage link."""
+
 from flask import (
     Blueprint,
     abort,
@@ -50,8 +51,11 @@ def new_request():
         if data is not None:
             try:
                 _posted, token = services.post_request(
-                    data, requester=current_user(), source="web",
-                    manage_tokens=_remembered_tokens())
+                    data,
+                    requester=current_user(),
+                    source="web",
+                    manage_tokens=_remembered_tokens(),
+                )
             except DuplicateRequest as exc:
                 # Only a request this browser posted is named (and linked); anyone else
                 # just learns to use the link they got when posting.
@@ -72,19 +76,28 @@ def manage(token):
     status = queries.effective_status(help_request)
     # Hidden by reports and not yet reviewed; a page still open when that happens says so too.
     for_review = status != "hidden" or phones.held_for_review(help_request)
-    return _private(render_template(
-        "resident/manage.html", help_request=help_request, token=token,
-        # Open again after a claim ended unhelped: "the volunteer could not come".
-        status=("reopened" if status == "open" and queries.reopened_after_claim(help_request)
-                else status),
-        manage_url=url_for(".manage", token=token, _external=True),
-        can_change=status in ACTIVE, can_confirm=status in CONFIRMABLE,
-        final=status in FINAL and not (status == "hidden" and for_review),
-        hidden_for_review=for_review, category_labels=CATEGORY_LABELS,
-        phone=local_phone(help_request.phone),
-        posted_ago=format_timedelta(help_request.created_at - clock.now(),
-                                    add_direction=True),
-        seen_by=_seen_by(help_request)))
+    return _private(
+        render_template(
+            "resident/manage.html",
+            help_request=help_request,
+            token=token,
+            # Open again after a claim ended unhelped: "the volunteer could not come".
+            status=(
+                "reopened"
+                if status == "open" and queries.reopened_after_claim(help_request)
+                else status
+            ),
+            manage_url=url_for(".manage", token=token, _external=True),
+            can_change=status in ACTIVE,
+            can_confirm=status in CONFIRMABLE,
+            final=status in FINAL and not (status == "hidden" and for_review),
+            hidden_for_review=for_review,
+            category_labels=CATEGORY_LABELS,
+            phone=local_phone(help_request.phone),
+            posted_ago=format_timedelta(help_request.created_at - clock.now(), add_direction=True),
+            seen_by=_seen_by(help_request),
+        )
+    )
 
 
 def _closed_now(_error, token):
@@ -109,9 +122,13 @@ def edit(token):
                 try:
                     editing.edit_request(help_request.id, data, current_user(), token)
                 except DuplicateRequest:
-                    form.phone.errors = [*form.phone.errors, _(
-                        "Another open request already has this phone number. Write another "
-                        "number, or change that request instead.")]
+                    form.phone.errors = [
+                        *form.phone.errors,
+                        _(
+                            "Another open request already has this phone number. Write another "
+                            "number, or change that request instead."
+                        ),
+                    ]
                     return _private(_form_page("resident/edit.html", form, token=token))
                 except PhoneBlocked:
                     form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
@@ -129,10 +146,12 @@ def cancel(token):
     if queries.effective_status(help_request) not in ACTIVE:
         return _closed(token)
     if request.method == "GET":
-        return _private(render_template("resident/cancel.html", token=token,
-                                        help_request=help_request))
-    services.cancel_request(help_request.id, current_user(), token,
-                            "cancelled by the requester on the web")
+        return _private(
+            render_template("resident/cancel.html", token=token, help_request=help_request)
+        )
+    services.cancel_request(
+        help_request.id, current_user(), token, "cancelled by the requester on the web"
+    )
     flash(_("Your request is cancelled. Volunteers no longer see it."), "success")
     return redirect(url_for(".manage", token=token))
 
@@ -143,8 +162,9 @@ def confirm(token):
     """The requester says they were helped."""
     help_request = _by_token(token)
     if queries.effective_status(help_request) == "open":
-        return _closed(token, _("There is nothing to confirm yet: no volunteer has taken "
-                                "your request."))
+        return _closed(
+            token, _("There is nothing to confirm yet: no volunteer has taken your request.")
+        )
     services.confirm_helped(help_request.id, current_user(), token)
     flash(_("Thank you! We counted your neighbour\u2019s help."), "success")
     return redirect(url_for(".manage", token=token))
@@ -165,14 +185,23 @@ def new_link(token):
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 def _seen_by(help_request):
     """Who was shown the requester's contact details, in the words the manage page prints."""
-    roles = {"claimant": _("Volunteer"), "coordinator": _("Coordinator"),
-             "admin": _("Administrator")}
-    return [{**seen, "role_label": roles.get(seen["role"], seen["role"]),
-             "first": format_datetime(seen["first_at"], "short"),
-             "last": format_datetime(seen["last_at"], "short")}
-            for seen in privacy.reveal_summary(help_request.id)]
+    roles = {
+        "claimant": _("Volunteer"),
+        "coordinator": _("Coordinator"),
+        "admin": _("Administrator"),
+    }
+    return [
+        {
+            **seen,
+            "role_label": roles.get(seen["role"], seen["role"]),
+            "first": format_datetime(seen["first_at"], "short"),
+            "last": format_datetime(seen["last_at"], "short"),
+        }
+        for seen in privacy.reveal_summary(help_request.id)
+    ]
 
 
 def _remembered_tokens():
@@ -197,10 +226,17 @@ def _my_open_requests():
             continue
         kept.append(token)
         if queries.effective_status(help_request) in ACTIVE:
-            found.append({"token": token, "categories": [
-                CATEGORY_LABELS.get(name, name) for name in help_request.categories],
-                "posted_ago": format_timedelta(help_request.created_at - clock.now(),
-                                               add_direction=True)})
+            found.append(
+                {
+                    "token": token,
+                    "categories": [
+                        CATEGORY_LABELS.get(name, name) for name in help_request.categories
+                    ],
+                    "posted_ago": format_timedelta(
+                        help_request.created_at - clock.now(), add_direction=True
+                    ),
+                }
+            )
     if kept != tokens:
         session[MY_REQUESTS_KEY] = kept
     return found
@@ -208,8 +244,13 @@ def _my_open_requests():
 
 def _new_request_page(form, duplicate=None):
     mine = _my_open_requests()
-    page, status = _form_page("resident/new_request.html", form, duplicate=duplicate,
-                              my_requests=mine, hotline=current_app.config["HOTLINE"])
+    page, status = _form_page(
+        "resident/new_request.html",
+        form,
+        duplicate=duplicate,
+        my_requests=mine,
+        hotline=current_app.config["HOTLINE"],
+    )
     response = make_response(page, 409 if duplicate else status)
     # The links to this browser's requests carry their manage tokens.
     return _private(response) if mine or duplicate else response
@@ -218,8 +259,10 @@ def _new_request_page(form, duplicate=None):
 def _by_token(token):
     """The request this manage link opens, all of it for its holder (privacy); else 404."""
     help_request = queries.find_by_manage_token(token)
-    if help_request is None or privacy.view_for(
-            help_request, Viewer(current_user(), token, "page")) != PRIVATE:
+    if (
+        help_request is None
+        or privacy.view_for(help_request, Viewer(current_user(), token, "page")) != PRIVATE
+    ):
         abort(404)
     return help_request
 
@@ -244,6 +287,7 @@ def _private(result):
 
 
 # -- friendly error pages (the JSON envelope is for the API) ----------------------------
+
 
 @bp.errorhandler(404)
 def not_found(_error):

@@ -4,6 +4,7 @@ A block is made from a request (which scopes who may see and lift it: coordinato
 request's areas, admins everywhere), hides that request when it is still live, and is
 recorded on it with who and why. Posting or moving a request to a blocked phone is refused.
 """
+
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
@@ -52,8 +53,10 @@ def active_block(phone):
     if not phone:
         return None
     return db.session.execute(
-        select(BlockedPhone).where(BlockedPhone.phone == _normalised(phone),
-                                   BlockedPhone.lifted_at.is_(None))).scalar_one_or_none()
+        select(BlockedPhone).where(
+            BlockedPhone.phone == _normalised(phone), BlockedPhone.lifted_at.is_(None)
+        )
+    ).scalar_one_or_none()
 
 
 def check_phone_allowed(phone):
@@ -66,13 +69,20 @@ def blocked_request_ids(request_ids):
     """Those of these requests whose phone is blocked now."""
     if not request_ids:
         return set()
-    return set(db.session.execute(
-        select(HelpRequest.id).join(BlockedPhone, and_(BlockedPhone.phone == HelpRequest.phone,
-                                                       BlockedPhone.lifted_at.is_(None)))
-        .where(HelpRequest.id.in_(request_ids))).scalars())
+    return set(
+        db.session.execute(
+            select(HelpRequest.id)
+            .join(
+                BlockedPhone,
+                and_(BlockedPhone.phone == HelpRequest.phone, BlockedPhone.lifted_at.is_(None)),
+            )
+            .where(HelpRequest.id.in_(request_ids))
+        ).scalars()
+    )
 
 
 # -- blocking and lifting ---------------------------------------------------------------
+
 
 def block_phone(request_id, actor, reason):
     """Block the request's phone; hide the request if it is live; returns the block."""
@@ -80,15 +90,17 @@ def block_phone(request_id, actor, reason):
     # Row-locked: two blocks from the same request queue, the second then sees the first.
     help_request = reports.SUBJECTS["request"].lock(request_id)
     if help_request.purged_at is not None or not help_request.phone:
-        raise RequestPurged("This request's personal data was purged; its phone is no longer "
-                            "known.")
+        raise RequestPurged(
+            "This request's personal data was purged; its phone is no longer known."
+        )
     phone = help_request.phone
     existing = active_block(phone)
     if existing is not None:
         raise AlreadyBlocked(details={"block_id": existing.id})
     now = clock.now()
-    block = BlockedPhone(phone=phone, request_id=request_id, reason=reason,
-                         blocked_by_id=actor.id, created_at=now)
+    block = BlockedPhone(
+        phone=phone, request_id=request_id, reason=reason, blocked_by_id=actor.id, created_at=now
+    )
     try:
         with db.session.begin_nested():
             db.session.add(block)
@@ -104,8 +116,9 @@ def block_phone(request_id, actor, reason):
         # A phone worth blocking proves its reports right.
         reports.resolve_reports("request", request_id, actor, "upheld")
     status = _status_of(request_id)
-    record_event(request_id, status, status, actor, actor.role,
-                 _event_reason("phone blocked", reason))
+    record_event(
+        request_id, status, status, actor, actor.role, _event_reason("phone blocked", reason)
+    )
     db.session.flush()
     return block
 
@@ -115,15 +128,24 @@ def lift_block(block_id, actor, reason):
     block = visible_block(block_id, actor)
     now = clock.now()
     result = db.session.execute(
-        update(BlockedPhone).where(BlockedPhone.id == block_id, BlockedPhone.lifted_at.is_(None))
+        update(BlockedPhone)
+        .where(BlockedPhone.id == block_id, BlockedPhone.lifted_at.is_(None))
         .values(lifted_at=now, lifted_by_id=actor.id, lift_reason=reason)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         raise AlreadyLifted()
     if block.request_id is not None:
         status = _status_of(block.request_id)
-        record_event(block.request_id, status, status, actor, actor.role,
-                     _event_reason("block lifted", reason), at=now)
+        record_event(
+            block.request_id,
+            status,
+            status,
+            actor,
+            actor.role,
+            _event_reason("block lifted", reason),
+            at=now,
+        )
     db.session.flush()
     db.session.refresh(block)
     return block
@@ -136,8 +158,11 @@ def visible_block(block_id, user):
         # Blocks name phone numbers: whoever may not see one cannot tell whether it exists.
         if block is None and user is not None and user.role == "admin":
             raise NotFound("No blocked phone with this id.")
-        raise Forbidden("Only a coordinator of the area of the request it was blocked from, "
-                        "or an admin, can do this.", code="not_coordinator")
+        raise Forbidden(
+            "Only a coordinator of the area of the request it was blocked from, "
+            "or an admin, can do this.",
+            code="not_coordinator",
+        )
     return block
 
 
@@ -149,7 +174,8 @@ def may_see_block(user, block):
 
 def _status_of(request_id):
     return db.session.execute(
-        select(HelpRequest.status).where(HelpRequest.id == request_id)).scalar_one()
+        select(HelpRequest.status).where(HelpRequest.id == request_id)
+    ).scalar_one()
 
 
 def _event_reason(prefix, reason):
@@ -158,19 +184,22 @@ def _event_reason(prefix, reason):
 
 # -- the list ---------------------------------------------------------------------------
 
+
 def blocks(user, page=1, per_page=20):
     """(items, total): blocks made from requests in the caller's areas (all for admins),
     those in force first, newest first."""
     if user is None or user.role not in STAFF_ROLES:
-        raise Forbidden("Only coordinators and admins see blocked phones.",
-                        code="not_coordinator")
+        raise Forbidden("Only coordinators and admins see blocked phones.", code="not_coordinator")
     b = BlockedPhone
     condition = []
     if user.role != "admin":
-        condition.append(b.request_id.in_(
-            select(RequestArea.request_id)
-            .join(CoordinatorArea, CoordinatorArea.area_id == RequestArea.area_id)
-            .where(CoordinatorArea.user_id == user.id)))
+        condition.append(
+            b.request_id.in_(
+                select(RequestArea.request_id)
+                .join(CoordinatorArea, CoordinatorArea.area_id == RequestArea.area_id)
+                .where(CoordinatorArea.user_id == user.id)
+            )
+        )
     total = db.session.execute(select(func.count(b.id)).where(*condition)).scalar_one()
     blocker, lifter = aliased(User), aliased(User)
     rows = db.session.execute(
@@ -179,9 +208,12 @@ def blocks(user, page=1, per_page=20):
         .outerjoin(lifter, lifter.id == b.lifted_by_id)
         .where(*condition)
         .order_by(case((b.lifted_at.is_(None), 0), else_=1), b.created_at.desc(), b.id.desc())
-        .limit(per_page).offset((page - 1) * per_page)).all()
-    return [block_item(block, blocked_by, lifted_by) for block, blocked_by, lifted_by in rows], \
-        total
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return [
+        block_item(block, blocked_by, lifted_by) for block, blocked_by, lifted_by in rows
+    ], total
 
 
 def block_item(block, blocked_by=None, lifted_by=None):
@@ -190,15 +222,22 @@ def block_item(block, blocked_by=None, lifted_by=None):
         blocked_by = db.session.get(User, block.blocked_by_id).name
     if lifted_by is None and block.lifted_by_id is not None:
         lifted_by = db.session.get(User, block.lifted_by_id).name
-    return {"id": block.id, "phone": block.phone, "request_id": block.request_id,
-            "reason": block.reason, "blocked_by": blocked_by,
-            "created_at": isoformat(block.created_at),
-            "lifted_at": isoformat(block.lifted_at) if block.lifted_at else None,
-            "lifted_by": lifted_by, "lift_reason": block.lift_reason}
+    return {
+        "id": block.id,
+        "phone": block.phone,
+        "request_id": block.request_id,
+        "reason": block.reason,
+        "blocked_by": blocked_by,
+        "created_at": isoformat(block.created_at),
+        "lifted_at": isoformat(block.lifted_at) if block.lifted_at else None,
+        "lifted_by": lifted_by,
+        "lift_reason": block.lift_reason,
+    }
 
 
 def log_shown(items, user, channel):
     """Log the phones shown as contact reveals of the requests they were blocked from."""
-    for request_id in sorted({item["request_id"] for item in items
-                              if item["request_id"] is not None}):
+    for request_id in sorted(
+        {item["request_id"] for item in items if item["request_id"] is not None}
+    ):
         log_reveal(request_id, user.id, user.role, channel)

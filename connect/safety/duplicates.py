@@ -1,5 +1,6 @@
 """Look-alikes of a new request from other phones, flagged for coordinators (one active request
 per phone is a request rule: connect.requests.phones)."""
+
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -23,6 +24,7 @@ LOOKALIKE_STATUSES = (*ACTIVE, *HELPED, "hidden")
 
 # -- look-alikes from other phones ------------------------------------------------------
 
+
 def flag_lookalikes(help_request, lat, lon, now=None, **_details):
     """Flag look-alikes of a new request for coordinators (a ``posted`` receiver); returns the
     flags, nearest first."""
@@ -37,9 +39,15 @@ def flag_lookalikes(help_request, lat, lon, now=None, **_details):
             if distance <= LOOKALIKE_RADIUS_M and wanted & set(categories or ()):
                 found[other_id] = distance
     nearest = sorted(found, key=lambda other_id: (found[other_id], other_id))
-    flags = [RequestFlag(request_id=help_request.id, kind="possible_duplicate",
-                         related_request_id=other_id, created_at=now)
-             for other_id in nearest[:MAX_FLAGS_PER_POST]]
+    flags = [
+        RequestFlag(
+            request_id=help_request.id,
+            kind="possible_duplicate",
+            related_request_id=other_id,
+            created_at=now,
+        )
+        for other_id in nearest[:MAX_FLAGS_PER_POST]
+    ]
     db.session.add_all(flags)
     db.session.flush()
     return flags
@@ -48,9 +56,12 @@ def flag_lookalikes(help_request, lat, lon, now=None, **_details):
 def _candidates(help_request, box, now):
     r = HelpRequest
     query = select(r.id, r.categories, func.ST_Y(r.location), func.ST_X(r.location)).where(
-        r.id != help_request.id, r.phone != help_request.phone,
-        r.created_at >= now - LOOKALIKE_WINDOW, r.status.in_(LOOKALIKE_STATUSES),
+        r.id != help_request.id,
+        r.phone != help_request.phone,
+        r.created_at >= now - LOOKALIKE_WINDOW,
+        r.status.in_(LOOKALIKE_STATUSES),
         # A purged request's location is its public point: nothing exact to compare.
-        r.purged_at.is_(None))
+        r.purged_at.is_(None),
+    )
     query = filter_in_box(query, r, "location", box, db.session.get_bind().dialect.name)
     return db.session.execute(query).all()

@@ -1,4 +1,5 @@
 """What safety does when requests change, and what it answers when their rules ask."""
+
 from connect.requests import signals
 from connect.safety import blocking, duplicates, reports
 

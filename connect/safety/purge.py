@@ -1,4 +1,5 @@
 """Purging personal data a set time after a request closes, keeping what statistics count."""
+
 from datetime import timedelta
 
 from flask import current_app
@@ -21,16 +22,20 @@ def closed_time():
     """SQL: when a request closed. An expired one closed when it expired, which may be long
     before `expire` persisted it (and set closed_at to that later moment)."""
     r = HelpRequest
-    return func.coalesce(case((r.status == "expired", r.expires_at), else_=r.closed_at),
-                         r.updated_at)
+    return func.coalesce(
+        case((r.status == "expired", r.expires_at), else_=r.closed_at), r.updated_at
+    )
 
 
 def due_for_purge(cutoff):
     """SQL: the ids of requests closed at or before cutoff and not purged yet (the partial
     index ix_help_requests_unpurged keeps this scan small)."""
     r = HelpRequest
-    return (select(r.id).where(r.status.in_(CLOSED), r.purged_at.is_(None),
-                               closed_time() <= cutoff).order_by(r.id))
+    return (
+        select(r.id)
+        .where(r.status.in_(CLOSED), r.purged_at.is_(None), closed_time() <= cutoff)
+        .order_by(r.id)
+    )
 
 
 def purge_personal_data(older_than_days=None, now=None):
@@ -51,36 +56,62 @@ def purge_personal_data(older_than_days=None, now=None):
     ids = db.session.execute(due_for_purge(cutoff)).scalars().all()
     purged = 0
     for start in range(0, len(ids), _BATCH):
-        batch = ids[start:start + _BATCH]
+        batch = ids[start : start + _BATCH]
         purged += db.session.execute(
-            update(r).where(r.id.in_(batch), r.purged_at.is_(None),
-                            r.status.in_(CLOSED))
-            .values(contact_name="", phone="", address=None,
-                    # Free text: people write their address or phone number in it.
-                    description="", location=r.public_location,
-                    purged_at=now, change_seq=change_stamp(db.session, r.change_seq))
-            .execution_options(synchronize_session=False)).rowcount
+            update(r)
+            .where(r.id.in_(batch), r.purged_at.is_(None), r.status.in_(CLOSED))
+            .values(
+                contact_name="",
+                phone="",
+                address=None,
+                # Free text: people write their address or phone number in it.
+                description="",
+                location=r.public_location,
+                purged_at=now,
+                change_seq=change_stamp(db.session, r.change_seq),
+            )
+            .execution_options(synchronize_session=False)
+        ).rowcount
         # A reason typed by a person (a cancellation, a moderation note) is free text too;
         # the system's own reasons name no one.
         db.session.execute(
-            update(RequestEvent).where(RequestEvent.request_id.in_(batch),
-                                       RequestEvent.actor_kind != "system",
-                                       RequestEvent.reason.is_not(None))
-            .values(reason=None).execution_options(synchronize_session=False))
+            update(RequestEvent)
+            .where(
+                RequestEvent.request_id.in_(batch),
+                RequestEvent.actor_kind != "system",
+                RequestEvent.reason.is_not(None),
+            )
+            .values(reason=None)
+            .execution_options(synchronize_session=False)
+        )
         # Notifications keep a copy of the public fields, the description among them.
         db.session.execute(
-            update(Notification).where(Notification.request_id.in_(batch))
-            .values(payload={}).execution_options(synchronize_session=False))
+            update(Notification)
+            .where(Notification.request_id.in_(batch))
+            .values(payload={})
+            .execution_options(synchronize_session=False)
+        )
     # Reports about purged requests, including ones made after an earlier purge.
     comments = db.session.execute(
-        update(Report).where(Report.subject_type == "request", Report.comment.is_not(None),
-                             Report.subject_id.in_(select(r.id).where(r.purged_at.is_not(None))))
-        .values(comment=None).execution_options(synchronize_session=False)).rowcount
+        update(Report)
+        .where(
+            Report.subject_type == "request",
+            Report.comment.is_not(None),
+            Report.subject_id.in_(select(r.id).where(r.purged_at.is_not(None))),
+        )
+        .values(comment=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     # Stored answers to idempotent posts hold contact details too; they are only for retries.
     keys = purge_expired_keys(now)
     db.session.flush()
     # Rows changed behind the session's back: nothing cached may show the old data.
     db.session.expire_all()
-    return {**expired, "requests_purged": purged, "report_comments_removed": comments,
-            "idempotency_keys_removed": keys,
-            "cutoff": cutoff, "older_than_days": days}
+    return {
+        **expired,
+        "requests_purged": purged,
+        "report_comments_removed": comments,
+        "idempotency_keys_removed": keys,
+        "cutoff": cutoff,
+        "older_than_days": days,
+    }

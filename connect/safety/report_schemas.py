@@ -1,4 +1,5 @@
 """Shapes of reports (Báo xấu) and of the moderation API."""
+
 from marshmallow import Schema, fields, validate
 
 from connect.clock import isoformat
@@ -9,13 +10,22 @@ MAX_PER_PAGE = 100
 
 
 class ReportCreateSchema(Schema):
-    reason = fields.String(required=True, validate=validate.OneOf(
-        REPORT_REASONS, error="Choose one of: " + ", ".join(REPORT_REASONS) + "."),
-        metadata={"description": "joke, advertising, scam, false (false information) or "
-                                 "other."})
-    comment = Text(load_default=None, allow_none=True, validate=validate.Length(max=300),
-                   metadata={"description": "Optional, at most 300 characters; coordinators "
-                                            "read it, without your name."})
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            REPORT_REASONS, error="Choose one of: " + ", ".join(REPORT_REASONS) + "."
+        ),
+        metadata={"description": "joke, advertising, scam, false (false information) or other."},
+    )
+    comment = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=300),
+        metadata={
+            "description": "Optional, at most 300 characters; coordinators "
+            "read it, without your name."
+        },
+    )
 
 
 class ReportSchema(Schema):
@@ -30,13 +40,20 @@ class ReportSchema(Schema):
 
 
 class ModerationActionSchema(Schema):
-    reason = Text(required=True, validate=validate.Length(min=1, max=150), metadata={
-        "description": "Why, for the request's history (at most 150 characters)."})
+    reason = Text(
+        required=True,
+        validate=validate.Length(min=1, max=150),
+        metadata={"description": "Why, for the request's history (at most 150 characters)."},
+    )
 
 
 class FlagResolveSchema(Schema):
-    reason = Text(load_default=None, allow_none=True, validate=validate.Length(max=150),
-                  metadata={"description": "Optional note for the request's history."})
+    reason = Text(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=150),
+        metadata={"description": "Optional note for the request's history."},
+    )
 
 
 class QueueQuerySchema(Schema):
@@ -55,17 +72,23 @@ class _QueueRequestSchema(Schema):
 
 
 class _ReportCountsSchema(Schema):
-    reporters = fields.Integer(metadata={
-        "description": "Distinct accounts with unresolved reports."})
-    by_reason = fields.Dict(keys=fields.String(validate=validate.OneOf(REPORT_REASONS)),
-                            values=fields.Integer())
+    reporters = fields.Integer(
+        metadata={"description": "Distinct accounts with unresolved reports."}
+    )
+    by_reason = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(REPORT_REASONS)), values=fields.Integer()
+    )
 
 
 class FlagSchema(Schema):
     id = fields.Integer()
-    kind = fields.String(validate=validate.OneOf(FLAG_KINDS), metadata={
-        "description": "possible_duplicate: a request sharing a category, posted from "
-                       "another phone within 100 m in the 48 h before this one."})
+    kind = fields.String(
+        validate=validate.OneOf(FLAG_KINDS),
+        metadata={
+            "description": "possible_duplicate: a request sharing a category, posted from "
+            "another phone within 100 m in the 48 h before this one."
+        },
+    )
     related_request_id = fields.Integer(allow_none=True)
     created_at = fields.String()
 
@@ -78,11 +101,14 @@ class ResolvedFlagSchema(FlagSchema):
 
 class QueueItemSchema(Schema):
     request = fields.Nested(_QueueRequestSchema)
-    pending_review = fields.Boolean(metadata={
-        "description": "Hidden (by reports or by hand) with reports not yet resolved."})
+    pending_review = fields.Boolean(
+        metadata={"description": "Hidden (by reports or by hand) with reports not yet resolved."}
+    )
     reports = fields.Nested(_ReportCountsSchema)
-    comments = fields.List(fields.String(), metadata={
-        "description": "The newest few report comments, without who wrote them."})
+    comments = fields.List(
+        fields.String(),
+        metadata={"description": "The newest few report comments, without who wrote them."},
+    )
     flags = fields.List(fields.Nested(FlagSchema))
 
 
@@ -104,23 +130,32 @@ class ModeratedRequestSchema(Schema):
 
 # -- blocked phones ----------------------------------------------------------------------
 
+
 class BlockPhoneSchema(Schema):
-    reason = Text(required=True, validate=validate.Length(min=1, max=200), metadata={
-        "description": "Why, for the block and the request's history (at most 200 "
-                       "characters)."})
+    reason = Text(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "Why, for the block and the request's history (at most 200 characters)."
+        },
+    )
 
 
 class LiftBlockSchema(Schema):
-    reason = Text(required=True, validate=validate.Length(min=1, max=200), metadata={
-        "description": "Why the phone may post again (at most 200 characters)."})
+    reason = Text(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Why the phone may post again (at most 200 characters)."},
+    )
 
 
 class BlockSchema(Schema):
     """A block as just made or lifted (its phone is the request's: GET that for it)."""
 
     id = fields.Integer()
-    request_id = fields.Integer(allow_none=True, metadata={
-        "description": "The request it was blocked from."})
+    request_id = fields.Integer(
+        allow_none=True, metadata={"description": "The request it was blocked from."}
+    )
     reason = fields.String()
     blocked_by = fields.String(metadata={"description": "The name of who blocked it."})
     created_at = fields.String()
@@ -132,9 +167,12 @@ class BlockSchema(Schema):
 class BlockedPhoneSchema(BlockSchema):
     """A block as the list shows it (dumped from connect.safety.blocking.block_item)."""
 
-    phone = fields.String(metadata={
-        "description": "E.164. Private: shown to coordinators of the request's area and "
-                       "admins, and logged as a contact reveal of the request."})
+    phone = fields.String(
+        metadata={
+            "description": "E.164. Private: shown to coordinators of the request's area and "
+            "admins, and logged as a contact reveal of the request."
+        }
+    )
 
 
 class BlockedPhonesSchema(Schema):

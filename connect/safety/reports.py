@@ -3,6 +3,7 @@
 Generic over the subject type: a subject kind says how to lock one, whose it is, whether it
 can still be reported and how it is hidden: requests and offers.
 """
+
 from collections import namedtuple
 
 from flask import current_app
@@ -35,6 +36,7 @@ def hide_threshold():
 
 # -- requests as subjects ---------------------------------------------------------------
 
+
 def _lock_request(request_id):
     """The request with its timeouts applied, row-locked until commit."""
     # The lock makes reports made at the same moment count one after the other.
@@ -42,14 +44,20 @@ def _lock_request(request_id):
         raise NotFound("No help request with this id.")
     apply_timeouts(request_id)
     return db.session.execute(
-        select(HelpRequest).where(HelpRequest.id == request_id).with_for_update(key_share=True)
-        .execution_options(populate_existing=True)).scalar_one()
+        select(HelpRequest)
+        .where(HelpRequest.id == request_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def _check_request_open(help_request):
     if help_request.status not in MODERATED:
-        raise Conflict(f"This request is {help_request.status}; it can no longer be reported.",
-                       code="request_closed", details={"status": help_request.status})
+        raise Conflict(
+            f"This request is {help_request.status}; it can no longer be reported.",
+            code="request_closed",
+            details={"status": help_request.status},
+        )
 
 
 def _hide_request(help_request, reporters):
@@ -59,9 +67,12 @@ def _hide_request(help_request, reporters):
 
 # What can be reported, and how: offers (a package above this one) add theirs at start-up.
 SUBJECTS = {
-    "request": Subject(lock=_lock_request,
-                       is_owner=lambda subject, user: is_requester(subject, user),
-                       check_open=_check_request_open, hide=_hide_request),
+    "request": Subject(
+        lock=_lock_request,
+        is_owner=lambda subject, user: is_requester(subject, user),
+        check_open=_check_request_open,
+        hide=_hide_request,
+    ),
 }
 
 
@@ -72,24 +83,36 @@ def add_subject(subject_type, subject):
 
 # -- reporting -------------------------------------------------------------------------
 
+
 def report(subject_type, subject_id, reporter, reason, comment=None):
     """Record one account's report; hide the subject once enough accounts reported it."""
     if subject_type not in SUBJECTS or subject_type not in REPORT_SUBJECTS:
-        raise ValidationFailed(f"Reports on {subject_type} are not taken yet.",
-                               details={"subject_type": list(SUBJECTS)})
+        raise ValidationFailed(
+            f"Reports on {subject_type} are not taken yet.",
+            details={"subject_type": list(SUBJECTS)},
+        )
     if reason not in REPORT_REASONS:
         raise ValidationFailed("Choose a reason.", details={"reason": list(REPORT_REASONS)})
     kind = SUBJECTS[subject_type]
     subject = kind.lock(subject_id)
     if kind.is_owner(subject, reporter):
-        raise Forbidden("You cannot report your own request. To change or withdraw it, use "
-                        "its manage link." if subject_type == "request" else
-                        f"You cannot report your own {subject_type}.", code="own_subject")
+        raise Forbidden(
+            "You cannot report your own request. To change or withdraw it, use its manage link."
+            if subject_type == "request"
+            else f"You cannot report your own {subject_type}.",
+            code="own_subject",
+        )
     kind.check_open(subject)
     if _reported_by(subject_type, subject_id, reporter.id):
         raise AlreadyReported()
-    row = Report(subject_type=subject_type, subject_id=subject_id, reporter_id=reporter.id,
-                 reason=reason, comment=comment or None, created_at=clock.now())
+    row = Report(
+        subject_type=subject_type,
+        subject_id=subject_id,
+        reporter_id=reporter.id,
+        reason=reason,
+        comment=comment or None,
+        created_at=clock.now(),
+    )
     try:
         with db.session.begin_nested():
             db.session.add(row)
@@ -104,37 +127,60 @@ def report(subject_type, subject_id, reporter, reason, comment=None):
 
 
 def _reported_by(subject_type, subject_id, reporter_id):
-    return db.session.execute(select(exists().where(
-        Report.subject_type == subject_type, Report.subject_id == subject_id,
-        Report.reporter_id == reporter_id))).scalar()
+    return db.session.execute(
+        select(
+            exists().where(
+                Report.subject_type == subject_type,
+                Report.subject_id == subject_id,
+                Report.reporter_id == reporter_id,
+            )
+        )
+    ).scalar()
 
 
 def open_reporters(subject_type, subject_id):
     """How many distinct accounts have unresolved reports on the subject."""
     return db.session.execute(
         select(func.count(func.distinct(Report.reporter_id))).where(
-            Report.subject_type == subject_type, Report.subject_id == subject_id,
-            Report.resolved_at.is_(None))).scalar_one()
+            Report.subject_type == subject_type,
+            Report.subject_id == subject_id,
+            Report.resolved_at.is_(None),
+        )
+    ).scalar_one()
 
 
 def resolve_reports(subject_type, subject_id, actor, resolution):
     """Close every unresolved report on the subject as upheld or dismissed; returns how many."""
     result = db.session.execute(
-        update(Report).where(Report.subject_type == subject_type,
-                             Report.subject_id == subject_id, Report.resolved_at.is_(None))
+        update(Report)
+        .where(
+            Report.subject_type == subject_type,
+            Report.subject_id == subject_id,
+            Report.resolved_at.is_(None),
+        )
         .values(resolved_at=clock.now(), resolved_by_id=actor.id, resolution=resolution)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount
 
 
 def review_hold(_model):
     """A hidden request with unresolved reports waits for a coordinator (a review_hold receiver)."""
-    return exists().where(Report.subject_type == "request", Report.subject_id == HelpRequest.id,
-                          Report.resolved_at.is_(None))
+    return exists().where(
+        Report.subject_type == "request",
+        Report.subject_id == HelpRequest.id,
+        Report.resolved_at.is_(None),
+    )
 
 
 def withdrawn_from(request_id, volunteer_id):
     """Whether this volunteer's claim on the request was ended by hiding it."""
-    return db.session.execute(select(exists().where(
-        Assist.request_id == request_id, Assist.volunteer_id == volunteer_id,
-        Assist.outcome == "hidden"))).scalar()
+    return db.session.execute(
+        select(
+            exists().where(
+                Assist.request_id == request_id,
+                Assist.volunteer_id == volunteer_id,
+                Assist.outcome == "hidden",
+            )
+        )
+    ).scalar()

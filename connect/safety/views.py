@@ -1,4 +1,5 @@
 """The "Báo xấu" page: report a request seen in a list, on the map or while helping."""
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -19,8 +20,9 @@ bp = Blueprint("reports", __name__)
 
 def _report_page(request_id):
     """This report form, and where it goes back to afterwards."""
-    return url_for(".report_request", request_id=request_id,
-                   next=safe_next(request.values.get("next")))
+    return url_for(
+        ".report_request", request_id=request_id, next=safe_next(request.values.get("next"))
+    )
 
 
 def _report_back():
@@ -29,8 +31,10 @@ def _report_back():
 
 def _not_reported(error, _user, **_view_args):
     if isinstance(error, reports.AlreadyReported):
-        flash(_("You have already reported this request. Thank you: a coordinator will look "
-                "at it."), "info")
+        flash(
+            _("You have already reported this request. Thank you: a coordinator will look at it."),
+            "info",
+        )
     else:  # closed or hidden for good meanwhile
         flash(_("This request can no longer be reported."), "error")
     return redirect(_report_back())
@@ -45,21 +49,32 @@ def report_request(user, request_id):
     back = _report_back()
     help_request = get_request(request_id)
     if is_requester(help_request, user):
-        return _message(_("This is your own request"), _(
-            "To change or cancel it, open the link you got when you posted it."), back, 403)
+        return _message(
+            _("This is your own request"),
+            _("To change or cancel it, open the link you got when you posted it."),
+            back,
+            403,
+        )
     if help_request.status not in MODERATED:
-        return _message(_("This request is closed"), _(
-            "It is no longer shown to anyone, so there is nothing to report."), back, 409)
+        return _message(
+            _("This request is closed"),
+            _("It is no longer shown to anyone, so there is nothing to report."),
+            back,
+            409,
+        )
     form = ReportForm()
     if request.method == "GET":
         form.next.data = asked_next or ""
     if form.validate_on_submit():
         return _send_report(user, request_id=request_id, form=form, back=back)
-    need = {"urgency": help_request.urgency, "description": help_request.description,
-            "category_labels": [CATEGORY_LABELS.get(name, name)
-                                for name in help_request.categories]}
-    return render_template("safety/report.html", form=form, need=need, back=back,
-                           request_id=request_id), 422 if form.errors else 200
+    need = {
+        "urgency": help_request.urgency,
+        "description": help_request.description,
+        "category_labels": [CATEGORY_LABELS.get(name, name) for name in help_request.categories],
+    }
+    return render_template(
+        "safety/report.html", form=form, need=need, back=back, request_id=request_id
+    ), 422 if form.errors else 200
 
 
 @when_refused(_not_reported)  # any refusal of the report itself: closed or hidden meanwhile
@@ -72,8 +87,11 @@ def _send_report(user, request_id, form, back):
 @bp.errorhandler(ConnectError)
 def problem(error):
     """A wrong link or a busy database, in words."""
-    return problem_page(error, {404: (_("Not found"), _(
-        "We could not find this request. It may have been removed."))}, url_for("home.index"))
+    return problem_page(
+        error,
+        {404: (_("Not found"), _("We could not find this request. It may have been removed."))},
+        url_for("home.index"),
+    )
 
 
 def _message(title, message, back, status):

@@ -7,13 +7,14 @@ in a transaction of its own, and then sets the next occurrence and gives the lea
 if it still holds it. A scheduler that dies mid-run holds the job until its lease ends; then
 another takes it over (a job's work is safe to repeat: expire, remind, purge).
 """
+
 import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -30,6 +31,7 @@ RETRY_AFTER_FAILURE = timedelta(seconds=60)
 @dataclass(frozen=True)
 class Job:
     """A job: its name, how often it runs, its work, and how long one run may hold it."""
+
     name: str
     every: timedelta
     work: Callable[[], str]  # does its work in db.session (flushed) and says what it did
@@ -89,28 +91,34 @@ class Scheduler:
         return runs
 
     def _ensure_rows(self, now):
-        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" \
-            else sqlite_insert
-        db.session.execute(insert(ScheduledJob).values(
-            [{"name": job.name, "next_run_at": now} for job in self.jobs])
-            .on_conflict_do_nothing(index_elements=["name"]))
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        db.session.execute(
+            insert(ScheduledJob)
+            .values([{"name": job.name, "next_run_at": now} for job in self.jobs])
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
         db.session.commit()
 
     def _run_if_due(self, job):
         now = clock.now()
         row = ScheduledJob
         taken = db.session.execute(
-            update(row).where(row.name == job.name, row.next_run_at <= now,
-                              or_(row.locked_until.is_(None), row.locked_until < now))
+            update(row)
+            .where(
+                row.name == job.name,
+                row.next_run_at <= now,
+                or_(row.locked_until.is_(None), row.locked_until < now),
+            )
             .values(locked_by=self.name, locked_until=now + job.lease)
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if taken != 1:
             db.session.rollback()
             return None
         scheduled_for = db.session.execute(
-            select(row.next_run_at).where(row.name == job.name)).scalar_one()
-        run = JobRun(job=job.name, scheduled_for=scheduled_for, runner=self.name,
-                     started_at=now)
+            select(row.next_run_at).where(row.name == job.name)
+        ).scalar_one()
+        run = JobRun(job=job.name, scheduled_for=scheduled_for, runner=self.name, started_at=now)
         db.session.add(run)
         db.session.commit()
         try:
@@ -130,17 +138,25 @@ class Scheduler:
         run.finished_at = now
         values = {"locked_by": None, "locked_until": None}
         if run.ok:
-            values.update(next_run_at=next_occurrence(scheduled_for, job.every, now),
-                          last_success_at=now, last_error=None)
+            values.update(
+                next_run_at=next_occurrence(scheduled_for, job.every, now),
+                last_success_at=now,
+                last_error=None,
+            )
         else:
-            values.update(next_run_at=now + min(job.every, RETRY_AFTER_FAILURE),
-                          last_error=run.summary)
+            values.update(
+                next_run_at=now + min(job.every, RETRY_AFTER_FAILURE), last_error=run.summary
+            )
         row = ScheduledJob
         kept = db.session.execute(
-            update(row).where(row.name == job.name, row.locked_by == self.name)
-            .values(**values).execution_options(synchronize_session=False)).rowcount
+            update(row)
+            .where(row.name == job.name, row.locked_by == self.name)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
         if kept != 1:
             # The lease ran out mid-run and another scheduler has the job now.
-            log.warning("job %s outlived its lease (%s); another scheduler holds it",
-                        job.name, job.lease)
+            log.warning(
+                "job %s outlived its lease (%s); another scheduler holds it", job.name, job.lease
+            )
         db.session.commit()

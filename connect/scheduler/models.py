@@ -1,4 +1,5 @@
 """The scheduler's tables: each job's next run and who holds it, and a record of every run."""
+
 from datetime import datetime
 
 from sqlalchemy import Boolean, Index, String, Text
@@ -9,6 +10,7 @@ from connect.extensions import db
 
 class ScheduledJob(db.Model):
     """One job: when it runs next, and the scheduler holding it while it runs (a row lease)."""
+
     __tablename__ = "scheduled_jobs"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -21,6 +23,7 @@ class ScheduledJob(db.Model):
 
 class JobRun(db.Model):
     """One run of a job: which occurrence, by whom, how it ended and what it did."""
+
     __tablename__ = "job_runs"
     __table_args__ = (Index("ix_job_runs_job_scheduled", "job", "scheduled_for"),)
 

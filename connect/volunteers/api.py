@@ -1,4 +1,5 @@
 """Volunteer profile endpoints."""
+
 from flask_smorest import Blueprint
 
 from connect.accounts.services import get_profile
@@ -8,8 +9,9 @@ from connect.volunteers import services
 from connect.volunteers.schemas import VolunteerProfileSchema, VolunteerSchema
 from connect.web.access import require_user
 
-bp = Blueprint("volunteers", __name__, url_prefix="/api/v1/volunteers",
-               description="Volunteer profiles")
+bp = Blueprint(
+    "volunteers", __name__, url_prefix="/api/v1/volunteers", description="Volunteer profiles"
+)
 
 
 @bp.route("/me", methods=["PUT"])

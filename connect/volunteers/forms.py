@@ -30,25 +30,32 @@ class VolunteerProfileForm(FlaskForm):
     lat = HiddenField()
     lon = HiddenField()
     place = SelectField(_l("Or choose your area from the list"), validate_choice=True)
-    radius_m = RadioField(_l("How far can you go?"), coerce=int, validators=[
-        InputRequired(_l("Choose how far you can go."))])
+    radius_m = RadioField(
+        _l("How far can you go?"),
+        coerce=int,
+        validators=[InputRequired(_l("Choose how far you can go."))],
+    )
     categories = SelectMultipleField(
         _l("What can you help with?"),
         choices=[(name, CATEGORY_LABELS[name]) for name in CATEGORIES],
-        validators=[DataRequired(_l("Choose at least one kind of help."))])
+        validators=[DataRequired(_l("Choose at least one kind of help."))],
+    )
     on_duty = BooleanField(_l("I can help now"))
-    capacity = SelectField(_l("How many needs can you take on at the same time?"), coerce=int,
-                           validators=[InputRequired(_l("Choose a number."))])
+    capacity = SelectField(
+        _l("How many needs can you take on at the same time?"),
+        coerce=int,
+        validators=[InputRequired(_l("Choose a number."))],
+    )
 
     def __init__(self, **kwargs):
         """``data`` holds the saved answers (or the defaults); a POST overrides them."""
         super().__init__(**kwargs)
         self.place.choices = [("", _l("Choose your area"))] + [
-            (str(i), name) for i, (name, _, _) in enumerate(places())]
+            (str(i), name) for i, (name, _, _) in enumerate(places())
+        ]
         radii = sorted({*RADIUS_CHOICES_M, *(r for r in [self.radius_m.object_data] if r)})
         self.radius_m.choices = [(r, distance_label(r)) for r in radii]
-        capacities = sorted({*CAPACITY_CHOICES,
-                             *(c for c in [self.capacity.object_data] if c)})
+        capacities = sorted({*CAPACITY_CHOICES, *(c for c in [self.capacity.object_data] if c)})
         self.capacity.choices = [(c, str(c)) for c in capacities]
 
     @classmethod
@@ -56,25 +63,40 @@ class VolunteerProfileForm(FlaskForm):
         """The form with a saved profile's answers, or the defaults for a new volunteer."""
         if profile is None:
             return cls(data={**DEFAULTS, "lat": "", "lon": ""})
-        return cls(data={"lat": repr(lat), "lon": repr(lon), "place": "",
-                         "radius_m": profile.radius_m, "categories": list(profile.categories),
-                         "on_duty": profile.on_duty, "capacity": profile.capacity})
+        return cls(
+            data={
+                "lat": repr(lat),
+                "lon": repr(lon),
+                "place": "",
+                "radius_m": profile.radius_m,
+                "categories": list(profile.categories),
+                "on_duty": profile.on_duty,
+                "capacity": profile.capacity,
+            }
+        )
 
     def validate_lat(self, field):
         # The area's one message is shown with the map and the list (field "lat").
         if self.chosen_location() is None:
-            raise ValidationError(_l(
-                "Show us your area: press \u201cUse my location\u201d, move the pin on the "
-                "map, or choose your area from the list."))
+            raise ValidationError(
+                _l(
+                    "Show us your area: press \u201cUse my location\u201d, move the pin on the "
+                    "map, or choose your area from the list."
+                )
+            )
 
     def chosen_location(self):
         return location_from_answers(self.place.data, self.lat.data, self.lon.data)
 
     def profile_data(self):
         """The answers in the API's shape (VolunteerProfileSchema), not yet validated by it."""
-        return {"location": self.chosen_location(), "radius_m": self.radius_m.data,
-                "categories": list(self.categories.data or []),
-                "on_duty": bool(self.on_duty.data), "capacity": self.capacity.data}
+        return {
+            "location": self.chosen_location(),
+            "radius_m": self.radius_m.data,
+            "categories": list(self.categories.data or []),
+            "on_duty": bool(self.on_duty.data),
+            "capacity": self.capacity.data,
+        }
 
     def load_into(self, schema):
         """The answers loaded by the API's schema, or None with its complaints shown here."""

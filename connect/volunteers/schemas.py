@@ -1,4 +1,5 @@
 """Volunteer profile shapes."""
+
 from marshmallow import Schema, fields, validate
 
 from connect.accounts.models import MAX_RADIUS_M
@@ -11,8 +12,11 @@ from connect.validation import LocationSchema, location_field
 class VolunteerProfileSchema(Schema):
     location = location_field(required=True)
     radius_m = fields.Integer(required=True, validate=validate.Range(100, MAX_RADIUS_M))
-    categories = fields.List(fields.String(validate=validate.OneOf(CATEGORIES)), required=True,
-                             validate=validate.Length(min=1, max=len(CATEGORIES)))
+    categories = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(CATEGORIES)),
+    )
     on_duty = fields.Boolean(required=True)
     capacity = fields.Integer(load_default=1, validate=validate.Range(1, 20))
 

@@ -1,4 +1,5 @@
 """Volunteer profile rules."""
+
 from connect import clock
 from connect.accounts.models import Volunteer
 from connect.accounts.services import get_profile

@@ -1,4 +1,5 @@
 """Volunteer pages: profile, needs near you, the map, claims."""
+
 from datetime import datetime
 from urllib.parse import quote
 
@@ -98,18 +99,27 @@ def needs(user):
         return redirect(url_for("volunteer.profile"))
     lat, lon = latlon(profile.location)
     body = current_app.extensions["read_model"].nearby_json(
-        lat, lon, profile.radius_m, NEEDS_LIMIT, profile.categories or None, ranking.RANK)
+        lat, lon, profile.radius_m, NEEDS_LIMIT, profile.categories or None, ranking.RANK
+    )
     now = clock.now()
     items = [_need(item, now) for item in orjson.loads(body)["items"]]
     catch_up(user.id, now)  # a lapsed claim of theirs ends, a due reminder goes out
     viewer = Viewer(user, channel="page")
     # The page names the person of each claim: only as privacy allows, and logged.
-    held = [help_request for help_request in claims_held_by(user.id, now)
-            if privacy.view_for(help_request, viewer) == PRIVATE]
-    return render_template("volunteer/needs.html", needs=items, profile=profile,
-                           radius=distance_label(profile.radius_m),
-                           claims=[_held(r, now) for r in held],
-                           inbox=_inbox(user, INBOX_ON_NEEDS, now), inbox_limit=INBOX_ON_NEEDS)
+    held = [
+        help_request
+        for help_request in claims_held_by(user.id, now)
+        if privacy.view_for(help_request, viewer) == PRIVATE
+    ]
+    return render_template(
+        "volunteer/needs.html",
+        needs=items,
+        profile=profile,
+        radius=distance_label(profile.radius_m),
+        claims=[_held(r, now) for r in held],
+        inbox=_inbox(user, INBOX_ON_NEEDS, now),
+        inbox_limit=INBOX_ON_NEEDS,
+    )
 
 
 @bp.get("/volunteer/inbox")
@@ -118,8 +128,9 @@ def inbox_page(user):
     """Your notifications: needs sent to you, reminders, assignments; live."""
     now = clock.now()
     catch_up(user.id, now)
-    return render_template("volunteer/inbox.html", inbox=_inbox(user, INBOX_LIMIT, now),
-                           limit=INBOX_LIMIT)
+    return render_template(
+        "volunteer/inbox.html", inbox=_inbox(user, INBOX_LIMIT, now), limit=INBOX_LIMIT
+    )
 
 
 @bp.post("/volunteer/inbox/read")
@@ -138,19 +149,31 @@ def _claim_refused(error, user, request_id):
         if holds_claim(help_request, user):  # a second tap on a slow connection
             return redirect(url_for("volunteer.claim_page", request_id=request_id))
         if effective_status(help_request) in ("claimed", *HELPED):
-            flash(_("Someone else is already helping with this one. "
-                    "Please choose another need."), "error")
+            flash(
+                _("Someone else is already helping with this one. Please choose another need."),
+                "error",
+            )
         else:
             flash(_("This need is closed now. Please choose another one."), "error")
     elif isinstance(error, NewVolunteerLimit):
-        flash(_("Welcome! New volunteers help with one need at a time. Once you have "
-                "marked it helped, you can take on more."), "info")
+        flash(
+            _(
+                "Welcome! New volunteers help with one need at a time. Once you have "
+                "marked it helped, you can take on more."
+            ),
+            "info",
+        )
     elif isinstance(error, Conflict):  # capacity reached
-        flash(ngettext("You are already helping with %(num)d need, as many as you said you "
-                       "can take on. Finish or let go of it first.",
-                       "You are already helping with %(num)d needs, as many as you said you "
-                       "can take on. Finish or let go of one first.",
-                       error.details.get("capacity", 1)), "error")
+        flash(
+            ngettext(
+                "You are already helping with %(num)d need, as many as you said you "
+                "can take on. Finish or let go of it first.",
+                "You are already helping with %(num)d needs, as many as you said you "
+                "can take on. Finish or let go of one first.",
+                error.details.get("capacity", 1),
+            ),
+            "error",
+        )
     else:  # Forbidden: no volunteer profile yet
         flash(_("First tell us your area and how you can help."), "error")
         return redirect(url_for("volunteer.profile"))
@@ -189,19 +212,26 @@ def claim_page(user, request_id):
     origin = latlon(profile.location) if profile else None
     remaining = help_request.lease_expires_at - now
     return render_template(
-        "volunteer/claim.html", need=_held(help_request, now),
+        "volunteer/claim.html",
+        need=_held(help_request, now),
         phone_display=_national(help_request.phone),
         geo_uri=f"geo:{lat:.6f},{lon:.6f}?q={lat:.6f},{lon:.6f}",
         directions_url=_osm_directions(origin, (lat, lon)),
         lease_until=format_datetime(help_request.lease_expires_at, "HH:mm"),
         lease_left=format_timedelta(remaining, granularity="minute", threshold=1.0),
         lease_seconds=max(0, int(remaining.total_seconds())),
-        status_url=url_for("requests.get_request", request_id=request_id))
+        status_url=url_for("requests.get_request", request_id=request_id),
+    )
 
 
 def _no_longer_yours(_error, _user, **_view_args):
-    flash(_("This need is no longer held by you: it may have been cancelled, finished, "
-            "or your time to help ran out."), "error")
+    flash(
+        _(
+            "This need is no longer held by you: it may have been cancelled, finished, "
+            "or your time to help ran out."
+        ),
+        "error",
+    )
     return redirect(url_for("volunteer.needs"))
 
 
@@ -231,40 +261,61 @@ def map_page():
     user = current_user()
     profile = get_profile(user) if user else None
     center = latlon(profile.location) if profile else tuple(current_app.config["MAP_CENTER"])
-    return render_template("volunteer/map.html", user=user, center=center,
-                           radius_m=profile.radius_m if profile else None,
-                           categories=CATEGORY_LABELS)
+    return render_template(
+        "volunteer/map.html",
+        user=user,
+        center=center,
+        radius_m=profile.radius_m if profile else None,
+        categories=CATEGORY_LABELS,
+    )
 
 
 @bp.errorhandler(ConnectError)
 def problem(error):
     """Service errors on these pages are a page in plain words, not JSON."""
-    response = problem_page(error, {
-        404: (_("Not found"), _("We could not find this need. It may have been removed.")),
-        403: (_("Not allowed"), _("This page is not for your account.")),
-        503: (_("Please try again"), _("The service is busy for a moment. "
-                                      "Please try again in a few seconds.")),
-    }, url_for("volunteer.needs"), _("Back to the needs near you"))
+    response = problem_page(
+        error,
+        {
+            404: (_("Not found"), _("We could not find this need. It may have been removed.")),
+            403: (_("Not allowed"), _("This page is not for your account.")),
+            503: (
+                _("Please try again"),
+                _("The service is busy for a moment. Please try again in a few seconds."),
+            ),
+        },
+        url_for("volunteer.needs"),
+        _("Back to the needs near you"),
+    )
     response.headers.update(error.headers)
     return response
 
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 def _withdrawn():
     return message_page(
         _("This need was withdrawn"),
-        _("This request was withdrawn while a coordinator checks it. You do not need to go. "
-          "Thank you for being ready to help."),
-        url_for("volunteer.needs"), _("Back to the needs near you"))
+        _(
+            "This request was withdrawn while a coordinator checks it. You do not need to go. "
+            "Thank you for being ready to help."
+        ),
+        url_for("volunteer.needs"),
+        _("Back to the needs near you"),
+    )
 
 
 def _not_yours():
     return message_page(
         _("This need is not held by you"),
-        _("Only the volunteer helping with a need sees its details. If it was yours, it may "
-          "have been finished, cancelled or given back."),
-        url_for("volunteer.needs"), _("Back to the needs near you"), 403)
+        _(
+            "Only the volunteer helping with a need sees its details. If it was yours, it may "
+            "have been finished, cancelled or given back."
+        ),
+        url_for("volunteer.needs"),
+        _("Back to the needs near you"),
+        403,
+    )
 
 
 def _categories(names):
@@ -275,30 +326,43 @@ def _need(item, now):
     """A nearby list item, with what the page prints."""
     created = datetime.fromisoformat(item["created_at"].rstrip("Z"))
     distance = item["distance_m"]
-    return {**item, "category_labels": _categories(item["categories"]),
-            "distance": away_label(distance),
-            "age": age_label(created, now)}
+    return {
+        **item,
+        "category_labels": _categories(item["categories"]),
+        "distance": away_label(distance),
+        "age": age_label(created, now),
+    }
 
 
 def _inbox(user, limit, now):
     """The latest notifications (newest first, as the page lists them) and their counts."""
     items, _more = inbox_service.notifications_of(user.id, limit=limit, now=now)
-    return {"items": [render.notice(item, now) for item in reversed(items)],
-            "last_id": items[-1]["id"] if items else 0,
-            "unread": inbox_service.unread_count(user.id),
-            "muted": inbox_service.is_muted(user.id), "titles": render.titles(),
-            "category_labels": CATEGORY_LABELS}
+    return {
+        "items": [render.notice(item, now) for item in reversed(items)],
+        "last_id": items[-1]["id"] if items else 0,
+        "unread": inbox_service.unread_count(user.id),
+        "muted": inbox_service.is_muted(user.id),
+        "titles": render.titles(),
+        "category_labels": CATEGORY_LABELS,
+    }
 
 
 def _held(help_request, now):
     """A claim the volunteer holds, with what the pages print."""
-    return {"id": help_request.id, "description": help_request.description,
-            "category_labels": _categories(help_request.categories),
-            "household_size": help_request.household_size, "urgency": help_request.urgency,
-            "contact_name": help_request.contact_name, "phone": help_request.phone,
-            "address": help_request.address, "age": age_label(help_request.created_at, now),
-            "lease_left": format_timedelta(help_request.lease_expires_at - now,
-                                           granularity="minute", threshold=1.0)}
+    return {
+        "id": help_request.id,
+        "description": help_request.description,
+        "category_labels": _categories(help_request.categories),
+        "household_size": help_request.household_size,
+        "urgency": help_request.urgency,
+        "contact_name": help_request.contact_name,
+        "phone": help_request.phone,
+        "address": help_request.address,
+        "age": age_label(help_request.created_at, now),
+        "lease_left": format_timedelta(
+            help_request.lease_expires_at - now, granularity="minute", threshold=1.0
+        ),
+    }
 
 
 def _national(e164):

@@ -4,6 +4,7 @@ Pages send a caller who is not signed in to the login page (and back after it) a
 refusal with a page in words; the API answers 401 and 403 in the JSON envelope. Domain rules
 (who coordinates a request, who holds its claim) are checks their own package passes in.
 """
+
 from functools import wraps
 
 from flask import redirect, request, url_for

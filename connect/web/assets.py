@@ -1,5 +1,6 @@
 """Static URLs carry a hash of the file's content (`?v=`), so nginx can cache them for a year:
 a changed file gets a new URL. One place for every url_for('static', ...)."""
+
 import hashlib
 import os
 from functools import lru_cache

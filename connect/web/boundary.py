@@ -5,6 +5,7 @@ turned into a redirect with a flash message), when a page answered its refusal t
 ``when_refused``, or when the answer is an error (a form sent back with 422, a 409, a 5xx).
 Views never commit or roll back themselves: services flush, this module ends the transaction.
 """
+
 import json
 from functools import wraps
 
@@ -63,12 +64,18 @@ def when_refused(answer, *errors):
 
 def require_json_body():
     """415 for an API body that is not JSON, 400 for JSON that does not parse."""
-    if not (request.method in BODY_METHODS and request.path.startswith(API_PREFIX)
-            and (request.content_length or request.headers.get("Transfer-Encoding"))):
+    if not (
+        request.method in BODY_METHODS
+        and request.path.startswith(API_PREFIX)
+        and (request.content_length or request.headers.get("Transfer-Encoding"))
+    ):
         return None
     if not request.is_json:
-        return envelope(415, "unsupported_media_type",
-                        "Send the body as JSON with Content-Type: application/json.")
+        return envelope(
+            415,
+            "unsupported_media_type",
+            "Send the body as JSON with Content-Type: application/json.",
+        )
     # The argument parser only expects JSONDecodeError; absurd nesting or a number of
     # thousands of digits raise other errors, which are still the client's bad JSON.
     try:

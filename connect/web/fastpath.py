@@ -1,5 +1,6 @@
 """A WSGI fast path for the nearby list (GET /api/v1/requests/nearby): plain queries skip
 Flask, same answer. The route and its schema are given by create_app."""
+
 # The nearby list is pre-encoded bytes (~240 us); Flask, webargs, Talisman, Flask-Compress and
 # the request context around it cost more than the list itself. This middleware answers only
 # requests it can prove Flask would answer 200 with the same bytes and headers, and hands every
@@ -42,9 +43,15 @@ _INT = re.compile(r"[1-9][0-9]{0,5}")
 _HANDLED = frozenset({"lat", "lon", "radius_m", "categories", "limit", "sort"})
 
 # Request headers whose presence may change Flask's answer in ways not learned here.
-_FALL_THROUGH_HEADERS = ("HTTP_COOKIE", "HTTP_IF_NONE_MATCH", "HTTP_IF_MODIFIED_SINCE",
-                         "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE", "HTTP_RANGE",
-                         "HTTP_IF_RANGE")
+_FALL_THROUGH_HEADERS = (
+    "HTTP_COOKIE",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_UNMODIFIED_SINCE",
+    "HTTP_RANGE",
+    "HTTP_IF_RANGE",
+)
 _PER_RESPONSE = frozenset({"date", "content-length"})
 _MAX_VARIANTS = 32  # Accept-Encoding is client text: do not learn without bound
 _NEVER = object()  # a variant Flask answered in a way this path does not copy
@@ -125,8 +132,7 @@ class _Variant:
 class NearbyFastPath:
     """WSGI middleware: plain nearby GETs answered from the read model, the rest by Flask."""
 
-    def __init__(self, wsgi_app, path, rules, read_model, compress_min_size, gzip_level,
-                 endpoint):
+    def __init__(self, wsgi_app, path, rules, read_model, compress_min_size, gzip_level, endpoint):
         self.wsgi_app = wsgi_app
         self.route = (endpoint, "fast_path")  # its answers' route in the metrics
         self.path = path
@@ -138,14 +144,20 @@ class NearbyFastPath:
         self.answered = 0  # how many requests this path answered itself (tests read it)
 
     def __call__(self, environ, start_response):
-        if (environ.get("PATH_INFO") != self.path or environ.get("REQUEST_METHOD") != "GET"
-                or any(name in environ for name in _FALL_THROUGH_HEADERS)):
+        if (
+            environ.get("PATH_INFO") != self.path
+            or environ.get("REQUEST_METHOD") != "GET"
+            or any(name in environ for name in _FALL_THROUGH_HEADERS)
+        ):
             return self.wsgi_app(environ, start_response)
         args = self.rules.parse(environ.get("QUERY_STRING"))
         if args is None:
             return self.wsgi_app(environ, start_response)
-        inputs = (environ.get("HTTP_ACCEPT_ENCODING"), environ.get("wsgi.url_scheme"),
-                  environ.get("HTTP_X_FORWARDED_PROTO"))
+        inputs = (
+            environ.get("HTTP_ACCEPT_ENCODING"),
+            environ.get("wsgi.url_scheme"),
+            environ.get("HTTP_X_FORWARDED_PROTO"),
+        )
         try:
             body = self.read_model.nearby_json(*args)
             variant = self._variants.get((inputs, len(body) >= self.compress_min_size))
@@ -189,8 +201,9 @@ class NearbyFastPath:
         if "set-cookie" in values or encoding not in (None, "gzip"):
             self._variants[(inputs, large)] = _NEVER
             return
-        template = [(name, None if name.lower() in _PER_RESPONSE else value)
-                    for name, value in headers]
+        template = [
+            (name, None if name.lower() in _PER_RESPONSE else value) for name, value in headers
+        ]
         self._variants[(inputs, large)] = _Variant(template, encoding)
 
 
@@ -200,9 +213,14 @@ def install(app, endpoint, schema):
     if not app.config["NEARBY_FAST_PATH"]:
         return
     (rule,) = [rule for rule in app.url_map.iter_rules() if rule.endpoint == endpoint]
-    fast_path = NearbyFastPath(app.wsgi_app, rule.rule, QueryRules(schema),
-                               app.extensions["read_model"],
-                               app.config["COMPRESS_MIN_SIZE"], app.config["COMPRESS_LEVEL"],
-                               endpoint)
+    fast_path = NearbyFastPath(
+        app.wsgi_app,
+        rule.rule,
+        QueryRules(schema),
+        app.extensions["read_model"],
+        app.config["COMPRESS_MIN_SIZE"],
+        app.config["COMPRESS_LEVEL"],
+        endpoint,
+    )
     app.extensions["nearby_fast_path"] = fast_path
     app.wsgi_app = fast_path

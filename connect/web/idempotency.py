@@ -5,6 +5,7 @@ stores the answer on that row; the request boundary commits both or neither. A s
 with the key waits on that row (PostgreSQL: the unique key; SQLite: the write lock taken at
 BEGIN IMMEDIATE) and then replays the stored answer. docs/api.md explains the contract.
 """
+
 import copy
 import functools
 import hashlib
@@ -49,6 +50,7 @@ _NONCE = 12  # AES-GCM's standard nonce size
 
 class IdempotencyKey(db.Model):
     """One keyed POST that succeeded: what was asked (a fingerprint) and the sealed answer."""
+
     __tablename__ = "idempotency_keys"
 
     # HMAC of the caller, method, path and key: neither the key nor the caller is stored.
@@ -68,8 +70,9 @@ class InvalidKey(ConnectError):
 
 class KeyReused(ConnectError):
     status, code = 422, "idempotency_key_reused"
-    message = ("This Idempotency-Key was used for a different request. Use a new key for a "
-               "new request.")
+    message = (
+        "This Idempotency-Key was used for a different request. Use a new key for a new request."
+    )
 
 
 class KeyInProgress(ConnectError):
@@ -83,14 +86,20 @@ class KeyInProgress(ConnectError):
 class IdempotencyHeaderSchema(Schema):
     """The header, for the API description only (the decorator reads it itself)."""
 
-    idempotency_key = fields.String(data_key=HEADER, metadata={"description": (
-        "Optional; 1-255 printable ASCII characters, best a random UUID. A retry with the "
-        "same key, from the same caller, with the same body answers the first success again "
-        "(same status and body, header `Idempotent-Replayed: true`) and changes nothing. "
-        "Errors are not stored: a retry after one runs again. The same key with another body "
-        "answers 422 `idempotency_key_reused`; while the first request with the key is still "
-        "running, 409 `idempotency_key_in_progress`; a malformed key 400 "
-        "`invalid_idempotency_key`. Keys expire after `IDEMPOTENCY_KEY_TTL_SECONDS` (24 h).")})
+    idempotency_key = fields.String(
+        data_key=HEADER,
+        metadata={
+            "description": (
+                "Optional; 1-255 printable ASCII characters, best a random UUID. A retry with the "
+                "same key, from the same caller, with the same body answers the first success again "
+                "(same status and body, header `Idempotent-Replayed: true`) and changes nothing. "
+                "Errors are not stored: a retry after one runs again. The same key with another body "
+                "answers 422 `idempotency_key_reused`; while the first request with the key is still "
+                "running, 409 `idempotency_key_in_progress`; a malformed key 400 "
+                "`invalid_idempotency_key`. Keys expire after `IDEMPOTENCY_KEY_TTL_SECONDS` (24 h)."
+            )
+        },
+    )
 
 
 def idempotent(view):
@@ -113,10 +122,14 @@ def idempotent(view):
         # changed nothing, so running a retry again is safe, and a 503 or 429 must not stick.
         if 200 <= response.status_code < 300:
             stored = db.session.execute(
-                update(IdempotencyKey).where(IdempotencyKey.scope_hash == scope_hash)
-                .values(status_code=response.status_code,
-                        response=_seal(secret, scope, response.get_data()))
-                .execution_options(synchronize_session=False)).rowcount
+                update(IdempotencyKey)
+                .where(IdempotencyKey.scope_hash == scope_hash)
+                .values(
+                    status_code=response.status_code,
+                    response=_seal(secret, scope, response.get_data()),
+                )
+                .execution_options(synchronize_session=False)
+            ).rowcount
             if stored != 1:
                 # The view ended the transaction the key row was in: commit no write without it.
                 raise RuntimeError("the idempotency key row left the request's transaction")
@@ -130,8 +143,10 @@ def purge_expired_keys(now=None):
     """Delete idempotency keys past their expiry; flushes, returns how many."""
     now = now or clock.now()
     return db.session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.expires_at <= now)
-        .execution_options(synchronize_session=False)).rowcount
+        delete(IdempotencyKey)
+        .where(IdempotencyKey.expires_at <= now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def _key_from_header():
@@ -180,17 +195,22 @@ def _begin(under, scope, content):
         return _replay(live[0], under, scope, content)
     if rows:
         db.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.scope_hash.in_(list(under)),
-                                         IdempotencyKey.expires_at <= now)
-            .execution_options(synchronize_session=False))
+            delete(IdempotencyKey)
+            .where(IdempotencyKey.scope_hash.in_(list(under)), IdempotencyKey.expires_at <= now)
+            .execution_options(synchronize_session=False)
+        )
     ttl = timedelta(seconds=current_app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
     scope_hash, secret = next(iter(under.items()))
     try:
         with _bounded_lock_wait(), db.session.begin_nested():
-            db.session.execute(insert(IdempotencyKey).values(
-                scope_hash=scope_hash,
-                request_hash=_digest(secret, b"idempotency-request", content),
-                created_at=now, expires_at=now + ttl))
+            db.session.execute(
+                insert(IdempotencyKey).values(
+                    scope_hash=scope_hash,
+                    request_hash=_digest(secret, b"idempotency-request", content),
+                    created_at=now,
+                    expires_at=now + ttl,
+                )
+            )
     except IntegrityError:
         # Another request with this key committed while this one waited for it.
         live = [row for row in _stored(under) if row.expires_at > now]
@@ -208,8 +228,10 @@ def _stored(scope_hashes):
     """The rows stored under any of these scope hashes (one, but for an expired leftover)."""
     k = IdempotencyKey
     return db.session.execute(
-        select(k.scope_hash, k.request_hash, k.status_code, k.response, k.expires_at)
-        .where(k.scope_hash.in_(list(scope_hashes)))).all()
+        select(k.scope_hash, k.request_hash, k.status_code, k.response, k.expires_at).where(
+            k.scope_hash.in_(list(scope_hashes))
+        )
+    ).all()
 
 
 @contextmanager
@@ -219,8 +241,7 @@ def _bounded_lock_wait():
     if db.session.get_bind().dialect.name != "postgresql":
         yield
         return
-    db.session.execute(text("SELECT set_config('lock_timeout', :wait, true)"),
-                       {"wait": LOCK_WAIT})
+    db.session.execute(text("SELECT set_config('lock_timeout', :wait, true)"), {"wait": LOCK_WAIT})
     try:
         yield
     finally:
@@ -230,13 +251,13 @@ def _bounded_lock_wait():
 def _replay(row, under, scope, content):
     # Everything of the row was made with the key its scope hash was found under.
     secret = under[row.scope_hash]
-    if not hmac.compare_digest(row.request_hash,
-                               _digest(secret, b"idempotency-request", content)):
+    if not hmac.compare_digest(row.request_hash, _digest(secret, b"idempotency-request", content)):
         raise KeyReused()
     if row.status_code is None:
         raise KeyInProgress()
-    response = Response(_open(secret, scope, row.response), status=row.status_code,
-                        mimetype="application/json")
+    response = Response(
+        _open(secret, scope, row.response), status=row.status_code, mimetype="application/json"
+    )
     response.headers[REPLAYED_HEADER] = "true"
     return response
 
@@ -248,12 +269,14 @@ def _replay(row, under, scope, content):
 # presents the key. After a rotation, rows stored under a key now in SECRET_KEY_FALLBACKS
 # are found and opened with it until they expire.
 
+
 def _secrets():
     """SECRET_KEY, then each of SECRET_KEY_FALLBACKS newest first: keys stored before a
     rotation are still found and opened."""
     config = current_app.config
-    return [key.encode() for key in (config["SECRET_KEY"],
-                                     *reversed(config["SECRET_KEY_FALLBACKS"]))]
+    return [
+        key.encode() for key in (config["SECRET_KEY"], *reversed(config["SECRET_KEY_FALLBACKS"]))
+    ]
 
 
 def _digest(secret, purpose, data):
@@ -267,18 +290,21 @@ def _subkey(secret, purpose, scope):
 def _seal(secret, scope, plaintext):
     nonce = os.urandom(_NONCE)
     return nonce + AESGCM(_subkey(secret, b"idempotency-answer", scope)).encrypt(
-        nonce, plaintext, None)
+        nonce, plaintext, None
+    )
 
 
 def _open(secret, scope, sealed):
     try:
         return AESGCM(_subkey(secret, b"idempotency-answer", scope)).decrypt(
-            sealed[:_NONCE], sealed[_NONCE:], None)
+            sealed[:_NONCE], sealed[_NONCE:], None
+        )
     except InvalidTag:
         raise RuntimeError("a stored idempotent answer failed its integrity check") from None
 
 
 # -- the API description ---------------------------------------------------------------------
+
 
 def _document(wrapper):
     """Add the header, and the replay marker on success answers, to the operation's doc."""
@@ -287,13 +313,15 @@ def _document(wrapper):
     apidoc = copy.deepcopy(getattr(wrapper, "_apidoc", {}))
     arguments = apidoc.setdefault("arguments", {})
     arguments.setdefault("parameters", []).append(
-        {"in": "headers", "required": False, "schema": IdempotencyHeaderSchema})
+        {"in": "headers", "required": False, "schema": IdempotencyHeaderSchema}
+    )
     arguments.setdefault("responses", {})
     for status, answers in apidoc.get("response", {}).get("responses", {}).items():
         if 200 <= int(status) < 300:
             for answer in answers:
                 answer.setdefault("headers", {})[REPLAYED_HEADER] = {
                     "description": "`true` when this is the stored answer to an earlier "
-                                   "request with the same Idempotency-Key.",
-                    "schema": {"type": "string", "enum": ["true"]}}
+                    "request with the same Idempotency-Key.",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
     wrapper._apidoc = apidoc

@@ -1,4 +1,5 @@
 """Who is calling, as the web plumbing sees it: accounts tells it how at start-up."""
+
 from flask import current_app, request
 
 _LOADER = "connect.current_user"

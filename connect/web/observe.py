@@ -1,6 +1,7 @@
 """What every answer tells the operators: a request id (X-Request-Id, on every log line) and
 its count and time by route (connect.metrics), the nearby fast path's answers included; and
 /metrics on the app's port for a caller with ``Authorization: Bearer $METRICS_TOKEN``."""
+
 import hmac
 from time import perf_counter
 
@@ -39,9 +40,14 @@ class ObservedRequests:
         finally:
             route, served_by = environ.get(ROUTE, UNMATCHED)
             method = environ.get("REQUEST_METHOD")
-            metrics.observe_request(route, method if method in _METHODS else "other",
-                                    sent[-1][:3] if sent else "500", served_by,
-                                    perf_counter() - started, environ.get(UNAVAILABLE_CAUSE))
+            metrics.observe_request(
+                route,
+                method if method in _METHODS else "other",
+                sent[-1][:3] if sent else "500",
+                served_by,
+                perf_counter() - started,
+                environ.get(UNAVAILABLE_CAUSE),
+            )
 
 
 def note_route(endpoint, _values):
@@ -56,8 +62,12 @@ def serve_metrics():
         return envelope(404, "not_found", "Not found.")
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-        return envelope(401, "unauthorized", "Send Authorization: Bearer with the metrics "
-                        "token.", headers={"WWW-Authenticate": "Bearer"})
+        return envelope(
+            401,
+            "unauthorized",
+            "Send Authorization: Bearer with the metrics token.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     body, content_type = metrics.exposition()
     return current_app.response_class(body, content_type=content_type)
 

@@ -1,4 +1,5 @@
 """What every server-rendered page shares: template context, error pages in words."""
+
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -61,21 +62,37 @@ def too_many(error):
     wait = retry_after()
     words = {"wait": format_timedelta(timedelta(seconds=wait), threshold=1.0)}
     message = {
-        "account.login": _("Too many tries with this phone number or from this connection. "
-                           "Please wait %(wait)s, then try again.", **words),
-        "account.register": _("Too many accounts were made from this connection. Please "
-                              "wait %(wait)s, then try again.", **words),
-        "resident.new_request": _("Too many requests were posted from this phone number or "
-                                  "this connection. Please wait %(wait)s and try again, or "
-                                  "ask a neighbour to post for you.", **words),
-        "volunteer.claim": _("You have taken on many needs in a short time. Please wait "
-                             "%(wait)s before taking another one.", **words),
-        "offer.ask": _("Too many requests were posted from this phone number or this "
-                       "connection. Please wait %(wait)s and try again.", **words),
-        "offer.new": _("You have posted many offers today. Please wait %(wait)s before "
-                       "posting another one.", **words),
-    }.get(request.endpoint, _("Too many tries. Please wait %(wait)s, then try again.",
-                              **words))
+        "account.login": _(
+            "Too many tries with this phone number or from this connection. "
+            "Please wait %(wait)s, then try again.",
+            **words,
+        ),
+        "account.register": _(
+            "Too many accounts were made from this connection. Please "
+            "wait %(wait)s, then try again.",
+            **words,
+        ),
+        "resident.new_request": _(
+            "Too many requests were posted from this phone number or "
+            "this connection. Please wait %(wait)s and try again, or "
+            "ask a neighbour to post for you.",
+            **words,
+        ),
+        "volunteer.claim": _(
+            "You have taken on many needs in a short time. Please wait "
+            "%(wait)s before taking another one.",
+            **words,
+        ),
+        "offer.ask": _(
+            "Too many requests were posted from this phone number or this "
+            "connection. Please wait %(wait)s and try again.",
+            **words,
+        ),
+        "offer.new": _(
+            "You have posted many offers today. Please wait %(wait)s before posting another one.",
+            **words,
+        ),
+    }.get(request.endpoint, _("Too many tries. Please wait %(wait)s, then try again.", **words))
     response = message_page(_("Please wait a little"), message, status=429)
     response.headers["Retry-After"] = str(wait)
     return response
@@ -89,27 +106,44 @@ def form_expired(error):
     current_app.logger.info("refused a form without a valid CSRF token on %s", where())
     answer = _EXPIRED_FORMS.get(request.blueprint, ExpiredForm())
     if answer.back is not None:
-        flash(_("This page was open for too long, or cookies are turned off. Please try "
-                "again."), "error")
+        flash(
+            _("This page was open for too long, or cookies are turned off. Please try again."),
+            "error",
+        )
         again = request.endpoint in answer.again
         return redirect(request.full_path.rstrip("?") if again else url_for(answer.back))
     message = _("This form could not be sent. Please go back, reload the page and try again.")
     if answer.template is not None:
         return render_template(answer.template, message=message), 400
-    return message_page(_("Please try again"), message, answer.link and url_for(answer.link),
-                        answer.link and _("Go back"), 400)
+    return message_page(
+        _("Please try again"),
+        message,
+        answer.link and url_for(answer.link),
+        answer.link and _("Go back"),
+        400,
+    )
 
 
 def message_page(title, message, link_url=None, link_text=None, status=200):
     """A page of a title, a sentence and one link (back to the start unless given)."""
-    return make_response(render_template("account/message.html", title=title, message=message,
-                                         link_url=link_url, link_text=link_text), status)
+    return make_response(
+        render_template(
+            "account/message.html",
+            title=title,
+            message=message,
+            link_url=link_url,
+            link_text=link_text,
+        ),
+        status,
+    )
 
 
 def problem_page(error, words, link_url, link_text=None):
     """A ConnectError on a page, in words: ``words`` maps a status to (title, message)."""
     title, message = words.get(error.status) or (
-        _("Something went wrong"), _("Please go back and try again."))
+        _("Something went wrong"),
+        _("Please go back and try again."),
+    )
     return message_page(title, message, link_url, link_text or _("Go back"), error.status)
 
 
@@ -130,6 +164,9 @@ def _template_context():
         "current_user": current_user(),
         "current_locale": str(get_locale()),
         "languages": config["LANGUAGES"],
-        "map_config": {"tiles": config["MAP_TILE_URL"], "attribution": config["MAP_ATTRIBUTION"],
-                       "center": list(config["MAP_CENTER"])},
+        "map_config": {
+            "tiles": config["MAP_TILE_URL"],
+            "attribution": config["MAP_ATTRIBUTION"],
+            "center": list(config["MAP_CENTER"]),
+        },
     }

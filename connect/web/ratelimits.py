@@ -1,4 +1,5 @@
 """Every rate limit in one place: what is counted, by which key, and how much is allowed."""
+
 import math
 import time
 
@@ -21,6 +22,7 @@ def _configured(name):
 
 
 # -- keys: they run before the view, so they never raise --------------------------------
+
 
 def client_ip():
     """The client's address (ProxyFix makes it the real one behind a trusted proxy)."""
@@ -53,6 +55,7 @@ def volunteer_account():
 
 # -- when a hit is counted ------------------------------------------------------------------
 
+
 def succeeded(response):
     """Count the hit only when the action went through (201, or a form's redirect)."""
     return response.status_code == 201 or 300 <= response.status_code < 400
@@ -78,8 +81,13 @@ def retry_after():
 def handle_rate_limited(_error):
     """A 429 in the JSON envelope, with how long to wait (details and Retry-After)."""
     wait = retry_after()
-    return envelope(429, "rate_limited", "Too many requests. Please wait and try again.",
-                    {"retry_after": wait}, {"Retry-After": str(wait)})
+    return envelope(
+        429,
+        "rate_limited",
+        "Too many requests. Please wait and try again.",
+        {"retry_after": wait},
+        {"Retry-After": str(wait)},
+    )
 
 
 # -- the limits, applied with a decorator on the API route and on the page ----------------
@@ -88,56 +96,107 @@ def handle_rate_limited(_error):
 # What a limited API operation answers when over its limit; the OpenAPI document lists it.
 TOO_MANY_REQUESTS = {
     "description": "Too many requests: try again after Retry-After seconds "
-                   "(also in details.retry_after).",
-    "headers": {"Retry-After": {"description": "Whole seconds until the limit has room.",
-                                "schema": {"type": "integer", "minimum": 1}}},
+    "(also in details.retry_after).",
+    "headers": {
+        "Retry-After": {
+            "description": "Whole seconds until the limit has room.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
     "content": {"application/json": {"schema": ErrorSchema}},
 }
 
 
 def _limit(*args, **kwargs):
     """A shared limit whose decorator also documents the 429 (pages ignore that)."""
-    limit, document = limiter.shared_limit(*args, **kwargs), Blueprint.doc(
-        responses={429: TOO_MANY_REQUESTS})
+    limit, document = (
+        limiter.shared_limit(*args, **kwargs),
+        Blueprint.doc(responses={429: TOO_MANY_REQUESTS}),
+    )
     return lambda view: document(limit(view))
 
 
 post_per_phone = _limit(
-    _configured("RATELIMIT_POST_PER_PHONE"), scope="post-per-phone", key_func=submitted_phone,
-    methods=["POST"], deduct_when=succeeded)
+    _configured("RATELIMIT_POST_PER_PHONE"),
+    scope="post-per-phone",
+    key_func=submitted_phone,
+    methods=["POST"],
+    deduct_when=succeeded,
+)
 post_per_ip = _limit(
-    _configured("RATELIMIT_POST_PER_IP"), scope="post-per-ip", key_func=client_ip,
-    methods=["POST"], deduct_when=succeeded)
+    _configured("RATELIMIT_POST_PER_IP"),
+    scope="post-per-ip",
+    key_func=client_ip,
+    methods=["POST"],
+    deduct_when=succeeded,
+)
 register_per_ip = _limit(
-    _configured("RATELIMIT_REGISTER_PER_IP"), scope="register-per-ip", key_func=client_ip,
-    methods=["POST"])
+    _configured("RATELIMIT_REGISTER_PER_IP"),
+    scope="register-per-ip",
+    key_func=client_ip,
+    methods=["POST"],
+)
 login_per_phone = _limit(
-    _configured("RATELIMIT_LOGIN_FAILURES_PER_PHONE"), scope="login-per-phone",
-    key_func=submitted_phone, methods=["POST"], deduct_when=login_failed)
+    _configured("RATELIMIT_LOGIN_FAILURES_PER_PHONE"),
+    scope="login-per-phone",
+    key_func=submitted_phone,
+    methods=["POST"],
+    deduct_when=login_failed,
+)
 login_per_ip = _limit(
-    _configured("RATELIMIT_LOGIN_FAILURES_PER_IP"), scope="login-per-ip", key_func=client_ip,
-    methods=["POST"], deduct_when=login_failed)
+    _configured("RATELIMIT_LOGIN_FAILURES_PER_IP"),
+    scope="login-per-ip",
+    key_func=client_ip,
+    methods=["POST"],
+    deduct_when=login_failed,
+)
 claims_per_volunteer = _limit(
-    _configured("RATELIMIT_CLAIMS_PER_VOLUNTEER"), scope="claims-per-volunteer",
-    key_func=volunteer_account, methods=["POST"])
+    _configured("RATELIMIT_CLAIMS_PER_VOLUNTEER"),
+    scope="claims-per-volunteer",
+    key_func=volunteer_account,
+    methods=["POST"],
+)
 edits_per_ip = _limit(
-    _configured("RATELIMIT_EDITS_PER_IP"), scope="edits-per-ip", key_func=client_ip,
-    methods=["POST", "PATCH"])
+    _configured("RATELIMIT_EDITS_PER_IP"),
+    scope="edits-per-ip",
+    key_func=client_ip,
+    methods=["POST", "PATCH"],
+)
 new_links_per_ip = _limit(
-    _configured("RATELIMIT_NEW_LINKS_PER_IP"), scope="new-links-per-ip", key_func=client_ip,
-    methods=["POST"])
+    _configured("RATELIMIT_NEW_LINKS_PER_IP"),
+    scope="new-links-per-ip",
+    key_func=client_ip,
+    methods=["POST"],
+)
 reports_per_account = _limit(
-    _configured("RATELIMIT_REPORTS_PER_ACCOUNT"), scope="reports-per-account",
-    key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)
+    _configured("RATELIMIT_REPORTS_PER_ACCOUNT"),
+    scope="reports-per-account",
+    key_func=volunteer_account,
+    methods=["POST"],
+    deduct_when=succeeded,
+)
 offers_per_account = _limit(
-    _configured("RATELIMIT_OFFERS_PER_ACCOUNT"), scope="offers-per-account",
-    key_func=volunteer_account, methods=["POST"], deduct_when=succeeded)
+    _configured("RATELIMIT_OFFERS_PER_ACCOUNT"),
+    scope="offers-per-account",
+    key_func=volunteer_account,
+    methods=["POST"],
+    deduct_when=succeeded,
+)
 assignments_per_account = _limit(
-    _configured("RATELIMIT_ASSIGNMENTS_PER_ACCOUNT"), scope="assignments-per-account",
-    key_func=volunteer_account, methods=["POST"])
+    _configured("RATELIMIT_ASSIGNMENTS_PER_ACCOUNT"),
+    scope="assignments-per-account",
+    key_func=volunteer_account,
+    methods=["POST"],
+)
 intake_per_account = _limit(
-    _configured("RATELIMIT_INTAKE_PER_ACCOUNT"), scope="intake-per-account",
-    key_func=volunteer_account, methods=["POST"])
+    _configured("RATELIMIT_INTAKE_PER_ACCOUNT"),
+    scope="intake-per-account",
+    key_func=volunteer_account,
+    methods=["POST"],
+)
 public_export_per_ip = _limit(
-    _configured("RATELIMIT_PUBLIC_EXPORT_PER_IP"), scope="public-export-per-ip",
-    key_func=client_ip, methods=["GET"])
+    _configured("RATELIMIT_PUBLIC_EXPORT_PER_IP"),
+    scope="public-export-per-ip",
+    key_func=client_ip,
+    methods=["GET"],
+)

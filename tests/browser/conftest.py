@@ -5,6 +5,7 @@ every step, axe-core checks and page weights.
 Nothing here reaches the internet: map tiles are answered with a tiny local PNG (or made to
 fail), and any other outside request is aborted and reported.
 """
+
 import base64
 import logging
 import os
@@ -20,17 +21,29 @@ from .seed import HOME, Seed
 
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-PHONE = {"viewport": {"width": 360, "height": 640}, "device_scale_factor": 2,
-         "is_mobile": True, "has_touch": True, "locale": "vi-VN"}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {
+    "viewport": {"width": 360, "height": 640},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "vi-VN",
+}
 TIMEOUT_MS = 10_000
 # Anything not served by the test server: tiles are answered or failed, the rest aborted.
 OUTSIDE = re.compile(r"^(?!https?://127\.0\.0\.1[:/])[a-z][a-z0-9+.-]*://", re.I)
 # A 1×1 light grey PNG: a tile that loads without the internet.
 TILE_PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC")
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4//8/AAX+Av4N70a4AAAAAElFTkSuQmCC"
+)
 SERVER_CONFIG = {
     "CONNECT_ENV": "development",
     "SECRET_KEY": "browser-test-secret",
@@ -57,11 +70,13 @@ class LiveServer:
 
         self.app = app
         self.errors = []
-        self._server = make_server("127.0.0.1", 0, app, threaded=True,
-                                   request_handler=QuietHandler)
+        self._server = make_server(
+            "127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler
+        )
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="live-server",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="live-server", daemon=True
+        )
         self._handler = _ErrorCollector(self.errors)
         app.logger.addHandler(self._handler)
 
@@ -93,10 +108,11 @@ class _ErrorCollector(logging.Handler):
 @pytest.fixture(scope="module")
 def live_server(sqlite_template, tmp_path_factory, fast_hasher):
     """A fresh migrated SQLite database per test module, served over real HTTP."""
-    from conftest import share_compiled_templates
     from connect import create_app
     from connect.accounts import services
     from connect.extensions import db
+
+    from conftest import share_compiled_templates
 
     path = tmp_path_factory.mktemp("browser-db") / "connect.db"
     shutil.copyfile(sqlite_template, path)
@@ -144,8 +160,9 @@ def playwright_driver():
 
 @pytest.fixture(scope="session")
 def browser(playwright_driver):
-    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                args=CHROMIUM_ARGS)
+    browser = playwright_driver.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    )
     yield browser
     browser.close()
 
@@ -169,8 +186,10 @@ class Contexts:
         options = dict(PHONE) if phone else {"viewport": {"width": 1280, "height": 800}}
         options.update(locale=locale, java_script_enabled=javascript)
         if geolocation:
-            options.update(geolocation={"latitude": HOME[0], "longitude": HOME[1]},
-                           permissions=["geolocation", "clipboard-read", "clipboard-write"])
+            options.update(
+                geolocation={"latitude": HOME[0], "longitude": HOME[1]},
+                permissions=["geolocation", "clipboard-read", "clipboard-write"],
+            )
         context = self.browser.new_context(base_url=self.server.url, **options)
         context.set_default_timeout(TIMEOUT_MS)
         context.set_default_navigation_timeout(TIMEOUT_MS)
@@ -218,8 +237,9 @@ def contexts(browser, live_server):
     made.close()
     assert not made.page_errors, "JavaScript errors:\n" + "\n".join(made.page_errors)
     stray = [url for url, what in made.outside_requests if what == "aborted"]
-    assert not stray, "pages asked for outside resources (only map tiles may be):\n" + \
-        "\n".join(stray)
+    assert not stray, "pages asked for outside resources (only map tiles may be):\n" + "\n".join(
+        stray
+    )
 
 
 @pytest.fixture
@@ -275,17 +295,23 @@ def axe_check(axe_results):
     def check(page, name):
         violations = run_axe(page)["violations"]
         blocking = [v for v in violations if v["impact"] in ("serious", "critical")]
-        axe_results.record(name, {
-            "url": page.url,
-            "violations": len(violations),
-            "serious_or_critical": len(blocking),
-            "by_rule": {v["id"]: {"impact": v["impact"], "nodes": len(v["nodes"])}
-                        for v in violations},
-        })
+        axe_results.record(
+            name,
+            {
+                "url": page.url,
+                "violations": len(violations),
+                "serious_or_critical": len(blocking),
+                "by_rule": {
+                    v["id"]: {"impact": v["impact"], "nodes": len(v["nodes"])} for v in violations
+                },
+            },
+        )
         if violations:
             print(f"\naxe on {name} ({page.url}):\n{describe_violations(violations)}")
-        assert not blocking, (f"axe-core: serious/critical violations on {name} ({page.url}):\n"
-                              + describe_violations(blocking))
+        assert not blocking, (
+            f"axe-core: serious/critical violations on {name} ({page.url}):\n"
+            + describe_violations(blocking)
+        )
         return violations
 
     return check
@@ -306,12 +332,23 @@ def weigh(contexts, seed, weight_results):
         rows = meter.rows()
         total = sum(row["bytes"] for row in rows)
         key = f"{name} ({accept_encoding})" if accept_encoding else name
-        weight_results.record(key, {
-            "path": path, "bytes": total, "kb": round(total / 1024, 1),
-            "resources": [{"url": row["url"].replace(contexts.server.url, ""),
-                           "status": row["status"], "bytes": row["bytes"],
-                           "encoding": row["encoding"]} for row in rows],
-        })
+        weight_results.record(
+            key,
+            {
+                "path": path,
+                "bytes": total,
+                "kb": round(total / 1024, 1),
+                "resources": [
+                    {
+                        "url": row["url"].replace(contexts.server.url, ""),
+                        "status": row["status"],
+                        "bytes": row["bytes"],
+                        "encoding": row["encoding"],
+                    }
+                    for row in rows
+                ],
+            },
+        )
         return total, page
 
     return measure
@@ -325,8 +362,10 @@ def pytest_sessionstart(session):
 
 def pytest_terminal_summary(terminalreporter):
     """Print the page weights (and axe results) measured in this run."""
-    for title, results in (("page weights (first load, map tiles excluded)", WEIGHT_RESULTS),
-                           ("axe-core", AXE_RESULTS)):
+    for title, results in (
+        ("page weights (first load, map tiles excluded)", WEIGHT_RESULTS),
+        ("axe-core", AXE_RESULTS),
+    ):
         data = results.read()
         if not data:
             continue
@@ -335,15 +374,21 @@ def pytest_terminal_summary(terminalreporter):
             if "kb" in row:
                 terminalreporter.write_line(
                     f"{name:<28} {row['kb']:>7.1f} KB  {len(row['resources']):>3} resources"
-                    f"  {row['path']}")
+                    f"  {row['path']}"
+                )
                 continue
-            rules = ", ".join(f"{rule} ({v['impact']}, {v['nodes']})"
-                              for rule, v in row["by_rule"].items()) or "none"
+            rules = (
+                ", ".join(
+                    f"{rule} ({v['impact']}, {v['nodes']})" for rule, v in row["by_rule"].items()
+                )
+                or "none"
+            )
             small = [t for t in row.get("small_tap_targets", []) if t["kind"] == "control"]
             terminalreporter.write_line(
                 f"{name:<28} serious/critical {row['serious_or_critical']}, "
                 f"all {row['violations']}: {rules}; tap targets < 44 px: {len(small)}; "
-                f"library English: {len(row.get('library_english', []))}")
+                f"library English: {len(row.get('library_english', []))}"
+            )
 
 
 # -- data made through the JSON API --------------------------------------------------------

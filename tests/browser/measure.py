@@ -1,4 +1,5 @@
 """What the browser tests measure: axe-core results and bytes transferred, per page."""
+
 import fcntl
 import json
 import re
@@ -80,16 +81,19 @@ class TransferMeter:
         self.cdp.send("Network.enable")
         self.cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
         if accept_encoding:  # e.g. an older phone browser without zstd or brotli
-            self.cdp.send("Network.setExtraHTTPHeaders",
-                          {"headers": {"Accept-Encoding": accept_encoding}})
+            self.cdp.send(
+                "Network.setExtraHTTPHeaders", {"headers": {"Accept-Encoding": accept_encoding}}
+            )
 
     def _response(self, event):
         response = event["response"]
         self.requests[event["requestId"]] = {
-            "url": response["url"], "status": response["status"],
+            "url": response["url"],
+            "status": response["status"],
             "type": event.get("type", ""),
-            "encoding": {k.lower(): v for k, v in response.get("headers", {}).items()}
-            .get("content-encoding", ""),
+            "encoding": {k.lower(): v for k, v in response.get("headers", {}).items()}.get(
+                "content-encoding", ""
+            ),
         }
 
     def _finished(self, event):
@@ -101,8 +105,9 @@ class TransferMeter:
     def rows(self, exclude=TILE_URL):
         rows = []
         for request_id, size in self.finished.items():
-            info = self.requests.get(request_id, {"url": "?", "status": 0, "type": "",
-                                                  "encoding": ""})
+            info = self.requests.get(
+                request_id, {"url": "?", "status": 0, "type": "", "encoding": ""}
+            )
             if exclude.search(info["url"]) or (info["url"] == "?" and not size):
                 continue
             rows.append({**info, "bytes": size})

@@ -1,5 +1,6 @@
 """Data made through the JSON API of the served app, for what a test does not exercise in
 the browser: requests, volunteers, claims; and logging a browser context in."""
+
 from itertools import count
 
 HOME = (21.2731, 106.1946)  # Bac Giang city
@@ -29,30 +30,52 @@ class Seed:
     def help_request(self, at=HOME, **overrides):
         """Post a request; returns the 201 body (id, manage_token, ...)."""
         lat, lon = at
-        payload = {"categories": ["food"], "description": "Cần gạo và trứng cho 4 người",
-                   "household_size": 4, "urgency": "normal",
-                   "location": {"lat": lat, "lon": lon},
-                   "contact_name": "Nguyễn Văn An", "phone": new_phone(),
-                   "address": "12 Ngõ 3, Trần Phú", **overrides}
+        payload = {
+            "categories": ["food"],
+            "description": "Cần gạo và trứng cho 4 người",
+            "household_size": 4,
+            "urgency": "normal",
+            "location": {"lat": lat, "lon": lon},
+            "contact_name": "Nguyễn Văn An",
+            "phone": new_phone(),
+            "address": "12 Ngõ 3, Trần Phú",
+            **overrides,
+        }
         return self._ok(self.client.post("/api/v1/requests", json=payload), 201)
 
     def user(self, name="Trần Thị Bình"):
         """Register an account; returns (phone, password, Authorization headers)."""
         phone = new_phone()
-        self._ok(self.client.post("/api/v1/auth/register", json={
-            "phone": phone, "password": self.PASSWORD, "name": name}), 201)
-        token = self._ok(self.client.post("/api/v1/auth/token", json={
-            "phone": phone, "password": self.PASSWORD}))["token"]
+        self._ok(
+            self.client.post(
+                "/api/v1/auth/register",
+                json={"phone": phone, "password": self.PASSWORD, "name": name},
+            ),
+            201,
+        )
+        token = self._ok(
+            self.client.post(
+                "/api/v1/auth/token", json={"phone": phone, "password": self.PASSWORD}
+            )
+        )["token"]
         return phone, self.PASSWORD, {"Authorization": f"Bearer {token}"}
 
-    def volunteer(self, at=HOME, radius_m=5000,
-                  name="Lê Văn Cường"):
+    def volunteer(self, at=HOME, radius_m=5000, name="Lê Văn Cường"):
         """An on-duty volunteer; returns (phone, password, headers)."""
         phone, password, headers = self.user(name)
-        self._ok(self.client.put("/api/v1/volunteers/me", headers=headers, json={
-            "location": {"lat": at[0], "lon": at[1]}, "radius_m": radius_m,
-            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-            "on_duty": True, "capacity": 3}))
+        self._ok(
+            self.client.put(
+                "/api/v1/volunteers/me",
+                headers=headers,
+                json={
+                    "location": {"lat": at[0], "lon": at[1]},
+                    "radius_m": radius_m,
+                    "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+                    "on_duty": True,
+                    "capacity": 3,
+                },
+            )
+        )
         return phone, password, headers
 
     def coordinator(self, areas=("24",), role="coordinator"):
@@ -75,22 +98,38 @@ class Seed:
             result = runner.invoke(args=["connect", "import-areas", str(areas_file)])
             assert result.exit_code == 0, result.output
         phone = new_phone()
-        result = runner.invoke(args=[
-            "connect", "create-user", "--phone", phone, "--name", "Điều phối viên",
-            "--role", role, "--password", self.PASSWORD,
-            *[arg for code in (areas if role == "coordinator" else ()) for arg in ("--area", code)]])
+        result = runner.invoke(
+            args=[
+                "connect",
+                "create-user",
+                "--phone",
+                phone,
+                "--name",
+                "Điều phối viên",
+                "--role",
+                role,
+                "--password",
+                self.PASSWORD,
+                *[
+                    arg
+                    for code in (areas if role == "coordinator" else ())
+                    for arg in ("--area", code)
+                ],
+            ]
+        )
         assert result.exit_code == 0, result.output
-        token = self._ok(self.client.post("/api/v1/auth/token", json={
-            "phone": phone, "password": self.PASSWORD}))["token"]
+        token = self._ok(
+            self.client.post(
+                "/api/v1/auth/token", json={"phone": phone, "password": self.PASSWORD}
+            )
+        )["token"]
         return phone, self.PASSWORD, {"Authorization": f"Bearer {token}"}
 
     def claim(self, request_id, headers):
-        return self._ok(self.client.post(f"/api/v1/requests/{request_id}/claim",
-                                         headers=headers))
+        return self._ok(self.client.post(f"/api/v1/requests/{request_id}/claim", headers=headers))
 
     def helped(self, request_id, headers):
-        return self._ok(self.client.post(f"/api/v1/requests/{request_id}/helped",
-                                         headers=headers))
+        return self._ok(self.client.post(f"/api/v1/requests/{request_id}/helped", headers=headers))
 
     def log_in(self, context, phone, password=PASSWORD):
         """Log a browser context in through the login form (a page opened and closed)."""

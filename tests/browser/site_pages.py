@@ -4,6 +4,7 @@ in a given state (for axe-core and page weights).
 Each page opener takes (page, seed), prepares what the page needs (an account, a request, a
 claim) and navigates; it returns the path it opened.
 """
+
 import itertools
 import re
 
@@ -16,6 +17,7 @@ _PHONES = (f"0913 {n // 1000:03d} {n % 1000:03d}" for n in itertools.count(1))
 
 
 # -- steps --------------------------------------------------------------------------------
+
 
 def fill_request(page, phone=None, description="Cần gạo và trứng cho 4 người"):
     """Answer the request form the way a resident does (everything but the location)."""
@@ -143,10 +145,18 @@ def report_form(page, seed):
 def _an_offer(seed, headers=None):
     """An open offer of help near HOME, posted through the API; returns its body."""
     headers = headers or seed.user(name="Cửa hàng Thu Hà")[2]
-    response = seed.client.post("/api/v1/offers", headers=headers, json={
-        "kind": "shop", "title": "Rau sạch và trứng gà", "categories": ["food"],
-        "description": "Rau muống, cải ngọt, trứng gà ta. Giao trong phường.",
-        "quantity": "10 kg rau, 50 quả trứng", "location": {"lat": 21.2745, "lon": 106.1960}})
+    response = seed.client.post(
+        "/api/v1/offers",
+        headers=headers,
+        json={
+            "kind": "shop",
+            "title": "Rau sạch và trứng gà",
+            "categories": ["food"],
+            "description": "Rau muống, cải ngọt, trứng gà ta. Giao trong phường.",
+            "quantity": "10 kg rau, 50 quả trứng",
+            "location": {"lat": 21.2745, "lon": 106.1960},
+        },
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 
@@ -169,10 +179,17 @@ def your_offers(page, seed):
     phone, _, headers = seed.user(name="Cửa hàng Thu Hà")
     seed.log_in(page.context, phone)
     offer = _an_offer(seed, headers)
-    asked = seed.client.post(f"/api/v1/offers/{offer['id']}/ask", json={
-        "categories": ["food"], "description": "Cần rau cho 3 người", "household_size": 3,
-        "location": {"lat": 21.2760, "lon": 106.1990}, "contact_name": "Bà Lan",
-        "phone": seed.new_phone()})
+    asked = seed.client.post(
+        f"/api/v1/offers/{offer['id']}/ask",
+        json={
+            "categories": ["food"],
+            "description": "Cần rau cho 3 người",
+            "household_size": 3,
+            "location": {"lat": 21.2760, "lon": 106.1990},
+            "contact_name": "Bà Lan",
+            "phone": seed.new_phone(),
+        },
+    )
     assert asked.status_code == 201, asked.get_json()
     return _goto(page, "/volunteer/offers")
 
@@ -205,6 +222,7 @@ SITE_PAGES = {
 
 
 # -- the coordinator console (desktop first) ---------------------------------------------
+
 
 def _as_coordinator(page, seed):
     phone, _, _ = seed.coordinator(areas=("24",))

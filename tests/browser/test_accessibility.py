@@ -1,8 +1,10 @@
 """Every page passes axe-core with no serious or critical violation, its tap targets are at
 least 44 px, and a Vietnamese page carries no English from the libraries it uses, on a phone.
 Results per page go to test-artifacts/browser/axe-summary.json."""
+
 import pytest
 from playwright.sync_api import expect
+
 from .site_pages import SITE_PAGES
 
 # Interactive elements smaller than 44 px. Exempt: links inside a sentence (WCAG 2.5.8
@@ -77,8 +79,12 @@ def _home_in_english(page, seed):
     return page.url
 
 
-STATES = {**SITE_PAGES, "map with a dot's card open": _map_with_a_card_open,
-          "manage page, claimed": _manage_page_claimed, "home in English": _home_in_english}
+STATES = {
+    **SITE_PAGES,
+    "map with a dot's card open": _map_with_a_card_open,
+    "manage page, claimed": _manage_page_claimed,
+    "home in English": _home_in_english,
+}
 
 
 @pytest.mark.parametrize("name", STATES)
@@ -90,14 +96,16 @@ def test_page_is_accessible_on_a_phone(name, contexts, seed, shot, axe_check, ax
     axe_check(page, name)
     small = page.evaluate(SMALL_TAP_TARGETS)
     english = [] if name.endswith("English") else page.evaluate(LIBRARY_ENGLISH)
-    axe_results.record(name, {**axe_results.data[name], "small_tap_targets": small,
-                              "library_english": english})
+    axe_results.record(
+        name, {**axe_results.data[name], "small_tap_targets": small, "library_english": english}
+    )
     controls = [target for target in small if target["kind"] == "control"]
     problems = []
     if controls:
-        problems.append(f"tap targets under 44 px on {name}:\n" + "\n".join(
-            f"  {t['width']}×{t['height']}: {t['html']}" for t in controls))
+        problems.append(
+            f"tap targets under 44 px on {name}:\n"
+            + "\n".join(f"  {t['width']}×{t['height']}: {t['html']}" for t in controls)
+        )
     if english:
-        problems.append(f"English left on the Vietnamese {name} page:\n  "
-                        + "\n  ".join(english))
+        problems.append(f"English left on the Vietnamese {name} page:\n  " + "\n  ".join(english))
     assert not problems, "\n".join(problems)

@@ -1,5 +1,6 @@
 """The console's exports page in Chromium: filters, the row count, and downloads that arrive
 as files (CSV with its byte-order mark, GeoJSON), on a desktop and a tablet."""
+
 import csv
 import io
 import json
@@ -18,8 +19,12 @@ LUC_NAM = (21.2930, 106.3960)  # Lục Nam (district 24-220)
 def world(live_server):
     seed = Seed(live_server)
     coordinator = seed.coordinator(areas=("24",))
-    city = [seed.help_request(at=(CITY[0] + 0.003 * i, CITY[1]),
-                              urgency="urgent" if i % 2 else "normal") for i in range(4)]
+    city = [
+        seed.help_request(
+            at=(CITY[0] + 0.003 * i, CITY[1]), urgency="urgent" if i % 2 else "normal"
+        )
+        for i in range(4)
+    ]
     luc_nam = [seed.help_request(at=(LUC_NAM[0] + 0.003 * i, LUC_NAM[1])) for i in range(6)]
     volunteer = seed.volunteer(at=CITY)[2]
     seed.claim(city[0]["id"], volunteer)
@@ -37,8 +42,7 @@ def exports_page(contexts, world, viewport=None):
     return page
 
 
-def test_a_coordinator_filters_and_downloads_the_requests_as_csv(contexts, world, shot,
-                                                                 axe_check):
+def test_a_coordinator_filters_and_downloads_the_requests_as_csv(contexts, world, shot, axe_check):
     page = exports_page(contexts, world)
     page.goto("/console/exports?lang=en")
     expect(page.get_by_role("heading", name="Exports", exact=True)).to_be_visible()

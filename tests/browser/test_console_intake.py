@@ -1,6 +1,7 @@
 """Hotline intake in the browser: an operator at a desktop takes a call, checks the phone
 first, places the caller on the map (or types the point), is warned of a look-alike request
 nearby, posts anyway, and reads the caller's manage link off the confirmation."""
+
 import re
 
 from playwright.sync_api import expect
@@ -14,7 +15,8 @@ TYPED = "21.273400, 106.194600"
 
 
 def test_an_operator_enters_a_call_is_warned_of_a_look_alike_and_posts_anyway(
-        contexts, shot, seed, axe_check):
+    contexts, shot, seed, axe_check
+):
     existing = seed.help_request(at=HOME, categories=["food"])
     phone, _, _ = seed.coordinator(areas=("24",))
     context = contexts.new(phone=False, geolocation=False)
@@ -60,7 +62,8 @@ def test_an_operator_enters_a_call_is_warned_of_a_look_alike_and_posts_anyway(
     row = warning.locator(f"[data-nearby-request='{existing['id']}']")
     expect(row).to_contain_text("33 m")
     expect(row.get_by_role("link", name=f"#{existing['id']}")).to_have_attribute(
-        "href", f"/console/requests/{existing['id']}")
+        "href", f"/console/requests/{existing['id']}"
+    )
     # The answers are all still there.
     expect(page.get_by_label("Caller's name")).to_have_value("Bà Nguyễn Thị Hoa")
     expect(page.get_by_label("Or type the point: latitude, longitude")).to_have_value(TYPED)

@@ -2,6 +2,7 @@
 status colour (as points, or clusters when many), filters that change the count and live in
 the URL, the heat and volunteer layers, a point's side panel with a link to the request, and
 a coordinator of another area or a volunteer seeing none of it."""
+
 import math
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -41,13 +42,20 @@ def world(live_server):
     posted = {"city": [], "luc_nam": []}
     for i in range(CITY_COUNT):
         medicine = i % 5 == 0
-        posted["city"].append(seed.help_request(
-            at=jitter(CITY, i), categories=["medicine"] if medicine else ["food"],
-            urgency="urgent" if i in (0, 7, 14, 21) else "normal",
-            description=URGENT_MEDICINE if i == 0 else "Cần gạo và trứng cho 4 người"))
+        posted["city"].append(
+            seed.help_request(
+                at=jitter(CITY, i),
+                categories=["medicine"] if medicine else ["food"],
+                urgency="urgent" if i in (0, 7, 14, 21) else "normal",
+                description=URGENT_MEDICINE if i == 0 else "Cần gạo và trứng cho 4 người",
+            )
+        )
     for i in range(LUC_NAM_COUNT):
-        posted["luc_nam"].append(seed.help_request(
-            at=jitter(LUC_NAM, i), categories=["medicine"] if i < 2 else ["food", "supplies"]))
+        posted["luc_nam"].append(
+            seed.help_request(
+                at=jitter(LUC_NAM, i), categories=["medicine"] if i < 2 else ["food", "supplies"]
+            )
+        )
     helper = seed.volunteer(at=CITY)
     seed.claim(posted["city"][3]["id"], helper[2])
     other = seed.volunteer(at=CITY)
@@ -59,8 +67,11 @@ def world(live_server):
 
 def console(contexts, world, viewport=None, areas=None, role="coordinator"):
     """A desktop (or tablet) page logged in as a coordinator that reports CSP violations."""
-    phone = world["coordinator"][0] if areas is None and role == "coordinator" else \
-        world["seed"].coordinator(areas=areas or (), role=role)[0]
+    phone = (
+        world["coordinator"][0]
+        if areas is None and role == "coordinator"
+        else world["seed"].coordinator(areas=areas or (), role=role)[0]
+    )
     context = contexts.new(phone=False)
     context.add_init_script(WATCH)
     world["seed"].log_in(context, phone)
@@ -75,7 +86,8 @@ def map_loaded(page):
     either marks the map busy at once)."""
     page.wait_for_function(
         "() => { const m = document.querySelector('[data-console-map]');"
-        " return m && m.getAttribute('aria-busy') === 'false' && m.hasAttribute('data-loaded'); }")
+        " return m && m.getAttribute('aria-busy') === 'false' && m.hasAttribute('data-loaded'); }"
+    )
     settle_map(page)
 
 
@@ -85,7 +97,9 @@ def zoom_out(page):
     page.get_by_role("button", name="Zoom out").click()
     page.wait_for_function(
         "before => document.querySelector('[data-console-map]').getAttribute('data-loaded')"
-        " !== before", arg=before)
+        " !== before",
+        arg=before,
+    )
     map_loaded(page)
 
 
@@ -93,7 +107,8 @@ def drawn(page):
     """Requests drawn: single dots plus what the clusters on the map say they hold."""
     groups = page.locator(".leaflet-marker-pane .cmap-cluster-count")
     return page.locator(".leaflet-marker-pane .cmap-point").count() + sum(
-        int(n) for n in groups.evaluate_all("els => els.map(e => e.dataset.count)"))
+        int(n) for n in groups.evaluate_all("els => els.map(e => e.dataset.count)")
+    )
 
 
 def shown_total(page):
@@ -105,7 +120,8 @@ def csp_violations(page):
 
 
 def test_a_coordinator_sees_the_requests_of_their_province_filters_them_and_opens_one(
-        contexts, world, shot, axe_check):
+    contexts, world, shot, axe_check
+):
     page = console(contexts, world)
     page.goto("/console/map?lang=en")
     expect(page.get_by_role("link", name="Map")).to_have_attribute("aria-current", "page")
@@ -187,7 +203,8 @@ def test_a_coordinator_sees_the_requests_of_their_province_filters_them_and_open
     expect(page.locator("[data-legend=heat]")).to_be_visible()
     assert heat.evaluate(
         "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-        " for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) return true; } return false; }")
+        " for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) return true; } return false; }"
+    )
     page.get_by_role("checkbox", name="Volunteers on duty").uncheck()
     expect(tags).to_have_count(0)
     shot(page, "desktop heat on volunteers off")
@@ -218,8 +235,7 @@ def test_a_coordinator_sees_the_requests_of_their_province_filters_them_and_open
     assert csp_violations(page) == []
 
 
-def test_a_cluster_shows_its_count_and_zooms_in_when_clicked(contexts, world, shot,
-                                                             monkeypatch):
+def test_a_cluster_shows_its_count_and_zooms_in_when_clicked(contexts, world, shot, monkeypatch):
     # Clusters from the first request on (the endpoint sends points while 500 or fewer).
     monkeypatch.setattr(mapdata, "POINTS_MAX", 0)
     page = console(contexts, world)
@@ -232,16 +248,23 @@ def test_a_cluster_shows_its_count_and_zooms_in_when_clicked(contexts, world, sh
     assert sum(counts) == shown_total(page) == CITY_COUNT + LUC_NAM_COUNT
     expect(page.locator(".cmap-cluster-urgent").first).to_be_visible()
     shot(page, "desktop clusters")
-    zoom = page.evaluate("() => document.querySelector('[data-loaded]').getAttribute('data-loaded')")
+    zoom = page.evaluate(
+        "() => document.querySelector('[data-loaded]').getAttribute('data-loaded')"
+    )
     biggest = max(range(len(counts)), key=counts.__getitem__)
     clusters.nth(biggest).click()
     page.wait_for_function(
         "before => document.querySelector('[data-console-map]').getAttribute('data-loaded')"
-        " !== before", arg=zoom)
+        " !== before",
+        arg=zoom,
+    )
     map_loaded(page)
     zoom_before = int(parse_qs(urlsplit(zoom).query)["zoom"][0])
-    zoom_after = int(parse_qs(urlsplit(page.locator("[data-console-map]").get_attribute(
-        "data-loaded")).query)["zoom"][0])
+    zoom_after = int(
+        parse_qs(urlsplit(page.locator("[data-console-map]").get_attribute("data-loaded")).query)[
+            "zoom"
+        ][0]
+    )
     assert zoom_after == zoom_before + 2
     assert csp_violations(page) == []
 
@@ -263,7 +286,8 @@ def test_the_map_fits_a_tablet_with_the_filters_folded_above_it(contexts, world,
     page.get_by_role("checkbox", name="Medicine").uncheck()
     map_loaded(page)
     expect(page.locator("[data-cmap-count]")).to_have_text(
-        f"{CITY_COUNT + LUC_NAM_COUNT} requests in view")
+        f"{CITY_COUNT + LUC_NAM_COUNT} requests in view"
+    )
     assert csp_violations(page) == []
 
 
@@ -274,7 +298,9 @@ def test_a_coordinator_of_luc_nam_sees_only_luc_nam(contexts, world, shot):
     expect(page.locator("[data-cmap-count]")).to_have_text(f"{LUC_NAM_COUNT} requests in view")
     assert drawn(page) == LUC_NAM_COUNT
     assert page.get_by_label("Area").locator("option").all_text_contents() == [
-        "All my areas", "Huyện Lục Nam (demo)"]
+        "All my areas",
+        "Huyện Lục Nam (demo)",
+    ]
     # Zoomed out over the whole province, still only Lục Nam's requests and volunteer.
     for _ in range(2):
         zoom_out(page)

@@ -1,5 +1,6 @@
 """Moderation in the browser: a coordinator at a desktop reviews what residents reported,
 blocks the phone behind an auto-hidden request, and lifts the block again."""
+
 from playwright.sync_api import expect
 
 from .seed import HOME
@@ -10,13 +11,16 @@ DESKTOP = {"width": 1280, "height": 900}
 def _report(seed, request_id, reason):
     _, _, headers = seed.user()
     response = seed.client.post(
-        f"/api/v1/requests/{request_id}/report", headers=headers,
-        json={"reason": reason, "comment": "Hỏi chuyển khoản trước"})
+        f"/api/v1/requests/{request_id}/report",
+        headers=headers,
+        json={"reason": reason, "comment": "Hỏi chuyển khoản trước"},
+    )
     assert response.status_code == 201, response.get_json()
 
 
 def test_a_coordinator_blocks_the_phone_behind_a_reported_request_and_lifts_it(
-        contexts, shot, seed, axe_check):
+    contexts, shot, seed, axe_check
+):
     hidden = seed.help_request(at=HOME, description="Bán gạo giá rẻ, gọi ngay")
     for reason in ("advertising", "advertising", "scam"):
         _report(seed, hidden["id"], reason)
@@ -49,7 +53,8 @@ def test_a_coordinator_blocks_the_phone_behind_a_reported_request_and_lifts_it(
     expect(row).to_have_count(1)
     expect(row).to_contain_text("Quảng cáo bán gạo")
     expect(page.locator("[data-recent-actions]")).to_contain_text(
-        "phone blocked: Quảng cáo bán gạo, nhiều báo cáo")
+        "phone blocked: Quảng cáo bán gạo, nhiều báo cáo"
+    )
     shot(page, "blocked")
 
     lift = row.locator("[data-action='lift']")

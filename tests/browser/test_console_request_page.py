@@ -1,5 +1,6 @@
 """A request in the console, in the browser: a coordinator at a desktop sees everything about
 it (with a small map of the exact and public points), and assigns the nearest volunteer."""
+
 from playwright.sync_api import expect
 
 from .seed import HOME
@@ -9,11 +10,16 @@ DESKTOP = {"width": 1280, "height": 900}
 HERE = (HOME[0] + 0.012, HOME[1] - 0.009)
 
 
-def test_a_coordinator_sees_a_request_and_assigns_the_nearest_volunteer(contexts, shot, seed,
-                                                                        axe_check):
-    need = seed.help_request(at=HERE, contact_name="Đỗ Thị Hằng",
-                             address="Số 7 ngõ 12, phường Trần Phú",
-                             description="Cần gạo và sữa cho 2 cháu nhỏ", urgency="urgent")
+def test_a_coordinator_sees_a_request_and_assigns_the_nearest_volunteer(
+    contexts, shot, seed, axe_check
+):
+    need = seed.help_request(
+        at=HERE,
+        contact_name="Đỗ Thị Hằng",
+        address="Số 7 ngõ 12, phường Trần Phú",
+        description="Cần gạo và sữa cho 2 cháu nhỏ",
+        urgency="urgent",
+    )
     seed.volunteer(at=(HERE[0] + 0.003, HERE[1]), radius_m=2000, name="Phạm Văn Gần")
     phone, _, _ = seed.coordinator(areas=("24",))
     context = contexts.new(phone=False, geolocation=False)

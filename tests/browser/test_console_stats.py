@@ -1,5 +1,6 @@
 """The console's statistics page in Chromium: two weeks of history drawn as SVG charts on a
 desktop and a tablet, the filters as a GET form, the JSON link, and no accessibility faults."""
+
 import math
 from datetime import timedelta
 
@@ -17,8 +18,10 @@ CATEGORIES = (["food"], ["medicine"], ["food", "supplies"], ["other"], ["medical
 
 def near(at, i, step=0.0019):
     angle = i * 0.9
-    return (at[0] + step * (1 + i // 7) * math.sin(angle),
-            at[1] + step * (1 + i // 7) * math.cos(angle))
+    return (
+        at[0] + step * (1 + i // 7) * math.sin(angle),
+        at[1] + step * (1 + i // 7) * math.cos(angle),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +32,9 @@ def world(live_server):
 
     seed = Seed(live_server)
     coordinator = seed.coordinator(areas=("24",))
-    start = clock.now().replace(hour=1, minute=0, second=0, microsecond=0) \
-        - timedelta(days=DAYS - 1)
+    start = clock.now().replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(
+        days=DAYS - 1
+    )
     moment = {"now": start}
     helped = 0
     with pytest.MonkeyPatch.context() as patch:
@@ -53,7 +57,8 @@ def world(live_server):
                     moment["now"] += timedelta(hours=3)
                     response = seed.client.post(
                         f"/api/v1/requests/{posted['id']}/confirm",
-                        headers={"X-Manage-Token": posted["manage_token"]})
+                        headers={"X-Manage-Token": posted["manage_token"]},
+                    )
                     assert response.status_code == 200, response.get_json()
         for i in range(2):  # food needed in Lục Nam now
             moment["now"] = start + timedelta(days=DAYS - 1, hours=2, minutes=i)
@@ -71,8 +76,9 @@ def statistics_page(contexts, world, viewport=None):
     return page
 
 
-def test_a_coordinator_sees_two_weeks_of_assists_and_the_open_need(contexts, world, shot,
-                                                                   axe_check):
+def test_a_coordinator_sees_two_weeks_of_assists_and_the_open_need(
+    contexts, world, shot, axe_check
+):
     page = statistics_page(contexts, world)
     page.goto("/console/statistics?lang=en")
     expect(page.get_by_role("heading", name="Statistics", exact=True)).to_be_visible()
@@ -98,7 +104,7 @@ def test_the_filters_narrow_the_page_and_the_json_link_follows(contexts, world, 
     page.get_by_role("button", name="Show").click()
     page.wait_for_url("**area=24-220**")
     expect(page.locator('#need-table tbody tr[data-area="24-220"]')).to_have_count(1)
-    assert page.locator('#need-table tbody tr').count() == 1
+    assert page.locator("#need-table tbody tr").count() == 1
     href = page.get_by_role("link", name="Download JSON").get_attribute("href")
     assert "area=24-220" in href and "category=food" in href
     body = page.request.get(href).json()

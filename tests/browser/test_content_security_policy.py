@@ -1,5 +1,6 @@
 """Every page works under the Content-Security-Policy with not one violation: Leaflet draws
 the location picker and, with markercluster, the volunteer map (dots, clusters, a card)."""
+
 import re
 
 import pytest
@@ -15,8 +16,7 @@ document.addEventListener('securitypolicyviolation', function (e) {
                                source: e.sourceFile, line: e.lineNumber, sample: e.sample});
 });
 """
-CSP_MESSAGE = re.compile(r"Content Security Policy|Refused to (apply|load|execute|evaluate)",
-                         re.I)
+CSP_MESSAGE = re.compile(r"Content Security Policy|Refused to (apply|load|execute|evaluate)", re.I)
 
 
 class Watched:
@@ -95,8 +95,9 @@ def test_the_volunteer_map_draws_dots_clusters_and_cards_under_the_csp(contexts,
     page = watched.page
     seed.log_in(watched.context, phone)
     page.goto("/volunteer/map")
-    cluster = page.locator(".leaflet-marker-pane .marker-cluster, "
-                           ".leaflet-marker-pane [class*=cluster-]").first
+    cluster = page.locator(
+        ".leaflet-marker-pane .marker-cluster, .leaflet-marker-pane [class*=cluster-]"
+    ).first
     expect(cluster).to_be_visible()
     lone = page.locator(".leaflet-marker-pane .dot-open").first
     expect(lone).to_be_visible()
@@ -124,7 +125,9 @@ def test_a_violation_would_be_caught(browser, live_server):
         page.wait_for_function("() => window.__cspViolations.length >= 2")
         directives = {v["directive"] for v in page.evaluate("window.__cspViolations")}
         assert {d.split("-elem")[0].split("-attr")[0] for d in directives} == {
-            "style-src", "script-src"}
+            "style-src",
+            "script-src",
+        }
         assert page.evaluate("window.__ran === undefined")
     finally:
         context.close()

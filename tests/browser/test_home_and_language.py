@@ -1,4 +1,5 @@
 """Home page: two big choices in Vietnamese by default, the live count, the English switch."""
+
 import re
 
 from playwright.sync_api import expect

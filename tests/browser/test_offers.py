@@ -1,9 +1,11 @@
 """Offers of help in the browser: a resident finds offers near them with their phone's
 location and asks one, landing on their request; the map shows offers as blue dots whose card
 leads to asking. All under the strict CSP (no inline script or style)."""
+
 import re
 
 from playwright.sync_api import expect
+
 from .site_pages import _an_offer, fill_request, local_number, settle_map
 
 BLUE = "rgb(11, 92, 173)"  # --offer
@@ -23,8 +25,11 @@ def test_a_resident_finds_an_offer_near_them_and_asks_it(contexts, shot, seed):
     shot(resident, "offers near me")
     card.get_by_role("link", name="Nhờ giúp đỡ").click()
     expect(resident.get_by_role("checkbox", name="Thực phẩm")).to_be_checked()
-    fill_request(resident, phone=local_number(seed.new_phone()),
-                 description="Cần rau cho bà cụ sống một mình")
+    fill_request(
+        resident,
+        phone=local_number(seed.new_phone()),
+        description="Cần rau cho bà cụ sống một mình",
+    )
     resident.get_by_role("button", name="Dùng vị trí của tôi").click()
     expect(resident.get_by_text("Đã tìm thấy bạn")).to_be_visible()
     shot(resident, "asking the offer")
@@ -39,10 +44,18 @@ def test_a_resident_finds_an_offer_near_them_and_asks_it(contexts, shot, seed):
 def test_the_map_shows_offers_as_blue_dots_with_an_ask_link(contexts, shot, seed):
     # In Lạng Giang, away from the other tests' offers: the only blue dot on this map.
     lang_giang = (21.3620, 106.2500)
-    offer = seed.client.post("/api/v1/offers", headers=seed.user()[2], json={
-        "kind": "group", "title": "Nhóm nấu cơm trưa", "categories": ["food"],
-        "description": "Cơm hộp cho người già", "quantity": "30 suất",
-        "location": {"lat": lang_giang[0] + 0.004, "lon": lang_giang[1]}}).get_json()
+    offer = seed.client.post(
+        "/api/v1/offers",
+        headers=seed.user()[2],
+        json={
+            "kind": "group",
+            "title": "Nhóm nấu cơm trưa",
+            "categories": ["food"],
+            "description": "Cơm hộp cho người già",
+            "quantity": "30 suất",
+            "location": {"lat": lang_giang[0] + 0.004, "lon": lang_giang[1]},
+        },
+    ).get_json()
     phone, _, _ = seed.volunteer(at=lang_giang, radius_m=1000)
     page = contexts.page()
     seed.log_in(page.context, phone)
@@ -57,7 +70,8 @@ def test_the_map_shows_offers_as_blue_dots_with_an_ask_link(contexts, shot, seed
     expect(popup).to_contain_text("Nhóm nấu cơm trưa")
     expect(popup).to_contain_text("30 suất")
     expect(popup.get_by_role("link", name="Nhờ giúp đỡ")).to_have_attribute(
-        "href", f"/offers/{offer['id']}/ask")
+        "href", f"/offers/{offer['id']}/ask"
+    )
     shot(page, "offer card on the map")
     popup.get_by_role("link", name="Nhờ giúp đỡ").click()
     expect(page).to_have_url(re.compile(f"/offers/{offer['id']}/ask$"))

@@ -1,11 +1,21 @@
 """Page weight: the post-request page's first load is at most 150 KB transferred before map
 tiles, on a fresh phone (no cache). Every page's weight goes to
 test-artifacts/browser/page-weights.json and the table is printed at the end of the run."""
+
 import pytest
 
 BUDGET = 150 * 1024
-WEIGHED = ("home", "post form", "manage page", "register", "login", "profile", "needs",
-           "claim page", "map")
+WEIGHED = (
+    "home",
+    "post form",
+    "manage page",
+    "register",
+    "login",
+    "profile",
+    "needs",
+    "claim page",
+    "map",
+)
 
 
 def test_post_request_page_first_load_is_at_most_150_kb(weigh):
@@ -16,7 +26,8 @@ def test_post_request_page_first_load_is_at_most_150_kb(weigh):
 
 
 def test_post_request_page_is_compressed_and_at_most_150_kb_for_older_browsers(
-        weigh, weight_results):
+    weigh, weight_results
+):
     """A browser that takes neither zstd nor brotli (Chrome on plain http sends this)."""
     total, _ = weigh("post form", accept_encoding="gzip, deflate")
     assert total <= BUDGET, f"post-request page (gzip, deflate): {total / 1024:.1f} KB > 150 KB"

@@ -1,7 +1,9 @@
 """A resident on a cheap phone posts a need in Vietnamese and follows it with the private link."""
+
 import re
 
 from playwright.sync_api import expect
+
 from .site_pages import MANAGE_URL, fill_request
 from .site_pages import send_request as send
 
@@ -48,8 +50,7 @@ def test_refused_location_shows_the_fallback_and_a_map_pin_still_posts(contexts,
     page.goto("/need-help")
     fill_request(page)
     page.get_by_role("button", name="Dùng vị trí của tôi").click()
-    expect(page.get_by_text("Điện thoại của bạn không chia sẻ vị trí. Không sao")) \
-        .to_be_visible()
+    expect(page.get_by_text("Điện thoại của bạn không chia sẻ vị trí. Không sao")).to_be_visible()
     assert page.locator("#lat").input_value() == ""
     shot(page, "location refused: the fallback")
     map_box = page.get_by_role("application", name="Bản đồ: chạm vào chỗ nhà bạn")
@@ -103,7 +104,8 @@ def test_bad_phone_number_shows_the_error_by_the_field_and_keeps_the_answers(pho
     expect(field).to_have_accessible_description(re.compile("10 chữ số, bắt đầu bằng số 0"))
     # Every other answer is kept.
     expect(phone.get_by_label("Nói rõ hơn bạn cần gì")).to_have_value(
-        "Cần gạo và trứng cho 4 người")
+        "Cần gạo và trứng cho 4 người"
+    )
     expect(phone.get_by_label("Nhà bạn có mấy người?")).to_have_value("4")
     expect(phone.get_by_role("checkbox", name="Thực phẩm")).to_be_checked()
     expect(phone.get_by_role("checkbox", name="Thuốc")).to_be_checked()
@@ -134,8 +136,9 @@ def test_requester_sees_the_claim_appear_without_reloading(contexts, seed, shot)
     volunteer = contexts.page()
     seed.log_in(volunteer.context, phone_number)
     volunteer.goto("/volunteer/needs")
-    volunteer.get_by_role("listitem").filter(has_text="Cần sữa cho em bé") \
-        .get_by_role("button", name="Tôi sẽ giúp").click()
+    volunteer.get_by_role("listitem").filter(has_text="Cần sữa cho em bé").get_by_role(
+        "button", name="Tôi sẽ giúp"
+    ).click()
     expect(volunteer.get_by_role("heading", name="Bạn đang giúp", level=1)).to_be_visible()
     shot(volunteer, "a volunteer took it in another browser")
 
@@ -143,8 +146,9 @@ def test_requester_sees_the_claim_appear_without_reloading(contexts, seed, shot)
     expect(resident.get_by_text("Đã có tình nguyện viên nhận giúp", exact=True)).to_be_visible()
     expect(resident.get_by_text("Đang chờ tình nguyện viên")).to_be_hidden()
     # Screen readers hear the change too.
-    expect(resident.locator("[aria-live]").filter(has_text="Đã có tình nguyện viên nhận giúp")) \
-        .to_have_count(1)
+    expect(
+        resident.locator("[aria-live]").filter(has_text="Đã có tình nguyện viên nhận giúp")
+    ).to_have_count(1)
     expect(resident.get_by_role("button", name="Đúng, tôi đã được giúp")).to_be_visible()
     assert resident.evaluate("window.notReloaded === true")
     shot(resident, "claimed, shown without a reload")

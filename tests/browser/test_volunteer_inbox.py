@@ -4,6 +4,7 @@ posts nearby from another phone, and the need appears on the volunteer's page wi
 
 Its own module, so its own server: no held polls left over from other tests' closed pages.
 """
+
 import re
 import time
 
@@ -19,8 +20,9 @@ def test_a_volunteer_sees_a_need_pushed_to_them_live(contexts, shot, seed):
     volunteer = contexts.page()
     seed.log_in(volunteer.context, phone)
     # The live poll goes out once the page has settled; wait until it is held.
-    with volunteer.expect_request(lambda r: "/api/v1/notifications?after=" in r.url
-                                  and "wait=" in r.url):
+    with volunteer.expect_request(
+        lambda r: "/api/v1/notifications?after=" in r.url and "wait=" in r.url
+    ):
         volunteer.goto("/volunteer/needs")
     inbox = volunteer.locator("[data-inbox]")
     expect(inbox.get_by_role("heading", level=2)).to_be_visible()

@@ -18,6 +18,7 @@ A coordinate check needs the public numbers a page may print (blurred points, th
 centre, the list of places) to stay clear of every exact coordinate by MIN_SEPARATION, so
 that printing them cannot look like a leak: `separation_problems` says which ones do not.
 """
+
 import bisect
 import html
 import json
@@ -51,8 +52,8 @@ class Personal:
         digits = self.phone[3:] if self.phone.startswith("+84") else self.phone.lstrip("+0")
         self.national_digits = digits
         self.phone_pattern = re.compile(
-            r"(?<!\d)(?:(?:\+|00)?84" + _SEP + r"|0" + _SEP + r")?"
-            + _SEP.join(digits) + r"(?!\d)")
+            r"(?<!\d)(?:(?:\+|00)?84" + _SEP + r"|0" + _SEP + r")?" + _SEP.join(digits) + r"(?!\d)"
+        )
 
     def strings(self):
         """(kind, text) of the plain strings that must not appear."""
@@ -101,22 +102,30 @@ class Detector:
             for kind, secret in person.strings():
                 if secret:
                     self._strings.setdefault(secret, []).append((person.request_id, kind))
-        self._string_re = re.compile("|".join(
-            re.escape(secret) for secret in sorted(self._strings, key=len, reverse=True))
-            or r"(?!x)x")
-        self._phone_re = re.compile("|".join(
-            f"(?:{person.phone_pattern.pattern})" for person in self.people) or r"(?!x)x")
+        self._string_re = re.compile(
+            "|".join(re.escape(secret) for secret in sorted(self._strings, key=len, reverse=True))
+            or r"(?!x)x"
+        )
+        self._phone_re = re.compile(
+            "|".join(f"(?:{person.phone_pattern.pattern})" for person in self.people) or r"(?!x)x"
+        )
         self._national = {person.national_digits for person in self.people}
         self._national_lengths = sorted({len(digits) for digits in self._national})
-        self._exact = sorted((value, person.request_id, axis) for person in self.people
-                             for axis, value in enumerate(person.point))
+        self._exact = sorted(
+            (value, person.request_id, axis)
+            for person in self.people
+            for axis, value in enumerate(person.point)
+        )
         self._exact_values = [value for value, _, _ in self._exact]
 
     def _near(self, value, tolerance):
         low = bisect.bisect_left(self._exact_values, value - tolerance)
         high = bisect.bisect_right(self._exact_values, value + tolerance)
-        return [(request_id, axis) for exact, request_id, axis in self._exact[low:high]
-                if abs(value - exact) < tolerance]
+        return [
+            (request_id, axis)
+            for exact, request_id, axis in self._exact[low:high]
+            if abs(value - exact) < tolerance
+        ]
 
     def _phone_matches(self, text):
         """The phone pattern's matches, sought only in runs that hold someone's digits."""
@@ -126,8 +135,11 @@ class Detector:
             if not shortest or run.end() - run.start() < shortest:
                 continue
             digits = _NOT_DIGIT.sub("", run.group())
-            if any(digits[i:i + n] in self._national for n in self._national_lengths
-                   for i in range(len(digits) - n + 1)):
+            if any(
+                digits[i : i + n] in self._national
+                for n in self._national_lengths
+                for i in range(len(digits) - n + 1)
+            ):
                 yield from self._phone_re.finditer(text, run.start(), run.end())
 
     def leaks(self, body, parsed_json=None):
@@ -141,16 +153,18 @@ class Detector:
                     if person.phone_pattern.fullmatch(match.group()):
                         found.setdefault((person.request_id, "phone"), match.group())
             for value, decimals, token in numbers(text):
-                for request_id, axis in self._near(value, 10 ** -decimals):
-                    coordinates.append((request_id, axis, decimals >= 6,
-                                        f"exact coordinate {token}", token))
+                for request_id, axis in self._near(value, 10**-decimals):
+                    coordinates.append(
+                        (request_id, axis, decimals >= 6, f"exact coordinate {token}", token)
+                    )
         # JSON numbers whose text form the regex might not see (e.g. 1e-05 style, or a
         # serializer printing 17 digits): compare the values themselves.
         for value in _json_numbers(parsed_json):
             for request_id, axis in self._near(value, 1e-4):
                 precise = any(r == request_id for r, _ in self._near(value, 1e-6))
-                coordinates.append((request_id, axis, precise,
-                                    f"exact coordinate (JSON) {value}", value))
+                coordinates.append(
+                    (request_id, axis, precise, f"exact coordinate (JSON) {value}", value)
+                )
         axes = {}
         for request_id, axis, _precise, _kind, _evidence in coordinates:
             axes.setdefault(request_id, set()).add(axis)
@@ -165,8 +179,17 @@ _detectors = {}
 
 def find_leaks(body, people, parsed_json=None):
     """Every sign of these requests' personal data in body: [(request id, kind, evidence)]."""
-    key = tuple((p.request_id, p.contact_name, p.phone, p.address, tuple(p.point),
-                 tuple(sorted(p.markers.items()))) for p in people)
+    key = tuple(
+        (
+            p.request_id,
+            p.contact_name,
+            p.phone,
+            p.address,
+            tuple(p.point),
+            tuple(sorted(p.markers.items())),
+        )
+        for p in people
+    )
     detector = _detectors.get(key)
     if detector is None:
         if len(_detectors) > 64:

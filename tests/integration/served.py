@@ -1,5 +1,6 @@
 """A real gunicorn serving the app with the production config file (gunicorn.conf.py), for
 tests of what it logs and measures: its own port, logs in files, stopped with SIGTERM."""
+
 import os
 import signal
 import socket
@@ -32,22 +33,45 @@ class Gunicorn:
         # The app's own lines (the root logger writes to stderr) land here.
         self.output = Path(folder) / "output.log"
         self._output = open(self.output, "w")
-        environment = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-                       "PYTHONPATH": os.pathsep.join(filter(None, [
-                           str(ROOT), os.environ.get("PYTHONPATH")])), **env}
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            **env,
+        }
         self.process = subprocess.Popen(
-            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-w", str(workers),
-             "-b", f"127.0.0.1:{self.port}", "--access-logfile", str(self.access_log),
-             "--error-logfile", str(self.error_log),
-             "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}", app],
-            cwd=ROOT, env=environment, stdout=self._output, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                str(GUNICORN),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "-w",
+                str(workers),
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                str(self.access_log),
+                "--error-logfile",
+                str(self.error_log),
+                "--pythonpath",
+                f"{ROOT},{ROOT / 'tests' / 'support'}",
+                app,
+            ],
+            cwd=ROOT,
+            env=environment,
+            stdout=self._output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def logs(self):
         if not self._output.closed:
             self._output.flush()
-        return "".join(path.read_text(errors="replace") for path in (
-            self.output, self.error_log, self.access_log) if path.exists())
+        return "".join(
+            path.read_text(errors="replace")
+            for path in (self.output, self.error_log, self.access_log)
+            if path.exists()
+        )
 
     def wait_ready(self, timeout=60):
         deadline = time.monotonic() + timeout

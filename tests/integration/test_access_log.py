@@ -1,4 +1,5 @@
 """gunicorn's access log: one JSON line a request, with its request id, and no secrets."""
+
 import io
 import json
 import logging
@@ -20,11 +21,21 @@ def access_line(path, query="", headers=(), environ=None):
     stream = io.StringIO()
     handler = logger.access_log.handlers[0]
     handler.setStream(stream)
-    environ = {"REQUEST_METHOD": "GET", "RAW_URI": path, "PATH_INFO": path,
-               "QUERY_STRING": query, "SERVER_PROTOCOL": "HTTP/1.1",
-               "REMOTE_ADDR": "127.0.0.1", **(environ or {})}
-    resp = SimpleNamespace(status="200 OK", sent=10, response_length=10,
-                           headers=[("Content-Type", "text/html"), *headers])
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": path,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        **(environ or {}),
+    }
+    resp = SimpleNamespace(
+        status="200 OK",
+        sent=10,
+        response_length=10,
+        headers=[("Content-Type", "text/html"), *headers],
+    )
     logger.access(resp, SimpleNamespace(headers=[]), environ, timedelta(microseconds=1500))
     logging.getLogger("gunicorn.access").removeHandler(handler)
     (line,) = stream.getvalue().splitlines()
@@ -33,8 +44,7 @@ def access_line(path, query="", headers=(), environ=None):
 
 def test_manage_tokens_are_redacted_from_access_log_lines():
     """The path and referer of /m/<token> are logged as /m/[redacted]."""
-    line, record = access_line(f"/m/{TOKEN}/edit",
-                               environ={"HTTP_REFERER": f"http://x/m/{TOKEN}"})
+    line, record = access_line(f"/m/{TOKEN}/edit", environ={"HTTP_REFERER": f"http://x/m/{TOKEN}"})
     assert TOKEN not in line
     assert record["message"] == "GET /m/[redacted]/edit 200"
     assert record["referer"] == "http://x/m/[redacted]"
@@ -49,8 +59,10 @@ def test_an_access_line_is_json_with_the_request_id_of_the_answer():
 
 def test_the_nearby_query_logs_a_rounded_position_only():
     """A volunteer's own position is in the nearby query: cut to 3 decimals (~100 m)."""
-    line, record = access_line("/api/v1/requests/nearby",
-                               "lat=21.273154&lon=106.194612&radius_m=5000")
+    line, record = access_line(
+        "/api/v1/requests/nearby", "lat=21.273154&lon=106.194612&radius_m=5000"
+    )
     assert "21.273154" not in line and "106.194612" not in line
-    assert record["message"] == ("GET /api/v1/requests/nearby?lat=21.273&lon=106.194"
-                                 "&radius_m=5000 200")
+    assert record["message"] == (
+        "GET /api/v1/requests/nearby?lat=21.273&lon=106.194&radius_m=5000 200"
+    )

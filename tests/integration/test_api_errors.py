@@ -1,4 +1,5 @@
 """Errors through the JSON API: one envelope, the right 4xx, nothing stored, never a 500."""
+
 import json
 import re
 from urllib.parse import quote
@@ -11,8 +12,9 @@ from sqlalchemy import func, select
 from conftest import BAC_GIANG, new_phone, request_payload
 
 API = "/api/v1/requests"
-FUZZ = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -59,9 +61,9 @@ def field_messages(response, *path, context=None):
 
 
 def count(app, model_name):
+    from connect.accounts.models import User
     from connect.extensions import db
     from connect.requests.models import HelpRequest
-    from connect.accounts.models import User
 
     model = {"help_requests": HelpRequest, "users": User}[model_name]
     with app.app_context():
@@ -109,7 +111,8 @@ def test_nan_and_infinity_as_json_literals_are_422(app, client):
     """The non-standard JSON literals NaN / Infinity are refused per field, not stored."""
     body = json.dumps(request_payload()).replace(
         '"location": {"lat": 21.2731, "lon": 106.1946}',
-        '"location": {"lat": NaN, "lon": -Infinity}')
+        '"location": {"lat": NaN, "lon": -Infinity}',
+    )
     assert "NaN" in body
     response = post_raw(client, body)
     assert field_messages(response, "location", "lat")
@@ -148,9 +151,20 @@ def test_urgency_is_normal_or_urgent(app, client):
 
 
 BAD_PHONES = [
-    "024 3825 1234", "02438251234", "0243825123", "091234567", "09123456789", "09123abcde",
-    "phone", "+1 415 555 0100", "+14155550100", "+84 24 3825 1234", "0012345678",
-    "", 912345678, None,
+    "024 3825 1234",
+    "02438251234",
+    "0243825123",
+    "091234567",
+    "09123456789",
+    "09123abcde",
+    "phone",
+    "+1 415 555 0100",
+    "+14155550100",
+    "+84 24 3825 1234",
+    "0012345678",
+    "",
+    912345678,
+    None,
 ]
 
 
@@ -164,41 +178,67 @@ def test_phone_must_be_a_vietnamese_mobile(app, client):
 
 def test_phone_is_accepted_in_the_usual_written_forms(client):
     """Spaces, dots, dashes and +84 all normalise to one E.164 number."""
-    for written in ("0912345678", "0912 345 678", "091.234.5678", "091-234-5678",
-                    "+84912345678", "+84 912 345 678"):
+    for written in (
+        "0912345678",
+        "0912 345 678",
+        "091.234.5678",
+        "091-234-5678",
+        "+84912345678",
+        "+84 912 345 678",
+    ):
         response = post_raw(client, request_payload(phone=written))
         assert response.status_code == 201, (written, response.get_json())
         assert response.get_json()["phone"] == "+84912345678"
         # One open request per phone: close this one before the next spelling posts.
-        assert client.post(f"/api/v1/requests/{response.get_json()['id']}/cancel", headers={
-            "X-Manage-Token": response.get_json()["manage_token"]}).status_code == 200
+        assert (
+            client.post(
+                f"/api/v1/requests/{response.get_json()['id']}/cancel",
+                headers={"X-Manage-Token": response.get_json()["manage_token"]},
+            ).status_code
+            == 200
+        )
 
 
 def test_unknown_fields_are_rejected(app, client):
     """Fields the API does not know are 422, at the top level and inside location."""
     assert rejected(client, app, request_payload(priority="high"), "priority")
-    assert rejected(client, app, request_payload(location={"lat": 21.2, "lon": 106.2,
-                                                           "alt": 3}), "location", "alt")
+    assert rejected(
+        client,
+        app,
+        request_payload(location={"lat": 21.2, "lon": 106.2, "alt": 3}),
+        "location",
+        "alt",
+    )
     assert rejected(client, app, request_payload(status="confirmed"), "status")
 
 
 def test_every_missing_required_field_is_named(app, client):
     """An empty object is 422 naming each required field."""
     response = post_raw(client, {})
-    for name in ("categories", "description", "household_size", "location", "contact_name",
-                 "phone"):
+    for name in (
+        "categories",
+        "description",
+        "household_size",
+        "location",
+        "contact_name",
+        "phone",
+    ):
         assert field_messages(response, name)
     assert count(app, "help_requests") == 0
 
 
 # -- bodies: size, type, syntax ------------------------------------------------------
 
+
 def test_bodies_over_64_kb_are_413(app, client):
     """A body over 64 KB is 413 payload_too_large, whatever it holds."""
     big = json.dumps(request_payload(description="x" * (65 * 1024)))
     assert_envelope(post_raw(client, big), 413, "payload_too_large")
-    assert_envelope(client.put("/api/v1/volunteers/me", data=big,
-                               content_type="application/json"), 413, "payload_too_large")
+    assert_envelope(
+        client.put("/api/v1/volunteers/me", data=big, content_type="application/json"),
+        413,
+        "payload_too_large",
+    )
     assert count(app, "help_requests") == 0
 
 
@@ -211,15 +251,24 @@ def test_non_json_content_types_are_415(app, client):
         ("application/xml", "<request/>"),
     ]:
         assert_envelope(post_raw(client, body, content_type), 415, "unsupported_media_type")
-    assert_envelope(client.put("/api/v1/volunteers/me", data="x", content_type="text/plain"),
-                    415, "unsupported_media_type")
+    assert_envelope(
+        client.put("/api/v1/volunteers/me", data="x", content_type="text/plain"),
+        415,
+        "unsupported_media_type",
+    )
     assert count(app, "help_requests") == 0
 
 
 def test_malformed_json_is_400(app, client):
     """Text that is not JSON (or not UTF-8) is 400 in the envelope."""
-    for body in ("{bad", '{"categories": ["food"],}', "{'categories': ['food']}",
-                 '{"a": 1} trailing', b"\xff\xfe\x00{", "\x00"):
+    for body in (
+        "{bad",
+        '{"categories": ["food"],}',
+        "{'categories': ['food']}",
+        '{"a": 1} trailing',
+        b"\xff\xfe\x00{",
+        "\x00",
+    ):
         response = post_raw(client, body)
         assert response.status_code == 400, (body, response.get_data(as_text=True))
         assert_envelope(response)
@@ -247,8 +296,9 @@ def test_deeply_nested_json_is_400_not_500(app, client):
 
 def test_huge_integer_literal_is_rejected_not_500(app, client):
     """A number with thousands of digits is bad input, not a server error."""
-    body = json.dumps(request_payload()).replace('"household_size": 4',
-                                                 '"household_size": 1' + "0" * 5000)
+    body = json.dumps(request_payload()).replace(
+        '"household_size": 4', '"household_size": 1' + "0" * 5000
+    )
     response = post_raw(client, body)
     assert count(app, "help_requests") == 0
     assert response.status_code in (400, 422)
@@ -269,8 +319,11 @@ def test_lone_surrogate_in_a_password_is_rejected_not_500(app, client):
     """Register and token with an unencodable password answer 4xx, never 500."""
     body = json.dumps({"phone": new_phone(), "password": "mat-khau-\udfff", "name": "An"})
     register = client.post("/api/v1/auth/register", data=body, content_type="application/json")
-    token = client.post("/api/v1/auth/token", data=body.replace(', "name": "An"', ""),
-                        content_type="application/json")
+    token = client.post(
+        "/api/v1/auth/token",
+        data=body.replace(', "name": "An"', ""),
+        content_type="application/json",
+    )
     assert count(app, "users") == 0
     assert 400 <= register.status_code < 500 and 400 <= token.status_code < 500
     assert_envelope(register)
@@ -279,10 +332,18 @@ def test_lone_surrogate_in_a_password_is_rejected_not_500(app, client):
 
 # -- routes and methods ------------------------------------------------------------------
 
+
 def test_unknown_routes_are_404_in_the_envelope(client):
     """Paths that do not exist are 404 not_found in the envelope."""
-    for path in ("/api/v1/nope", "/api/v2/requests", "/nope", "/api/v1/requests/abc",
-                 "/api/v1/requests/1/explode", "/api/v1/requests/-1", "/api/v1/requests/1.5"):
+    for path in (
+        "/api/v1/nope",
+        "/api/v2/requests",
+        "/nope",
+        "/api/v1/requests/abc",
+        "/api/v1/requests/1/explode",
+        "/api/v1/requests/-1",
+        "/api/v1/requests/1.5",
+    ):
         assert_envelope(client.get(path), 404, "not_found")
         assert_envelope(client.post(path, json={}), 404, "not_found")
 
@@ -297,8 +358,9 @@ def test_unknown_request_ids_are_404_in_the_envelope(client, create_user, post_r
         response = client.post(f"{API}/{missing}/{action}", headers=user)
         assert_envelope(response, 404, "not_found")
     for action in ("confirm", "cancel"):
-        response = client.post(f"{API}/{missing}/{action}",
-                               headers={"X-Manage-Token": posted["manage_token"]})
+        response = client.post(
+            f"{API}/{missing}/{action}", headers={"X-Manage-Token": posted["manage_token"]}
+        )
         assert_envelope(response, 404, "not_found")
 
 
@@ -307,16 +369,20 @@ def test_huge_request_ids_are_404_not_500(client, create_user):
     _, user = create_user()
     for request_id in (2**31, 2**63, 10**30):
         assert_envelope(client.get(f"{API}/{request_id}"), 404, "not_found")
-        assert_envelope(client.post(f"{API}/{request_id}/release", headers=user), 404,
-                        "not_found")
+        assert_envelope(client.post(f"{API}/{request_id}/release", headers=user), 404, "not_found")
         assert_envelope(client.post(f"{API}/{request_id}/cancel"), 404, "not_found")
 
 
 def test_wrong_methods_are_405_in_the_envelope(client):
     """A known path with the wrong method is 405 method_not_allowed, with Allow."""
     for method, path in [
-        ("put", f"{API}/nearby"), ("delete", API), ("get", API), ("get", f"{API}/1/claim"),
-        ("delete", f"{API}/1"), ("patch", "/api/v1/stats"), ("get", "/api/v1/auth/register"),
+        ("put", f"{API}/nearby"),
+        ("delete", API),
+        ("get", API),
+        ("get", f"{API}/1/claim"),
+        ("delete", f"{API}/1"),
+        ("patch", "/api/v1/stats"),
+        ("get", "/api/v1/auth/register"),
         ("put", "/api/v1/auth/token"),
     ]:
         response = getattr(client, method)(path)
@@ -326,9 +392,16 @@ def test_wrong_methods_are_405_in_the_envelope(client):
 
 def test_nearby_query_errors_name_each_field(client):
     """Bad nearby parameters are 422 with a message per parameter."""
-    response = client.get(f"{API}/nearby", query_string={
-        "lat": "NaN", "lon": "Infinity", "radius_m": "far", "limit": "1.5",
-        "categories": "food,petrol"})
+    response = client.get(
+        f"{API}/nearby",
+        query_string={
+            "lat": "NaN",
+            "lon": "Infinity",
+            "radius_m": "far",
+            "limit": "1.5",
+            "categories": "food,petrol",
+        },
+    )
     for name in ("lat", "lon", "radius_m", "limit", "categories"):
         assert field_messages(response, name)
     assert field_messages(client.get(f"{API}/nearby"), "lat")
@@ -338,9 +411,12 @@ def test_nearby_query_errors_name_each_field(client):
 
 # -- accounts and tokens -------------------------------------------------------------
 
+
 def register(client, phone=None, password="mat-khau-1", name="Lê Văn Cường", **extra):
-    return client.post("/api/v1/auth/register", json={
-        "phone": phone or new_phone(), "password": password, "name": name, **extra})
+    return client.post(
+        "/api/v1/auth/register",
+        json={"phone": phone or new_phone(), "password": password, "name": name, **extra},
+    )
 
 
 def token_for(client, phone, password="mat-khau-1"):
@@ -423,8 +499,16 @@ def test_revoked_token_is_401(client):
 
 
 GARBAGE_AUTHORIZATION = [
-    "Bearer", "Bearer ", "Bearer    ", "Basic dXNlcjpwYXNzd29yZA==", "Token abc", "abc",
-    "Bearer not-a-real-token", "Bearer a b c", "Bearer " + "x" * 4000, "Bearer çàö",
+    "Bearer",
+    "Bearer ",
+    "Bearer    ",
+    "Basic dXNlcjpwYXNzd29yZA==",
+    "Token abc",
+    "abc",
+    "Bearer not-a-real-token",
+    "Bearer a b c",
+    "Bearer " + "x" * 4000,
+    "Bearer çàö",
     "Bearer\tabc",
 ]
 
@@ -447,7 +531,8 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=2
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | _text,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 _field_names = list(request_payload())
 
 
@@ -468,9 +553,11 @@ def test_fuzz_posting_any_json_value_never_500(app, client, body):
 
 
 @FUZZ
-@given(replaced=st.dictionaries(st.sampled_from(_field_names), _json_values, min_size=1),
-       dropped=st.sets(st.sampled_from(_field_names), max_size=3),
-       extra=st.dictionaries(_text, _json_values, max_size=1))
+@given(
+    replaced=st.dictionaries(st.sampled_from(_field_names), _json_values, min_size=1),
+    dropped=st.sets(st.sampled_from(_field_names), max_size=3),
+    extra=st.dictionaries(_text, _json_values, max_size=1),
+)
 def test_fuzz_request_fields_of_random_types_never_500(app, client, replaced, dropped, extra):
     """A request with random values for some fields is 201 or a 4xx envelope, never a 500."""
     body = {**request_payload(), **extra, **replaced}
@@ -479,16 +566,21 @@ def test_fuzz_request_fields_of_random_types_never_500(app, client, replaced, dr
     _check_post(app, client, body)
 
 
-_query_values = st.one_of(_text, st.integers().map(str), st.floats().map(str),
-                          st.floats(-91, 91).map(str),
-                          st.lists(st.sampled_from(["food", "medicine", "other", "x", ""]),
-                                   max_size=3).map(",".join))
+_query_values = st.one_of(
+    _text,
+    st.integers().map(str),
+    st.floats().map(str),
+    st.floats(-91, 91).map(str),
+    st.lists(st.sampled_from(["food", "medicine", "other", "x", ""]), max_size=3).map(",".join),
+)
 _query_keys = st.sampled_from(["lat", "lon", "radius_m", "limit", "categories"]) | _text
 
 
 @FUZZ
-@given(params=st.lists(st.tuples(_query_keys, _query_values), max_size=7),
-       raw=st.one_of(st.none(), _text))
+@given(
+    params=st.lists(st.tuples(_query_keys, _query_values), max_size=7),
+    raw=st.one_of(st.none(), _text),
+)
 def test_fuzz_nearby_query_strings_never_500(client, params, raw):
     """Random nearby query strings answer 200 with items or a 4xx envelope, never a 500."""
     if raw is not None:
@@ -506,19 +598,33 @@ def test_fuzz_nearby_query_strings_never_500(client, params, raw):
 @pytest.fixture
 def requests_around_the_world(post_request):
     """A few open requests at awkward places: poles, both sides of the antimeridian, Bac Giang."""
-    for at in (BAC_GIANG, (89.999, 10.0), (-89.999, -170.0), (0.0, 179.9999), (0.0, -179.9999),
-               (21.2731, 106.1947), (-33.86, 151.21)):
+    for at in (
+        BAC_GIANG,
+        (89.999, 10.0),
+        (-89.999, -170.0),
+        (0.0, 179.9999),
+        (0.0, -179.9999),
+        (21.2731, 106.1947),
+        (-33.86, 151.21),
+    ):
         post_request(at=at)
 
 
 @FUZZ
-@given(lat=st.floats(-90, 90), lon=st.floats(-180, 180), radius_m=st.integers(1, 50_000),
-       limit=st.integers(1, 200))
-def test_fuzz_valid_nearby_queries_anywhere_answer_200(client, requests_around_the_world, lat,
-                                                       lon, radius_m, limit):
+@given(
+    lat=st.floats(-90, 90),
+    lon=st.floats(-180, 180),
+    radius_m=st.integers(1, 50_000),
+    limit=st.integers(1, 200),
+)
+def test_fuzz_valid_nearby_queries_anywhere_answer_200(
+    client, requests_around_the_world, lat, lon, radius_m, limit
+):
     """Any valid point on Earth, radius and limit gives a 200 list (poles, antimeridian too)."""
-    response = client.get(f"{API}/nearby", query_string={
-        "lat": repr(lat), "lon": repr(lon), "radius_m": radius_m, "limit": limit})
+    response = client.get(
+        f"{API}/nearby",
+        query_string={"lat": repr(lat), "lon": repr(lon), "radius_m": radius_m, "limit": limit},
+    )
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     items = response.get_json()["items"]
     assert len(items) <= limit

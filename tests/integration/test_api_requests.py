@@ -1,18 +1,36 @@
 """Help requests through the JSON API: posting, viewing, nearby lists and the claim lifecycle."""
+
 import math
 import re
 
 from sqlalchemy import select
 
-from conftest import BAC_GIANG, make_app, request_payload
-
 from connect.geo import EARTH_RADIUS_M, haversine_m, round_distance_m
 
+from conftest import BAC_GIANG, make_app, request_payload
+
 API = "/api/v1/requests"
-PRIVATE_KEYS = {"contact_name", "phone", "address", "exact_location", "claimed_by",
-                "lease_expires_at", "source", "manage_token"}
-NEARBY_ITEM_KEYS = {"id", "categories", "description", "household_size", "urgency", "location",
-                    "distance_m", "created_at", "status"}
+PRIVATE_KEYS = {
+    "contact_name",
+    "phone",
+    "address",
+    "exact_location",
+    "claimed_by",
+    "lease_expires_at",
+    "source",
+    "manage_token",
+}
+NEARBY_ITEM_KEYS = {
+    "id",
+    "categories",
+    "description",
+    "household_size",
+    "urgency",
+    "location",
+    "distance_m",
+    "created_at",
+    "status",
+}
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -21,8 +39,10 @@ NEARBY_ITEM_KEYS = {"id", "categories", "description", "household_size", "urgenc
 def shifted(point, north_m=0.0, east_m=0.0):
     """The point moved by metres north and east (small offsets on the sphere)."""
     lat, lon = point
-    return (lat + math.degrees(north_m / EARTH_RADIUS_M),
-            lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))))
+    return (
+        lat + math.degrees(north_m / EARTH_RADIUS_M),
+        lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))),
+    )
 
 
 def nearby(client, at=BAC_GIANG, **params):
@@ -63,10 +83,15 @@ def status_of(client, request_id):
 
 # -- posting -----------------------------------------------------------------------------
 
+
 def test_posting_a_request_answers_201_with_the_request_open(client):
     """Posting answers 201 with the stored request, open, echoing what was sent."""
-    payload = request_payload(categories=["medicine", "food"], urgency="urgent",
-                              household_size=7, at=(21.30123, 106.21234))
+    payload = request_payload(
+        categories=["medicine", "food"],
+        urgency="urgent",
+        household_size=7,
+        at=(21.30123, 106.21234),
+    )
     response = client.post(API, json=payload)
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
@@ -82,8 +107,11 @@ def test_posting_a_request_answers_201_with_the_request_open(client):
     assert body["exact_location"] == {"lat": 21.30123, "lon": 106.21234}
     assert body["created_at"].endswith("Z") and body["expires_at"] > body["created_at"]
     assert body["claimed_by"] is None
-    assert 150 - 1.5 <= haversine_m(21.30123, 106.21234, body["location"]["lat"],
-                                    body["location"]["lon"]) <= 400 + 1.5
+    assert (
+        150 - 1.5
+        <= haversine_m(21.30123, 106.21234, body["location"]["lat"], body["location"]["lon"])
+        <= 400 + 1.5
+    )
 
 
 def test_manage_token_is_at_least_128_bits_unique_and_stored_hashed(app, client, post_request):
@@ -144,6 +172,7 @@ def test_address_is_optional(client):
 
 # -- viewing one request -----------------------------------------------------------------
 
+
 def test_get_by_id_shows_only_public_fields_to_anyone(client, post_request):
     """Anyone can read a request, without its private fields."""
     posted = post_request(categories=["supplies"], household_size=2)
@@ -177,10 +206,15 @@ def test_get_unknown_id_is_404(client):
 
 # -- nearby ------------------------------------------------------------------------------
 
+
 def test_nearby_items_have_exactly_the_contract_fields(client, post_request):
     """Nearby items carry exactly the documented fields, with the blurred location."""
-    posted = post_request(categories=["food", "other"], urgency="urgent", household_size=3,
-                          at=shifted(BAC_GIANG, north_m=600))
+    posted = post_request(
+        categories=["food", "other"],
+        urgency="urgent",
+        household_size=3,
+        at=shifted(BAC_GIANG, north_m=600),
+    )
     (item,) = nearby(client)
     assert set(item) == NEARBY_ITEM_KEYS
     assert item["id"] == posted["id"]
@@ -197,8 +231,12 @@ def test_nearby_is_nearest_first_by_great_circle_distance(client, post_request):
     """Nearest first in metres on the sphere, not in degrees (at 21°N lon degrees are shorter)."""
     lat, lon = BAC_GIANG
     offsets = {  # degrees north, east: planar-degree order and true order disagree
-        "A": (0.0090, 0.0), "B": (0.0, 0.0095), "C": (-0.0060, 0.0060),
-        "D": (0.0, -0.0120), "E": (0.0105, 0.0), "G": (0.0, 0.0112),
+        "A": (0.0090, 0.0),
+        "B": (0.0, 0.0095),
+        "C": (-0.0060, 0.0060),
+        "D": (0.0, -0.0120),
+        "E": (0.0105, 0.0),
+        "G": (0.0, 0.0112),
     }
     ids, true_m, planar = {}, {}, {}
     for name, (dlat, dlon) in offsets.items():
@@ -210,7 +248,8 @@ def test_nearby_is_nearest_first_by_great_circle_distance(client, post_request):
     items = nearby(client)
     assert [item["id"] for item in items] == [ids[name] for name in by_metres]
     assert [item["distance_m"] for item in items] == [
-        round_distance_m(true_m[name]) for name in by_metres]
+        round_distance_m(true_m[name]) for name in by_metres
+    ]
 
 
 def test_nearby_default_radius_is_2000_m(client, post_request):
@@ -227,8 +266,10 @@ def test_nearby_radius_m_is_at_most_50_km(client, post_request):
     far = post_request(at=shifted(BAC_GIANG, north_m=49_000))["id"]
     assert nearby_ids(client, radius_m=50_000) == [far]
     for bad in (50_001, 0, -5):
-        response = client.get(f"{API}/nearby", query_string={
-            "lat": BAC_GIANG[0], "lon": BAC_GIANG[1], "radius_m": bad})
+        response = client.get(
+            f"{API}/nearby",
+            query_string={"lat": BAC_GIANG[0], "lon": BAC_GIANG[1], "radius_m": bad},
+        )
         assert_error(response, 422, "validation_error")
         assert "radius_m" in response.get_json()["error"]["details"]["fields"]
 
@@ -239,8 +280,9 @@ def test_nearby_limit_is_at_most_200(client, post_request):
     assert nearby_ids(client, limit=2) == ids[:2]
     assert nearby_ids(client, limit=200) == ids
     for bad in (201, 0):
-        response = client.get(f"{API}/nearby", query_string={
-            "lat": BAC_GIANG[0], "lon": BAC_GIANG[1], "limit": bad})
+        response = client.get(
+            f"{API}/nearby", query_string={"lat": BAC_GIANG[0], "lon": BAC_GIANG[1], "limit": bad}
+        )
         assert_error(response, 422, "validation_error")
         assert "limit" in response.get_json()["error"]["details"]["fields"]
 
@@ -249,8 +291,9 @@ def test_nearby_filters_by_categories_as_comma_list_or_repeated_params(client, p
     """categories=a,b and categories=a&categories=b both keep requests with any of them."""
     food = post_request(categories=["food"], at=shifted(BAC_GIANG, north_m=100))["id"]
     medicine = post_request(categories=["medicine"], at=shifted(BAC_GIANG, north_m=200))["id"]
-    both = post_request(categories=["supplies", "medicine"],
-                        at=shifted(BAC_GIANG, north_m=300))["id"]
+    both = post_request(categories=["supplies", "medicine"], at=shifted(BAC_GIANG, north_m=300))[
+        "id"
+    ]
     other = post_request(categories=["other"], at=shifted(BAC_GIANG, north_m=400))["id"]
     assert nearby_ids(client) == [food, medicine, both, other]
     assert nearby_ids(client, categories="food") == [food]
@@ -259,8 +302,10 @@ def test_nearby_filters_by_categories_as_comma_list_or_repeated_params(client, p
     assert nearby_ids(client, categories=["food", "medicine"]) == [food, medicine, both]
     assert nearby_ids(client, categories=["supplies", "other"]) == [both, other]
     assert nearby_ids(client, categories="medical_advice") == []
-    response = client.get(f"{API}/nearby", query_string={
-        "lat": BAC_GIANG[0], "lon": BAC_GIANG[1], "categories": "food,petrol"})
+    response = client.get(
+        f"{API}/nearby",
+        query_string={"lat": BAC_GIANG[0], "lon": BAC_GIANG[1], "categories": "food,petrol"},
+    )
     assert_error(response, 422, "validation_error")
 
 
@@ -304,12 +349,21 @@ def test_nearby_sees_this_process_writes_at_once(database_url):
 
 # -- volunteers --------------------------------------------------------------------------
 
+
 def test_a_user_becomes_a_volunteer_with_a_profile(client, create_user):
     """PUT /volunteers/me makes a resident a volunteer; GET shows the profile."""
     _, headers = create_user()
-    response = client.put("/api/v1/volunteers/me", headers=headers, json={
-        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 3000,
-        "categories": ["food", "food", "medicine"], "on_duty": True, "capacity": 2})
+    response = client.put(
+        "/api/v1/volunteers/me",
+        headers=headers,
+        json={
+            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+            "radius_m": 3000,
+            "categories": ["food", "food", "medicine"],
+            "on_duty": True,
+            "capacity": 2,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     profile = client.get("/api/v1/volunteers/me", headers=headers).get_json()
     assert profile["categories"] == ["food", "medicine"]
@@ -318,6 +372,7 @@ def test_a_user_becomes_a_volunteer_with_a_profile(client, create_user):
 
 
 # -- the claim lifecycle -----------------------------------------------------------------
+
 
 def test_claim_answers_200_with_the_contact_details(client, post_request, create_volunteer):
     """Claiming an open request gives the volunteer the contact details and a lease."""
@@ -344,7 +399,8 @@ def test_second_claim_is_409_claim_conflict(client, post_request, create_volunte
     assert_error(act(client, posted["id"], "claim", second), 409, "claim_conflict")
     assert_error(act(client, posted["id"], "claim", first), 409, "claim_conflict")
     assert client.get(f"{API}/{posted['id']}", headers=manage(posted)).get_json()[
-        "claimed_by"] == user_id(client, first)
+        "claimed_by"
+    ] == user_id(client, first)
 
 
 def test_claim_of_unknown_request_is_404(client, create_volunteer):
@@ -449,15 +505,17 @@ def test_confirm_of_an_open_request_is_409(client, post_request):
 def test_requester_cancels_with_the_manage_token(client, post_request):
     """The requester can withdraw their request, with a reason."""
     posted = post_request()
-    response = act(client, posted["id"], "cancel", manage(posted),
-                   json={"reason": "Hàng xóm đã giúp"})
+    response = act(
+        client, posted["id"], "cancel", manage(posted), json={"reason": "Hàng xóm đã giúp"}
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "cancelled"
     assert status_of(client, posted["id"]) == "cancelled"
 
 
-def test_coordinator_cancels_a_claimed_request(client, post_request, create_volunteer,
-                                               create_staff):
+def test_coordinator_cancels_a_claimed_request(
+    client, post_request, create_volunteer, create_staff
+):
     """A coordinator can cancel any open or claimed request."""
     posted = post_request()
     act(client, posted["id"], "claim", create_volunteer())
@@ -475,8 +533,9 @@ def test_strangers_cannot_cancel(client, post_request, create_user):
     assert status_of(client, posted["id"]) == "open"
 
 
-def test_confirmed_request_cannot_be_cancelled(client, post_request, create_volunteer,
-                                               create_staff):
+def test_confirmed_request_cannot_be_cancelled(
+    client, post_request, create_volunteer, create_staff
+):
     """Cancelling after confirmation is 409, for the requester and for a coordinator."""
     posted = post_request()
     headers = create_volunteer()
@@ -490,22 +549,32 @@ def test_confirmed_request_cannot_be_cancelled(client, post_request, create_volu
 
 # -- history: events and assists ---------------------------------------------------------
 
+
 def _history(app, request_id):
     from connect.extensions import db
     from connect.requests.models import Assist, RequestEvent
 
     with app.app_context():
-        events = [(e.from_status, e.to_status, e.actor_id, e.actor_kind, e.reason, e.assist_id)
-                  for e in db.session.execute(select(RequestEvent).where(
-                      RequestEvent.request_id == request_id).order_by(RequestEvent.id)).scalars()]
-        assists = [(a.id, a.volunteer_id, a.outcome)
-                   for a in db.session.execute(select(Assist).where(
-                       Assist.request_id == request_id).order_by(Assist.id)).scalars()]
+        events = [
+            (e.from_status, e.to_status, e.actor_id, e.actor_kind, e.reason, e.assist_id)
+            for e in db.session.execute(
+                select(RequestEvent)
+                .where(RequestEvent.request_id == request_id)
+                .order_by(RequestEvent.id)
+            ).scalars()
+        ]
+        assists = [
+            (a.id, a.volunteer_id, a.outcome)
+            for a in db.session.execute(
+                select(Assist).where(Assist.request_id == request_id).order_by(Assist.id)
+            ).scalars()
+        ]
     return events, assists
 
 
-def test_every_transition_is_recorded_with_its_actor_and_assist(app, client, post_request,
-                                                                create_volunteer, create_staff):
+def test_every_transition_is_recorded_with_its_actor_and_assist(
+    app, client, post_request, create_volunteer, create_staff
+):
     """Each change writes a RequestEvent (who, from, to, why); assists end with an outcome."""
     first, second = create_volunteer(), create_volunteer()
     staff = create_staff()
@@ -517,7 +586,9 @@ def test_every_transition_is_recorded_with_its_actor_and_assist(app, client, pos
     act(client, helped["id"], "claim", second)
     act(client, helped["id"], "helped", second)
     assert [a[1:] for a in _history(app, helped["id"])[1]] == [
-        (first_id, "released"), (second_id, "helped")]
+        (first_id, "released"),
+        (second_id, "helped"),
+    ]
     assert act(client, helped["id"], "confirm", manage(helped)).status_code == 200
     events, assists = _history(app, helped["id"])
     (a1, *_), (a2, *_) = assists

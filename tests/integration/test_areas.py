@@ -1,8 +1,10 @@
 """Areas: imported from GeoJSON, requests placed in them, coordinators scoped to them."""
+
 import json
 
-from conftest import AREAS_FILE, BAC_GIANG, LUC_NAM, ensure_demo_areas
 from sqlalchemy import select
+
+from conftest import AREAS_FILE, BAC_GIANG, LUC_NAM, ensure_demo_areas
 
 
 def area_codes(app, request_id):
@@ -11,9 +13,13 @@ def area_codes(app, request_id):
 
     with app.app_context():
         try:
-            return set(db.session.execute(
-                select(Area.code).join(RequestArea, RequestArea.area_id == Area.id)
-                .where(RequestArea.request_id == request_id)).scalars())
+            return set(
+                db.session.execute(
+                    select(Area.code)
+                    .join(RequestArea, RequestArea.area_id == Area.id)
+                    .where(RequestArea.request_id == request_id)
+                ).scalars()
+            )
         finally:
             db.session.remove()
 
@@ -37,9 +43,14 @@ def test_a_bad_area_file_is_refused_and_stores_nothing(app, runner, tmp_path):
     from connect.extensions import db
 
     good = json.loads(AREAS_FILE.read_text())["features"][0]
-    bad = {"type": "Feature", "properties": {"code": "x", "name": "X"},
-           "geometry": {"type": "Point", "coordinates": [106, 21]}}
-    result = runner.invoke(args=["connect", "import-areas", str(write_areas(tmp_path, [good, bad]))])
+    bad = {
+        "type": "Feature",
+        "properties": {"code": "x", "name": "X"},
+        "geometry": {"type": "Point", "coordinates": [106, 21]},
+    }
+    result = runner.invoke(
+        args=["connect", "import-areas", str(write_areas(tmp_path, [good, bad]))]
+    )
     assert result.exit_code == 1 and "feature 1 (x)" in result.output
     not_json = tmp_path / "broken.geojson"
     not_json.write_text("{")
@@ -70,25 +81,39 @@ def volunteer_area_codes(app, headers):
     token = headers["Authorization"].split()[1]
     with app.app_context():
         try:
-            user_id = db.session.execute(select(ApiToken.user_id).where(
-                ApiToken.token_hash == hash_secret(token))).scalar_one()
-            return set(db.session.execute(
-                select(Area.code).join(VolunteerArea, VolunteerArea.area_id == Area.id)
-                .join(Volunteer, Volunteer.id == VolunteerArea.volunteer_id)
-                .where(Volunteer.user_id == user_id)).scalars())
+            user_id = db.session.execute(
+                select(ApiToken.user_id).where(ApiToken.token_hash == hash_secret(token))
+            ).scalar_one()
+            return set(
+                db.session.execute(
+                    select(Area.code)
+                    .join(VolunteerArea, VolunteerArea.area_id == Area.id)
+                    .join(Volunteer, Volunteer.id == VolunteerArea.volunteer_id)
+                    .where(Volunteer.user_id == user_id)
+                ).scalars()
+            )
         finally:
             db.session.remove()
 
 
 def test_volunteers_are_placed_in_their_areas_on_import_and_when_they_move(
-        app, client, runner, create_volunteer):
+    app, client, runner, create_volunteer
+):
     volunteer = create_volunteer(at=BAC_GIANG)  # before any area exists
     result = runner.invoke(args=["connect", "import-areas", str(AREAS_FILE)])
     assert "volunteer placements: 2" in result.output, result.output
     assert volunteer_area_codes(app, volunteer) == {"24", "24-213"}
-    response = client.put("/api/v1/volunteers/me", headers=volunteer, json={
-        "location": {"lat": LUC_NAM[0], "lon": LUC_NAM[1]}, "radius_m": 3000,
-        "categories": ["food"], "on_duty": True, "capacity": 1})
+    response = client.put(
+        "/api/v1/volunteers/me",
+        headers=volunteer,
+        json={
+            "location": {"lat": LUC_NAM[0], "lon": LUC_NAM[1]},
+            "radius_m": 3000,
+            "categories": ["food"],
+            "on_duty": True,
+            "capacity": 1,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     assert volunteer_area_codes(app, volunteer) == {"24", "24-220"}
 
@@ -96,9 +121,11 @@ def test_volunteers_are_placed_in_their_areas_on_import_and_when_they_move(
 def test_moving_a_request_moves_it_between_areas(app, client, post_request):
     ensure_demo_areas(app)
     posted = post_request(at=BAC_GIANG)
-    response = client.patch(f"/api/v1/requests/{posted['id']}",
-                            headers={"X-Manage-Token": posted["manage_token"]},
-                            json={"location": {"lat": LUC_NAM[0], "lon": LUC_NAM[1]}})
+    response = client.patch(
+        f"/api/v1/requests/{posted['id']}",
+        headers={"X-Manage-Token": posted["manage_token"]},
+        json={"location": {"lat": LUC_NAM[0], "lon": LUC_NAM[1]}},
+    )
     assert response.status_code == 200, response.get_json()
     assert area_codes(app, posted["id"]) == {"24", "24-220"}
 
@@ -121,8 +148,7 @@ def test_a_coordinator_acts_only_in_their_areas(client, post_request, create_sta
     assert client.post(f"{url}/cancel", headers=own, json={}).status_code == 200
 
 
-def test_grant_area_extends_a_coordinators_scope(app, client, runner, post_request,
-                                                 create_staff):
+def test_grant_area_extends_a_coordinators_scope(app, client, runner, post_request, create_staff):
     from connect.accounts.models import User
     from connect.extensions import db
 
@@ -131,8 +157,9 @@ def test_grant_area_extends_a_coordinators_scope(app, client, runner, post_reque
     url = f"/api/v1/requests/{posted['id']}"
     assert "phone" not in client.get(url, headers=headers).get_json()
     with app.app_context():
-        phone = db.session.execute(select(User.phone).where(User.role == "coordinator")
-                                   ).scalar_one()
+        phone = db.session.execute(
+            select(User.phone).where(User.role == "coordinator")
+        ).scalar_one()
         db.session.remove()
     result = runner.invoke(args=["connect", "grant-area", "--phone", phone, "--area", "24-220"])
     assert result.exit_code == 0, result.output
@@ -143,7 +170,20 @@ def test_grant_area_extends_a_coordinators_scope(app, client, runner, post_reque
 
 def test_create_user_refuses_an_unknown_area(app, runner):
     ensure_demo_areas(app)
-    result = runner.invoke(args=["connect", "create-user", "--phone", "0912345678", "--name",
-                                 "A", "--role", "coordinator", "--area", "nope",
-                                 "--password", "dieu-phoi-1"])
+    result = runner.invoke(
+        args=[
+            "connect",
+            "create-user",
+            "--phone",
+            "0912345678",
+            "--name",
+            "A",
+            "--role",
+            "coordinator",
+            "--area",
+            "nope",
+            "--password",
+            "dieu-phoi-1",
+        ]
+    )
     assert result.exit_code == 1 and "No area with code nope" in result.output

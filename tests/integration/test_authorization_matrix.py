@@ -46,6 +46,7 @@ events, reports); for every allowed write to a request (not "-"), it changed.
 CSRF protection is off in this module: it is proven by the page tests, and here every POST
 must reach the authorization it tests.
 """
+
 import functools
 import re
 import secrets
@@ -55,12 +56,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
-from leak_check import MIN_SEPARATION, Personal, find_leaks, shows_everything
 from sqlalchemy import delete, func, select
 
-ACTORS = ("anon", "owner", "link", "resident", "claimant", "volunteer", "coord", "coord2",
-          "admin")
+from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
+from leak_check import MIN_SEPARATION, Personal, find_leaks, shows_everything
+
+ACTORS = ("anon", "owner", "link", "resident", "claimant", "volunteer", "coord", "coord2", "admin")
 
 MATRIX_TABLE = """
 method route                                        on       anon  owner link  resident claimant volunteer coord coord2 admin
@@ -187,9 +188,12 @@ POST   /console/blocked-phones/<block_id>/lift      blocked  login 403   login 4
 """
 
 # Routes that are plumbing, not features: nothing to authorize.
-INFRASTRUCTURE = {"static": "files from static/", "healthz": "the liveness probe",
-                  "readyz": "the readiness probe",
-                  "metrics": "Prometheus metrics, for the metrics token only"}
+INFRASTRUCTURE = {
+    "static": "files from static/",
+    "healthz": "the liveness probe",
+    "readyz": "the readiness probe",
+    "metrics": "Prometheus metrics, for the metrics token only",
+}
 # Rows written ahead of routes being built: checked as soon as the app has them.
 UPCOMING = set()
 # POSTs that change nothing (a computation): they share one request per state, like GETs.
@@ -226,8 +230,11 @@ class Row:
 
 
 def parse_matrix(table):
-    lines = [line for line in table.strip().splitlines()
-             if line.strip() and not line.lstrip().startswith("#")]
+    lines = [
+        line
+        for line in table.strip().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     header = lines[0].split()
     assert header == ["method", "route", "on", *ACTORS], header
     rows = {}
@@ -277,11 +284,16 @@ def app_routes():
 
 def cases():
     present = app_routes()
-    return [pytest.param(row, actor, id=f"{row.method} {row.route} | {actor}")
-            for row in MATRIX.values() if row.key in present for actor in ACTORS]
+    return [
+        pytest.param(row, actor, id=f"{row.method} {row.route} | {actor}")
+        for row in MATRIX.values()
+        if row.key in present
+        for actor in ACTORS
+    ]
 
 
 # -- the seeded world: built once per backend -----------------------------------------
+
 
 @dataclass
 class Actor:
@@ -340,9 +352,11 @@ class World:
             self.actors[name] = self._register(name)
         for name in ("claimant", "volunteer"):
             self._become_volunteer(self.actors[name])
-        for name, role, areas in (("coord", "coordinator", ("24",)),
-                                  ("coord2", "coordinator", ("24-220",)),
-                                  ("admin", "admin", ())):
+        for name, role, areas in (
+            ("coord", "coordinator", ("24",)),
+            ("coord2", "coordinator", ("24-220",)),
+            ("admin", "admin", ()),
+        ):
             self.actors[name] = self._staff(name, role, areas)
         self.spare = self._register("spare")  # whose credentials POST /login and /token use
         for actor in self.actors.values():
@@ -367,30 +381,45 @@ class World:
 
     def _register(self, name):
         phone = new_phone()
-        response = self.api_client.post(f"{API}/auth/register", json={
-            "phone": phone, "password": PASSWORD, "name": f"Người {name.title()}"})
+        response = self.api_client.post(
+            f"{API}/auth/register",
+            json={"phone": phone, "password": PASSWORD, "name": f"Người {name.title()}"},
+        )
         assert response.status_code == 201, response.get_json()
         user_id = response.get_json()["id"]
         return Actor(name, user_id, phone, self.bearer(phone))
 
     def bearer(self, phone):
-        response = self.api_client.post(f"{API}/auth/token",
-                                        json={"phone": phone, "password": PASSWORD})
+        response = self.api_client.post(
+            f"{API}/auth/token", json={"phone": phone, "password": PASSWORD}
+        )
         assert response.status_code == 200, response.get_json()
         return {"Authorization": f"Bearer {response.get_json()['token']}"}
 
     def _become_volunteer(self, actor):
-        response = self.api_client.put(f"{API}/volunteers/me", headers=actor.headers,
-                                       json=volunteer_profile())
+        response = self.api_client.put(
+            f"{API}/volunteers/me", headers=actor.headers, json=volunteer_profile()
+        )
         assert response.status_code == 200, response.get_json()
         actor.volunteer = True
 
     def _staff(self, name, role, areas):
         phone = new_phone()
-        result = self.app.test_cli_runner().invoke(args=[
-            "connect", "create-user", "--phone", phone, "--name", f"Điều phối {name}",
-            "--role", role, "--password", PASSWORD,
-            *[arg for code in areas for arg in ("--area", code)]])
+        result = self.app.test_cli_runner().invoke(
+            args=[
+                "connect",
+                "create-user",
+                "--phone",
+                phone,
+                "--name",
+                f"Điều phối {name}",
+                "--role",
+                role,
+                "--password",
+                PASSWORD,
+                *[arg for code in areas for arg in ("--area", code)],
+            ]
+        )
         assert result.exit_code == 0, result.output
         headers = self.bearer(phone)
         me = self.api_client.get(f"{API}/auth/me", headers=headers).get_json()
@@ -398,8 +427,7 @@ class World:
 
     def _session_cookie(self, phone):
         client = self.app.test_client()
-        response = client.post("/login", data={"phone": phone, "password": PASSWORD,
-                                               "next": ""})
+        response = client.post("/login", data={"phone": phone, "password": PASSWORD, "next": ""})
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return client.get_cookie(self.app.config["SESSION_COOKIE_NAME"]).value
 
@@ -424,9 +452,13 @@ class World:
 
     def new_person(self, at):
         name_tag, address_tag = next(self._tags), next(self._tags)
-        return dict(contact_name=f"Phạm Thị Lan {name_tag}", phone=new_phone(),
-                    address=f"Số 9 ngõ {address_tag}, phường Trần Phú", at=at,
-                    markers={"name": name_tag, "address": address_tag})
+        return dict(
+            contact_name=f"Phạm Thị Lan {name_tag}",
+            phone=new_phone(),
+            address=f"Số 9 ngõ {address_tag}, phường Trần Phú",
+            at=at,
+            markers={"name": name_tag, "address": address_tag},
+        )
 
     def post(self, band="fresh", at=None, categories=("food",)):
         """A request posted by the owner's account, its public point clear of its exact one
@@ -434,19 +466,37 @@ class World:
         while True:
             person = self.new_person(at or self.next_point(band))
             lat, lon = person["at"]
-            response = self.api_client.post(f"{API}/requests", headers=self.actors["owner"].headers,
-                                            json={
-                "categories": list(categories), "description": "Cần gạo cho 3 người",
-                "household_size": 3, "urgency": "normal",
-                "location": {"lat": lat, "lon": lon}, "contact_name": person["contact_name"],
-                "phone": person["phone"], "address": person["address"]})
+            response = self.api_client.post(
+                f"{API}/requests",
+                headers=self.actors["owner"].headers,
+                json={
+                    "categories": list(categories),
+                    "description": "Cần gạo cho 3 người",
+                    "household_size": 3,
+                    "urgency": "normal",
+                    "location": {"lat": lat, "lon": lon},
+                    "contact_name": person["contact_name"],
+                    "phone": person["phone"],
+                    "address": person["address"],
+                },
+            )
             assert response.status_code == 201, response.get_json()
             body = response.get_json()
             public = self.public_point(body["id"])
             if all(abs(p - e) >= MIN_SEPARATION for p, e in zip(public, (lat, lon))):
-                return Target(body["id"], Personal(
-                    body["id"], person["contact_name"], person["phone"], person["address"],
-                    (lat, lon), person["markers"], body["manage_token"]), "open")
+                return Target(
+                    body["id"],
+                    Personal(
+                        body["id"],
+                        person["contact_name"],
+                        person["phone"],
+                        person["address"],
+                        (lat, lon),
+                        person["markers"],
+                        body["manage_token"],
+                    ),
+                    "open",
+                )
             self.cancel(body["id"])  # its blur is too close on one axis: take another point
             if at is not None:
                 return None
@@ -476,18 +526,20 @@ class World:
         target = self.post(band)
         if state == "blocked":
             response = self.api_client.post(
-                f"{API}/requests/{target.id}/block-phone", headers=self.actors["admin"].headers,
-                json={"reason": "blocked by the authorization matrix"})
+                f"{API}/requests/{target.id}/block-phone",
+                headers=self.actors["admin"].headers,
+                json={"reason": "blocked by the authorization matrix"},
+            )
             assert response.status_code == 201, response.get_json()
             target.block_id = response.get_json()["id"]
         if state in ("claimed", "helped"):
             claimant = self.actors["claimant"].headers
-            response = self.api_client.post(f"{API}/requests/{target.id}/claim",
-                                            headers=claimant)
+            response = self.api_client.post(f"{API}/requests/{target.id}/claim", headers=claimant)
             assert response.status_code == 200, response.get_json()
             if state == "helped":
-                response = self.api_client.post(f"{API}/requests/{target.id}/helped",
-                                                headers=claimant)
+                response = self.api_client.post(
+                    f"{API}/requests/{target.id}/helped", headers=claimant
+                )
                 assert response.status_code == 200, response.get_json()
         if state == "hidden":
             self.hide(target.id)
@@ -499,8 +551,9 @@ class World:
         from connect.safety.models import RequestFlag
 
         with self.app.app_context():
-            flag_id = db.session.execute(select(RequestFlag.id).where(
-                RequestFlag.request_id == request_id)).scalar()
+            flag_id = db.session.execute(
+                select(RequestFlag.id).where(RequestFlag.request_id == request_id)
+            ).scalar()
         assert flag_id is not None, "posting a look-alike made no flag"
         return flag_id
 
@@ -513,8 +566,9 @@ class World:
             db.session.commit()
 
     def cancel(self, request_id):
-        response = self.api_client.post(f"{API}/requests/{request_id}/cancel",
-                                        headers=self.actors["admin"].headers)
+        response = self.api_client.post(
+            f"{API}/requests/{request_id}/cancel", headers=self.actors["admin"].headers
+        )
         assert response.status_code in (200, 409), response.get_json()
 
     def snapshot(self, request_id):
@@ -525,17 +579,26 @@ class World:
         with self.app.app_context():
             r = db.session.get(HelpRequest, request_id)
             return {
-                "status": r.status, "claimed_by": r.claimed_by_id,
+                "status": r.status,
+                "claimed_by": r.claimed_by_id,
                 "manage_token_hash": r.manage_token_hash,
-                "household_size": r.household_size, "updated_at": r.updated_at,
-                "events": db.session.execute(select(func.count(RequestEvent.id)).where(
-                    RequestEvent.request_id == request_id)).scalar_one(),
-                "reports": db.session.execute(select(func.count(Report.id)).where(
-                    Report.subject_type == "request",
-                    Report.subject_id == request_id)).scalar_one(),
-                "open_flags": db.session.execute(select(func.count(RequestFlag.id)).where(
-                    RequestFlag.request_id == request_id,
-                    RequestFlag.resolved_at.is_(None))).scalar_one(),
+                "household_size": r.household_size,
+                "updated_at": r.updated_at,
+                "events": db.session.execute(
+                    select(func.count(RequestEvent.id)).where(
+                        RequestEvent.request_id == request_id
+                    )
+                ).scalar_one(),
+                "reports": db.session.execute(
+                    select(func.count(Report.id)).where(
+                        Report.subject_type == "request", Report.subject_id == request_id
+                    )
+                ).scalar_one(),
+                "open_flags": db.session.execute(
+                    select(func.count(RequestFlag.id)).where(
+                        RequestFlag.request_id == request_id, RequestFlag.resolved_at.is_(None)
+                    )
+                ).scalar_one(),
             }
 
     def status(self, request_id):
@@ -549,20 +612,31 @@ class World:
 
         while True:
             person = self.new_person(self.next_point(band))
-            response = self.api_client.post(f"{API}/offers", headers=self.actors[
-                "claimant"].headers, json=offer_json(person))
+            response = self.api_client.post(
+                f"{API}/offers", headers=self.actors["claimant"].headers, json=offer_json(person)
+            )
             assert response.status_code == 201, response.get_json()
             body = response.get_json()
             public = self.public_point(body["id"], Offer)
             if all(abs(p - e) >= MIN_SEPARATION for p, e in zip(public, person["at"])):
-                return Target(body["id"], Personal(
-                    body["id"], person["contact_name"], person["phone"], person["address"],
-                    person["at"], person["markers"]), "offer")
+                return Target(
+                    body["id"],
+                    Personal(
+                        body["id"],
+                        person["contact_name"],
+                        person["phone"],
+                        person["address"],
+                        person["at"],
+                        person["markers"],
+                    ),
+                    "offer",
+                )
             self.close_offer(body["id"])
 
     def close_offer(self, offer_id):
-        response = self.api_client.post(f"{API}/offers/{offer_id}/close",
-                                        headers=self.actors["admin"].headers)
+        response = self.api_client.post(
+            f"{API}/offers/{offer_id}/close", headers=self.actors["admin"].headers
+        )
         assert response.status_code in (200, 409), response.get_json()
 
     def offer_snapshot(self, offer_id):
@@ -574,12 +648,17 @@ class World:
         with self.app.app_context():
             o = db.session.get(Offer, offer_id)
             return {
-                "status": o.status, "quantity": o.quantity, "updated_at": o.updated_at,
-                "asks": db.session.execute(select(func.count(HelpRequest.id)).where(
-                    HelpRequest.offer_id == offer_id)).scalar_one(),
-                "reports": db.session.execute(select(func.count(Report.id)).where(
-                    Report.subject_type == "offer",
-                    Report.subject_id == offer_id)).scalar_one(),
+                "status": o.status,
+                "quantity": o.quantity,
+                "updated_at": o.updated_at,
+                "asks": db.session.execute(
+                    select(func.count(HelpRequest.id)).where(HelpRequest.offer_id == offer_id)
+                ).scalar_one(),
+                "reports": db.session.execute(
+                    select(func.count(Report.id)).where(
+                        Report.subject_type == "offer", Report.subject_id == offer_id
+                    )
+                ).scalar_one(),
             }
 
     def state_of(self, target):
@@ -599,8 +678,9 @@ class World:
         from connect.offers.models import Offer
 
         with self.app.app_context():
-            return db.session.execute(select(func.max(Offer.id)).where(
-                Offer.user_id == actor.user_id)).scalar()
+            return db.session.execute(
+                select(func.max(Offer.id)).where(Offer.user_id == actor.user_id)
+            ).scalar()
 
     def tidy(self, request_id):
         """Close a case's request, so the claimant's claims and the lists stay small."""
@@ -638,41 +718,75 @@ def _tag_words():
 
 
 def volunteer_profile():
-    return {"location": {"lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1]}, "radius_m": 20_000,
-            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-            "on_duty": True, "capacity": 5}
+    return {
+        "location": {"lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1]},
+        "radius_m": 20_000,
+        "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+        "on_duty": True,
+        "capacity": 5,
+    }
 
 
 def profile_form():
-    return {"place": "", "lat": repr(VOLUNTEER_AT[0]), "lon": repr(VOLUNTEER_AT[1]),
-            "radius_m": "20000",
-            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-            "on_duty": "y", "capacity": "5"}
+    return {
+        "place": "",
+        "lat": repr(VOLUNTEER_AT[0]),
+        "lon": repr(VOLUNTEER_AT[1]),
+        "radius_m": "20000",
+        "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+        "on_duty": "y",
+        "capacity": "5",
+    }
 
 
 def offer_json(person):
     lat, lon = person["at"]
-    return {"kind": "shop", "title": "Rau sạch", "description": "Rau từ vườn nhà",
-            "categories": ["food"], "quantity": "10 kg", "location": {"lat": lat, "lon": lon},
-            "contact_name": person["contact_name"], "phone": person["phone"],
-            "address": person["address"]}
+    return {
+        "kind": "shop",
+        "title": "Rau sạch",
+        "description": "Rau từ vườn nhà",
+        "categories": ["food"],
+        "quantity": "10 kg",
+        "location": {"lat": lat, "lon": lon},
+        "contact_name": person["contact_name"],
+        "phone": person["phone"],
+        "address": person["address"],
+    }
 
 
 def offer_form(person):
     lat, lon = person["at"]
-    return {"kind": "shop", "title": "Rau sạch", "description": "Rau từ vườn nhà",
-            "categories": ["food"], "quantity": "10 kg", "available_days": "7", "place": "",
-            "lat": repr(lat), "lon": repr(lon), "contact_name": person["contact_name"],
-            "phone": person["phone"], "address": person["address"]}
+    return {
+        "kind": "shop",
+        "title": "Rau sạch",
+        "description": "Rau từ vườn nhà",
+        "categories": ["food"],
+        "quantity": "10 kg",
+        "available_days": "7",
+        "place": "",
+        "lat": repr(lat),
+        "lon": repr(lon),
+        "contact_name": person["contact_name"],
+        "phone": person["phone"],
+        "address": person["address"],
+    }
 
 
 def request_form(person, household_size="3"):
     lat, lon = person["at"] if isinstance(person, dict) else person.point
     get = person.get if isinstance(person, dict) else lambda key: getattr(person, key)
-    return {"categories": ["food"], "description": "Cần gạo cho 3 người",
-            "household_size": household_size, "urgency": "normal", "place": "",
-            "lat": repr(lat), "lon": repr(lon), "contact_name": get("contact_name"),
-            "phone": get("phone"), "address": get("address")}
+    return {
+        "categories": ["food"],
+        "description": "Cần gạo cho 3 người",
+        "household_size": household_size,
+        "urgency": "normal",
+        "place": "",
+        "lat": repr(lat),
+        "lon": repr(lon),
+        "contact_name": get("contact_name"),
+        "phone": get("phone"),
+        "address": get("address"),
+    }
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -694,8 +808,9 @@ def world(request):
     else:
         from conftest import _clone_postgis
 
-        url = _clone_postgis(request.getfixturevalue("pg_cluster"),
-                             request.getfixturevalue("postgis_template"))
+        url = _clone_postgis(
+            request.getfixturevalue("pg_cluster"), request.getfixturevalue("postgis_template")
+        )
     app = make_app(url, WTF_CSRF_ENABLED=False, BLUR_SECRET="authorization-matrix")
     try:
         built = World(app)
@@ -711,6 +826,7 @@ def world(request):
 
 
 # -- how each route is called ----------------------------------------------------------
+
 
 @dataclass
 class Case:
@@ -730,10 +846,17 @@ def _box(point, half=0.01):
 def _new_request_json(case):
     person = case.world.new_person(case.world.next_point())
     lat, lon = person["at"]
-    return {"json": {"categories": ["food"], "description": "Cần sữa cho em bé",
-                     "household_size": 2, "location": {"lat": lat, "lon": lon},
-                     "contact_name": person["contact_name"], "phone": person["phone"],
-                     "address": person["address"]}}
+    return {
+        "json": {
+            "categories": ["food"],
+            "description": "Cần sữa cho em bé",
+            "household_size": 2,
+            "location": {"lat": lat, "lon": lon},
+            "contact_name": person["contact_name"],
+            "phone": person["phone"],
+            "address": person["address"],
+        }
+    }
 
 
 def _asker(case):
@@ -747,9 +870,15 @@ def _asker(case):
 
 def _ask_json(person):
     lat, lon = person["at"]
-    return {"categories": ["food"], "description": "Cần rau cho 2 người", "household_size": 2,
-            "location": {"lat": lat, "lon": lon}, "contact_name": person["contact_name"],
-            "phone": person["phone"], "address": person["address"]}
+    return {
+        "categories": ["food"],
+        "description": "Cần rau cho 2 người",
+        "household_size": 2,
+        "location": {"lat": lat, "lon": lon},
+        "contact_name": person["contact_name"],
+        "phone": person["phone"],
+        "address": person["address"],
+    }
 
 
 def _fresh_token(case):
@@ -760,82 +889,121 @@ def _fresh_token(case):
 
 # Arguments per route beyond the path: json=, data=, query_string=, headers= (merged).
 ARGUMENTS = {
-    ("POST", f"{API}/auth/register"): lambda case: {"json": {
-        "phone": new_phone(), "password": PASSWORD, "name": "Người Mới"}},
-    ("POST", f"{API}/auth/token"): lambda case: {"json": {
-        "phone": case.world.spare.phone, "password": PASSWORD}},
+    ("POST", f"{API}/auth/register"): lambda case: {
+        "json": {"phone": new_phone(), "password": PASSWORD, "name": "Người Mới"}
+    },
+    ("POST", f"{API}/auth/token"): lambda case: {
+        "json": {"phone": case.world.spare.phone, "password": PASSWORD}
+    },
     # Revoke a token of its own, not the one the other cases use.
     ("DELETE", f"{API}/auth/token"): _fresh_token,
     ("POST", f"{API}/requests"): _new_request_json,
-    ("GET", f"{API}/requests/nearby"): lambda case: {"query_string": {
-        "lat": case.target.person.point[0], "lon": case.target.person.point[1],
-        "radius_m": 1000}},
-    ("GET", f"{API}/requests/map"): lambda case: {"query_string": {
-        "bbox": _box(case.target.person.point)}},
+    ("GET", f"{API}/requests/nearby"): lambda case: {
+        "query_string": {
+            "lat": case.target.person.point[0],
+            "lon": case.target.person.point[1],
+            "radius_m": 1000,
+        }
+    },
+    ("GET", f"{API}/requests/map"): lambda case: {
+        "query_string": {"bbox": _box(case.target.person.point)}
+    },
     ("PATCH", f"{API}/requests/<request_id>"): lambda case: {"json": {"household_size": 7}},
-    ("POST", f"{API}/requests/<request_id>/report"): lambda case: {"json": {
-        "reason": "scam", "comment": "Có vẻ lừa đảo"}},
-    ("POST", f"{API}/requests/<request_id>/hide"): lambda case: {"json": {
-        "reason": "quảng cáo"}},
-    ("POST", f"{API}/requests/<request_id>/restore"): lambda case: {"json": {
-        "reason": "không phải quảng cáo"}},
+    ("POST", f"{API}/requests/<request_id>/report"): lambda case: {
+        "json": {"reason": "scam", "comment": "Có vẻ lừa đảo"}
+    },
+    ("POST", f"{API}/requests/<request_id>/hide"): lambda case: {"json": {"reason": "quảng cáo"}},
+    ("POST", f"{API}/requests/<request_id>/restore"): lambda case: {
+        "json": {"reason": "không phải quảng cáo"}
+    },
     ("POST", f"{API}/moderation/flags/<flag_id>/resolve"): lambda case: {"json": {}},
     ("POST", f"{API}/console/requests"): _new_request_json,
-    ("GET", f"{API}/console/map"): lambda case: {"query_string": {
-        "bbox": _box(case.target.person.point), "zoom": 16}},
-    ("POST", f"{API}/requests/<request_id>/assign"): lambda case: {"json": {
-        "volunteer_id": case.world.actors["volunteer"].user_id}},
-    ("POST", "/console/requests/<request_id>/assign"): lambda case: {"data": {
-        "volunteer_id": str(case.world.actors["volunteer"].user_id)}},
-    ("POST", "/console/intake"): lambda case: {"data": request_form(
-        case.world.new_person(case.world.next_point()))},
-    ("POST", f"{API}/requests/<request_id>/block-phone"): lambda case: {"json": {
-        "reason": "lừa đảo"}},
-    ("GET", f"{API}/moderation/blocked-phones"): lambda case: {"query_string": {
-        "per_page": 100}},
-    ("POST", f"{API}/moderation/blocked-phones/<block_id>/lift"): lambda case: {"json": {
-        "reason": "nhầm số"}},
-    ("POST", "/console/requests/<request_id>/hide"): lambda case: {"data": {
-        "reason": "quảng cáo", "next": "/console/moderation"}},
-    ("POST", "/console/requests/<request_id>/restore"): lambda case: {"data": {
-        "reason": "không phải quảng cáo", "next": "/console/moderation"}},
-    ("POST", "/console/requests/<request_id>/block-phone"): lambda case: {"data": {
-        "reason": "lừa đảo", "next": "/console/moderation"}},
-    ("POST", "/console/flags/<flag_id>/resolve"): lambda case: {"data": {
-        "reason": "khác nhà", "next": "/console/moderation"}},
-    ("POST", "/console/blocked-phones/<block_id>/lift"): lambda case: {"data": {
-        "reason": "nhầm số", "next": "/console/moderation"}},
+    ("GET", f"{API}/console/map"): lambda case: {
+        "query_string": {"bbox": _box(case.target.person.point), "zoom": 16}
+    },
+    ("POST", f"{API}/requests/<request_id>/assign"): lambda case: {
+        "json": {"volunteer_id": case.world.actors["volunteer"].user_id}
+    },
+    ("POST", "/console/requests/<request_id>/assign"): lambda case: {
+        "data": {"volunteer_id": str(case.world.actors["volunteer"].user_id)}
+    },
+    ("POST", "/console/intake"): lambda case: {
+        "data": request_form(case.world.new_person(case.world.next_point()))
+    },
+    ("POST", f"{API}/requests/<request_id>/block-phone"): lambda case: {
+        "json": {"reason": "lừa đảo"}
+    },
+    ("GET", f"{API}/moderation/blocked-phones"): lambda case: {"query_string": {"per_page": 100}},
+    ("POST", f"{API}/moderation/blocked-phones/<block_id>/lift"): lambda case: {
+        "json": {"reason": "nhầm số"}
+    },
+    ("POST", "/console/requests/<request_id>/hide"): lambda case: {
+        "data": {"reason": "quảng cáo", "next": "/console/moderation"}
+    },
+    ("POST", "/console/requests/<request_id>/restore"): lambda case: {
+        "data": {"reason": "không phải quảng cáo", "next": "/console/moderation"}
+    },
+    ("POST", "/console/requests/<request_id>/block-phone"): lambda case: {
+        "data": {"reason": "lừa đảo", "next": "/console/moderation"}
+    },
+    ("POST", "/console/flags/<flag_id>/resolve"): lambda case: {
+        "data": {"reason": "khác nhà", "next": "/console/moderation"}
+    },
+    ("POST", "/console/blocked-phones/<block_id>/lift"): lambda case: {
+        "data": {"reason": "nhầm số", "next": "/console/moderation"}
+    },
     ("POST", f"{API}/areas/<code>/assignments/preview"): lambda case: {"json": {}},
     # The volunteer who holds no claim (between cases) is given the request.
-    ("POST", f"{API}/areas/<code>/assignments/apply"): lambda case: {"json": {"pairs": [
-        {"request_id": case.target.id, "volunteer_id": case.world.actors["volunteer"].user_id}]}},
+    ("POST", f"{API}/areas/<code>/assignments/apply"): lambda case: {
+        "json": {
+            "pairs": [
+                {
+                    "request_id": case.target.id,
+                    "volunteer_id": case.world.actors["volunteer"].user_id,
+                }
+            ]
+        }
+    },
     ("PUT", f"{API}/volunteers/me"): lambda case: {"json": volunteer_profile()},
-    ("POST", "/login"): lambda case: {"data": {
-        "phone": case.world.spare.phone, "password": PASSWORD, "next": ""}},
-    ("POST", "/register"): lambda case: {"data": {
-        "name": "Người Mới", "phone": new_phone(), "password": PASSWORD, "next": ""}},
-    ("POST", "/need-help"): lambda case: {"data": request_form(
-        case.world.new_person(case.world.next_point()))},
-    ("POST", "/m/<token>/edit"): lambda case: {"data": request_form(
-        case.target.person, household_size="8")},
+    ("POST", "/login"): lambda case: {
+        "data": {"phone": case.world.spare.phone, "password": PASSWORD, "next": ""}
+    },
+    ("POST", "/register"): lambda case: {
+        "data": {"name": "Người Mới", "phone": new_phone(), "password": PASSWORD, "next": ""}
+    },
+    ("POST", "/need-help"): lambda case: {
+        "data": request_form(case.world.new_person(case.world.next_point()))
+    },
+    ("POST", "/m/<token>/edit"): lambda case: {
+        "data": request_form(case.target.person, household_size="8")
+    },
     ("POST", "/volunteer/profile"): lambda case: {"data": profile_form()},
-    ("POST", "/requests/<request_id>/report"): lambda case: {"data": {
-        "reason": "scam", "comment": ""}},
-    ("POST", f"{API}/offers"): lambda case: {"json": offer_json(
-        case.world.new_person(case.world.next_point()))},
-    ("GET", f"{API}/offers/nearby"): lambda case: {"query_string": {
-        "lat": case.target.person.point[0], "lon": case.target.person.point[1],
-        "radius_m": 1000}},
-    ("GET", f"{API}/offers/map"): lambda case: {"query_string": {
-        "bbox": _box(case.target.person.point)}},
+    ("POST", "/requests/<request_id>/report"): lambda case: {
+        "data": {"reason": "scam", "comment": ""}
+    },
+    ("POST", f"{API}/offers"): lambda case: {
+        "json": offer_json(case.world.new_person(case.world.next_point()))
+    },
+    ("GET", f"{API}/offers/nearby"): lambda case: {
+        "query_string": {
+            "lat": case.target.person.point[0],
+            "lon": case.target.person.point[1],
+            "radius_m": 1000,
+        }
+    },
+    ("GET", f"{API}/offers/map"): lambda case: {
+        "query_string": {"bbox": _box(case.target.person.point)}
+    },
     ("PATCH", f"{API}/offers/<offer_id>"): lambda case: {"json": {"quantity": "7 bao"}},
     ("POST", f"{API}/offers/<offer_id>/ask"): lambda case: {"json": _ask_json(_asker(case))},
     ("POST", f"{API}/offers/<offer_id>/report"): lambda case: {"json": {"reason": "scam"}},
     ("POST", "/offers/<offer_id>/ask"): lambda case: {"data": request_form(_asker(case))},
-    ("POST", "/offers/<offer_id>/report"): lambda case: {"data": {
-        "reason": "scam", "comment": ""}},
-    ("POST", "/volunteer/offers/new"): lambda case: {"data": offer_form(
-        case.world.new_person(case.world.next_point()))},
+    ("POST", "/offers/<offer_id>/report"): lambda case: {
+        "data": {"reason": "scam", "comment": ""}
+    },
+    ("POST", "/volunteer/offers/new"): lambda case: {
+        "data": offer_form(case.world.new_person(case.world.next_point()))
+    },
 }
 
 
@@ -865,8 +1033,9 @@ def call(case):
     if row.is_api:
         headers.update(actor.headers)
         if actor.name == "link":
-            headers["X-Manage-Token"] = (getattr(case.target, "token", None)
-                                         or case.world.shared["claimed"].token)
+            headers["X-Manage-Token"] = (
+                getattr(case.target, "token", None) or case.world.shared["claimed"].token
+            )
     headers.update(kwargs.pop("headers", {}))
     client = case.world.client_for(actor)
     return client.open(path_for(case), method=row.method, headers=headers, **kwargs)
@@ -874,23 +1043,30 @@ def call(case):
 
 def remember_created(case, response):
     """Requests a case posted, so they can be closed afterwards."""
-    if case.row.key in (("POST", f"{API}/requests"), ("POST", f"{API}/console/requests")) \
-            and response.status_code == 201:
+    if (
+        case.row.key in (("POST", f"{API}/requests"), ("POST", f"{API}/console/requests"))
+        and response.status_code == 201
+    ):
         case.created.append(response.get_json()["id"])
     if case.row.key == ("POST", "/console/intake") and response.status_code == 200:
         done = re.search(r'data-intake-done="(\d+)"', response.get_data(as_text=True))
         if done:
             case.created.append(int(done.group(1)))
-    if case.row.key == ("POST", f"{API}/offers/<offer_id>/ask") \
-            and response.status_code == 201:
+    if case.row.key == ("POST", f"{API}/offers/<offer_id>/ask") and response.status_code == 201:
         case.created.append(response.get_json()["id"])
     if case.row.key == ("POST", f"{API}/offers") and response.status_code == 201:
         case.created_offers.append(response.get_json()["id"])
-    if case.row.key == ("POST", "/volunteer/offers/new") and response.status_code == 302 \
-            and not to_login(response):
+    if (
+        case.row.key == ("POST", "/volunteer/offers/new")
+        and response.status_code == 302
+        and not to_login(response)
+    ):
         case.created_offers.append(case.world.newest_offer_of(case.actor))
-    if case.row.key in (("POST", "/need-help"), ("POST", "/offers/<offer_id>/ask")) \
-            and response.status_code in (302, 303) and not to_login(response):
+    if (
+        case.row.key in (("POST", "/need-help"), ("POST", "/offers/<offer_id>/ask"))
+        and response.status_code in (302, 303)
+        and not to_login(response)
+    ):
         token = urlsplit(response.headers["Location"]).path.rsplit("/", 1)[-1]
         from connect.requests.queries import find_by_manage_token
 
@@ -902,9 +1078,12 @@ def remember_created(case, response):
 
 # -- checking one case -------------------------------------------------------------------
 
+
 def describe(response):
-    return f"{response.status_code} {response.headers.get('Location', '')}\n" \
-           f"{response.get_data(as_text=True)[:1500]}"
+    return (
+        f"{response.status_code} {response.headers.get('Location', '')}\n"
+        f"{response.get_data(as_text=True)[:1500]}"
+    )
 
 
 def is_redirect(response):
@@ -917,8 +1096,10 @@ def to_login(response):
 
 def check_outcome(case, response):
     expected, row = case.row.expect[case.actor.name], case.row
-    what = f"{row.method} {row.route} as {case.actor.name}: expected {expected}, got " \
-           f"{describe(response)}"
+    what = (
+        f"{row.method} {row.route} as {case.actor.name}: expected {expected}, got "
+        f"{describe(response)}"
+    )
     status = response.status_code
     if expected in ("ok", "priv", "place"):
         if row.is_api:
@@ -944,8 +1125,7 @@ def check_outcome(case, response):
         missing = shows_everything(body, case.target.person, parsed)
         assert not missing, f"{what}\nmissing: {missing}"
         lat, lon = case.target.person.point
-        if row.is_api and response.headers.get("Content-Disposition", "").startswith(
-                "attachment"):
+        if row.is_api and response.headers.get("Content-Disposition", "").startswith("attachment"):
             assert repr(lat) in body and repr(lon) in body, what  # a file holds the point
         elif row.is_api:
             assert parsed["exact_location"] == {"lat": lat, "lon": lon}, what
@@ -991,18 +1171,23 @@ def test_matrix(world, row, actor_name):
 
 # -- the table covers the app, and says how big it is ------------------------------------
 
+
 def test_every_route_is_in_the_matrix(world):
     """A route in the app without a row fails here: add its row (and its call if needed)."""
     routes = routes_of(world.app)
     missing = sorted(set(routes) - set(MATRIX))
     assert not missing, "routes without a row in MATRIX: " + ", ".join(
-        f"{method} {route} ({routes[(method, route)]})" for method, route in missing)
+        f"{method} {route} ({routes[(method, route)]})" for method, route in missing
+    )
     stale = sorted(set(MATRIX) - set(routes) - UPCOMING)
     assert not stale, f"rows in MATRIX for routes the app does not have: {stale}"
     spec = world.api_client.get(f"{API}/openapi.json").get_json()
-    documented = {(method.upper(), re.sub(r"\{([^}]+)\}", r"<\1>", path))
-                  for path, item in spec["paths"].items() for method in item
-                  if method in ("get", "post", "put", "patch", "delete")}
+    documented = {
+        (method.upper(), re.sub(r"\{([^}]+)\}", r"<\1>", path))
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
     assert documented <= set(MATRIX), sorted(documented - set(MATRIX))
 
 
@@ -1011,14 +1196,20 @@ def test_matrix_size():
     present = [row for row in MATRIX.values() if row.key in app_routes()]
     api = sum(row.is_api for row in present)
     size = len(present) * len(ACTORS)
-    print(f"\nauthorization matrix: {len(present)} routes ({api} API operations, "
-          f"{len(present) - api} page routes) × {len(ACTORS)} actors = {size} cases"
-          + (f"; {len(MATRIX) - len(present)} rows await their routes" if len(present)
-             < len(MATRIX) else ""))
+    print(
+        f"\nauthorization matrix: {len(present)} routes ({api} API operations, "
+        f"{len(present) - api} page routes) × {len(ACTORS)} actors = {size} cases"
+        + (
+            f"; {len(MATRIX) - len(present)} rows await their routes"
+            if len(present) < len(MATRIX)
+            else ""
+        )
+    )
     assert size == len(cases())
 
 
 # -- existence: a refusal must not tell what exists ----------------------------------------
+
 
 def _without_csrf(body):
     return re.sub(r'(name="csrf_token"[^>]*value=")[^"]*|(data-csrf=")[^"]*', r"\1\2", body)
@@ -1047,11 +1238,18 @@ def _near_misses(token):
     return [flipped, token[:-4], token + "x", token.swapcase()]
 
 
-@pytest.mark.parametrize("method, suffix, body", [
-    ("GET", "", None), ("PATCH", "", {"household_size": 5}), ("POST", "/confirm", None),
-    ("POST", "/cancel", None), ("GET", "/reveals", None), ("POST", "/manage-token", None)])
-def test_a_wrong_manage_token_in_the_api_answers_like_any_wrong_token(world, method, suffix,
-                                                                     body):
+@pytest.mark.parametrize(
+    "method, suffix, body",
+    [
+        ("GET", "", None),
+        ("PATCH", "", {"household_size": 5}),
+        ("POST", "/confirm", None),
+        ("POST", "/cancel", None),
+        ("GET", "/reveals", None),
+        ("POST", "/manage-token", None),
+    ],
+)
+def test_a_wrong_manage_token_in_the_api_answers_like_any_wrong_token(world, method, suffix, body):
     """X-Manage-Token one character off (or cut, or longer) answers exactly as a random
     one; where no token is needed (GET), exactly as no token."""
     target = world.shared["claimed"]
@@ -1095,8 +1293,11 @@ def test_private_objects_are_refused_alike_whether_they_exist_or_not(world, acto
         for label, value in (("existing", getattr(target, name)), ("unknown", 2_000_000_000)):
             headers = dict(actor.headers)
             response = world.client_for(actor).open(
-                route.replace(f"<{name}>", str(value)), method=method, headers=headers,
-                **ARGUMENTS.get(key, lambda case: {})(None))
+                route.replace(f"<{name}>", str(value)),
+                method=method,
+                headers=headers,
+                **ARGUMENTS.get(key, lambda case: {})(None),
+            )
             error = (response.get_json(silent=True) or {}).get("error", {})
             answers[label] = (response.status_code, error.get("code"))
         assert answers["existing"] == answers["unknown"], (route, actor_name, answers)
@@ -1108,8 +1309,11 @@ def test_the_moderation_queue_of_a_coordinator_holds_their_areas_only(world):
     flagged = world.shared["flagged"]
 
     def queue_ids(actor_name):
-        response = world.api_client.get(f"{API}/moderation/queue", query_string={
-            "per_page": 100}, headers=world.actors[actor_name].headers)
+        response = world.api_client.get(
+            f"{API}/moderation/queue",
+            query_string={"per_page": 100},
+            headers=world.actors[actor_name].headers,
+        )
         assert response.status_code == 200, response.get_json()
         return {item["request"]["id"] for item in response.get_json()["items"]}
 
@@ -1123,7 +1327,8 @@ def test_the_inbox_rows_check_a_request_pushed_to_the_callers(world):
     pushed to the claimant's and the volunteer's inboxes (its personal data is not there)."""
     target = world.shared["open"]
     for name in ("claimant", "volunteer"):
-        response = world.api_client.get(f"{API}/notifications", query_string={"limit": 100},
-                                         headers=world.actors[name].headers)
+        response = world.api_client.get(
+            f"{API}/notifications", query_string={"limit": 100}, headers=world.actors[name].headers
+        )
         assert response.status_code == 200, response.get_json()
         assert target.id in {item["request_id"] for item in response.get_json()["items"]}, name

@@ -13,11 +13,16 @@ One scene, on both databases, in district 24-213 (Bắc Giang city) of the demo 
     D  at the centre, everything,       R8 food       in Lục Nam (24-220): not in this area
        off duty
 """
+
 import math
 import threading
 import time
 
 import pytest
+from sqlalchemy import func, select
+
+from connect.geo import EARTH_RADIUS_M
+
 from conftest import (
     BAC_GIANG,
     LUC_NAM,
@@ -27,9 +32,6 @@ from conftest import (
     request_payload,
 )
 from leak_check import Personal, find_leaks
-from sqlalchemy import func, select
-
-from connect.geo import EARTH_RADIUS_M
 
 API = "/api/v1"
 DISTRICT = "24-213"
@@ -39,8 +41,10 @@ ALL = ["food", "supplies", "medicine", "medical_advice", "other"]
 
 def offset(east_m, north_m, origin=BAC_GIANG):
     lat0, lon0 = origin
-    return (round(lat0 + north_m / M_PER_DEG, 7),
-            round(lon0 + east_m / (M_PER_DEG * math.cos(math.radians(lat0))), 7))
+    return (
+        round(lat0 + north_m / M_PER_DEG, 7),
+        round(lon0 + east_m / (M_PER_DEG * math.cos(math.radians(lat0))), 7),
+    )
 
 
 def preview_url(code=DISTRICT):
@@ -97,40 +101,62 @@ class Scene:
     def volunteer(self, name, at, radius_m, categories, capacity, on_duty=True):
         phone = new_phone()
         user, headers = self._create_user(name=f"Tình nguyện {name}", phone=phone)
-        response = self.client.put(f"{API}/volunteers/me", headers=headers, json={
-            "location": {"lat": at[0], "lon": at[1]}, "radius_m": radius_m,
-            "categories": categories, "on_duty": on_duty, "capacity": capacity})
+        response = self.client.put(
+            f"{API}/volunteers/me",
+            headers=headers,
+            json={
+                "location": {"lat": at[0], "lon": at[1]},
+                "radius_m": radius_m,
+                "categories": categories,
+                "on_duty": on_duty,
+                "capacity": capacity,
+            },
+        )
         assert response.status_code == 200, response.get_json()
         self.headers[name], self.ids[name], self.phones[name] = headers, user["id"], phone
 
     def post(self, label, at, categories, **overrides):
-        tag = "Q" + "".join(chr(ord("b") + (ord(c) * 7 + i) % 20) for i, c in
-                            enumerate(label * 2))[:6]
+        tag = (
+            "Q"
+            + "".join(chr(ord("b") + (ord(c) * 7 + i) % 20) for i, c in enumerate(label * 2))[:6]
+        )
         # A fixed phone per label: public points depend on the phone, and fixed ones keep a
         # public number from matching another request's exact one by chance.
-        phone = "+8495" + f"{sum(ord(c) * 31 ** i for i, c in enumerate(label)) % 10**7:07d}"
-        payload = request_payload(at=at, categories=categories, phone=phone,
-                                  contact_name=f"Hoàng Thị Mai {tag}",
-                                  address=f"Số 8 ngách {tag}, phường Ngô Quyền", **overrides)
+        phone = "+8495" + f"{sum(ord(c) * 31**i for i, c in enumerate(label)) % 10**7:07d}"
+        payload = request_payload(
+            at=at,
+            categories=categories,
+            phone=phone,
+            contact_name=f"Hoàng Thị Mai {tag}",
+            address=f"Số 8 ngách {tag}, phường Ngô Quyền",
+            **overrides,
+        )
         response = self.client.post(f"{API}/requests", json=payload)
         assert response.status_code == 201, response.get_json()
         body = response.get_json()
-        self.persons[body["id"]] = Personal(body["id"], payload["contact_name"],
-                                            payload["phone"], payload["address"], at,
-                                            {"name": tag}, body["manage_token"])
+        self.persons[body["id"]] = Personal(
+            body["id"],
+            payload["contact_name"],
+            payload["phone"],
+            payload["address"],
+            at,
+            {"name": tag},
+            body["manage_token"],
+        )
         return body["id"]
 
     def act(self, request_id, action, who):
-        return self.client.post(f"{API}/requests/{request_id}/{action}",
-                                headers=self.headers[who])
+        return self.client.post(f"{API}/requests/{request_id}/{action}", headers=self.headers[who])
 
     def preview(self, headers=None, code=DISTRICT):
-        return self.client.post(preview_url(code), json={},
-                                headers=self.coordinator if headers is None else headers)
+        return self.client.post(
+            preview_url(code), json={}, headers=self.coordinator if headers is None else headers
+        )
 
     def apply(self, body, headers=None, code=DISTRICT):
-        return self.client.post(apply_url(code), json=body,
-                                headers=self.coordinator if headers is None else headers)
+        return self.client.post(
+            apply_url(code), json=body, headers=self.coordinator if headers is None else headers
+        )
 
     def status(self, request_id):
         from connect.extensions import db
@@ -144,8 +170,9 @@ class Scene:
         from connect.extensions import db
 
         with self.app.app_context():
-            return db.session.execute(select(func.count()).select_from(model)
-                                      .where(*where)).scalar_one()
+            return db.session.execute(
+                select(func.count()).select_from(model).where(*where)
+            ).scalar_one()
 
 
 @pytest.fixture
@@ -160,35 +187,45 @@ def expected_pairs(scene):
 
 # -- preview --------------------------------------------------------------------------------
 
+
 def test_preview_respects_radius_categories_and_capacity(scene):
     response = scene.preview()
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     r, v = scene.r, scene.ids
-    assert body["area"] == {"code": DISTRICT, "name": "Thành phố Bắc Giang (demo)",
-                            "level": "district"}
+    assert body["area"] == {
+        "code": DISTRICT,
+        "name": "Thành phố Bắc Giang (demo)",
+        "level": "district",
+    }
     assert {p["request_id"]: p["volunteer_id"] for p in body["pairs"]} == expected_pairs(scene)
     for pair in body["pairs"]:
         assert 490 <= pair["distance_m"] <= 510, pair
         assert pair["urgent"] == (pair["request_id"] == r["R3"])
     assert {u["request_id"]: u["reason"] for u in body["unserved"]} == {
-        r["R4"]: "no_volunteer_in_range", r["R5"]: "no_category_match",
-        r["R6"]: "volunteers_at_capacity", r["R7"]: "capacity_used_elsewhere"}
-    assert body["unserved_by_reason"] == {"no_volunteer_in_range": 1, "no_category_match": 1,
-                                          "volunteers_at_capacity": 1,
-                                          "capacity_used_elsewhere": 1}
+        r["R4"]: "no_volunteer_in_range",
+        r["R5"]: "no_category_match",
+        r["R6"]: "volunteers_at_capacity",
+        r["R7"]: "capacity_used_elsewhere",
+    }
+    assert body["unserved_by_reason"] == {
+        "no_volunteer_in_range": 1,
+        "no_category_match": 1,
+        "volunteers_at_capacity": 1,
+        "capacity_used_elsewhere": 1,
+    }
     assert (body["open_requests"], body["urgent_requests"]) == (7, 1)  # R8 is elsewhere
     # D is off duty; C is available but full; A has 1 (new), B 2 (has helped).
     assert (body["available_volunteers"], body["free_capacity"]) == (3, 3)
     assert (body["served"], body["served_urgent"]) == (3, 1)
     assert body["total_km"] == pytest.approx(1.5, abs=0.03)
     assert body["greedy_baseline"]["served"] <= body["served"]
-    assert set(body["timings"]) == {"load_ms", "prune_ms", "solve_ms", "baseline_ms",
-                                    "total_ms"}
+    assert set(body["timings"]) == {"load_ms", "prune_ms", "solve_ms", "baseline_ms", "total_ms"}
     # Volunteers by user id and display name only: no phone, no place.
     assert body["volunteers"] == [
         {"volunteer_id": v["A"], "name": "Tình nguyện A", "assigned": 1},
-        {"volunteer_id": v["B"], "name": "Tình nguyện B", "assigned": 2}]
+        {"volunteer_id": v["B"], "name": "Tình nguyện B", "assigned": 2},
+    ]
     text = response.get_data(as_text=True)
     for phone in scene.phones.values():
         assert phone[3:] not in text
@@ -205,17 +242,32 @@ def test_the_optimum_serves_more_than_nearest_first(app, client, create_user, cr
     ids = {}
     for name, at, radius in (("V1", BAC_GIANG, 1000), ("V2", offset(4000, 0), 4000)):
         user, headers = create_user(name=name)
-        assert client.put(f"{API}/volunteers/me", headers=headers, json={
-            "location": {"lat": at[0], "lon": at[1]}, "radius_m": radius,
-            "categories": ["food"], "on_duty": True, "capacity": 1}).status_code == 200
+        assert (
+            client.put(
+                f"{API}/volunteers/me",
+                headers=headers,
+                json={
+                    "location": {"lat": at[0], "lon": at[1]},
+                    "radius_m": radius,
+                    "categories": ["food"],
+                    "on_duty": True,
+                    "capacity": 1,
+                },
+            ).status_code
+            == 200
+        )
         ids[name] = user["id"]
-    urgent = client.post(f"{API}/requests", json=request_payload(
-        at=offset(500, 0), urgency="urgent")).get_json()["id"]
-    normal = client.post(f"{API}/requests", json=request_payload(
-        at=offset(-800, 0))).get_json()["id"]
+    urgent = client.post(
+        f"{API}/requests", json=request_payload(at=offset(500, 0), urgency="urgent")
+    ).get_json()["id"]
+    normal = client.post(f"{API}/requests", json=request_payload(at=offset(-800, 0))).get_json()[
+        "id"
+    ]
     body = client.post(preview_url(), json={}, headers=coordinator).get_json()
     assert {p["request_id"]: p["volunteer_id"] for p in body["pairs"]} == {
-        urgent: ids["V2"], normal: ids["V1"]}
+        urgent: ids["V2"],
+        normal: ids["V1"],
+    }
     assert body["greedy_baseline"]["served"] == 1 and body["served"] == 2
 
 
@@ -237,8 +289,13 @@ def test_a_lapsed_claim_counts_as_open_and_frees_its_holder(app, scene, clock):
     assert scene.status(to_c[0]) == ("claimed", scene.ids["C"])
     assert scene.status(other) == ("open", None)
     with app.app_context():
-        outcomes = db.session.execute(select(Assist.outcome).where(
-            Assist.request_id == scene.held).order_by(Assist.id)).scalars().all()
+        outcomes = (
+            db.session.execute(
+                select(Assist.outcome).where(Assist.request_id == scene.held).order_by(Assist.id)
+            )
+            .scalars()
+            .all()
+        )
     assert outcomes[0] == "expired"
 
 
@@ -246,20 +303,35 @@ def test_a_volunteer_is_not_given_their_own_request(app, client, create_user, cr
     ensure_demo_areas(app)
     coordinator = create_staff(areas=(DISTRICT,))
     user, headers = create_user(name="Hàng xóm")
-    assert client.put(f"{API}/volunteers/me", headers=headers, json={
-        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 2000,
-        "categories": ALL, "on_duty": True, "capacity": 1}).status_code == 200
-    own = client.post(f"{API}/requests", json=request_payload(at=offset(100, 0)),
-                      headers=headers).get_json()["id"]
+    assert (
+        client.put(
+            f"{API}/volunteers/me",
+            headers=headers,
+            json={
+                "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+                "radius_m": 2000,
+                "categories": ALL,
+                "on_duty": True,
+                "capacity": 1,
+            },
+        ).status_code
+        == 200
+    )
+    own = client.post(
+        f"{API}/requests", json=request_payload(at=offset(100, 0)), headers=headers
+    ).get_json()["id"]
     body = client.post(preview_url(), json={}, headers=coordinator).get_json()
     assert body["pairs"] == [] and [u["request_id"] for u in body["unserved"]] == [own]
-    result = client.post(apply_url(), json=as_pairs((own, user["id"])),
-                         headers=coordinator).get_json()
-    assert result["skipped"] == [{"request_id": own, "volunteer_id": user["id"],
-                                  "reason": "own_request"}]
+    result = client.post(
+        apply_url(), json=as_pairs((own, user["id"])), headers=coordinator
+    ).get_json()
+    assert result["skipped"] == [
+        {"request_id": own, "volunteer_id": user["id"], "reason": "own_request"}
+    ]
 
 
 # -- apply ----------------------------------------------------------------------------------
+
 
 def test_apply_creates_claims_assists_events_and_notifications(app, scene):
     from connect.accounts.models import User
@@ -272,30 +344,48 @@ def test_apply_creates_claims_assists_events_and_notifications(app, scene):
     assert response.status_code == 200, response.get_json()
     result = response.get_json()
     assert result["skipped"] == []
-    assert {a["request_id"]: a["volunteer_id"] for a in result["applied"]} == \
-        expected_pairs(scene)
+    assert {a["request_id"]: a["volunteer_id"] for a in result["applied"]} == expected_pairs(scene)
     with app.app_context():
-        coordinator = db.session.execute(select(User).where(
-            User.role == "coordinator")).scalar_one()
+        coordinator = db.session.execute(
+            select(User).where(User.role == "coordinator")
+        ).scalar_one()
         for request_id, volunteer_id in expected_pairs(scene).items():
             stored = db.session.get(HelpRequest, request_id)
             assert (stored.status, stored.claimed_by_id) == ("claimed", volunteer_id)
-            assist = db.session.execute(select(Assist).where(
-                Assist.request_id == request_id)).scalar_one()
+            assist = db.session.execute(
+                select(Assist).where(Assist.request_id == request_id)
+            ).scalar_one()
             assert assist.volunteer_id == volunteer_id and assist.outcome is None
-            event = db.session.execute(select(RequestEvent).where(
-                RequestEvent.request_id == request_id, RequestEvent.to_status == "claimed")
+            event = db.session.execute(
+                select(RequestEvent).where(
+                    RequestEvent.request_id == request_id, RequestEvent.to_status == "claimed"
+                )
             ).scalar_one()
             assert (event.actor_id, event.actor_kind, event.reason, event.assist_id) == (
-                coordinator.id, "coordinator", "assigned by coordinator", assist.id)
-        notes = db.session.execute(select(Notification).where(
-            Notification.kind == "assigned").order_by(Notification.request_id)).scalars().all()
-        assert [(n.request_id, n.user_id) for n in notes] == sorted(
-            expected_pairs(scene).items())
+                coordinator.id,
+                "coordinator",
+                "assigned by coordinator",
+                assist.id,
+            )
+        notes = (
+            db.session.execute(
+                select(Notification)
+                .where(Notification.kind == "assigned")
+                .order_by(Notification.request_id)
+            )
+            .scalars()
+            .all()
+        )
+        assert [(n.request_id, n.user_id) for n in notes] == sorted(expected_pairs(scene).items())
         for note in notes:
             # As the inbox shows pushed needs, and when the lease ends.
-            assert {"categories", "urgency", "household_size", "distance_m",
-                    "lease_ends_at"} <= set(note.payload)
+            assert {
+                "categories",
+                "urgency",
+                "household_size",
+                "distance_m",
+                "lease_ends_at",
+            } <= set(note.payload)
             assert note.payload["distance_m"] == 500
             assert not find_leaks(str(note.payload), list(scene.persons.values()), note.payload)
     # The assist is the volunteer's: they hold the claim and see the contact details.
@@ -309,8 +399,9 @@ def test_a_claim_that_raced_in_is_skipped_and_the_rest_applied(app, scene, creat
     scene.volunteer("E", offset(400, 0), 1000, ["food"], 1)
     assert scene.act(scene.r["R1"], "claim", "E").status_code == 200
     result = scene.apply({"pairs": body["pairs"]}).get_json()
-    assert result["skipped"] == [{"request_id": scene.r["R1"], "volunteer_id": scene.ids["A"],
-                                  "reason": "request_not_open"}]
+    assert result["skipped"] == [
+        {"request_id": scene.r["R1"], "volunteer_id": scene.ids["A"], "reason": "request_not_open"}
+    ]
     assert {a["request_id"] for a in result["applied"]} == {scene.r["R2"], scene.r["R3"]}
     assert scene.status(scene.r["R1"]) == ("claimed", scene.ids["E"])
     assert scene.status(scene.r["R3"]) == ("claimed", scene.ids["B"])
@@ -333,23 +424,32 @@ def test_a_second_apply_of_the_same_pairs_skips_them_all(app, scene):
 def test_apply_checks_every_pair_again(scene, create_user):
     r, v = scene.r, scene.ids
     stranger, _ = create_user(name="Chưa là tình nguyện viên")
-    result = scene.apply(as_pairs(
-        (r["R1"], v["A"]), (r["R7"], v["A"]),  # A's second claim: new volunteers hold one
-        (r["R4"], v["B"]),                     # 9 km from B, who goes 1.5 km
-        (r["R5"], v["C"]),                     # medical advice; C brings supplies
-        (r["R6"], v["D"]),                     # D is off duty
-        (r["R8"], v["A"]),                     # in Lục Nam, not in this district
-        (2_000_000_000, v["A"]),               # no such request
-        (r["R2"], stranger["id"]),             # no volunteer profile
-        (r["R3"], 2_000_000_000),              # no such user
-    )).get_json()
-    assert result["applied"] == [{"request_id": r["R1"], "volunteer_id": v["A"],
-                                  "distance_m": pytest.approx(500, abs=10)}]
+    result = scene.apply(
+        as_pairs(
+            (r["R1"], v["A"]),
+            (r["R7"], v["A"]),  # A's second claim: new volunteers hold one
+            (r["R4"], v["B"]),  # 9 km from B, who goes 1.5 km
+            (r["R5"], v["C"]),  # medical advice; C brings supplies
+            (r["R6"], v["D"]),  # D is off duty
+            (r["R8"], v["A"]),  # in Lục Nam, not in this district
+            (2_000_000_000, v["A"]),  # no such request
+            (r["R2"], stranger["id"]),  # no volunteer profile
+            (r["R3"], 2_000_000_000),  # no such user
+        )
+    ).get_json()
+    assert result["applied"] == [
+        {"request_id": r["R1"], "volunteer_id": v["A"], "distance_m": pytest.approx(500, abs=10)}
+    ]
     assert {s["request_id"]: s["reason"] for s in result["skipped"]} == {
-        r["R7"]: "no_capacity", r["R4"]: "out_of_range", r["R5"]: "category_mismatch",
-        r["R6"]: "volunteer_unavailable", r["R8"]: "not_in_area",
-        2_000_000_000: "not_in_area", r["R2"]: "not_a_volunteer",
-        r["R3"]: "not_a_volunteer"}
+        r["R7"]: "no_capacity",
+        r["R4"]: "out_of_range",
+        r["R5"]: "category_mismatch",
+        r["R6"]: "volunteer_unavailable",
+        r["R8"]: "not_in_area",
+        2_000_000_000: "not_in_area",
+        r["R2"]: "not_a_volunteer",
+        r["R3"]: "not_a_volunteer",
+    }
     assert scene.status(r["R8"]) == ("open", None)
 
 
@@ -378,6 +478,7 @@ def test_apply_is_one_transaction(app, scene, monkeypatch):
 
 # -- who may --------------------------------------------------------------------------------
 
+
 def test_who_may_preview_and_apply(app, scene, create_user, create_staff):
     """Coordinators of the district or of its province and admins; a coordinator of another
     district, residents, volunteers and anonymous callers are refused, changing nothing."""
@@ -390,10 +491,13 @@ def test_who_may_preview_and_apply(app, scene, create_user, create_staff):
         assert scene.preview(headers).status_code == 200
         assert scene.preview(headers, code="24").status_code == 200
     assert scene.preview(elsewhere, code="24-220").status_code == 200
-    refused = [({}, 401, "unauthorized"), (resident, 403, "not_coordinator"),
-               (scene.headers["A"], 403, "not_coordinator"),
-               (elsewhere, 403, "not_coordinator"),
-               ({"X-Manage-Token": scene.persons[scene.r["R1"]].manage_token}, 401, None)]
+    refused = [
+        ({}, 401, "unauthorized"),
+        (resident, 403, "not_coordinator"),
+        (scene.headers["A"], 403, "not_coordinator"),
+        (elsewhere, 403, "not_coordinator"),
+        ({"X-Manage-Token": scene.persons[scene.r["R1"]].manage_token}, 401, None),
+    ]
     for headers, status, code in refused:
         assert_error(scene.preview(headers), status, code)
         assert_error(scene.apply(pair, headers), status, code)
@@ -406,25 +510,32 @@ def test_who_may_preview_and_apply(app, scene, create_user, create_staff):
     assert scene.apply(pair, province).get_json()["applied"][0]["request_id"] == scene.r["R1"]
 
 
-def test_a_coordinator_of_another_area_cannot_assign_its_requests_through_their_own(scene,
-                                                                                   create_staff):
+def test_a_coordinator_of_another_area_cannot_assign_its_requests_through_their_own(
+    scene, create_staff
+):
     """Pairs naming requests elsewhere, applied in one's own area, are skipped unseen."""
     elsewhere = create_staff(areas=("24-220",))
     result = scene.apply(as_pairs((scene.r["R1"], scene.ids["A"])), elsewhere, code="24-220")
-    assert result.get_json()["skipped"] == [{"request_id": scene.r["R1"],
-                                             "volunteer_id": scene.ids["A"],
-                                             "reason": "not_in_area"}]
+    assert result.get_json()["skipped"] == [
+        {"request_id": scene.r["R1"], "volunteer_id": scene.ids["A"], "reason": "not_in_area"}
+    ]
     assert scene.status(scene.r["R1"]) == ("open", None)
 
 
 # -- input and limits -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, field", [
-    ({}, "pairs"), ({"pairs": []}, "pairs"), ({"pairs": [{"request_id": 1}]}, "pairs"),
-    ({"pairs": [{"request_id": "1", "volunteer_id": 2}]}, "pairs"),
-    ({"pairs": [{"request_id": 0, "volunteer_id": 2}]}, "pairs"),
-    ({"pairs": "all"}, "pairs"),
-])
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "pairs"),
+        ({"pairs": []}, "pairs"),
+        ({"pairs": [{"request_id": 1}]}, "pairs"),
+        ({"pairs": [{"request_id": "1", "volunteer_id": 2}]}, "pairs"),
+        ({"pairs": [{"request_id": 0, "volunteer_id": 2}]}, "pairs"),
+        ({"pairs": "all"}, "pairs"),
+    ],
+)
 def test_bad_apply_bodies_are_422(scene, body, field):
     response = scene.apply(body)
     assert_error(response, 422, "validation_error")
@@ -432,9 +543,11 @@ def test_bad_apply_bodies_are_422(scene, body, field):
 
 
 def test_a_request_twice_is_422(scene):
-    assert_error(scene.apply(as_pairs((scene.r["R1"], scene.ids["A"]),
-                                      (scene.r["R1"], scene.ids["B"]))),
-                 422, "duplicate_request_in_pairs")
+    assert_error(
+        scene.apply(as_pairs((scene.r["R1"], scene.ids["A"]), (scene.r["R1"], scene.ids["B"]))),
+        422,
+        "duplicate_request_in_pairs",
+    )
 
 
 def test_size_limits_are_422_with_a_clear_message(app, scene):
@@ -453,8 +566,9 @@ def test_size_limits_are_422_with_a_clear_message(app, scene):
     assert_error(response, 422, "batch_too_large")
     assert response.get_json()["error"]["details"] == {"candidate_pairs": 4, "limit": 2}
     app.config["ASSIGNMENT_MAX_PAIRS"] = 1
-    response = scene.apply(as_pairs((scene.r["R1"], scene.ids["A"]),
-                                    (scene.r["R2"], scene.ids["B"])))
+    response = scene.apply(
+        as_pairs((scene.r["R1"], scene.ids["A"]), (scene.r["R2"], scene.ids["B"]))
+    )
     assert_error(response, 422, "batch_too_large")
     assert scene.status(scene.r["R1"]) == ("open", None)
 
@@ -463,22 +577,38 @@ def test_previews_and_applies_are_rate_limited(database_url):
     """One budget per account for previews and applies (RATELIMIT_ASSIGNMENTS_PER_ACCOUNT)."""
     from connect.extensions import db
 
-    app = make_app(database_url, RATELIMIT_ENABLED=True,
-                   RATELIMIT_ASSIGNMENTS_PER_ACCOUNT="3 per minute")
+    app = make_app(
+        database_url, RATELIMIT_ENABLED=True, RATELIMIT_ASSIGNMENTS_PER_ACCOUNT="3 per minute"
+    )
     try:
         client = app.test_client()
         ensure_demo_areas(app)
         phone, password = new_phone(), "dieu-phoi-1"
-        result = app.test_cli_runner().invoke(args=[
-            "connect", "create-user", "--phone", phone, "--name", "Điều phối", "--role",
-            "coordinator", "--password", password, "--area", DISTRICT])
+        result = app.test_cli_runner().invoke(
+            args=[
+                "connect",
+                "create-user",
+                "--phone",
+                phone,
+                "--name",
+                "Điều phối",
+                "--role",
+                "coordinator",
+                "--password",
+                password,
+                "--area",
+                DISTRICT,
+            ]
+        )
         assert result.exit_code == 0, result.output
         token = client.post(f"{API}/auth/token", json={"phone": phone, "password": password})
         headers = {"Authorization": f"Bearer {token.get_json()['token']}"}
-        answers = [client.post(preview_url(), json={}, headers=headers).status_code
-                   for _ in range(2)]
-        answers.append(client.post(apply_url(), json=as_pairs((1, 1)),
-                                   headers=headers).status_code)
+        answers = [
+            client.post(preview_url(), json={}, headers=headers).status_code for _ in range(2)
+        ]
+        answers.append(
+            client.post(apply_url(), json=as_pairs((1, 1)), headers=headers).status_code
+        )
         assert answers == [200, 200, 200]
         limited = client.post(preview_url(), json={}, headers=headers)
         assert_error(limited, 429, "rate_limited")
@@ -501,6 +631,7 @@ def test_the_operations_are_documented(client):
 
 # -- races ----------------------------------------------------------------------------------
 
+
 def test_apply_racing_a_volunteers_claim_and_another_apply(app, scene):
     """Two coordinators apply the same pairs while E claims R1, all at once (threads, each
     with its own client and connection): every request ends claimed exactly once, nobody
@@ -509,9 +640,11 @@ def test_apply_racing_a_volunteers_claim_and_another_apply(app, scene):
 
     pairs = scene.preview().get_json()["pairs"]
     scene.volunteer("E", offset(400, 0), 1000, ["food"], 1)
-    calls = [(apply_url(), scene.coordinator, {"pairs": pairs}),
-             (apply_url(), scene.coordinator, {"pairs": pairs}),
-             (f"{API}/requests/{scene.r['R1']}/claim", scene.headers["E"], None)]
+    calls = [
+        (apply_url(), scene.coordinator, {"pairs": pairs}),
+        (apply_url(), scene.coordinator, {"pairs": pairs}),
+        (f"{API}/requests/{scene.r['R1']}/claim", scene.headers["E"], None),
+    ]
     clients = [app.test_client() for _ in calls]
     barrier = threading.Barrier(len(calls), timeout=30)
     results = [None] * len(calls)
@@ -535,7 +668,8 @@ def test_apply_racing_a_volunteers_claim_and_another_apply(app, scene):
     claimed_by_e = results[2][0] == 200
     # Each request of the preview went to exactly one volunteer, once.
     assert sorted(a["request_id"] for a in applied) == sorted(
-        rid for rid in expected_pairs(scene) if not (claimed_by_e and rid == scene.r["R1"]))
+        rid for rid in expected_pairs(scene) if not (claimed_by_e and rid == scene.r["R1"])
+    )
     for rid, vid in expected_pairs(scene).items():
         holder = scene.ids["E"] if claimed_by_e and rid == scene.r["R1"] else vid
         assert scene.status(rid) == ("claimed", holder)

@@ -8,6 +8,7 @@ columns follow CATEGORIES; the masks of the read model, the console map's snapsh
 batch assignment follow CategoryBits, whose integer type widens with the count. Nine
 categories prove it: a request in the ninth is found by both filters.
 """
+
 import re
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,6 @@ from types import SimpleNamespace
 import numpy as np
 import orjson
 import pytest
-from conftest import BAC_GIANG, request_payload
 from sqlalchemy import update
 
 from connect.coordination.exports.public import MEASURES
@@ -28,6 +28,8 @@ from connect.requests.categories import BITS, CATEGORIES, CategoryBits
 from connect.requests.forms import HelpRequestForm
 from connect.requests.models import HelpRequest
 
+from conftest import BAC_GIANG, request_payload
+
 ROOT = Path(__file__).resolve().parents[2]
 NINE = (*CATEGORIES, "water", "shelter", "transport", "pets")
 PROVINCE = (105.50, 20.90, 107.50, 21.80)
@@ -35,9 +37,9 @@ PROVINCE = (105.50, 20.90, 107.50, 21.80)
 
 def test_the_mask_type_follows_the_count():
     assert len(CATEGORIES) <= 8 and BITS.dtype == np.uint8
-    assert [CategoryBits(f"c{i}" for i in range(count)).dtype
-            for count in (8, 9, 16, 17, 32, 33, 64)] == [
-        np.uint8, np.uint16, np.uint16, np.uint32, np.uint32, np.uint64, np.uint64]
+    assert [
+        CategoryBits(f"c{i}" for i in range(count)).dtype for count in (8, 9, 16, 17, 32, 33, 64)
+    ] == [np.uint8, np.uint16, np.uint16, np.uint32, np.uint32, np.uint64, np.uint64]
     with pytest.raises(ValueError):
         CategoryBits(f"c{i}" for i in range(65))
     nine = CategoryBits(NINE)
@@ -50,15 +52,30 @@ def test_the_mask_type_follows_the_count():
 def _row(id_, categories, now):
     """A read model row (open_requests.ROW_FIELDS) of an open request at BAC_GIANG."""
     lat, lon = BAC_GIANG
-    return (id_, "open", categories, "Cần thức ăn cho chó", 1, "normal", lat, lon, lat, lon,
-            now, now.replace(year=now.year + 1), None)
+    return (
+        id_,
+        "open",
+        categories,
+        "Cần thức ăn cho chó",
+        1,
+        "normal",
+        lat,
+        lon,
+        lat,
+        lon,
+        now,
+        now.replace(year=now.year + 1),
+        None,
+    )
 
 
 def test_the_read_model_finds_a_request_in_the_ninth_category():
     now = datetime(2026, 11, 26, 8, 0, 0)
     model = OpenRequests(72 * 3600, bits=CategoryBits(NINE))
-    model.load([_row(1, ["pets"], now), _row(2, ["food"], now),
-                _row(3, ["supplies", "pets"], now)], epoch(now))
+    model.load(
+        [_row(1, ["pets"], now), _row(2, ["food"], now), _row(3, ["supplies", "pets"], now)],
+        epoch(now),
+    )
     model.apply(_row(4, ["pets", "water"], now), epoch(now))
     assert model._masks.dtype == np.uint16
 
@@ -66,15 +83,23 @@ def test_the_read_model_finds_a_request_in_the_ninth_category():
     assert sorted(ids.tolist()) == [1, 3, 4]
     items = orjson.loads(model.nearby_json(*BAC_GIANG, 1000, 10, ["pets"], epoch(now)))["items"]
     assert {item["id"]: item["categories"] for item in items} == {
-        1: ["pets"], 3: ["supplies", "pets"], 4: ["water", "pets"]}
+        1: ["pets"],
+        3: ["supplies", "pets"],
+        4: ["water", "pets"],
+    }
 
 
 def test_the_map_snapshot_finds_a_request_in_the_ninth_category(app, client, monkeypatch):
-    ids = [client.post("/api/v1/requests", json=request_payload(at=BAC_GIANG)).get_json()["id"]
-           for _ in range(2)]
+    ids = [
+        client.post("/api/v1/requests", json=request_payload(at=BAC_GIANG)).get_json()["id"]
+        for _ in range(2)
+    ]
     with app.app_context():
-        db.session.execute(update(HelpRequest).where(HelpRequest.id == ids[0])
-                           .values(categories=["other", "pets"]))
+        db.session.execute(
+            update(HelpRequest)
+            .where(HelpRequest.id == ids[0])
+            .values(categories=["other", "pets"])
+        )
         db.session.commit()
         snapshot = RequestSnapshot(db.engine, bits=CategoryBits(NINE))
         monkeypatch.setitem(app.extensions, "request_snapshot", snapshot)
@@ -96,4 +121,5 @@ def test_forms_export_columns_and_docs_follow_the_categories(app):
     api = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     listed = next(line for line in api.splitlines() if line.startswith("- categories: one or"))
     assert re.findall(r"`(\w+)`", listed) == list(CATEGORIES), (
-        "docs/api.md names the categories of connect/requests/categories.py")
+        "docs/api.md names the categories of connect/requests/categories.py"
+    )

@@ -1,4 +1,5 @@
 """`flask connect create-user`, `flask connect seed` and `flask db upgrade`, on both databases."""
+
 import os
 import subprocess
 import sys
@@ -12,8 +13,15 @@ from conftest import make_app, new_phone, request_payload
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = Path(sys.executable).with_name("flask")
-APP_TABLES = {"users", "api_tokens", "volunteers", "help_requests", "assists",
-              "request_events", "alembic_version"}
+APP_TABLES = {
+    "users",
+    "api_tokens",
+    "volunteers",
+    "help_requests",
+    "assists",
+    "request_events",
+    "alembic_version",
+}
 
 
 def local_form(phone):
@@ -46,11 +54,21 @@ def login(client, phone, password):
 
 # -- create-user ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", ["coordinator", "admin"])
 def test_create_user_makes_a_staff_account(app, client, runner, role):
     phone = new_phone()
-    result = create_user(runner, "--phone", local_form(phone), "--name", "Điều phối viên",
-                         "--role", role, "--password", "dieu-phoi-1")
+    result = create_user(
+        runner,
+        "--phone",
+        local_form(phone),
+        "--name",
+        "Điều phối viên",
+        "--role",
+        role,
+        "--password",
+        "dieu-phoi-1",
+    )
     assert result.exit_code == 0, result.output
     assert role in result.output and phone in result.output
     assert users(app) == {phone: role}  # stored in the normalised form
@@ -60,18 +78,21 @@ def test_create_user_makes_a_staff_account(app, client, runner, role):
 
 def test_create_user_defaults_to_coordinator_and_prompts_for_the_password(app, client, runner):
     phone = new_phone()
-    result = create_user(runner, "--phone", phone, "--name", "Điều phối viên",
-                         input="dieu-phoi-2\ndieu-phoi-2\n")
+    result = create_user(
+        runner, "--phone", phone, "--name", "Điều phối viên", input="dieu-phoi-2\ndieu-phoi-2\n"
+    )
     assert result.exit_code == 0, result.output
     assert users(app) == {phone: "coordinator"}
     assert login(client, phone, "dieu-phoi-2")["role"] == "coordinator"
 
 
-@pytest.mark.parametrize("phone", ["12345", "+1 202 555 0100", "0241234567", "091234567",
-                                   "not a phone"])
+@pytest.mark.parametrize(
+    "phone", ["12345", "+1 202 555 0100", "0241234567", "091234567", "not a phone"]
+)
 def test_create_user_refuses_a_bad_phone(app, runner, phone):
-    result = create_user(runner, "--phone", phone, "--name", "X", "--role", "admin",
-                         "--password", "dieu-phoi-1")
+    result = create_user(
+        runner, "--phone", phone, "--name", "X", "--role", "admin", "--password", "dieu-phoi-1"
+    )
     assert result.exit_code != 0
     assert "--phone" in result.output and "Vietnamese mobile" in result.output, result.output
     assert "Traceback" not in result.output
@@ -79,8 +100,9 @@ def test_create_user_refuses_a_bad_phone(app, runner, phone):
 
 
 def test_create_user_refuses_a_short_password(app, runner):
-    result = create_user(runner, "--phone", new_phone(), "--name", "X", "--role", "admin",
-                         "--password", "short")
+    result = create_user(
+        runner, "--phone", new_phone(), "--name", "X", "--role", "admin", "--password", "short"
+    )
     assert result.exit_code != 0
     assert "--password" in result.output and "8 characters" in result.output, result.output
     assert users(app) == {}
@@ -88,31 +110,47 @@ def test_create_user_refuses_a_short_password(app, runner):
 
 def test_create_user_refuses_a_phone_already_taken(app, client, runner):
     phone = new_phone()
-    registered = client.post("/api/v1/auth/register",
-                             json={"phone": phone, "password": "mat-khau-1", "name": "Dân"})
+    registered = client.post(
+        "/api/v1/auth/register", json={"phone": phone, "password": "mat-khau-1", "name": "Dân"}
+    )
     assert registered.status_code == 201
     for role in ("admin", "coordinator"):
         # The same number in its other written form is the same number.
-        result = create_user(runner, "--phone", local_form(phone), "--name", "X", "--role", role,
-                             "--password", "dieu-phoi-1")
+        result = create_user(
+            runner,
+            "--phone",
+            local_form(phone),
+            "--name",
+            "X",
+            "--role",
+            role,
+            "--password",
+            "dieu-phoi-1",
+        )
         assert result.exit_code != 0
         assert "already exists" in result.output, result.output
     assert users(app) == {phone: "resident"}  # the resident was not promoted either
 
     staff = new_phone()
-    assert create_user(runner, "--phone", staff, "--name", "A", "--password",
-                       "dieu-phoi-1").exit_code == 0
+    assert (
+        create_user(runner, "--phone", staff, "--name", "A", "--password", "dieu-phoi-1").exit_code
+        == 0
+    )
     again = create_user(runner, "--phone", staff, "--name", "B", "--password", "dieu-phoi-9")
     assert again.exit_code != 0 and "already exists" in again.output
     assert login(client, staff, "dieu-phoi-1")["name"] == "A"
 
 
-@pytest.mark.parametrize("extra", [{"role": "coordinator"}, {"role": "admin"},
-                                   {"role": "coordinator", "is_staff": True}])
+@pytest.mark.parametrize(
+    "extra",
+    [{"role": "coordinator"}, {"role": "admin"}, {"role": "coordinator", "is_staff": True}],
+)
 def test_public_registration_never_makes_staff(app, client, extra):
     phone = new_phone()
-    response = client.post("/api/v1/auth/register", json={
-        "phone": phone, "password": "mat-khau-1", "name": "Kẻ mạo danh", **extra})
+    response = client.post(
+        "/api/v1/auth/register",
+        json={"phone": phone, "password": "mat-khau-1", "name": "Kẻ mạo danh", **extra},
+    )
     assert response.status_code in (201, 422), response.get_json()
     if response.status_code == 422:
         assert "role" in str(response.get_json()["error"]["details"])
@@ -124,6 +162,7 @@ def test_public_registration_never_makes_staff(app, client, extra):
 
 
 # -- seed ----------------------------------------------------------------------------------
+
 
 def _count_requests(app):
     from connect.extensions import db
@@ -143,8 +182,10 @@ def test_seed_fills_an_empty_database_once(app, client, runner):
     assert first.exit_code == 0, first.output
     seeded = _count_requests(app)
     assert seeded > 0 and f"{seeded} requests" in first.output
-    assert users(app) == {DEMO_VOLUNTEER["phone"]: "volunteer",
-                          DEMO_COORDINATOR["phone"]: "coordinator"}
+    assert users(app) == {
+        DEMO_VOLUNTEER["phone"]: "volunteer",
+        DEMO_COORDINATOR["phone"]: "coordinator",
+    }
     nearby = client.get("/api/v1/requests/nearby?lat=21.2731&lon=106.1946&radius_m=5000")
     assert nearby.status_code == 200 and nearby.get_json()["items"]
 
@@ -156,6 +197,7 @@ def test_seed_fills_an_empty_database_once(app, client, runner):
 
 
 # -- flask db upgrade ----------------------------------------------------------------------
+
 
 @pytest.fixture
 def empty_database_url(backend, tmp_path, request):
@@ -174,11 +216,22 @@ def empty_database_url(backend, tmp_path, request):
 
 
 def _flask(*args, database_url):
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-           "DEMO_DATA": "0", "RATELIMIT_ENABLED": "false",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([str(FLASK), "--app", "wsgi", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "DEMO_DATA": "0",
+        "RATELIMIT_ENABLED": "false",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [str(FLASK), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _tables_and_version(database_url):

@@ -4,6 +4,7 @@ The races are real: many threads, each with its own Flask test client of the sam
 app's engine pool serves them concurrently), released together by a barrier; and separate
 OS processes, each with its own app and engine on the same database, released together.
 """
+
 import json
 import os
 import select
@@ -29,8 +30,9 @@ def cheap_password_hashing(monkeypatch):
 
     import connect.accounts.services as account_services
 
-    monkeypatch.setattr(account_services, "_hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(
+        account_services, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 def fire_together(app, calls):
@@ -48,8 +50,7 @@ def fire_together(app, calls):
             barrier.wait()
             started = time.perf_counter()
             response = clients[i].post(path, headers=headers)
-            results[i] = (response.status_code, response.get_json(), started,
-                          time.perf_counter())
+            results[i] = (response.status_code, response.get_json(), started, time.perf_counter())
         except BaseException as exc:  # noqa: BLE001 - reported below
             results[i] = ("exception", repr(exc), 0.0, 0.0)
 
@@ -65,8 +66,10 @@ def fire_together(app, calls):
 
 def max_in_flight(intervals):
     """The largest number of (start, end) intervals that overlap at one instant."""
-    edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
-                   key=lambda edge: (edge[0], edge[1]))
+    edges = sorted(
+        [(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals],
+        key=lambda edge: (edge[0], edge[1]),
+    )
     depth = best = 0
     for _, step in edges:
         depth += step
@@ -90,16 +93,31 @@ def claim_rows(app, request_id):
     with app.app_context():
         try:
             row = db.session.get(HelpRequest, request_id)
-            assists = db.session.execute(
-                sql_select(Assist).where(Assist.request_id == request_id)
-                .order_by(Assist.id)).scalars().all()
-            events = db.session.execute(
-                sql_select(RequestEvent).where(RequestEvent.request_id == request_id)
-                .order_by(RequestEvent.id)).scalars().all()
-            return (row.status, row.claimed_by_id,
-                    [(a.volunteer_id, a.outcome) for a in assists],
-                    [(e.from_status, e.to_status, e.actor_id, e.actor_kind, e.assist_id)
-                     for e in events])
+            assists = (
+                db.session.execute(
+                    sql_select(Assist).where(Assist.request_id == request_id).order_by(Assist.id)
+                )
+                .scalars()
+                .all()
+            )
+            events = (
+                db.session.execute(
+                    sql_select(RequestEvent)
+                    .where(RequestEvent.request_id == request_id)
+                    .order_by(RequestEvent.id)
+                )
+                .scalars()
+                .all()
+            )
+            return (
+                row.status,
+                row.claimed_by_id,
+                [(a.volunteer_id, a.outcome) for a in assists],
+                [
+                    (e.from_status, e.to_status, e.actor_id, e.actor_kind, e.assist_id)
+                    for e in events
+                ],
+            )
         finally:
             db.session.remove()
 
@@ -139,13 +157,20 @@ def test_twenty_threads_claim_one_request_exactly_one_wins(app, post_request, cr
 
 
 def _start_worker(database_url, request_id, tokens, log):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    job = json.dumps({"database_url": database_url, "request_id": request_id,
-                      "tokens": tokens})
-    return subprocess.Popen([sys.executable, str(WORKER), job], cwd=ROOT, env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                            text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    job = json.dumps({"database_url": database_url, "request_id": request_id, "tokens": tokens})
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), job],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
 
 
 def _wait_ready(processes, deadline):
@@ -161,7 +186,8 @@ def _wait_ready(processes, deadline):
 
 
 def test_twenty_claims_from_separate_processes_exactly_one_wins(
-        app, database_url, post_request, create_volunteer, tmp_path):
+    app, database_url, post_request, create_volunteer, tmp_path
+):
     """Four OS processes with their own app and engine, five claimants each: one winner."""
     posted = post_request()
     tokens = [token_of(create_volunteer()) for _ in range(20)]
@@ -177,8 +203,10 @@ def test_twenty_claims_from_separate_processes_exactly_one_wins(
         for process in processes:
             out, _ = process.communicate(timeout=30)
             assert process.returncode == 0, (tmp_path / "workers.log").read_text()[-3000:]
-            results += [(r["status"], r["body"], r.get("started"), r.get("ended"))
-                        for r in json.loads(out.strip().splitlines()[-1])]
+            results += [
+                (r["status"], r["body"], r.get("started"), r.get("ended"))
+                for r in json.loads(out.strip().splitlines()[-1])
+            ]
     finally:
         for process in processes:
             if process.poll() is None:
@@ -195,8 +223,9 @@ def test_twenty_claims_from_separate_processes_exactly_one_wins(
     assert in_flight >= 2, "the claims did not overlap: no race was tested"
 
 
-def test_release_racing_claims_never_gives_two_holders(app, client, post_request,
-                                                       create_volunteer):
+def test_release_racing_claims_never_gives_two_holders(
+    app, client, post_request, create_volunteer
+):
     """The holder releases while five others claim at once, a few rounds in a row."""
     posted = post_request()
     path = claim_path(posted["id"])
@@ -213,7 +242,8 @@ def test_release_racing_claims_never_gives_two_holders(app, client, post_request
         claims = results[1:]
         assert {status for status, *_ in claims} <= {200, 409}, claims
         assert {body["error"]["code"] for status, body, *_ in claims if status == 409} <= {
-            "claim_conflict"}
+            "claim_conflict"
+        }
         winners = [i for i, (status, *_rest) in enumerate(claims) if status == 200]
         assert len(winners) <= 1, claims
         status, claimed_by, assists, events = claim_rows(app, posted["id"])
@@ -234,7 +264,8 @@ def test_release_racing_claims_never_gives_two_holders(app, client, post_request
 
 
 def test_capacity_one_volunteer_claiming_five_requests_at_once_gets_one(
-        app, post_request, create_volunteer):
+    app, post_request, create_volunteer
+):
     """The capacity check and the claim are one serialised unit per volunteer."""
     requests_ = [post_request() for _ in range(5)]
     volunteer = create_volunteer(capacity=1)
@@ -244,13 +275,15 @@ def test_capacity_one_volunteer_claiming_five_requests_at_once_gets_one(
     statuses = Counter(status for status, *_ in results)
     assert statuses == {200: 1, 409: 4}, results
     assert {body["error"]["code"] for status, body, *_ in results if status == 409} == {
-        "capacity_reached"}
+        "capacity_reached"
+    }
     from connect.extensions import db
     from connect.requests.models import Assist, HelpRequest
 
     with app.app_context():
         active = db.session.execute(
-            sql_select(func.count(Assist.id)).where(Assist.outcome.is_(None))).scalar_one()
+            sql_select(func.count(Assist.id)).where(Assist.outcome.is_(None))
+        ).scalar_one()
         claimed = db.session.execute(
             sql_select(func.count(HelpRequest.id)).where(HelpRequest.status == "claimed")
         ).scalar_one()

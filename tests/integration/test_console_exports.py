@@ -2,6 +2,7 @@
 assists in their areas (streamed, every field, logged), and the public counts by area, which
 never reveal a person (cells of 1-4 suppressed, with complementary cells).
 """
+
 import csv
 import html
 import io
@@ -11,22 +12,52 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, make_app, new_phone
-from leak_check import Personal, find_leaks
 
 from connect.coordination.exports import services as exports
 from connect.coordination.exports.public import MEASURES, suppressed_cells
+
+from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, make_app, new_phone
+from leak_check import Personal, find_leaks
 
 API = "/api/v1"
 EXPORTS = f"{API}/console/exports"
 HANOI = (21.0285, 105.8542)  # in no demo area
 REQUEST_COLUMNS = [
-    "id", "status", "categories", "urgency", "household_size", "description", "contact_name",
-    "phone", "address", "lat", "lon", "public_lat", "public_lon", "source", "entered_by_id",
-    "created_at", "updated_at", "closed_at", "claimed_by_id", "areas"]
+    "id",
+    "status",
+    "categories",
+    "urgency",
+    "household_size",
+    "description",
+    "contact_name",
+    "phone",
+    "address",
+    "lat",
+    "lon",
+    "public_lat",
+    "public_lon",
+    "source",
+    "entered_by_id",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "claimed_by_id",
+    "areas",
+]
 ASSIST_COLUMNS = [
-    "id", "request_id", "volunteer_id", "volunteer_name", "claimed_at", "outcome", "helped_at",
-    "confirmed_at", "closed_at", "categories", "lat", "lon"]
+    "id",
+    "request_id",
+    "volunteer_id",
+    "volunteer_name",
+    "claimed_at",
+    "outcome",
+    "helped_at",
+    "confirmed_at",
+    "closed_at",
+    "categories",
+    "lat",
+    "lon",
+]
 
 
 def near(point, i):
@@ -62,8 +93,11 @@ def check_rfc7946(document, geometry_types=("Point",)):
             assert isinstance(lon, (int, float)) and isinstance(lat, (int, float))
             assert -180 <= lon <= 180 and -90 <= lat <= 90
         if geometry["type"] in ("Polygon", "MultiPolygon"):
-            polygons = ([geometry["coordinates"]] if geometry["type"] == "Polygon"
-                        else geometry["coordinates"])
+            polygons = (
+                [geometry["coordinates"]]
+                if geometry["type"] == "Polygon"
+                else geometry["coordinates"]
+            )
             for rings in polygons:
                 for number, ring in enumerate(rings):
                     assert len(ring) >= 4 and ring[0] == ring[-1]  # closed linear rings
@@ -80,6 +114,7 @@ def positions(geometry):
         else:
             for child in node:
                 yield from walk(child)
+
     return list(walk(geometry["coordinates"]))
 
 
@@ -99,16 +134,20 @@ def coordinator_of(create_staff):
 
 # -- who may export what --------------------------------------------------------------------
 
+
 def test_a_coordinator_of_luc_nam_exports_exactly_the_luc_nam_requests_with_every_field(
-        client, post_request, coordinator_of):
+    client, post_request, coordinator_of
+):
     city = post_request(at=BAC_GIANG)
-    luc_nam = post_request(at=LUC_NAM, categories=["food", "medicine"], urgency="urgent",
-                           household_size=6)
+    luc_nam = post_request(
+        at=LUC_NAM, categories=["food", "medicine"], urgency="urgent", household_size=6
+    )
     post_request(at=HANOI)
     response = download(client, "requests.csv", coordinator_of("24-220"))
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith(
-        'attachment; filename="connect-requests-')
+        'attachment; filename="connect-requests-'
+    )
     _, rows = read_csv(response)
     assert [row["id"] for row in rows] == [str(luc_nam["id"])]
     row = rows[0]
@@ -126,15 +165,17 @@ def test_a_coordinator_of_luc_nam_exports_exactly_the_luc_nam_requests_with_ever
 
 
 def test_the_geojson_export_is_a_valid_rfc_7946_feature_collection_of_exact_points(
-        client, app, post_request, create_staff):
+    client, app, post_request, create_staff
+):
     ensure_demo_areas(app)
     posted = {post_request(at=at)["id"]: at for at in (BAC_GIANG, LUC_NAM, HANOI)}
     response = download(client, "requests.geojson", create_staff(role="admin", areas=()))
     assert response.mimetype == "application/geo+json"
     assert response.headers["Content-Disposition"].endswith('.geojson"')
     features = check_rfc7946(json.loads(response.get_data(as_text=True)))
-    assert {item["id"]: tuple(reversed(item["geometry"]["coordinates"]))
-            for item in features} == posted
+    assert {
+        item["id"]: tuple(reversed(item["geometry"]["coordinates"])) for item in features
+    } == posted
     properties = features[0]["properties"]
     assert list(properties) == REQUEST_COLUMNS
     assert properties["categories"] == ["food"] and properties["household_size"] == 4
@@ -142,10 +183,12 @@ def test_the_geojson_export_is_a_valid_rfc_7946_feature_collection_of_exact_poin
     assert properties["areas"] == ["24", "24-213"]  # BAC_GIANG: the province and the city
 
 
-@pytest.mark.parametrize("path", ["requests.csv", "requests.geojson", "assists.csv",
-                                  "assists.geojson"])
+@pytest.mark.parametrize(
+    "path", ["requests.csv", "requests.geojson", "assists.csv", "assists.geojson"]
+)
 def test_only_coordinators_and_admins_may_export_and_only_in_their_areas(
-        client, create_user, create_volunteer, coordinator_of, path):
+    client, create_user, create_volunteer, coordinator_of, path
+):
     assert client.get(f"{EXPORTS}/{path}").status_code == 401
     for headers in (create_user()[1], create_volunteer()):
         response = client.get(f"{EXPORTS}/{path}", headers=headers)
@@ -155,16 +198,27 @@ def test_only_coordinators_and_admins_may_export_and_only_in_their_areas(
     response = client.get(f"{EXPORTS}/{path}", headers=luc_nam, query_string={"area": "24-213"})
     assert response.status_code == 403
     assert response.get_json()["error"]["code"] == "not_coordinator"
-    assert client.get(f"{EXPORTS}/{path}", headers=luc_nam,
-                      query_string={"area": "99"}).status_code == 404
-    assert client.get(f"{EXPORTS}/{path}", headers=luc_nam,
-                      query_string={"status": "bogus"}).status_code == 422
-    assert client.get(f"{EXPORTS}/{path}", headers=coordinator_of("24"),
-                      query_string={"area": "24-220"}).status_code == 200
+    assert (
+        client.get(f"{EXPORTS}/{path}", headers=luc_nam, query_string={"area": "99"}).status_code
+        == 404
+    )
+    assert (
+        client.get(
+            f"{EXPORTS}/{path}", headers=luc_nam, query_string={"status": "bogus"}
+        ).status_code
+        == 422
+    )
+    assert (
+        client.get(
+            f"{EXPORTS}/{path}", headers=coordinator_of("24"), query_string={"area": "24-220"}
+        ).status_code
+        == 200
+    )
 
 
 def test_the_filters_select_exactly_the_requests_the_console_shows(
-        client, post_request, coordinator_of, create_volunteer, clock):
+    client, post_request, coordinator_of, create_volunteer, clock
+):
     old = post_request(at=near(BAC_GIANG, 0), categories=["medicine"])
     clock.advance(hours=5)
     urgent = post_request(at=near(BAC_GIANG, 1), urgency="urgent")
@@ -188,7 +242,8 @@ def test_the_filters_select_exactly_the_requests_the_console_shows(
 
 
 def test_a_lapsed_claim_is_exported_open_and_held_by_no_one(
-        client, post_request, coordinator_of, create_volunteer, clock):
+    client, post_request, coordinator_of, create_volunteer, clock
+):
     posted = post_request()
     act(client, posted, "claim", create_volunteer())
     clock.advance(days=1)
@@ -197,7 +252,8 @@ def test_a_lapsed_claim_is_exported_open_and_held_by_no_one(
 
 
 def test_the_assists_export_lists_who_helped_which_request_and_where(
-        client, post_request, coordinator_of, create_volunteer, create_staff):
+    client, post_request, coordinator_of, create_volunteer, create_staff
+):
     helped = post_request(categories=["food", "supplies"])
     held = post_request(at=near(BAC_GIANG, 1))
     elsewhere = post_request(at=LUC_NAM)
@@ -214,8 +270,9 @@ def test_the_assists_export_lists_who_helped_which_request_and_where(
     assert first["helped_at"].endswith("Z") and first["categories"] == "food;supplies"
     assert (float(first["lat"]), float(first["lon"])) == BAC_GIANG
     assert rows[1]["outcome"] == "" and rows[1]["helped_at"] == ""
-    geo = download(client, "assists.geojson", create_staff(role="admin", areas=()),
-                   status="helped")
+    geo = download(
+        client, "assists.geojson", create_staff(role="admin", areas=()), status="helped"
+    )
     features = check_rfc7946(json.loads(geo.get_data(as_text=True)))
     assert [item["properties"]["request_id"] for item in features] == [helped["id"]]
     assert features[0]["geometry"]["coordinates"] == [BAC_GIANG[1], BAC_GIANG[0]]
@@ -223,20 +280,25 @@ def test_the_assists_export_lists_who_helped_which_request_and_where(
 
 
 def test_free_text_that_a_spreadsheet_would_run_as_a_formula_is_exported_inert(
-        client, post_request, coordinator_of):
-    post_request(description='=HYPERLINK("http://evil.example","Bấm vào đây")',
-                 contact_name="@Nguyễn Văn An")
+    client, post_request, coordinator_of
+):
+    post_request(
+        description='=HYPERLINK("http://evil.example","Bấm vào đây")',
+        contact_name="@Nguyễn Văn An",
+    )
     _, rows = read_csv(download(client, "requests.csv", coordinator_of("24")))
-    assert rows[0]["description"] == "'=HYPERLINK(\"http://evil.example\",\"Bấm vào đây\")"
+    assert rows[0]["description"] == '\'=HYPERLINK("http://evil.example","Bấm vào đây")'
     assert rows[0]["contact_name"] == "'@Nguyễn Văn An"
     assert rows[0]["phone"].startswith("+84")  # a phone is data, not a formula: kept as is
 
 
 # -- streaming ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ["requests.csv", "requests.geojson"])
 def test_exports_are_streamed_a_chunk_of_rows_at_a_time_after_the_request_boundary(
-        client, post_request, coordinator_of, monkeypatch, path):
+    client, post_request, coordinator_of, monkeypatch, path
+):
     monkeypatch.setattr(exports, "CHUNK_ROWS", 2)
     posted = [post_request(at=near(BAC_GIANG, i))["id"] for i in range(5)]
     headers = coordinator_of("24")
@@ -266,7 +328,8 @@ def test_exports_are_streamed_a_chunk_of_rows_at_a_time_after_the_request_bounda
 
 
 def test_every_personal_data_export_is_logged_with_who_what_filters_and_rows(
-        client, post_request, coordinator_of, caplog):
+    client, post_request, coordinator_of, caplog
+):
     post_request()
     post_request(at=near(BAC_GIANG, 1), urgency="urgent")
     caplog.set_level(logging.INFO, logger="connect.exports")
@@ -278,7 +341,8 @@ def test_every_personal_data_export_is_logged_with_who_what_filters_and_rows(
 
 
 def test_an_export_the_client_abandons_is_logged_as_interrupted(
-        client, post_request, coordinator_of, caplog, monkeypatch):
+    client, post_request, coordinator_of, caplog, monkeypatch
+):
     monkeypatch.setattr(exports, "CHUNK_ROWS", 1)
     for i in range(3):
         post_request(at=near(BAC_GIANG, i))
@@ -289,11 +353,13 @@ def test_an_export_the_client_abandons_is_logged_as_interrupted(
     next(pieces), next(pieces)  # the opening, then the first request
     response.close()
     lines = [r.getMessage() for r in caplog.records if r.name == "connect.exports"]
-    assert len(lines) == 1 and lines[0].endswith("requests.geojson filters={} rows=1 "
-                                                 "(interrupted)")
+    assert len(lines) == 1 and lines[0].endswith(
+        "requests.geojson filters={} rows=1 (interrupted)"
+    )
 
 
 # -- the public counts by area --------------------------------------------------------------
+
 
 def public_csv(client):
     response = client.get(f"{API}/stats/areas.csv")
@@ -303,7 +369,8 @@ def public_csv(client):
 
 
 def test_the_public_counts_by_area_suppress_small_cells_and_their_complements(
-        client, app, post_request, create_volunteer):
+    client, app, post_request, create_volunteer
+):
     ensure_demo_areas(app)
     city = [post_request(at=near(BAC_GIANG, i)) for i in range(6)]
     for i in range(2):
@@ -313,8 +380,9 @@ def test_the_public_counts_by_area_suppress_small_cells_and_their_complements(
     act(client, city[0], "helped", volunteer)
     rows, _ = public_csv(client)
     assert set(rows) == {"24", "24-213", "24-220", "24-222"}
-    province, city_row, luc_nam_row, viet_yen = (rows[c] for c in ("24", "24-213", "24-220",
-                                                                   "24-222"))
+    province, city_row, luc_nam_row, viet_yen = (
+        rows[c] for c in ("24", "24-213", "24-220", "24-222")
+    )
     assert (province["level"], province["parent_code"]) == ("province", "")
     assert city_row["parent_code"] == "24" and city_row["name"] == "Thành phố Bắc Giang (demo)"
     assert province["requests_open"] == "7" and province["open_food"] == "5"
@@ -327,8 +395,12 @@ def test_the_public_counts_by_area_suppress_small_cells_and_their_complements(
     assert province["requests_helped"] == "" and province["assists_helped"] == ""
     assert city_row["open_food"] == "5" and luc_nam_row["open_food"] == "0"
     assert luc_nam_row["open_medicine"] == "" and province["open_medicine"] == ""
-    people = [Personal(p["id"], "Nguyễn Văn An", "+84910000000", "12 Ngõ 3, Trần Phú",
-                       near(BAC_GIANG, i)) for i, p in enumerate(city)]
+    people = [
+        Personal(
+            p["id"], "Nguyễn Văn An", "+84910000000", "12 Ngõ 3, Trần Phú", near(BAC_GIANG, i)
+        )
+        for i, p in enumerate(city)
+    ]
     for path in ("areas.csv", "areas.geojson"):
         body = client.get(f"{API}/stats/{path}").get_data(as_text=True)
         assert "Nguyễn Văn An" not in body and "Trần Phú" not in body and "+849" not in body
@@ -337,14 +409,16 @@ def test_the_public_counts_by_area_suppress_small_cells_and_their_complements(
 
 
 def test_the_public_geojson_holds_each_area_simplified_with_nulls_for_withheld_counts(
-        client, app, post_request):
+    client, app, post_request
+):
     ensure_demo_areas(app)
     for i in range(3):
         post_request(at=near(LUC_NAM, i))
     response = client.get(f"{API}/stats/areas.geojson")
     assert response.status_code == 200 and response.mimetype == "application/geo+json"
-    features = check_rfc7946(json.loads(response.get_data(as_text=True)),
-                             ("Polygon", "MultiPolygon"))
+    features = check_rfc7946(
+        json.loads(response.get_data(as_text=True)), ("Polygon", "MultiPolygon")
+    )
     by_code = {item["id"]: item["properties"] for item in features}
     assert set(by_code) == {"24", "24-213", "24-220", "24-222"}
     luc_nam = by_code["24-220"]
@@ -364,10 +438,13 @@ def test_the_public_export_needs_no_account_and_is_empty_without_areas(client):
 
 # -- complementary suppression (pure) ------------------------------------------------------
 
+
 def family(counts, parent=None):
     """Areas: a parent "P" (with count `parent`) and children c0, c1, ... with these counts."""
-    areas = [{"id": f"c{i}", "code": f"c{i}", "parent_id": "P", "counts": {"n": n}}
-             for i, n in enumerate(counts)]
+    areas = [
+        {"id": f"c{i}", "code": f"c{i}", "parent_id": "P", "counts": {"n": n}}
+        for i, n in enumerate(counts)
+    ]
     if parent is not None:
         areas.insert(0, {"id": "P", "code": "P", "parent_id": None, "counts": {"n": parent}})
     return areas
@@ -398,14 +475,16 @@ def test_a_hidden_parent_is_not_left_as_the_sum_of_its_children():
     assert hidden(family([3, 0], parent=3)) == {"P", "c0"}
     # A parent withheld as a complement elsewhere, whose children are all shown, loses one.
     areas = family([6, 7], parent=13) + [
-        {"id": "Q", "code": "Q", "parent_id": None, "counts": {"n": 2}}]
+        {"id": "Q", "code": "Q", "parent_id": None, "counts": {"n": 2}}
+    ]
     assert hidden(areas) == {"Q", "P", "c0"}
 
 
 def test_complements_reach_across_levels_until_nothing_can_be_recovered():
     areas = family([2, 8], parent=10) + [
         {"id": "P2", "code": "P2", "parent_id": None, "counts": {"n": 30}},
-        {"id": "d0", "code": "d0", "parent_id": "c1", "counts": {"n": 8}}]
+        {"id": "d0", "code": "d0", "parent_id": "c1", "counts": {"n": 8}},
+    ]
     result = hidden(areas)
     assert {"c0", "c1"} <= result
     assert "d0" in result  # else c1 = d0
@@ -430,15 +509,31 @@ def signed_in(app, role="coordinator", areas=("24",)):
     phone, password = new_phone(), "dieu-phoi-1"
     if areas:
         ensure_demo_areas(app)
-    result = app.test_cli_runner().invoke(args=[
-        "connect", "create-user", "--phone", phone, "--name", "Phạm Điều Phối", "--role", role,
-        "--password", password,
-        *[arg for code in (areas if role == "coordinator" else ()) for arg in ("--area", code)]])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "connect",
+            "create-user",
+            "--phone",
+            phone,
+            "--name",
+            "Phạm Điều Phối",
+            "--role",
+            role,
+            "--password",
+            password,
+            *[
+                arg
+                for code in (areas if role == "coordinator" else ())
+                for arg in ("--area", code)
+            ],
+        ]
+    )
     assert result.exit_code == 0, result.output
     browser = app.test_client()
     token = CSRF.search(browser.get("/login?lang=en").get_data(as_text=True)).group(1)
-    response = browser.post("/login", data={"phone": phone, "password": password, "next": "",
-                                            "csrf_token": token})
+    response = browser.post(
+        "/login", data={"phone": phone, "password": password, "next": "", "csrf_token": token}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:400]
     return browser
 
@@ -446,8 +541,12 @@ def signed_in(app, role="coordinator", areas=("24",)):
 def links(page):
     """{data-export: href} of the download links on the page."""
     body = html.unescape(page.get_data(as_text=True))
-    return dict((kind, href) for href, kind in re.findall(
-        r'<a class="button[^"]*" href="([^"]+)" download data-export="([^"]+)"', body))
+    return dict(
+        (kind, href)
+        for href, kind in re.findall(
+            r'<a class="button[^"]*" href="([^"]+)" download data-export="([^"]+)"', body
+        )
+    )
 
 
 def test_the_exports_page_is_for_coordinators_and_admins(app, client, create_user):
@@ -459,22 +558,38 @@ def test_the_exports_page_is_for_coordinators_and_admins(app, client, create_use
 
 
 def test_the_exports_page_links_the_four_downloads_with_its_filters_and_counts_rows(
-        app, post_request, create_volunteer):
+    app, post_request, create_volunteer
+):
     browser = signed_in(app, areas=("24",))
     posted = [post_request(at=near(BAC_GIANG, i), urgency="urgent") for i in range(2)]
     post_request(at=LUC_NAM)
-    page = browser.get(PAGE, query_string={
-        "status": ["open", "claimed"], "urgency": "urgent", "area": "24-213",
-        "min_age_hours": "", "max_age_hours": "", "category": "bogus"})
+    page = browser.get(
+        PAGE,
+        query_string={
+            "status": ["open", "claimed"],
+            "urgency": "urgent",
+            "area": "24-213",
+            "min_age_hours": "",
+            "max_age_hours": "",
+            "category": "bogus",
+        },
+    )
     assert page.status_code == 200
     body = html.unescape(page.get_data(as_text=True))
     assert "These files hold personal data:" in body
     assert "2 requests match these filters" in body and "with 0 assists" in body
     found = links(page)
-    assert set(found) == {"requests.csv", "requests.geojson", "assists.csv",
-                          "assists.geojson", "areas.csv", "areas.geojson"}
-    assert found["requests.csv"] == (f"{EXPORTS}/requests.csv?status=open&status=claimed"
-                                     "&urgency=urgent&area=24-213")
+    assert set(found) == {
+        "requests.csv",
+        "requests.geojson",
+        "assists.csv",
+        "assists.geojson",
+        "areas.csv",
+        "areas.geojson",
+    }
+    assert found["requests.csv"] == (
+        f"{EXPORTS}/requests.csv?status=open&status=claimed&urgency=urgent&area=24-213"
+    )
     assert found["areas.geojson"] == f"{API}/stats/areas.geojson"
     # The links work with the page's cookie session, and hold what the page counted.
     response = browser.get(found["requests.csv"])
@@ -501,8 +616,9 @@ def test_the_public_export_is_rate_limited_per_address(database_url):
     """Anyone may download it, and each download scans every request: 429 past the limit."""
     from connect.extensions import db
 
-    app = make_app(database_url, RATELIMIT_ENABLED=True,
-                   RATELIMIT_PUBLIC_EXPORT_PER_IP="2 per hour")
+    app = make_app(
+        database_url, RATELIMIT_ENABLED=True, RATELIMIT_PUBLIC_EXPORT_PER_IP="2 per hour"
+    )
     client = app.test_client()
     try:
         for name in ("areas.csv", "areas.geojson"):
@@ -510,8 +626,9 @@ def test_the_public_export_is_rate_limited_per_address(database_url):
         refused = client.get(f"{API}/stats/areas.csv", buffered=True)
         assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
         assert refused.get_json()["error"]["code"] == "rate_limited"
-        other = client.get(f"{API}/stats/areas.csv", buffered=True,
-                           environ_base={"REMOTE_ADDR": "10.9.9.9"})
+        other = client.get(
+            f"{API}/stats/areas.csv", buffered=True, environ_base={"REMOTE_ADDR": "10.9.9.9"}
+        )
         assert other.status_code == 200
     finally:
         with app.app_context():

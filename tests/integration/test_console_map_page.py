@@ -2,6 +2,7 @@
 pick (theirs and every area inside them; admins all) with their bounds, the start view
 fitted to them, filters read back from the URL into the form, and everyone else refused.
 The map's drawing is tested in tests/browser/test_console_map.py."""
+
 import re
 
 from conftest import new_phone
@@ -21,14 +22,33 @@ def signed_in(app, role="coordinator", areas=("24",)):
 
     ensure_demo_areas(app)
     phone = new_phone()
-    result = app.test_cli_runner().invoke(args=[
-        "connect", "create-user", "--phone", phone, "--name", "Điều phối viên", "--role", role,
-        "--password", PASSWORD, *[a for code in areas for a in ("--area", code)]])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "connect",
+            "create-user",
+            "--phone",
+            phone,
+            "--name",
+            "Điều phối viên",
+            "--role",
+            role,
+            "--password",
+            PASSWORD,
+            *[a for code in areas for a in ("--area", code)],
+        ]
+    )
     assert result.exit_code == 0, result.output
     browser = app.test_client()
     page = browser.get("/login?lang=en").get_data(as_text=True)
-    response = browser.post("/login", data={
-        "phone": phone, "password": PASSWORD, "next": "", "csrf_token": CSRF.search(page)[1]})
+    response = browser.post(
+        "/login",
+        data={
+            "phone": phone,
+            "password": PASSWORD,
+            "next": "",
+            "csrf_token": CSRF.search(page)[1],
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return browser
 
@@ -39,14 +59,19 @@ def bounds(text):
 
 def area_options(page):
     """[(code, indent, name, bounds)] of the area select."""
-    return [(code, len(indent), name, bounds(box)) for code, box, indent, name in re.findall(
-        r'<option value="([^"]+)" data-bounds="([^"]+)"(?: selected)?>(\u2003*)([^<]+)</option>',
-        page)]
+    return [
+        (code, len(indent), name, bounds(box))
+        for code, box, indent, name in re.findall(
+            r'<option value="([^"]+)" data-bounds="([^"]+)"(?: selected)?>(\u2003*)([^<]+)</option>',
+            page,
+        )
+    ]
 
 
 def map_attribute(page, name):
-    return re.search(rf'<div class="cmap-map" data-console-map[^>]*\sdata-{name}="([^"]*)"',
-                     page, re.S)[1]
+    return re.search(
+        rf'<div class="cmap-map" data-console-map[^>]*\sdata-{name}="([^"]*)"', page, re.S
+    )[1]
 
 
 def test_a_province_coordinator_picks_from_the_province_and_its_districts(app):
@@ -56,7 +81,11 @@ def test_a_province_coordinator_picks_from_the_province_and_its_districts(app):
     assert not STYLE_OR_SCRIPT.search(page), "the CSP forbids style= and inline scripts"
     options = area_options(page)
     assert [(code, indent) for code, indent, _, _ in options] == [
-        ("24", 0), ("24-220", 1), ("24-222", 1), ("24-213", 1)]
+        ("24", 0),
+        ("24-220", 1),
+        ("24-222", 1),
+        ("24-213", 1),
+    ]
     assert options[1][2] == "Huyện Lục Nam (demo)"
     assert options[1][3] == LUC_NAM
     # The map starts on the province.
@@ -84,10 +113,18 @@ def test_an_admin_picks_from_every_area(app):
 
 def test_the_filters_in_the_url_are_ticked_in_the_form(app):
     browser = signed_in(app)
-    page = browser.get(PAGE, query_string=[
-        ("status", "open,claimed"), ("status", "nonsense"), ("category", "medicine"),
-        ("urgency", "urgent"), ("min_age_hours", "24"), ("max_age_hours", "5"),
-        ("area", "24-220")]).get_data(as_text=True)
+    page = browser.get(
+        PAGE,
+        query_string=[
+            ("status", "open,claimed"),
+            ("status", "nonsense"),
+            ("category", "medicine"),
+            ("urgency", "urgent"),
+            ("min_age_hours", "24"),
+            ("max_age_hours", "5"),
+            ("area", "24-220"),
+        ],
+    ).get_data(as_text=True)
     ticked = re.findall(r'name="(\w+)" value="(\w+)" checked', page)
     assert ticked == [("status", "open"), ("status", "claimed"), ("category", "medicine")]
     assert '<option value="urgent" selected>' in page
@@ -98,8 +135,11 @@ def test_the_filters_in_the_url_are_ticked_in_the_form(app):
 
 
 def test_an_area_the_caller_does_not_coordinate_is_not_picked(app):
-    page = signed_in(app, areas=("24-220",)).get(PAGE, query_string={"area": "24-213"}) \
+    page = (
+        signed_in(app, areas=("24-220",))
+        .get(PAGE, query_string={"area": "24-213"})
         .get_data(as_text=True)
+    )
     assert " selected>" not in page.split('name="area"')[1].split("</select>")[0]
     # Only the language links carry the caller's own query back; nothing else names it.
     assert "24-213" not in re.sub(r'href="\?[^"]*lang=\w+"', "", page)
@@ -114,7 +154,13 @@ def test_the_page_is_refused_to_everyone_else(app, client):
 
 def test_switching_language_keeps_the_filters(app):
     browser = signed_in(app)
-    page = browser.get(PAGE, query_string=[
-        ("status", "open"), ("status", "claimed"), ("category", "medicine"),
-        ("lang", "en")]).get_data(as_text=True)
+    page = browser.get(
+        PAGE,
+        query_string=[
+            ("status", "open"),
+            ("status", "claimed"),
+            ("category", "medicine"),
+            ("lang", "en"),
+        ],
+    ).get_data(as_text=True)
     assert 'href="?status=open&amp;status=claimed&amp;category=medicine&amp;lang=vi"' in page

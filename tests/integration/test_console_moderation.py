@@ -2,21 +2,25 @@
 only, hide / restore / block phone / resolve flag / lift from the page with who and why,
 refusals that change nothing, and a blocked phone's friendly error on /need-help.
 A browser without JavaScript; CSRF protection stays on, as in production."""
+
 import html as html_module
 import re
 from urllib.parse import urlsplit
 
-from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, new_phone
 from sqlalchemy import select
+
+from conftest import BAC_GIANG, LUC_NAM, ensure_demo_areas, new_phone
 
 API = "/api/v1/requests"
 PAGE = "/console/moderation"
 PASSWORD = "dieu-phoi-1"
-CITY = ("24-213",)      # Bắc Giang city: holds BAC_GIANG
+CITY = ("24-213",)  # Bắc Giang city: holds BAC_GIANG
 LUC_NAM_AREA = ("24-220",)  # Lục Nam district: holds LUC_NAM, not BAC_GIANG
 CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
-BLOCKED = ("This phone number cannot post requests. If you think this is a mistake, call "
-           "your ward's hotline.")
+BLOCKED = (
+    "This phone number cannot post requests. If you think this is a mistake, call "
+    "your ward's hotline."
+)
 
 
 class Browser:
@@ -45,10 +49,25 @@ def staff_browser(app, role="coordinator", areas=CITY, name="Phạm Điều Ph�
     phone = new_phone()
     if areas:
         ensure_demo_areas(app)
-    result = app.test_cli_runner().invoke(args=[
-        "connect", "create-user", "--phone", phone, "--name", name, "--role", role,
-        "--password", PASSWORD,
-        *[arg for code in (areas if role == "coordinator" else ()) for arg in ("--area", code)]])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "connect",
+            "create-user",
+            "--phone",
+            phone,
+            "--name",
+            name,
+            "--role",
+            role,
+            "--password",
+            PASSWORD,
+            *[
+                arg
+                for code in (areas if role == "coordinator" else ())
+                for arg in ("--area", code)
+            ],
+        ]
+    )
     assert result.exit_code == 0, result.output
     browser = Browser(app)
     response = browser.post("/login", {"phone": phone, "password": PASSWORD, "next": ""})
@@ -69,14 +88,22 @@ def location(response):
 
 def queue_ids(response):
     assert response.status_code == 200, text(response)[:800]
-    return [int(i) for i in re.findall(r'<article class="mod-item" id="request-\d+" '
-                                       r'data-request-id="(\d+)"', text(response))]
+    return [
+        int(i)
+        for i in re.findall(
+            r'<article class="mod-item" id="request-\d+" '
+            r'data-request-id="(\d+)"',
+            text(response),
+        )
+    ]
 
 
 def flashes(browser):
     page = browser.get(PAGE)
-    return [re.sub(r"\s+", " ", m).strip() for m in
-            re.findall(r'<p class="flash flash-\w+">(.*?)</p>', text(page), re.S)]
+    return [
+        re.sub(r"\s+", " ", m).strip()
+        for m in re.findall(r'<p class="flash flash-\w+">(.*?)</p>', text(page), re.S)
+    ]
 
 
 def rows(app, model, *where):
@@ -92,8 +119,10 @@ def rows(app, model, *where):
 def events(app, request_id):
     from connect.requests.models import RequestEvent
 
-    return [(e.to_status, e.actor_kind, e.actor_id is not None, e.reason)
-            for e in rows(app, RequestEvent, RequestEvent.request_id == request_id)]
+    return [
+        (e.to_status, e.actor_kind, e.actor_id is not None, e.reason)
+        for e in rows(app, RequestEvent, RequestEvent.request_id == request_id)
+    ]
 
 
 def state(app, request_id):
@@ -102,17 +131,23 @@ def state(app, request_id):
     from connect.safety.models import BlockedPhone, Report, RequestFlag
 
     (help_request,) = rows(app, HelpRequest, HelpRequest.id == request_id)
-    return (help_request.status, events(app, request_id),
-            [(r.resolved_at, r.resolution) for r in rows(
-                app, Report, Report.subject_id == request_id)],
-            [f.resolved_at for f in rows(app, RequestFlag, RequestFlag.request_id == request_id)],
-            [(b.id, b.lifted_at) for b in rows(app, BlockedPhone,
-                                               BlockedPhone.phone == help_request.phone)])
+    return (
+        help_request.status,
+        events(app, request_id),
+        [
+            (r.resolved_at, r.resolution)
+            for r in rows(app, Report, Report.subject_id == request_id)
+        ],
+        [f.resolved_at for f in rows(app, RequestFlag, RequestFlag.request_id == request_id)],
+        [
+            (b.id, b.lifted_at)
+            for b in rows(app, BlockedPhone, BlockedPhone.phone == help_request.phone)
+        ],
+    )
 
 
 def report(client, request_id, headers, reason="scam"):
-    response = client.post(f"{API}/{request_id}/report", headers=headers,
-                           json={"reason": reason})
+    response = client.post(f"{API}/{request_id}/report", headers=headers, json={"reason": reason})
     assert response.status_code == 201, response.get_json()
 
 
@@ -138,8 +173,10 @@ def look_alike(client, post_request, at=BAC_GIANG):
 
 # -- the queue ---------------------------------------------------------------------------
 
+
 def test_the_page_lists_reported_and_auto_hidden_requests_of_the_coordinators_area_only(
-        app, client, post_request, create_user, create_volunteer):
+    app, client, post_request, create_user, create_volunteer
+):
     reported = post_request()
     report(client, reported["id"], create_user()[1], "advertising")
     hidden = hidden_by_reports(client, post_request, create_user, at=(21.2745, 106.1960))
@@ -160,21 +197,29 @@ def test_the_page_lists_reported_and_auto_hidden_requests_of_the_coordinators_ar
     assert quiet["id"] not in queue_ids(page) and far["id"] not in queue_ids(page)
     assert queue_ids(staff_browser(app, areas=LUC_NAM_AREA).get(PAGE)) == [far["id"]]
     assert queue_ids(staff_browser(app, "admin", areas=()).get(PAGE)) == [
-        hidden["id"], reported["id"], far["id"], flagged["id"]]
+        hidden["id"],
+        reported["id"],
+        far["id"],
+        flagged["id"],
+    ]
     for form in ("hide", "restore", "block-phone", "resolve-flag"):
         assert f'data-action="{form}"' in body
     # Not for anyone else.
     assert location(client.get(PAGE)).startswith("/login?next=")
     volunteer = Browser(app)
     phone = new_phone()
-    assert volunteer.post("/register", {"name": "Lê Hoa", "phone": phone,
-                                        "password": "mat-khau-dai", "next": ""}
-                          ).status_code == 302
+    assert (
+        volunteer.post(
+            "/register", {"name": "Lê Hoa", "phone": phone, "password": "mat-khau-dai", "next": ""}
+        ).status_code
+        == 302
+    )
     assert volunteer.get(PAGE).status_code == 403
 
 
 def test_the_queue_pages(app, client, post_request, create_user, monkeypatch):
     from connect.coordination.moderation import views as moderation_views
+
     posted = [post_request(at=(21.2731 + i * 0.001, 106.1946)) for i in range(3)]
     for p in posted:
         report(client, p["id"], create_user()[1])
@@ -190,13 +235,16 @@ def test_the_queue_pages(app, client, post_request, create_user, monkeypatch):
 
 # -- refusals ----------------------------------------------------------------------------
 
+
 def test_a_coordinator_of_another_area_is_refused_on_every_action_and_nothing_changes(
-        app, client, post_request, create_user, create_staff):
+    app, client, post_request, create_user, create_staff
+):
     hidden = hidden_by_reports(client, post_request, create_user)
     flagged = look_alike(client, post_request, at=(21.2700, 106.1900))
     blocked = post_request(at=(21.2800, 106.2000))
-    block = client.post(f"{API}/{blocked['id']}/block-phone", headers=create_staff(),
-                        json={"reason": "lừa đảo"}).get_json()
+    block = client.post(
+        f"{API}/{blocked['id']}/block-phone", headers=create_staff(), json={"reason": "lừa đảo"}
+    ).get_json()
     flag_id = flag_of(app, flagged["id"])
     before = {i: state(app, i) for i in (hidden["id"], flagged["id"], blocked["id"])}
 
@@ -225,56 +273,73 @@ def test_a_coordinator_of_another_area_is_refused_on_every_action_and_nothing_ch
 
 # -- actions -----------------------------------------------------------------------------
 
-def test_hide_restore_and_resolve_from_the_page_record_who_and_why(app, client, post_request,
-                                                                   create_user):
+
+def test_hide_restore_and_resolve_from_the_page_record_who_and_why(
+    app, client, post_request, create_user
+):
     reported = post_request()
     report(client, reported["id"], create_user()[1], "joke")
     flagged = look_alike(client, post_request, at=(21.2700, 106.1900))
     city = staff_browser(app, name="Phạm Điều Phối")
     back = f"{PAGE}?page=1"
 
-    response = city.post(f"/console/requests/{reported['id']}/hide",
-                         {"reason": "  Trêu đùa  ", "next": back})
+    response = city.post(
+        f"/console/requests/{reported['id']}/hide", {"reason": "  Trêu đùa  ", "next": back}
+    )
     assert location(response) == back
-    assert events(app, reported["id"])[-1] == ("hidden", "coordinator", True,
-                                               "hidden: Trêu đùa")
+    assert events(app, reported["id"])[-1] == ("hidden", "coordinator", True, "hidden: Trêu đùa")
     assert flashes(city) == [f"Request #{reported['id']} is hidden."]
-    response = city.post(f"/console/requests/{reported['id']}/restore",
-                         {"reason": "Gọi lại: thật", "next": back})
+    response = city.post(
+        f"/console/requests/{reported['id']}/restore", {"reason": "Gọi lại: thật", "next": back}
+    )
     assert location(response) == back
-    assert events(app, reported["id"])[-1] == ("open", "coordinator", True,
-                                               "restored: Gọi lại: thật")
+    assert events(app, reported["id"])[-1] == (
+        "open",
+        "coordinator",
+        True,
+        "restored: Gọi lại: thật",
+    )
     flag_id = flag_of(app, flagged["id"])
-    assert location(city.post(f"/console/flags/{flag_id}/resolve",
-                              {"reason": "khác nhà", "next": ""})) == PAGE
+    assert (
+        location(
+            city.post(f"/console/flags/{flag_id}/resolve", {"reason": "khác nhà", "next": ""})
+        )
+        == PAGE
+    )
     assert events(app, flagged["id"])[-1][3] == (
-        f"flag {flag_id} resolved (possible_duplicate of #{flagged['id'] - 1}): khác nhà")
+        f"flag {flag_id} resolved (possible_duplicate of #{flagged['id'] - 1}): khác nhà"
+    )
 
     # The recent actions say who, on which request and why, the latest first.
     actions = text(city.get(PAGE)).split('id="recent-actions"')[1]
     whys = re.findall(r'<td class="mod-why">(.*?)</td>', actions)
-    assert whys[:3] == [events(app, flagged["id"])[-1][3], "restored: Gọi lại: thật",
-                        "hidden: Trêu đùa"]
+    assert whys[:3] == [
+        events(app, flagged["id"])[-1][3],
+        "restored: Gọi lại: thật",
+        "hidden: Trêu đùa",
+    ]
     assert actions.count("Phạm Điều Phối") == 3
     # Another area's coordinator does not see these actions.
     other = text(staff_browser(app, areas=LUC_NAM_AREA).get(PAGE))
     assert "Trêu đùa" not in other
 
 
-def test_block_and_lift_from_the_page(app, client, post_request, create_staff,
-                                      create_volunteer):
+def test_block_and_lift_from_the_page(app, client, post_request, create_staff, create_volunteer):
     from connect.requests.models import Assist
 
     posted = post_request()
     volunteer = create_volunteer()
     assert client.post(f"{API}/{posted['id']}/claim", headers=volunteer).status_code == 200
     city = staff_browser(app)
-    response = city.post(f"/console/requests/{posted['id']}/block-phone",
-                         {"reason": "Quảng cáo liên tục", "next": PAGE})
+    response = city.post(
+        f"/console/requests/{posted['id']}/block-phone",
+        {"reason": "Quảng cáo liên tục", "next": PAGE},
+    )
     assert location(response) == PAGE
     assert [e[0::3] for e in events(app, posted["id"])[-2:]] == [
         ("hidden", "hidden: phone blocked: Quảng cáo liên tục"),
-        ("hidden", "phone blocked: Quảng cáo liên tục")]
+        ("hidden", "phone blocked: Quảng cáo liên tục"),
+    ]
     (assist,) = rows(app, Assist, Assist.request_id == posted["id"])
     assert assist.outcome == "hidden"
     page = text(city.get(PAGE))
@@ -284,31 +349,46 @@ def test_block_and_lift_from_the_page(app, client, post_request, create_staff,
     assert 'data-action="lift"' in page
 
     # Twice: the conflict in words, nothing more.
-    response = city.post(f"/console/requests/{posted['id']}/block-phone",
-                         {"reason": "lại", "next": PAGE})
+    response = city.post(
+        f"/console/requests/{posted['id']}/block-phone", {"reason": "lại", "next": PAGE}
+    )
     assert location(response) == PAGE
     assert flashes(city) == ["This phone number is blocked already."]
 
-    assert location(city.post(f"/console/blocked-phones/{block_id}/lift",
-                              {"reason": "Nhầm số", "next": PAGE})) == PAGE
-    assert events(app, posted["id"])[-1] == ("hidden", "coordinator", True,
-                                             "block lifted: Nhầm số")
+    assert (
+        location(
+            city.post(
+                f"/console/blocked-phones/{block_id}/lift", {"reason": "Nhầm số", "next": PAGE}
+            )
+        )
+        == PAGE
+    )
+    assert events(app, posted["id"])[-1] == (
+        "hidden",
+        "coordinator",
+        True,
+        "block lifted: Nhầm số",
+    )
     page = text(city.get(PAGE))
     assert "Lifted by Phạm Điều Phối" in page and 'data-action="lift"' not in page
-    assert location(city.post(f"/console/blocked-phones/{block_id}/lift",
-                              {"reason": "lại", "next": PAGE})) == PAGE
+    assert (
+        location(
+            city.post(f"/console/blocked-phones/{block_id}/lift", {"reason": "lại", "next": PAGE})
+        )
+        == PAGE
+    )
     assert flashes(city) == ["This block was lifted already."]
 
 
-def test_an_action_without_a_reason_is_refused_in_words(app, client, post_request,
-                                                        create_user):
+def test_an_action_without_a_reason_is_refused_in_words(app, client, post_request, create_user):
     posted = post_request()
     report(client, posted["id"], create_user()[1])
     before = state(app, posted["id"])
     city = staff_browser(app)
     for action in ("hide", "restore", "block-phone"):
-        response = city.post(f"/console/requests/{posted['id']}/{action}",
-                             {"reason": "   ", "next": PAGE})
+        response = city.post(
+            f"/console/requests/{posted['id']}/{action}", {"reason": "   ", "next": PAGE}
+        )
         assert location(response) == PAGE
         assert flashes(city) == ["Write why: it is kept in the request's history."]
     assert state(app, posted["id"]) == before
@@ -317,13 +397,18 @@ def test_an_action_without_a_reason_is_refused_in_words(app, client, post_reques
 def test_back_goes_only_to_console_pages(app, client, post_request, create_user):
     city = staff_browser(app)
     for target, expected in (
-            ("/console/requests/1", "/console/requests/1"),
-            (f"{PAGE}?page=2", f"{PAGE}?page=2"),
-            ("https://evil.example/console", PAGE), ("//evil.example/console", PAGE),
-            ("/volunteer/needs", PAGE), ("/consoleevil", PAGE), ("", PAGE)):
+        ("/console/requests/1", "/console/requests/1"),
+        (f"{PAGE}?page=2", f"{PAGE}?page=2"),
+        ("https://evil.example/console", PAGE),
+        ("//evil.example/console", PAGE),
+        ("/volunteer/needs", PAGE),
+        ("/consoleevil", PAGE),
+        ("", PAGE),
+    ):
         posted = post_request(at=(21.2731, 106.1946 + 0.001 * len(target)))
-        response = city.post(f"/console/requests/{posted['id']}/hide",
-                             {"reason": "x", "next": target})
+        response = city.post(
+            f"/console/requests/{posted['id']}/hide", {"reason": "x", "next": target}
+        )
         assert location(response) == expected, target
 
 
@@ -331,27 +416,41 @@ def test_a_conflict_is_said_in_words_never_a_500(app, client, post_request, crea
     posted = post_request()
     city = staff_browser(app)
     # Restoring an open request: it is not hidden.
-    response = city.post(f"/console/requests/{posted['id']}/restore",
-                         {"reason": "x", "next": PAGE})
+    response = city.post(
+        f"/console/requests/{posted['id']}/restore", {"reason": "x", "next": PAGE}
+    )
     assert location(response) == PAGE
-    assert flashes(city) == ["This request changed meanwhile (it is Open now), so nothing "
-                             "was done."]
+    assert flashes(city) == [
+        "This request changed meanwhile (it is Open now), so nothing was done."
+    ]
 
 
 # -- a blocked phone on the resident pages -----------------------------------------------
 
+
 def resident_form(phone, lat="21.280100", lon="106.201200"):
-    return {"categories": ["food"], "description": "Cần gạo cho 3 người",
-            "household_size": "3", "urgency": "normal", "place": "", "lat": lat, "lon": lon,
-            "contact_name": "Nguyễn Văn An", "phone": phone, "address": "12 Ngõ 3"}
+    return {
+        "categories": ["food"],
+        "description": "Cần gạo cho 3 người",
+        "household_size": "3",
+        "urgency": "normal",
+        "place": "",
+        "lat": lat,
+        "lon": lon,
+        "contact_name": "Nguyễn Văn An",
+        "phone": phone,
+        "address": "12 Ngõ 3",
+    }
 
 
 def test_a_blocked_phone_gets_a_friendly_error_on_need_help_and_posts_again_after_lift(
-        app, client, post_request, create_staff):
+    app, client, post_request, create_staff
+):
     posted = post_request()
     staff = create_staff()
-    block = client.post(f"{API}/{posted['id']}/block-phone", headers=staff,
-                        json={"reason": "lừa đảo"}).get_json()
+    block = client.post(
+        f"{API}/{posted['id']}/block-phone", headers=staff, json={"reason": "lừa đảo"}
+    ).get_json()
     resident = Browser(app)
     resident.get("/need-help?lang=en")
     local = "0" + posted["phone"][3:]
@@ -359,18 +458,31 @@ def test_a_blocked_phone_gets_a_friendly_error_on_need_help_and_posts_again_afte
     assert response.status_code == 422
     assert BLOCKED in text(response)
     assert 'id="phone-error"' in text(response)
-    assert client.post(f"/api/v1/moderation/blocked-phones/{block['id']}/lift", headers=staff,
-                       json={"reason": "nhầm"}).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/moderation/blocked-phones/{block['id']}/lift",
+            headers=staff,
+            json={"reason": "nhầm"},
+        ).status_code
+        == 200
+    )
     resident.get("/need-help")
     response = resident.post("/need-help", resident_form(local))
     assert location(response).startswith("/m/")
 
 
 def test_editing_a_request_to_a_blocked_phone_shows_the_error_on_the_phone(
-        app, client, post_request, create_staff):
+    app, client, post_request, create_staff
+):
     blocked = post_request()
-    assert client.post(f"{API}/{blocked['id']}/block-phone", headers=create_staff(),
-                       json={"reason": "lừa đảo"}).status_code == 201
+    assert (
+        client.post(
+            f"{API}/{blocked['id']}/block-phone",
+            headers=create_staff(),
+            json={"reason": "lừa đảo"},
+        ).status_code
+        == 201
+    )
     mine = post_request()
     resident = Browser(app)
     path = f"/m/{mine['manage_token']}/edit"
@@ -384,15 +496,31 @@ def test_editing_a_request_to_a_blocked_phone_shows_the_error_on_the_phone(
     assert stored.phone == mine["phone"]
 
 
-def test_asking_an_offer_with_a_blocked_phone_shows_the_error(app, client, post_request,
-                                                              create_staff, create_user):
+def test_asking_an_offer_with_a_blocked_phone_shows_the_error(
+    app, client, post_request, create_staff, create_user
+):
     blocked = post_request()
-    assert client.post(f"{API}/{blocked['id']}/block-phone", headers=create_staff(),
-                       json={"reason": "lừa đảo"}).status_code == 201
-    offer = client.post("/api/v1/offers", headers=create_user()[1], json={
-        "kind": "shop", "title": "Rau sạch", "categories": ["food"],
-        "description": "Rau muống mỗi sáng", "quantity": "10 kg",
-        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "address": "Số 4"})
+    assert (
+        client.post(
+            f"{API}/{blocked['id']}/block-phone",
+            headers=create_staff(),
+            json={"reason": "lừa đảo"},
+        ).status_code
+        == 201
+    )
+    offer = client.post(
+        "/api/v1/offers",
+        headers=create_user()[1],
+        json={
+            "kind": "shop",
+            "title": "Rau sạch",
+            "categories": ["food"],
+            "description": "Rau muống mỗi sáng",
+            "quantity": "10 kg",
+            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+            "address": "Số 4",
+        },
+    )
     assert offer.status_code == 201, offer.get_json()
     resident = Browser(app)
     path = f"/offers/{offer.get_json()['id']}/ask"

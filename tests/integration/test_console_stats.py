@@ -18,6 +18,7 @@ Bắc Giang city (BG: areas 24 and 24-213) and Lục Nam (LN: areas 24 and 24-22
   J    LN   food              D3 04:30                                            open
   now: D3 06:00 (local D3 13:00). (seconds from posting in brackets)
 """
+
 import re
 from datetime import date, datetime, timedelta
 
@@ -54,8 +55,11 @@ def history(app, client, clock, post_request, create_volunteer):
         request = posted[name]
         if action == "claim":
             holders[name] = create_volunteer(at=BAC_GIANG if by is None else by)
-        headers = ({"X-Manage-Token": request["manage_token"]}
-                   if action in ("confirm", "cancel") else holders[name])
+        headers = (
+            {"X-Manage-Token": request["manage_token"]}
+            if action in ("confirm", "cancel")
+            else holders[name]
+        )
         response = client.post(f"{API}/{request['id']}/{action}", headers=headers)
         assert response.status_code == 200, (name, action, response.get_json())
 
@@ -103,18 +107,20 @@ def need(body):
 
 # -- the figures --------------------------------------------------------------------------
 
+
 def test_assists_per_day_count_each_request_on_the_local_day_it_was_first_helped_and_confirmed(
-        client, history, create_staff):
+    client, history, create_staff
+):
     body = stats(client, create_staff(areas=(OWN_AREA,)), **RANGE)
     assert (body["from"], body["to"]) == ("2024-06-10", "2024-06-12")
     # B was marked helped at 18:00 UTC on the 10th: the 11th in Vietnam. I, confirmed
     # straight from its claim, is helped and confirmed on the same day.
-    assert per_day(body) == [("2024-06-10", 1, 0), ("2024-06-11", 2, 1),
-                             ("2024-06-12", 1, 2)]
+    assert per_day(body) == [("2024-06-10", 1, 0), ("2024-06-11", 2, 1), ("2024-06-12", 1, 2)]
 
 
 def test_requests_posted_and_the_fulfilment_rate_of_those_closed_now(
-        client, history, create_staff):
+    client, history, create_staff
+):
     body = stats(client, create_staff(areas=(OWN_AREA,)), **RANGE)
     assert body["requests_posted"] == 10
     # Closed now: A, B, E, I helped or confirmed, C cancelled. D, F, G, J open; H claimed.
@@ -122,7 +128,8 @@ def test_requests_posted_and_the_fulfilment_rate_of_those_closed_now(
 
 
 def test_median_times_over_an_even_number_of_requests_average_the_middle_two(
-        client, history, create_staff):
+    client, history, create_staff
+):
     body = stats(client, create_staff(areas=(OWN_AREA,)), **RANGE)
     # Claims: 600, 600, 1200, 1800, 7200, 50400; help: 3600, 3600, 7200, 57600.
     assert body["median_time_to_claim_s"] == 1500.0
@@ -130,7 +137,8 @@ def test_median_times_over_an_even_number_of_requests_average_the_middle_two(
 
 
 def test_median_times_over_an_odd_number_of_requests_take_the_middle_one(
-        client, history, create_staff):
+    client, history, create_staff
+):
     body = stats(client, create_staff(areas=("24-213",)), **RANGE)
     # Bắc Giang city alone: claims of A, B, F, H, I; help of A, B, I.
     assert body["median_time_to_claim_s"] == 1800.0
@@ -143,43 +151,54 @@ def test_open_need_counts_open_requests_per_area_and_category(client, history, c
     body = stats(client, create_staff(areas=(OWN_AREA,)), **RANGE)
     # Open now: D (LN medicine), F (BG other), G (LN food, supplies), J (LN food).
     assert need(body) == [
-        ("24", "food", 2), ("24", "supplies", 1), ("24", "medicine", 1), ("24", "other", 1),
+        ("24", "food", 2),
+        ("24", "supplies", 1),
+        ("24", "medicine", 1),
+        ("24", "other", 1),
         ("24-213", "other", 1),
-        ("24-220", "food", 2), ("24-220", "supplies", 1), ("24-220", "medicine", 1)]
+        ("24-220", "food", 2),
+        ("24-220", "supplies", 1),
+        ("24-220", "medicine", 1),
+    ]
     assert body["open_need"][0]["area_name"] == "Tỉnh Bắc Giang (demo)"
     assert body["open_total"] == 4
 
 
 def test_a_later_range_counts_assists_of_earlier_requests_but_not_their_posting(
-        client, history, create_staff):
+    client, history, create_staff
+):
     body = stats(client, create_staff(role="admin"), **{"from": "2024-06-11", "to": "2024-06-12"})
     assert per_day(body) == [("2024-06-11", 2, 1), ("2024-06-12", 1, 2)]
     # Posted on the 11th or 12th: E, F, G, H, I, J; closed: E, I.
     assert body["requests_posted"] == 6
     assert body["fulfilment_rate"] == 1.0
     assert body["median_time_to_claim_s"] == 1500.0  # 600, 1200, 1800, 7200
-    assert body["median_time_to_help_s"] == 5400.0   # 3600, 7200
+    assert body["median_time_to_help_s"] == 5400.0  # 3600, 7200
     assert body["open_total"] == 4
 
 
 def test_a_category_filter_narrows_every_figure(client, history, create_staff):
     body = stats(client, create_staff(areas=(OWN_AREA,)), category="food", **RANGE)
     # Food: A, B, E, G, J.
-    assert per_day(body) == [("2024-06-10", 1, 0), ("2024-06-11", 2, 1),
-                             ("2024-06-12", 0, 1)]
+    assert per_day(body) == [("2024-06-10", 1, 0), ("2024-06-11", 2, 1), ("2024-06-12", 0, 1)]
     assert body["requests_posted"] == 5
     assert body["fulfilment_rate"] == 1.0
     assert body["median_time_to_claim_s"] == 1200.0  # 600, 1200, 50400
-    assert body["median_time_to_help_s"] == 7200.0   # 3600, 7200, 57600
+    assert body["median_time_to_help_s"] == 7200.0  # 3600, 7200, 57600
     # G and J are open; G counts in its other category too.
-    assert need(body) == [("24", "food", 2), ("24", "supplies", 1),
-                          ("24-220", "food", 2), ("24-220", "supplies", 1)]
+    assert need(body) == [
+        ("24", "food", 2),
+        ("24", "supplies", 1),
+        ("24-220", "food", 2),
+        ("24-220", "supplies", 1),
+    ]
     assert body["open_total"] == 2
 
 
 def test_a_range_with_nothing_in_it_has_zeros_and_nulls(client, history, create_staff):
-    body = stats(client, create_staff(areas=(OWN_AREA,)), **{"from": "2024-05-01",
-                                                             "to": "2024-05-03"})
+    body = stats(
+        client, create_staff(areas=(OWN_AREA,)), **{"from": "2024-05-01", "to": "2024-05-03"}
+    )
     assert per_day(body) == [("2024-05-01", 0, 0), ("2024-05-02", 0, 0), ("2024-05-03", 0, 0)]
     assert body["requests_posted"] == 0
     assert body["fulfilment_rate"] is None
@@ -193,8 +212,7 @@ def test_the_range_defaults_to_the_last_30_local_days(client, history, create_st
     body = stats(client, headers)
     assert (body["from"], body["to"]) == ("2024-05-14", "2024-06-12")
     assert len(body["assists_per_day"]) == 30
-    assert per_day(body)[-3:] == [("2024-06-10", 1, 0), ("2024-06-11", 2, 1),
-                                  ("2024-06-12", 1, 2)]
+    assert per_day(body)[-3:] == [("2024-06-10", 1, 0), ("2024-06-11", 2, 1), ("2024-06-12", 1, 2)]
     clock.set(utc(D3, 17, 30))  # 00:30 on the 13th in Vietnam
     assert stats(client, headers)["to"] == "2024-06-13"
     assert stats(client, headers, to="2024-06-12")["from"] == "2024-05-14"
@@ -202,19 +220,22 @@ def test_the_range_defaults_to_the_last_30_local_days(client, history, create_st
 
 # -- scope ---------------------------------------------------------------------------------
 
+
 def test_a_coordinator_of_luc_nam_gets_only_luc_nam_figures(client, history, create_staff):
     headers = create_staff(areas=("24-220",))
     body = stats(client, headers, **RANGE)
     # Lục Nam: C cancelled, D open, E confirmed, G and J open.
-    assert per_day(body) == [("2024-06-10", 0, 0), ("2024-06-11", 1, 0),
-                             ("2024-06-12", 0, 1)]
+    assert per_day(body) == [("2024-06-10", 0, 0), ("2024-06-11", 1, 0), ("2024-06-12", 0, 1)]
     assert body["requests_posted"] == 5
     assert body["fulfilment_rate"] == 0.5
     assert body["median_time_to_claim_s"] == 1200.0
     assert body["median_time_to_help_s"] == 7200.0
     # The province holds these requests too, but is not theirs to see.
-    assert need(body) == [("24-220", "food", 2), ("24-220", "supplies", 1),
-                          ("24-220", "medicine", 1)]
+    assert need(body) == [
+        ("24-220", "food", 2),
+        ("24-220", "supplies", 1),
+        ("24-220", "medicine", 1),
+    ]
     assert body["open_total"] == 3
     assert stats(client, headers, area="24-220", **RANGE) == body
 
@@ -231,14 +252,14 @@ def test_a_coordinator_is_refused_an_area_not_theirs(client, history, create_sta
 
 def test_an_area_filter_shows_that_area_and_the_areas_inside_it(client, history, create_staff):
     body = stats(client, create_staff(areas=(OWN_AREA,)), area="24-213", **RANGE)
-    assert per_day(body) == [("2024-06-10", 1, 0), ("2024-06-11", 1, 1),
-                             ("2024-06-12", 1, 1)]
+    assert per_day(body) == [("2024-06-10", 1, 0), ("2024-06-11", 1, 1), ("2024-06-12", 1, 1)]
     assert need(body) == [("24-213", "other", 1)]
     assert body["open_total"] == 1
 
 
-def test_only_coordinators_and_admins_get_console_statistics(client, create_user,
-                                                              create_volunteer, create_staff):
+def test_only_coordinators_and_admins_get_console_statistics(
+    client, create_user, create_volunteer, create_staff
+):
     assert client.get(STATS).status_code == 401
     for headers in (create_user()[1], create_volunteer()):
         response = client.get(STATS, headers=headers)
@@ -249,16 +270,20 @@ def test_only_coordinators_and_admins_get_console_statistics(client, create_user
     assert client.get("/api/v1/stats").status_code == 200
 
 
-@pytest.mark.parametrize("query, field", [
-    ({"from": "2024-06-12", "to": "2024-06-10"}, "to"),
-    ({"from": "2023-06-12", "to": "2024-06-12"}, "to"),  # 367 days
-    ({"from": "2099-01-01"}, "to"),                       # after today, the default end
-    ({"from": "10/06/2024"}, "from"),
-    ({"to": "2024-02-30"}, "to"),
-    ({"category": "weapons"}, "category"),
-])
-def test_bad_dates_and_filters_are_refused_with_the_error_envelope(client, create_staff, clock,
-                                                                   query, field):
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"from": "2024-06-12", "to": "2024-06-10"}, "to"),
+        ({"from": "2023-06-12", "to": "2024-06-12"}, "to"),  # 367 days
+        ({"from": "2099-01-01"}, "to"),  # after today, the default end
+        ({"from": "10/06/2024"}, "from"),
+        ({"to": "2024-02-30"}, "to"),
+        ({"category": "weapons"}, "category"),
+    ],
+)
+def test_bad_dates_and_filters_are_refused_with_the_error_envelope(
+    client, create_staff, clock, query, field
+):
     clock.set(utc(D3, 6))
     response = client.get(STATS, headers=create_staff(), query_string=query)
     assert response.status_code == 422
@@ -275,17 +300,37 @@ def test_a_range_of_366_days_is_allowed(client, create_staff, clock):
 
 # -- the page ------------------------------------------------------------------------------
 
+
 def signed_in(app, role="coordinator", areas=(OWN_AREA,)):
     """A test client with a cookie session (English pages) of a new account of this role."""
     phone = new_phone()
-    result = app.test_cli_runner().invoke(args=[
-        "connect", "create-user", "--phone", phone, "--name", "Điều phối viên", "--role", role,
-        "--password", PASSWORD, *[a for code in areas for a in ("--area", code)]])
+    result = app.test_cli_runner().invoke(
+        args=[
+            "connect",
+            "create-user",
+            "--phone",
+            phone,
+            "--name",
+            "Điều phối viên",
+            "--role",
+            role,
+            "--password",
+            PASSWORD,
+            *[a for code in areas for a in ("--area", code)],
+        ]
+    )
     assert result.exit_code == 0, result.output
     browser = app.test_client()
     page = browser.get("/login?lang=en").get_data(as_text=True)
-    response = browser.post("/login", data={
-        "phone": phone, "password": PASSWORD, "next": "", "csrf_token": CSRF.search(page)[1]})
+    response = browser.post(
+        "/login",
+        data={
+            "phone": phone,
+            "password": PASSWORD,
+            "next": "",
+            "csrf_token": CSRF.search(page)[1],
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return browser
 
@@ -302,26 +347,41 @@ def test_the_page_draws_the_charts_and_figures_for_a_coordinator(app, history):
     assert len(re.findall(r'<rect [^>]*data-series="Helped"', page)) == 3
     assert len(re.findall(r'<rect [^>]*data-series="Confirmed"', page)) == 2
     assert "Jun 11, 2024: 2 helped" in page
-    headline = {name: re.search(rf'id="figure-{name}">\s*<dt>[^<]*</dt>\s*<dd>([^<]*)</dd>',
-                                page)[1] for name in ("rate", "claim", "help", "posted", "open")}
-    assert headline == {"rate": "80%", "claim": "25 minutes", "help": "1 hour 30 minutes",
-                        "posted": "10", "open": "4"}
-    rows = re.findall(r'<tr data-date="([\d-]+)"><th scope="row">[^<]*</th><td>(\d+)</td>'
-                      r'<td>(\d+)</td>', page)
+    headline = {
+        name: re.search(rf'id="figure-{name}">\s*<dt>[^<]*</dt>\s*<dd>([^<]*)</dd>', page)[1]
+        for name in ("rate", "claim", "help", "posted", "open")
+    }
+    assert headline == {
+        "rate": "80%",
+        "claim": "25 minutes",
+        "help": "1 hour 30 minutes",
+        "posted": "10",
+        "open": "4",
+    }
+    rows = re.findall(
+        r'<tr data-date="([\d-]+)"><th scope="row">[^<]*</th><td>(\d+)</td>'
+        r"<td>(\d+)</td>",
+        page,
+    )
     assert rows == [("2024-06-10", "1", "0"), ("2024-06-11", "2", "1"), ("2024-06-12", "1", "2")]
     # The heat table: Lục Nam's row has 2 food, 1 supplies, 1 medicine, 0 other.
     luc_nam = re.search(r'<tr data-area="24-220">(.*?)</tr>', page, re.S)[1]
     assert re.findall(r'data-category="(\w+)">(\d+)<', luc_nam) == [
-        ("food", "2"), ("supplies", "1"), ("medicine", "1"), ("medical_advice", "0"),
-        ("other", "0")]
-    assert len(re.findall(r'<rect [^>]*data-category=', page)) == 8
+        ("food", "2"),
+        ("supplies", "1"),
+        ("medicine", "1"),
+        ("medical_advice", "0"),
+        ("other", "0"),
+    ]
+    assert len(re.findall(r"<rect [^>]*data-category=", page)) == 8
     assert 'href="/api/v1/stats/console?from=2024-06-10&amp;to=2024-06-12"' in page
 
 
 def test_the_page_keeps_the_filters_and_links_the_same_json(app, history):
     browser = signed_in(app)
-    page = browser.get(PAGE, query_string={"area": "24-220", "category": "food",
-                                           **RANGE}).get_data(as_text=True)
+    page = browser.get(
+        PAGE, query_string={"area": "24-220", "category": "food", **RANGE}
+    ).get_data(as_text=True)
     assert '<option value="24-220" selected>' in page
     assert '<option value="food" selected>' in page
     link = re.search(r'href="(/api/v1/stats/console\?[^"]+)"[^>]*id="stats-json"', page)[1]

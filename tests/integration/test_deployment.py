@@ -12,6 +12,7 @@ loses no queued event and repeats none.
 The wheel is built once per test run, by whichever test process asks first (tools/build-wheel.sh,
 as `make dist`), and installed once per module; the figures are printed (see them with -rP).
 """
+
 import fcntl
 import gettext
 import io
@@ -27,9 +28,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import create_engine, text
+
 from conftest import BAC_GIANG, new_phone, request_payload
 from processes import Process, Redis, free_port, serving, wait_for
-from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parents[2]
 LEAFLET = "connect/static/vendor/leaflet/leaflet.js"
@@ -48,9 +50,13 @@ def wheel(tmp_path_factory, worker_id):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not list(out.glob("connect-*.whl")):
             started = time.monotonic()
-            built = subprocess.run([str(ROOT / "tools" / "build-wheel.sh"), str(out)],
-                                   env={**os.environ, "PYTHON": sys.executable},
-                                   capture_output=True, text=True, timeout=300)
+            built = subprocess.run(
+                [str(ROOT / "tools" / "build-wheel.sh"), str(out)],
+                env={**os.environ, "PYTHON": sys.executable},
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
             assert built.returncode == 0, f"the wheel did not build:\n{built.stdout}{built.stderr}"
             print(f"wheel built in {time.monotonic() - started:.1f} s")
     (path,) = out.glob("connect-*.whl")
@@ -59,18 +65,25 @@ def wheel(tmp_path_factory, worker_id):
 
 def _checkout_files(folder):
     """What the wheel must carry of a folder of the package: its files, built ones included."""
-    return {path.relative_to(ROOT).as_posix() for path in (ROOT / folder).rglob("*")
-            if path.is_file() and "__pycache__" not in path.parts
-            and not path.name.startswith(".")}
+    return {
+        path.relative_to(ROOT).as_posix()
+        for path in (ROOT / folder).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and not path.name.startswith(".")
+    }
 
 
 def test_the_wheel_holds_pages_assets_catalogues_and_migrations(wheel):
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         leaflet = archive.read(LEAFLET)
-        catalogues = {language: gettext.GNUTranslations(io.BytesIO(archive.read(
-            f"connect/translations/{language}/LC_MESSAGES/messages.mo")))
-            for language in ("vi", "en")}
+        catalogues = {
+            language: gettext.GNUTranslations(
+                io.BytesIO(
+                    archive.read(f"connect/translations/{language}/LC_MESSAGES/messages.mo")
+                )
+            )
+            for language in ("vi", "en")
+        }
         (dist_info,) = {name.split("/")[0] for name in names if ".dist-info/" in name}
         metadata = archive.read(f"{dist_info}/METADATA").decode()
     size = wheel.stat().st_size
@@ -88,16 +101,23 @@ def test_the_wheel_holds_pages_assets_catalogues_and_migrations(wheel):
     assert any(name.startswith("connect/migrations/versions/0001_") for name in names)
 
     assert {name for name in names if not name.startswith(("connect/", f"{dist_info}/"))} == set()
-    assert [name for name in names if "tests/" in name or "instance/" in name
-            or "__pycache__" in name or name.endswith(".pyc")] == []
+    assert [
+        name
+        for name in names
+        if "tests/" in name
+        or "instance/" in name
+        or "__pycache__" in name
+        or name.endswith(".pyc")
+    ] == []
     assert f"{dist_info}/licenses/LICENSE" in names
     assert "License-Expression: AGPL-3.0-or-later" in metadata
     assert size < 3 * 1024 * 1024, "something big slipped into the wheel"
 
 
 def _run(args, **kwargs):
-    done = subprocess.run([str(arg) for arg in args], capture_output=True, text=True,
-                          timeout=600, **kwargs)
+    done = subprocess.run(
+        [str(arg) for arg in args], capture_output=True, text=True, timeout=600, **kwargs
+    )
     assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout}{done.stderr}"
     return done.stdout
 
@@ -118,15 +138,22 @@ class Host:
         """The ExecStart of deploy/systemd/connect-<name>.service, for this host."""
         unit = (ROOT / "deploy" / "systemd" / f"connect-{name}.service").read_text()
         (line,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
-        argv = shlex.split(line.removeprefix("ExecStart=").replace(
-            "/srv/connect/.venv", str(self.venv)))
+        argv = shlex.split(
+            line.removeprefix("ExecStart=").replace("/srv/connect/.venv", str(self.venv))
+        )
         return [replace.get(arg, arg) for arg in argv]
 
     def settings(self, database_url, **more):
         """/etc/connect/env of this host."""
-        return {**self.env, "DATABASE_URL": database_url, "CONNECT_ENV": "production",
-                "SECRET_KEY": "deploy-test-" + "s" * 32, "BLUR_SECRET": "deploy-test-" + "b" * 32,
-                "DEMO_DATA": "0", **{key: str(value) for key, value in more.items()}}
+        return {
+            **self.env,
+            "DATABASE_URL": database_url,
+            "CONNECT_ENV": "production",
+            "SECRET_KEY": "deploy-test-" + "s" * 32,
+            "BLUR_SECRET": "deploy-test-" + "b" * 32,
+            "DEMO_DATA": "0",
+            **{key: str(value) for key, value in more.items()},
+        }
 
     def run(self, argv, settings):
         return _run(argv, cwd=self.folder, env=settings)
@@ -135,8 +162,9 @@ class Host:
         return Process(argv, self.folder / log_name, settings, cwd=self.folder)
 
     def migrate(self, settings):
-        self.run([self.venv / "bin" / "flask", "--app", "connect:create_app", "db", "upgrade"],
-                 settings)
+        self.run(
+            [self.venv / "bin" / "flask", "--app", "connect:create_app", "db", "upgrade"], settings
+        )
 
 
 @pytest.fixture(scope="module")
@@ -151,11 +179,28 @@ def host(wheel, tmp_path_factory):
     # here), and the processes below compile what they import.
     _run([sys.executable, "-m", "venv", "--without-pip", venv], cwd=folder)
     env = {name: value for name, value in os.environ.items() if name not in CHECKOUT_VARIABLES}
-    _run([sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install",
-          "--quiet", "--no-compile", "-c", ROOT / "constraints.txt", wheel],
-         cwd=folder, env=env)
-    where = _run([venv / "bin" / "python", "-c", "import connect; print(connect.__file__)"],
-                 cwd=folder, env=env)
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            venv / "bin" / "python",
+            "install",
+            "--quiet",
+            "--no-compile",
+            "-c",
+            ROOT / "constraints.txt",
+            wheel,
+        ],
+        cwd=folder,
+        env=env,
+    )
+    where = _run(
+        [venv / "bin" / "python", "-c", "import connect; print(connect.__file__)"],
+        cwd=folder,
+        env=env,
+    )
     assert Path(where.strip()).is_relative_to(venv), where
     print(f"the wheel installed in a fresh virtualenv in {time.monotonic() - started:.1f} s")
     return Host(folder, venv, env)
@@ -180,8 +225,9 @@ def test_the_installed_wheel_migrates_postgis_and_serves_the_pages(host, pg_clus
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    web = host.start(host.unit("web", **{"127.0.0.1:8000": f"127.0.0.1:{port}"}), settings,
-                     "web.log")
+    web = host.start(
+        host.unit("web", **{"127.0.0.1:8000": f"127.0.0.1:{port}"}), settings, "web.log"
+    )
     http = requests.Session()
     try:
         serving(web, base)
@@ -190,25 +236,38 @@ def test_the_installed_wheel_migrates_postgis_and_serves_the_pages(host, pg_clus
         assert '<html lang="vi"' in page.text and "Nhờ giúp đỡ" in page.text
         leaflet = http.get(f"{base}/static/vendor/leaflet/leaflet.js", timeout=10)
         assert leaflet.status_code == 200
-        assert leaflet.headers["Content-Type"].split(";")[0] in ("application/javascript",
-                                                                  "text/javascript")
+        assert leaflet.headers["Content-Type"].split(";")[0] in (
+            "application/javascript",
+            "text/javascript",
+        )
         assert leaflet.content == (ROOT / LEAFLET).read_bytes()
         assert http.get(f"{base}/readyz", timeout=10).status_code == 200
     finally:
         http.close()
         assert web.terminate(20) == 0, web.log()
-    print(f"db upgrade {migrated - started:.1f} s, gunicorn up and answering "
-          f"{time.monotonic() - migrated:.1f} s")
+    print(
+        f"db upgrade {migrated - started:.1f} s, gunicorn up and answering "
+        f"{time.monotonic() - migrated:.1f} s"
+    )
 
 
 # -- the three services -------------------------------------------------------------------
 
 # Short times, so a lease lapses and a closed request is purged within the test.
-FAST = {"CLAIM_LEASE_SECONDS": 4, "LEASE_REMINDER_SECONDS": 0, "PURGE_AFTER_DAYS": 0,
-        "SCHEDULE_EXPIRE_SECONDS": 1, "SCHEDULE_PURGE_SECONDS": 1,
-        "SCHEDULE_LEASE_REMINDERS_SECONDS": 1, "SCHEDULE_IDEMPOTENCY_KEYS_SECONDS": 1,
-        "SCHEDULER_TICK_SECONDS": 0.1, "OUTBOX_POLL_SECONDS": 0.1, "PUSH_MAX_PER_HOUR": 100,
-        "SESSION_COOKIE_SECURE": 0, "RATELIMIT_ENABLED": 1}
+FAST = {
+    "CLAIM_LEASE_SECONDS": 4,
+    "LEASE_REMINDER_SECONDS": 0,
+    "PURGE_AFTER_DAYS": 0,
+    "SCHEDULE_EXPIRE_SECONDS": 1,
+    "SCHEDULE_PURGE_SECONDS": 1,
+    "SCHEDULE_LEASE_REMINDERS_SECONDS": 1,
+    "SCHEDULE_IDEMPOTENCY_KEYS_SECONDS": 1,
+    "SCHEDULER_TICK_SECONDS": 0.1,
+    "OUTBOX_POLL_SECONDS": 0.1,
+    "PUSH_MAX_PER_HOUR": 100,
+    "SESSION_COOKIE_SECURE": 0,
+    "RATELIMIT_ENABLED": 1,
+}
 
 
 @pytest.fixture
@@ -217,21 +276,34 @@ def layout(host, pg_cluster, tmp_path):
     redis = Redis(tmp_path).wait_ready()
     database_url = _database(pg_cluster)
     port = free_port()
-    settings = host.settings(database_url, WEB_CONCURRENCY=2, RATELIMIT_STORAGE_URI=redis.url,
-                             **FAST)
+    settings = host.settings(
+        database_url, WEB_CONCURRENCY=2, RATELIMIT_STORAGE_URI=redis.url, **FAST
+    )
     host.migrate(settings)
     # Metrics without a token on loopback: the master's for the web workers, and each
     # worker's and scheduler's own (two on one host need two ports).
-    metrics = {name: free_port() for name in ("web", "worker-1", "worker-2", "scheduler-1",
-                                              "scheduler-2")}
-    own = {name: {f"{name.split('-')[0].upper()}_METRICS_PORT": port}
-           for name, port in metrics.items() if name != "web"}
+    metrics = {
+        name: free_port() for name in ("web", "worker-1", "worker-2", "scheduler-1", "scheduler-2")
+    }
+    own = {
+        name: {f"{name.split('-')[0].upper()}_METRICS_PORT": port}
+        for name, port in metrics.items()
+        if name != "web"
+    }
     own["web"] = {"METRICS_PORT": metrics["web"]}
-    processes = {"web": host.start(host.unit("web", **{"127.0.0.1:8000": f"127.0.0.1:{port}"}),
-                                   {**settings, **_strings(own["web"])}, "web.log")}
+    processes = {
+        "web": host.start(
+            host.unit("web", **{"127.0.0.1:8000": f"127.0.0.1:{port}"}),
+            {**settings, **_strings(own["web"])},
+            "web.log",
+        )
+    }
     for name in ("worker-1", "worker-2", "scheduler-1", "scheduler-2"):
-        processes[name] = host.start(host.unit(name.split("-")[0]),
-                                     {**settings, **_strings(own.get(name, {}))}, f"{name}.log")
+        processes[name] = host.start(
+            host.unit(name.split("-")[0]),
+            {**settings, **_strings(own.get(name, {}))},
+            f"{name}.log",
+        )
     engine = create_engine(database_url)
     try:
         serving(processes["web"], f"http://127.0.0.1:{port}")
@@ -254,8 +326,7 @@ class Layout:
 
     def metrics(self, name):
         """The metrics a process serves on its loopback port, as exposition text."""
-        response = requests.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics",
-                                timeout=5)
+        response = requests.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=5)
         assert response.status_code == 200
         return response.text
 
@@ -270,14 +341,31 @@ class Layout:
 
     def volunteer(self):
         phone, password = new_phone(), "mat-khau-1"
-        assert requests.post(f"{self.base}/api/v1/auth/register", json={
-            "phone": phone, "password": password, "name": "Lê Văn Cường"}).status_code == 201
-        token = requests.post(f"{self.base}/api/v1/auth/token",
-                              json={"phone": phone, "password": password}).json()["token"]
+        assert (
+            requests.post(
+                f"{self.base}/api/v1/auth/register",
+                json={"phone": phone, "password": password, "name": "Lê Văn Cường"},
+            ).status_code
+            == 201
+        )
+        token = requests.post(
+            f"{self.base}/api/v1/auth/token", json={"phone": phone, "password": password}
+        ).json()["token"]
         headers = {"Authorization": f"Bearer {token}"}
-        assert requests.put(f"{self.base}/api/v1/volunteers/me", headers=headers, json={
-            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 5000,
-            "categories": ["food"], "on_duty": True, "capacity": 3}).status_code == 200
+        assert (
+            requests.put(
+                f"{self.base}/api/v1/volunteers/me",
+                headers=headers,
+                json={
+                    "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+                    "radius_m": 5000,
+                    "categories": ["food"],
+                    "on_duty": True,
+                    "capacity": 3,
+                },
+            ).status_code
+            == 200
+        )
         return headers
 
     def inbox(self, headers):
@@ -293,28 +381,60 @@ def test_the_three_services_keep_their_promises(layout):
 
     # A need reaches the volunteer through a worker, not the request.
     need = layout.post()
-    wait_for(lambda: ("new_request", need["id"]) in layout.inbox(headers), timeout=20,
-             what="the push through the worker")
+    wait_for(
+        lambda: ("new_request", need["id"]) in layout.inbox(headers),
+        timeout=20,
+        what="the push through the worker",
+    )
 
     # A claim whose lease lapses is reopened by the scheduler (no page read it).
-    assert requests.post(f"{layout.base}/api/v1/requests/{need['id']}/claim",
-                         headers=headers).status_code == 200
-    wait_for(lambda: layout.sql("SELECT status FROM help_requests WHERE id = :id",
-                                id=need["id"]) == [("open",)], timeout=30,
-             what="the scheduler to persist the lapsed lease")
-    assert layout.sql("SELECT count(*) FROM request_events WHERE request_id = :id "
-                      "AND reason = 'claim lease expired'", id=need["id"]) == [(1,)]
-    wait_for(lambda: ("lease_expired", need["id"]) in layout.inbox(headers), timeout=20,
-             what="the claimant told of the lapse")
+    assert (
+        requests.post(
+            f"{layout.base}/api/v1/requests/{need['id']}/claim", headers=headers
+        ).status_code
+        == 200
+    )
+    wait_for(
+        lambda: (
+            layout.sql("SELECT status FROM help_requests WHERE id = :id", id=need["id"])
+            == [("open",)]
+        ),
+        timeout=30,
+        what="the scheduler to persist the lapsed lease",
+    )
+    assert layout.sql(
+        "SELECT count(*) FROM request_events WHERE request_id = :id "
+        "AND reason = 'claim lease expired'",
+        id=need["id"],
+    ) == [(1,)]
+    wait_for(
+        lambda: ("lease_expired", need["id"]) in layout.inbox(headers),
+        timeout=20,
+        what="the claimant told of the lapse",
+    )
 
     # A closed request is anonymised in PostGIS by the scheduler's purge.
     closed = layout.post()
-    assert requests.post(f"{layout.base}/api/v1/requests/{closed['id']}/cancel", json={},
-                         headers={"X-Manage-Token": closed["manage_token"]}).status_code == 200
-    wait_for(lambda: layout.sql(
-        "SELECT phone, contact_name, purged_at IS NOT NULL, ST_Equals(location, "
-        "public_location) FROM help_requests WHERE id = :id", id=closed["id"])
-        == [("", "", True, True)], timeout=30, what="the purge in PostGIS")
+    assert (
+        requests.post(
+            f"{layout.base}/api/v1/requests/{closed['id']}/cancel",
+            json={},
+            headers={"X-Manage-Token": closed["manage_token"]},
+        ).status_code
+        == 200
+    )
+    wait_for(
+        lambda: (
+            layout.sql(
+                "SELECT phone, contact_name, purged_at IS NOT NULL, ST_Equals(location, "
+                "public_location) FROM help_requests WHERE id = :id",
+                id=closed["id"],
+            )
+            == [("", "", True, True)]
+        ),
+        timeout=30,
+        what="the purge in PostGIS",
+    )
 
     # Two schedulers, each occurrence once.
     runs = layout.sql("SELECT job, scheduled_for, runner FROM job_runs")
@@ -337,12 +457,17 @@ def test_the_three_services_keep_their_promises(layout):
         assert processes[name].terminate() == 0, processes[name].log()
     waiting = [layout.post() for _ in range(5)]
     assert layout.sql("SELECT count(*) FROM outbox WHERE state = 'pending'")[0][0] >= 5
-    processes["worker-3"] = layout.host.start(layout.host.unit("worker"), layout.settings,
-                                              "worker-3.log")
-    wait_for(lambda: layout.sql("SELECT count(*) FROM outbox WHERE state = 'pending'")
-             == [(0,)], timeout=30, what="the restarted worker to drain the outbox")
-    told = Counter(request_id for kind, request_id in layout.inbox(headers)
-                   if kind == "new_request")
+    processes["worker-3"] = layout.host.start(
+        layout.host.unit("worker"), layout.settings, "worker-3.log"
+    )
+    wait_for(
+        lambda: layout.sql("SELECT count(*) FROM outbox WHERE state = 'pending'") == [(0,)],
+        timeout=30,
+        what="the restarted worker to drain the outbox",
+    )
+    told = Counter(
+        request_id for kind, request_id in layout.inbox(headers) if kind == "new_request"
+    )
     assert [told[item["id"]] for item in waiting] == [1] * 5
     assert layout.sql("SELECT count(*) FROM outbox WHERE attempts <> 1") == [(0,)]
     for name in ("web", "scheduler-1", "scheduler-2", "worker-3"):

@@ -2,24 +2,27 @@
 `duplicate_request`, naming the existing request only to its owner), also when posts race;
 and same-category requests within 100 m in 48 h from another phone flagged for coordinators.
 """
+
 import math
 import threading
 from collections import Counter
 
 import pytest
-from conftest import BAC_GIANG, new_phone, request_payload
 from sqlalchemy import select
 
 from connect.geo import EARTH_RADIUS_M, haversine_m
 
-API = "/api/v1/requests"
+from conftest import BAC_GIANG, new_phone, request_payload
 
+API = "/api/v1/requests"
 
 
 def shifted(point, north_m=0.0, east_m=0.0):
     lat, lon = point
-    return (lat + math.degrees(north_m / EARTH_RADIUS_M),
-            lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))))
+    return (
+        lat + math.degrees(north_m / EARTH_RADIUS_M),
+        lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))),
+    )
 
 
 def post(client, headers=None, **overrides):
@@ -44,9 +47,12 @@ def rows(app, phone):
     from connect.requests.models import HelpRequest
 
     with app.app_context():
-        found = [(r.id, r.status) for r in db.session.execute(
-            select(HelpRequest).where(HelpRequest.phone == phone)
-            .order_by(HelpRequest.id)).scalars()]
+        found = [
+            (r.id, r.status)
+            for r in db.session.execute(
+                select(HelpRequest).where(HelpRequest.phone == phone).order_by(HelpRequest.id)
+            ).scalars()
+        ]
         db.session.remove()
         return found
 
@@ -56,13 +62,16 @@ def flags(app):
     from connect.safety.models import RequestFlag
 
     with app.app_context():
-        found = [(f.request_id, f.kind, f.related_request_id) for f in db.session.execute(
-            select(RequestFlag).order_by(RequestFlag.id)).scalars()]
+        found = [
+            (f.request_id, f.kind, f.related_request_id)
+            for f in db.session.execute(select(RequestFlag).order_by(RequestFlag.id)).scalars()
+        ]
         db.session.remove()
         return found
 
 
 # -- one active request per phone --------------------------------------------------------
+
 
 def test_a_second_post_with_the_same_phone_is_409_and_names_nothing(app, client):
     phone = new_phone()
@@ -77,8 +86,9 @@ def test_the_owner_by_manage_token_is_told_which_request(client):
     phone = new_phone()
     first = post(client, phone=phone).get_json()
     other = post(client).get_json()
-    error = assert_duplicate(post(client, {"X-Manage-Token": first["manage_token"]},
-                                  phone=phone), first["id"])
+    error = assert_duplicate(
+        post(client, {"X-Manage-Token": first["manage_token"]}, phone=phone), first["id"]
+    )
     assert error["details"]["manage_url"].endswith(f"/m/{first['manage_token']}")
     # Another request's token proves nothing about this one.
     assert_duplicate(post(client, {"X-Manage-Token": other["manage_token"]}, phone=phone))
@@ -105,19 +115,18 @@ def test_a_coordinator_of_the_request_is_told_which_request(client, create_staff
 def test_a_claimed_request_blocks_the_phone_too(client, create_volunteer):
     phone = new_phone()
     first = post(client, phone=phone).get_json()
-    assert client.post(f"{API}/{first['id']}/claim",
-                       headers=create_volunteer()).status_code == 200
+    assert client.post(f"{API}/{first['id']}/claim", headers=create_volunteer()).status_code == 200
     assert_duplicate(post(client, phone=phone))
 
 
 @pytest.mark.parametrize("closing", ["cancel", "helped"])
-def test_once_the_request_is_closed_the_phone_can_post_again(client, create_volunteer,
-                                                             closing):
+def test_once_the_request_is_closed_the_phone_can_post_again(client, create_volunteer, closing):
     phone = new_phone()
     first = post(client, phone=phone).get_json()
     if closing == "cancel":
-        response = client.post(f"{API}/{first['id']}/cancel",
-                               headers={"X-Manage-Token": first["manage_token"]})
+        response = client.post(
+            f"{API}/{first['id']}/cancel", headers={"X-Manage-Token": first["manage_token"]}
+        )
     else:
         volunteer = create_volunteer()
         assert client.post(f"{API}/{first['id']}/claim", headers=volunteer).status_code == 200
@@ -135,12 +144,12 @@ def test_an_expired_request_is_expired_first_then_the_phone_posts(app, client, c
     assert rows(app, phone) == [(first["id"], "expired"), (second.get_json()["id"], "open")]
 
 
-def test_a_lapsed_claim_reopens_the_request_which_still_blocks(app, client, clock,
-                                                               create_volunteer):
+def test_a_lapsed_claim_reopens_the_request_which_still_blocks(
+    app, client, clock, create_volunteer
+):
     phone = new_phone()
     first = post(client, phone=phone).get_json()
-    assert client.post(f"{API}/{first['id']}/claim",
-                       headers=create_volunteer()).status_code == 200
+    assert client.post(f"{API}/{first['id']}/claim", headers=create_volunteer()).status_code == 200
     clock.advance(hours=4, seconds=1)
     assert_duplicate(post(client, phone=phone))
     assert client.get(f"{API}/{first['id']}").get_json()["status"] == "open"
@@ -159,13 +168,18 @@ def test_editing_the_phone_to_one_with_an_open_request_is_409(app, client):
     free = new_phone()
     assert client.patch(url, headers=headers, json={"phone": free}).status_code == 200
     # Once the other request is closed, its phone is free.
-    assert client.post(f"{API}/{holder['id']}/cancel", headers={
-        "X-Manage-Token": holder["manage_token"]}).status_code == 200
+    assert (
+        client.post(
+            f"{API}/{holder['id']}/cancel", headers={"X-Manage-Token": holder["manage_token"]}
+        ).status_code
+        == 200
+    )
     assert client.patch(url, headers=headers, json={"phone": taken}).status_code == 200
     assert rows(app, taken) == [(holder["id"], "cancelled"), (mine["id"], "open")]
 
 
 # -- the partial unique index: races and the path behind the check --------------------------
+
 
 def test_without_the_check_the_index_still_answers_409(app, client, monkeypatch):
     """The partial unique index is the last word: an IntegrityError becomes the same 409."""
@@ -175,11 +189,17 @@ def test_without_the_check_the_index_still_answers_409(app, client, monkeypatch)
     first = post(client, phone=phone).get_json()
     monkeypatch.setattr(duplicates, "check_phone_free", lambda *args, **kwargs: None)
     assert_duplicate(post(client, phone=phone))
-    assert_duplicate(post(client, {"X-Manage-Token": first["manage_token"]}, phone=phone),
-                     first["id"])
+    assert_duplicate(
+        post(client, {"X-Manage-Token": first["manage_token"]}, phone=phone), first["id"]
+    )
     mine = post(client).get_json()
-    assert_duplicate(client.patch(f"{API}/{mine['id']}", json={"phone": phone},
-                                  headers={"X-Manage-Token": mine["manage_token"]}))
+    assert_duplicate(
+        client.patch(
+            f"{API}/{mine['id']}",
+            json={"phone": phone},
+            headers={"X-Manage-Token": mine["manage_token"]},
+        )
+    )
     assert rows(app, phone) == [(first["id"], "open")]
 
 
@@ -208,12 +228,16 @@ def fire_together(app, count, make_request):
 
 def test_eight_posts_with_one_phone_at_once_make_one_request(app):
     phone = new_phone()
-    results = fire_together(app, 8, lambda c, i: c.post(API, json=request_payload(
-        phone=phone, description=f"Cần gạo {i}")))
+    results = fire_together(
+        app,
+        8,
+        lambda c, i: c.post(API, json=request_payload(phone=phone, description=f"Cần gạo {i}")),
+    )
     statuses = Counter(status for status, _ in results)
     assert statuses == {201: 1, 409: 7}, results
     assert {body["error"]["code"] for status, body in results if status == 409} == {
-        "duplicate_request"}
+        "duplicate_request"
+    }
     assert len(rows(app, phone)) == 1
 
 
@@ -226,11 +250,13 @@ def test_racing_posts_past_the_check_hit_the_index_and_get_409(app, monkeypatch)
     results = fire_together(app, 6, lambda c, i: c.post(API, json=request_payload(phone=phone)))
     assert Counter(status for status, _ in results) == {201: 1, 409: 5}, results
     assert {body["error"]["code"] for status, body in results if status == 409} == {
-        "duplicate_request"}
+        "duplicate_request"
+    }
     assert len(rows(app, phone)) == 1
 
 
 # -- look-alikes from other phones ---------------------------------------------------------
+
 
 def test_a_same_category_request_within_100_m_from_another_phone_is_flagged(app, client):
     first = post(client, categories=["food"]).get_json()
@@ -239,9 +265,12 @@ def test_a_same_category_request_within_100_m_from_another_phone_is_flagged(app,
     second = post(client, at=near, categories=["medicine", "food"]).get_json()
     assert flags(app) == [(second["id"], "possible_duplicate", first["id"])]
     # Both are posted and listed as usual.
-    assert {first["id"], second["id"]} <= {i["id"] for i in client.get(
-        f"{API}/nearby", query_string={"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}
-    ).get_json()["items"]}
+    assert {first["id"], second["id"]} <= {
+        i["id"]
+        for i in client.get(
+            f"{API}/nearby", query_string={"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}
+        ).get_json()["items"]
+    }
 
 
 @pytest.mark.parametrize("north_m,flagged", [(99.0, True), (101.0, False)])
@@ -278,17 +307,27 @@ def test_another_category_is_not_flagged(app, client):
 def test_the_same_phone_again_is_not_a_look_alike(app, client):
     phone = new_phone()
     first = post(client, phone=phone).get_json()
-    assert client.post(f"{API}/{first['id']}/cancel", headers={
-        "X-Manage-Token": first["manage_token"]}).status_code == 200
+    assert (
+        client.post(
+            f"{API}/{first['id']}/cancel", headers={"X-Manage-Token": first["manage_token"]}
+        ).status_code
+        == 200
+    )
     assert post(client, phone=phone).status_code == 201
     assert flags(app) == []
 
 
-def test_a_cancelled_request_is_not_a_look_alike_but_a_helped_one_is(app, client,
-                                                                    create_volunteer):
+def test_a_cancelled_request_is_not_a_look_alike_but_a_helped_one_is(
+    app, client, create_volunteer
+):
     cancelled = post(client).get_json()
-    assert client.post(f"{API}/{cancelled['id']}/cancel", headers={
-        "X-Manage-Token": cancelled["manage_token"]}).status_code == 200
+    assert (
+        client.post(
+            f"{API}/{cancelled['id']}/cancel",
+            headers={"X-Manage-Token": cancelled["manage_token"]},
+        ).status_code
+        == 200
+    )
     helped = post(client).get_json()
     volunteer = create_volunteer()
     assert client.post(f"{API}/{helped['id']}/claim", headers=volunteer).status_code == 200
@@ -299,8 +338,7 @@ def test_a_cancelled_request_is_not_a_look_alike_but_a_helped_one_is(app, client
 
 
 def test_a_crowded_spot_flags_the_nearest_five(app, client):
-    earlier = [post(client, at=shifted(BAC_GIANG, north_m=10 * i)).get_json()
-               for i in range(1, 8)]
+    earlier = [post(client, at=shifted(BAC_GIANG, north_m=10 * i)).get_json() for i in range(1, 8)]
     latest = post(client).get_json()
     mine = [(related) for request_id, _, related in flags(app) if request_id == latest["id"]]
     assert mine == [p["id"] for p in earlier[:5]]

@@ -4,6 +4,7 @@ Time is moved by replacing ``connect.clock.now`` (services and the read model as
 read model's own catch-up throttle runs on real monotonic time, so nearby checks poll for up
 to a second, the cross-process bound; reads of a single request must be right at once.
 """
+
 import time
 from datetime import datetime, timedelta
 
@@ -23,8 +24,9 @@ def cheap_password_hashing(monkeypatch):
 
     import connect.accounts.services as account_services
 
-    monkeypatch.setattr(account_services, "_hasher",
-                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(
+        account_services, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
 
 
 @pytest.fixture
@@ -45,11 +47,14 @@ def app(database_url, app_overrides):
 
 
 SHORT = pytest.mark.parametrize(
-    "app_overrides", [{"CLAIM_LEASE_SECONDS": 60, "REQUEST_EXPIRY_SECONDS": 120}],
-    ids=["lease60s-expiry120s"])
+    "app_overrides",
+    [{"CLAIM_LEASE_SECONDS": 60, "REQUEST_EXPIRY_SECONDS": 120}],
+    ids=["lease60s-expiry120s"],
+)
 
 
 # -- helpers -------------------------------------------------------------------------------
+
 
 def user_id(client, headers):
     return client.get("/api/v1/auth/me", headers=headers).get_json()["id"]
@@ -101,18 +106,52 @@ def rows(app, request_id):
 
     with app.app_context():
         try:
-            request_row = plain(db.session.get(HelpRequest, request_id), (
-                "status", "claimed_by_id", "lease_expires_at", "expires_at", "closed_at",
-                "last_activity_at"))
-            assists = [plain(a, ("id", "volunteer_id", "outcome", "lease_expires_at",
-                                 "closed_at", "helped_at"))
-                       for a in db.session.execute(select(Assist).where(
-                           Assist.request_id == request_id).order_by(Assist.id)).scalars()]
-            events = [plain(e, ("from_status", "to_status", "actor_id", "actor_kind", "reason",
-                                "assist_id", "created_at"))
-                      for e in db.session.execute(select(RequestEvent).where(
-                          RequestEvent.request_id == request_id).order_by(RequestEvent.id))
-                      .scalars()]
+            request_row = plain(
+                db.session.get(HelpRequest, request_id),
+                (
+                    "status",
+                    "claimed_by_id",
+                    "lease_expires_at",
+                    "expires_at",
+                    "closed_at",
+                    "last_activity_at",
+                ),
+            )
+            assists = [
+                plain(
+                    a,
+                    (
+                        "id",
+                        "volunteer_id",
+                        "outcome",
+                        "lease_expires_at",
+                        "closed_at",
+                        "helped_at",
+                    ),
+                )
+                for a in db.session.execute(
+                    select(Assist).where(Assist.request_id == request_id).order_by(Assist.id)
+                ).scalars()
+            ]
+            events = [
+                plain(
+                    e,
+                    (
+                        "from_status",
+                        "to_status",
+                        "actor_id",
+                        "actor_kind",
+                        "reason",
+                        "assist_id",
+                        "created_at",
+                    ),
+                )
+                for e in db.session.execute(
+                    select(RequestEvent)
+                    .where(RequestEvent.request_id == request_id)
+                    .order_by(RequestEvent.id)
+                ).scalars()
+            ]
             return request_row, assists, events
         finally:
             db.session.remove()
@@ -124,8 +163,10 @@ def transitions(events):
 
 # -- claim leases --------------------------------------------------------------------------
 
-def test_lapsed_lease_reads_as_open_and_returns_to_nearby(app, client, post_request,
-                                                         create_volunteer, clock):
+
+def test_lapsed_lease_reads_as_open_and_returns_to_nearby(
+    app, client, post_request, create_volunteer, clock
+):
     posted = post_request()
     first = create_volunteer()
     claimed = action(client, posted["id"], "claim", first)
@@ -145,8 +186,9 @@ def test_lapsed_lease_reads_as_open_and_returns_to_nearby(app, client, post_requ
     assert posted["id"] in eventually_nearby(client, lambda ids: posted["id"] in ids)
 
 
-def test_lapsed_lease_can_be_claimed_by_another_volunteer(app, client, post_request,
-                                                          create_volunteer, clock):
+def test_lapsed_lease_can_be_claimed_by_another_volunteer(
+    app, client, post_request, create_volunteer, clock
+):
     posted = post_request()
     first, second = create_volunteer(), create_volunteer()
     first_id, second_id = user_id(client, first), user_id(client, second)
@@ -162,12 +204,16 @@ def test_lapsed_lease_can_be_claimed_by_another_volunteer(app, client, post_requ
     request_row, assists, events = rows(app, posted["id"])
     assert request_row["status"] == "claimed" and request_row["claimed_by_id"] == second_id
     assert [(a["volunteer_id"], a["outcome"]) for a in assists] == [
-        (first_id, "expired"), (second_id, None)]
+        (first_id, "expired"),
+        (second_id, None),
+    ]
     assert assists[0]["closed_at"] == lease_end
-    assert transitions(events) == [(None, "open", "requester"),
-                                   ("open", "claimed", "volunteer"),
-                                   ("claimed", "open", "system"),
-                                   ("open", "claimed", "volunteer")]
+    assert transitions(events) == [
+        (None, "open", "requester"),
+        ("open", "claimed", "volunteer"),
+        ("claimed", "open", "system"),
+        ("open", "claimed", "volunteer"),
+    ]
     lapse = events[2]
     assert lapse["actor_id"] is None and lapse["assist_id"] == assists[0]["id"]
     assert lapse["created_at"] == lease_end and "lease" in lapse["reason"]
@@ -180,8 +226,9 @@ def test_lapsed_lease_can_be_claimed_by_another_volunteer(app, client, post_requ
     assert [a["outcome"] for a in rows(app, posted["id"])[1]] == ["expired", "helped"]
 
 
-def test_lapsed_lease_shows_the_expiry_it_will_have_on_read(app, client, post_request,
-                                                           create_volunteer, clock):
+def test_lapsed_lease_shows_the_expiry_it_will_have_on_read(
+    app, client, post_request, create_volunteer, clock
+):
     """Claimed at 70 h, lapsed at 74 h: open again until 146 h, not 'expiring' at 72 h."""
     posted = post_request()
     helper = create_volunteer()
@@ -192,11 +239,13 @@ def test_lapsed_lease_shows_the_expiry_it_will_have_on_read(app, client, post_re
     view = get(client, posted["id"])
     assert view["status"] == "open"
     assert parse(view["expires_at"]) == lease_end + EXPIRY, (
-        "an open request is shown with an expiry in the past")
+        "an open request is shown with an expiry in the past"
+    )
 
 
-def test_old_claimant_cannot_mark_helped_or_release_after_lapse(app, client, post_request,
-                                                                create_volunteer, clock):
+def test_old_claimant_cannot_mark_helped_or_release_after_lapse(
+    app, client, post_request, create_volunteer, clock
+):
     posted = post_request()
     first = create_volunteer()
     assert action(client, posted["id"], "claim", first).status_code == 200
@@ -213,8 +262,10 @@ def test_old_claimant_cannot_mark_helped_or_release_after_lapse(app, client, pos
 
 # -- request expiry ------------------------------------------------------------------------
 
-def test_open_request_without_activity_expires_after_72_hours(app, client, post_request,
-                                                              create_volunteer, clock):
+
+def test_open_request_without_activity_expires_after_72_hours(
+    app, client, post_request, create_volunteer, clock
+):
     posted = post_request()
     helper = create_volunteer()
     assert parse(posted["expires_at"]) == clock() + EXPIRY
@@ -249,8 +300,9 @@ def test_activity_restarts_the_expiry_period(app, client, post_request, create_v
     assert posted["id"] not in eventually_nearby(client, lambda ids: posted["id"] not in ids)
 
 
-def test_request_whose_lapsed_lease_is_72_hours_old_is_expired(app, client, post_request,
-                                                               create_volunteer, clock):
+def test_request_whose_lapsed_lease_is_72_hours_old_is_expired(
+    app, client, post_request, create_volunteer, clock
+):
     posted = post_request()
     helper = create_volunteer()
     assert action(client, posted["id"], "claim", helper).status_code == 200
@@ -264,7 +316,8 @@ def test_request_whose_lapsed_lease_is_72_hours_old_is_expired(app, client, post
 
 
 def test_nearby_does_not_list_a_claim_half_a_second_before_its_lease_ends(
-        app, client, post_request, create_volunteer, clock):
+    app, client, post_request, create_volunteer, clock
+):
     """Until the lease ends the request is claimed (another claim gets 409): not nearby."""
     clock.set(clock().replace(microsecond=900_000))
     posted = post_request()
@@ -275,26 +328,31 @@ def test_nearby_does_not_list_a_claim_half_a_second_before_its_lease_ends(
     assert get(client, posted["id"])["status"] == "claimed"
     assert action(client, posted["id"], "claim", create_volunteer()).status_code == 409
     assert posted["id"] not in settled_nearby(client, app), (
-        "nearby lists a request whose lease still holds (a claim would get 409)")
+        "nearby lists a request whose lease still holds (a claim would get 409)"
+    )
 
 
 def test_nearby_lists_an_open_request_half_a_second_before_it_expires(
-        app, client, post_request, create_volunteer, clock):
+    app, client, post_request, create_volunteer, clock
+):
     """Until it expires the request is open and claimable: nearby must list it."""
     clock.set(clock().replace(microsecond=900_000))
     posted = post_request()
     clock.advance(EXPIRY - timedelta(milliseconds=500))
     assert get(client, posted["id"])["status"] == "open"
     assert posted["id"] in settled_nearby(client, app), (
-        "nearby hides a request that is still open and claimable")
+        "nearby hides a request that is still open and claimable"
+    )
     assert action(client, posted["id"], "claim", create_volunteer()).status_code == 200
 
 
 # -- configured values ---------------------------------------------------------------------
 
+
 @SHORT
-def test_short_configured_lease_and_expiry(app, client, post_request, create_volunteer, clock,
-                                           runner):
+def test_short_configured_lease_and_expiry(
+    app, client, post_request, create_volunteer, clock, runner
+):
     assert app.config["CLAIM_LEASE_SECONDS"] == 60
     posted, idle = post_request(), post_request()
     assert parse(idle["expires_at"]) == clock() + timedelta(seconds=120)
@@ -319,8 +377,9 @@ def test_short_configured_lease_and_expiry(app, client, post_request, create_vol
     assert rows(app, idle["id"])[0]["status"] == "expired"
 
 
-@pytest.mark.parametrize("app_overrides", [{"CLAIM_LEASE_SECONDS": 1,
-                                            "REQUEST_EXPIRY_SECONDS": 3}], ids=["lease1s"])
+@pytest.mark.parametrize(
+    "app_overrides", [{"CLAIM_LEASE_SECONDS": 1, "REQUEST_EXPIRY_SECONDS": 3}], ids=["lease1s"]
+)
 def test_one_second_lease_in_real_time(app, client, post_request, create_volunteer):
     posted = post_request()
     first, second = create_volunteer(), create_volunteer()
@@ -340,19 +399,21 @@ def test_one_second_lease_in_real_time(app, client, post_request, create_volunte
 
 # -- flask connect expire ------------------------------------------------------------------
 
+
 def test_expire_command_persists_lapses_and_expiry_and_is_idempotent(
-        app, client, runner, post_request, create_volunteer, clock):
+    app, client, runner, post_request, create_volunteer, clock
+):
     start = clock()
-    stale = post_request()                       # posted at 0 h: expires at 72 h
+    stale = post_request()  # posted at 0 h: expires at 72 h
     first, second = create_volunteer(), create_volunteer()
     first_id = user_id(client, first)
     clock.set(start + timedelta(hours=70))
-    lapsed = post_request()                      # claimed at 70 h: lease ends at 74 h
+    lapsed = post_request()  # claimed at 70 h: lease ends at 74 h
     assert action(client, lapsed["id"], "claim", first).status_code == 200
     clock.set(start + timedelta(hours=79))
-    held = post_request()                        # claimed at 79 h: lease ends at 83 h
+    held = post_request()  # claimed at 79 h: lease ends at 83 h
     assert action(client, held["id"], "claim", second).status_code == 200
-    fresh = post_request()                       # posted at 79 h
+    fresh = post_request()  # posted at 79 h
     run_at = clock.set(start + timedelta(hours=80))
 
     result = runner.invoke(args=["connect", "expire"])
@@ -370,7 +431,8 @@ def test_expire_command_persists_lapses_and_expiry_and_is_idempotent(
     assert lapsed_row["lease_expires_at"] is None
     assert lapsed_row["expires_at"] == lease_end + EXPIRY
     assert [(a["volunteer_id"], a["outcome"], a["closed_at"]) for a in lapsed_assists] == [
-        (first_id, "expired", lease_end)]
+        (first_id, "expired", lease_end)
+    ]
     assert transitions(lapsed_events)[-1] == ("claimed", "open", "system")
     assert lapsed_events[-1]["assist_id"] == lapsed_assists[0]["id"]
 
@@ -387,7 +449,8 @@ def test_expire_command_persists_lapses_and_expiry_and_is_idempotent(
 
 
 def test_expire_command_counts_a_request_both_lapsed_and_expired_once_each(
-        app, client, runner, post_request, create_volunteer, clock):
+    app, client, runner, post_request, create_volunteer, clock
+):
     """A claim that lapsed more than 72 h ago: one lease lapsed and one request expired."""
     posted = post_request()
     assert action(client, posted["id"], "claim", create_volunteer()).status_code == 200
@@ -398,7 +461,10 @@ def test_expire_command_counts_a_request_both_lapsed_and_expired_once_each(
     request_row, assists, events = rows(app, posted["id"])
     assert request_row["status"] == "expired"
     assert [a["outcome"] for a in assists] == ["expired"]
-    assert transitions(events)[-2:] == [("claimed", "open", "system"),
-                                        ("open", "expired", "system")]
-    assert result.output.strip() == ("leases lapsed: 1, requests expired: 1, "
-                                     "reminders sent: 0, offers expired: 0")
+    assert transitions(events)[-2:] == [
+        ("claimed", "open", "system"),
+        ("open", "expired", "system"),
+    ]
+    assert result.output.strip() == (
+        "leases lapsed: 1, requests expired: 1, reminders sent: 0, offers expired: 0"
+    )

@@ -7,6 +7,7 @@ connection per request), the fault is injected, and afterwards what the clients 
 checked against what the database holds: every acknowledged write is there, nothing is half
 done. The measured figures are printed (see them with -s or -rA).
 """
+
 import os
 import random
 import signal
@@ -36,6 +37,7 @@ WRITES = ("post", "claim", "release", "helped")
 
 
 # -- the database and the server -----------------------------------------------------------
+
 
 @pytest.fixture
 def own_postgres():
@@ -74,16 +76,30 @@ class Gunicorn:
         self.log_path = Path(log_dir) / "gunicorn.log"
         self._log = open(self.log_path, "w")
         # Settings reach gunicorn.conf.py through the environment, as in production.
-        env = {**os.environ, "DATABASE_URL": database_url, "PORT": str(self.port),
-               "WEB_CONCURRENCY": str(WORKERS), "GUNICORN_THREADS": "4",
-               "FAULT_PAUSE_DIR": str(self.pause_dir),
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                           os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": str(WORKERS),
+            "GUNICORN_THREADS": "4",
+            "FAULT_PAUSE_DIR": str(self.pause_dir),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         self.process = subprocess.Popen(
-            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"),
-             "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}", "serve_faults:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                str(GUNICORN),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "--pythonpath",
+                f"{ROOT},{ROOT / 'tests' / 'support'}",
+                "serve_faults:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def log_tail(self, chars=6000):
         self._log.flush()
@@ -102,8 +118,10 @@ class Gunicorn:
             if self.process.poll() is not None:
                 pytest.fail(f"gunicorn exited ({self.process.returncode}):\n{self.log_tail()}")
             try:
-                if (requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
-                        and len(self.workers()) == WORKERS):
+                if (
+                    requests.get(f"{self.base}/healthz", timeout=2).status_code == 200
+                    and len(self.workers()) == WORKERS
+                ):
                     return
             except requests.RequestException:
                 pass
@@ -119,8 +137,10 @@ class Gunicorn:
             if killed not in now and len(now) == WORKERS:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                pytest.fail(f"no replacement for worker {killed} within {timeout} s "
-                            f"(workers now {sorted(now)}):\n{self.log_tail()}")
+                pytest.fail(
+                    f"no replacement for worker {killed} within {timeout} s "
+                    f"(workers now {sorted(now)}):\n{self.log_tail()}"
+                )
             time.sleep(0.02)
 
     def stop(self):
@@ -157,6 +177,7 @@ def serve(tmp_path):
 
 # -- HTTP calls, each one recorded with what the client was told ---------------------------
 
+
 @dataclass
 class Call:
     kind: str
@@ -191,8 +212,10 @@ class Call:
         return self.outcome in ("unavailable", "dropped")
 
     def describe(self):
-        return (f"{self.kind} request={self.request_id} -> {self.status} {self.code or ''}"
-                f"{self.details or ''}{self.error or ''} (t={self.started:.2f}..{self.ended:.2f})")
+        return (
+            f"{self.kind} request={self.request_id} -> {self.status} {self.code or ''}"
+            f"{self.details or ''}{self.error or ''} (t={self.started:.2f}..{self.ended:.2f})"
+        )
 
 
 @dataclass
@@ -210,8 +233,13 @@ class Recorder:
         record = Call(kind, time.monotonic(), **about)
         try:
             # One connection per request: a killed worker can only take the calls it holds.
-            response = requests.request(method, self.base + path, json=json, timeout=20,
-                                        headers={"Connection": "close", **(headers or {})})
+            response = requests.request(
+                method,
+                self.base + path,
+                json=json,
+                timeout=20,
+                headers={"Connection": "close", **(headers or {})},
+            )
         except requests.Timeout as exc:
             record.error = f"timeout: {exc!r}"
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
@@ -232,20 +260,34 @@ class Recorder:
 
     def post(self, at=BAC_GIANG, headers=None):
         payload = request_payload(at=at)
-        made = self.call("post", "POST", "/api/v1/requests", json=payload, headers=headers,
-                         phone=payload["phone"])
+        made = self.call(
+            "post",
+            "POST",
+            "/api/v1/requests",
+            json=payload,
+            headers=headers,
+            phone=payload["phone"],
+        )
         if made.outcome == "ok":
             made.request_id = made.body["id"]
         return made
 
     def act(self, action, request_id, volunteer, headers=None, kind=None):
-        return self.call(kind or action, "POST", f"/api/v1/requests/{request_id}/{action}",
-                         headers={**volunteer.headers, **(headers or {})},
-                         request_id=request_id, volunteer=volunteer.user_id)
+        return self.call(
+            kind or action,
+            "POST",
+            f"/api/v1/requests/{request_id}/{action}",
+            headers={**volunteer.headers, **(headers or {})},
+            request_id=request_id,
+            volunteer=volunteer.user_id,
+        )
 
     def nearby(self, at):
-        return self.call("nearby", "GET", f"/api/v1/requests/nearby?lat={at[0]}&lon={at[1]}"
-                                          "&radius_m=5000&limit=50")
+        return self.call(
+            "nearby",
+            "GET",
+            f"/api/v1/requests/nearby?lat={at[0]}&lon={at[1]}&radius_m=5000&limit=50",
+        )
 
 
 def expect_ok(made):
@@ -256,16 +298,35 @@ def expect_ok(made):
 def enlist(recorder, proven=True):
     """A volunteer on duty near Bac Giang; ``proven``: has helped once, so may hold many."""
     phone, password = new_phone(), "mat-khau-1"
-    expect_ok(recorder.call("setup", "POST", "/api/v1/auth/register",
-                            json={"phone": phone, "password": password, "name": "Tình nguyện"}))
-    token = expect_ok(recorder.call("setup", "POST", "/api/v1/auth/token",
-                                    json={"phone": phone, "password": password})).body
+    expect_ok(
+        recorder.call(
+            "setup",
+            "POST",
+            "/api/v1/auth/register",
+            json={"phone": phone, "password": password, "name": "Tình nguyện"},
+        )
+    )
+    token = expect_ok(
+        recorder.call(
+            "setup", "POST", "/api/v1/auth/token", json={"phone": phone, "password": password}
+        )
+    ).body
     volunteer = Volunteer(token["user_id"], {"Authorization": f"Bearer {token['token']}"})
-    expect_ok(recorder.call("setup", "PUT", "/api/v1/volunteers/me", headers=volunteer.headers,
-                            json={"location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
-                                  "radius_m": 10_000, "capacity": 20, "on_duty": True,
-                                  "categories": ["food", "supplies", "medicine",
-                                                 "medical_advice", "other"]}))
+    expect_ok(
+        recorder.call(
+            "setup",
+            "PUT",
+            "/api/v1/volunteers/me",
+            headers=volunteer.headers,
+            json={
+                "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+                "radius_m": 10_000,
+                "capacity": 20,
+                "on_duty": True,
+                "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+            },
+        )
+    )
     if proven:  # until one claim ends helped, a volunteer holds one claim at a time
         first = expect_ok(recorder.post()).request_id
         expect_ok(recorder.act("claim", first, volunteer))
@@ -282,8 +343,10 @@ class Load:
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.crashed = []  # a bug in this test's own driver, not in the service
-        self.threads = [threading.Thread(target=self._run, args=(seed, volunteer), daemon=True)
-                        for seed, volunteer in enumerate(volunteers)]
+        self.threads = [
+            threading.Thread(target=self._run, args=(seed, volunteer), daemon=True)
+            for seed, volunteer in enumerate(volunteers)
+        ]
 
     def __enter__(self):
         for thread in self.threads:
@@ -341,15 +404,22 @@ class Load:
 
 # -- what the database holds ---------------------------------------------------------------
 
+
 def snapshot(dsn):
     with psycopg.connect(dsn) as conn:
-        requests_ = {row[0]: row for row in conn.execute(
-            "SELECT id, status, claimed_by_id, lease_expires_at, phone FROM help_requests")}
+        requests_ = {
+            row[0]: row
+            for row in conn.execute(
+                "SELECT id, status, claimed_by_id, lease_expires_at, phone FROM help_requests"
+            )
+        }
         assists = conn.execute(
-            "SELECT id, request_id, volunteer_id, outcome FROM assists ORDER BY id").fetchall()
+            "SELECT id, request_id, volunteer_id, outcome FROM assists ORDER BY id"
+        ).fetchall()
         events = conn.execute(
             "SELECT id, request_id, from_status, to_status, actor_id, assist_id, reason "
-            "FROM request_events ORDER BY id").fetchall()
+            "FROM request_events ORDER BY id"
+        ).fetchall()
     return requests_, assists, events
 
 
@@ -362,13 +432,14 @@ def half_done(requests_, assists, events):
     problems = []
     open_assists = defaultdict(list)
     helped_assists = Counter()
-    for assist_id, request_id, volunteer_id, outcome in assists:
+    for _assist_id, request_id, volunteer_id, outcome in assists:
         if outcome is None:
             open_assists[request_id].append(volunteer_id)
         elif outcome == "helped":
             helped_assists[request_id] += 1
-    claim_events = Counter(assist_id for _, _, _, to_status, _, assist_id, _ in events
-                           if to_status == "claimed")
+    claim_events = Counter(
+        assist_id for _, _, _, to_status, _, assist_id, _ in events if to_status == "claimed"
+    )
     history = defaultdict(list)
     for _, request_id, from_status, to_status, *_ in events:
         history[request_id].append((from_status, to_status))
@@ -376,13 +447,16 @@ def half_done(requests_, assists, events):
         holders = open_assists.get(request_id, [])
         if status == "claimed":
             if holders != [claimed_by] or lease is None:
-                problems.append(f"request {request_id} claimed by {claimed_by} (lease {lease}) "
-                                f"but its open assists are by {holders}")
+                problems.append(
+                    f"request {request_id} claimed by {claimed_by} (lease {lease}) "
+                    f"but its open assists are by {holders}"
+                )
         elif holders:
             problems.append(f"request {request_id} is {status} with open assists by {holders}")
         if status == "helped" and helped_assists[request_id] != 1:
-            problems.append(f"request {request_id} is helped with "
-                            f"{helped_assists[request_id]} helped assists")
+            problems.append(
+                f"request {request_id} is helped with {helped_assists[request_id]} helped assists"
+            )
         steps = history.get(request_id, [])
         if not steps or steps[0] != (None, "open"):
             problems.append(f"request {request_id} has no 'posted' event first: {steps[:2]}")
@@ -391,12 +465,15 @@ def half_done(requests_, assists, events):
             if before != after:
                 problems.append(f"request {request_id}'s events skip from {before} to {after}")
         if steps[-1][1] != status:
-            problems.append(f"request {request_id} is {status}, its last event says "
-                            f"{steps[-1][1]}")
+            problems.append(
+                f"request {request_id} is {status}, its last event says {steps[-1][1]}"
+            )
     for assist_id, request_id, *_ in assists:
         if claim_events[assist_id] != 1:
-            problems.append(f"assist {assist_id} of request {request_id} has "
-                            f"{claim_events[assist_id]} claim events")
+            problems.append(
+                f"assist {assist_id} of request {request_id} has "
+                f"{claim_events[assist_id]} claim events"
+            )
     return problems
 
 
@@ -406,10 +483,14 @@ def unacknowledged_losses(calls, requests_, assists, events):
     acked = [c for c in calls if c.outcome == "ok" and c.kind in WRITES]
     maybe = [c for c in calls if c.ambiguous and c.kind in WRITES]
     assists_by = Counter((request_id, volunteer) for _, request_id, volunteer, _ in assists)
-    outcomes_by = Counter((request_id, volunteer, outcome)
-                          for _, request_id, volunteer, outcome in assists)
-    releases_by = Counter((request_id, actor) for _, request_id, from_status, to_status, actor,
-                          _, _ in events if (from_status, to_status) == ("claimed", "open"))
+    outcomes_by = Counter(
+        (request_id, volunteer, outcome) for _, request_id, volunteer, outcome in assists
+    )
+    releases_by = Counter(
+        (request_id, actor)
+        for _, request_id, from_status, to_status, actor, _, _ in events
+        if (from_status, to_status) == ("claimed", "open")
+    )
     wanted = defaultdict(Counter)  # kind -> (request, volunteer) -> acknowledged
     attempted = defaultdict(Counter)  # the same, counting the unacknowledged attempts too
     for made in acked:
@@ -425,25 +506,32 @@ def unacknowledged_losses(calls, requests_, assists, events):
         attempted[made.kind][made.request_id, made.volunteer] += 1
     for key, count in wanted["claim"].items():
         if assists_by[key] < count:
-            problems.append(f"claims of request/volunteer {key}: {count} acknowledged, "
-                            f"{assists_by[key]} in the database")
+            problems.append(
+                f"claims of request/volunteer {key}: {count} acknowledged, "
+                f"{assists_by[key]} in the database"
+            )
         else:
             verified["claim"] += count
     for key, count in assists_by.items():
         if count > attempted["claim"][key]:
-            problems.append(f"request/volunteer {key}: {count} assists but only "
-                            f"{attempted['claim'][key]} claims were sent")
+            problems.append(
+                f"request/volunteer {key}: {count} assists but only "
+                f"{attempted['claim'][key]} claims were sent"
+            )
     for key, count in wanted["release"].items():
         if releases_by[key] < count or outcomes_by[key + ("released",)] < count:
-            problems.append(f"releases of request/volunteer {key}: {count} acknowledged, "
-                            f"{releases_by[key]} in the database")
+            problems.append(
+                f"releases of request/volunteer {key}: {count} acknowledged, "
+                f"{releases_by[key]} in the database"
+            )
         else:
             verified["release"] += count
     for (request_id, volunteer), count in wanted["helped"].items():
         status = requests_[request_id][1] if request_id in requests_ else "missing"
         if status != "helped" or outcomes_by[request_id, volunteer, "helped"] != 1:
-            problems.append(f"acknowledged helped of request {request_id} by {volunteer}: it "
-                            f"is {status}")
+            problems.append(
+                f"acknowledged helped of request {request_id} by {volunteer}: it is {status}"
+            )
         else:
             verified["helped"] += count
     posted_ids = {c.request_id for c in acked if c.kind == "post"}
@@ -468,13 +556,15 @@ def summary(calls):
 
 # -- the faults ----------------------------------------------------------------------------
 
+
 def _paused(server, name, send):
     """Send a call that waits between its writes and its commit; (worker pid, thread, result)."""
     # It waits until the test deletes its marker (or its worker is killed); the result dict
     # gets the call under "call" once it is answered.
     holder = {}
-    thread = threading.Thread(target=lambda: holder.update(call=send({"X-Fault-Pause": name})),
-                              daemon=True)
+    thread = threading.Thread(
+        target=lambda: holder.update(call=send({"X-Fault-Pause": name})), daemon=True
+    )
     thread.start()
     marker = server.pause_dir / name
     deadline = time.monotonic() + 20
@@ -486,7 +576,8 @@ def _paused(server, name, send):
 
 
 def test_postgres_restart_under_load_answers_503_recovers_and_loses_no_acknowledged_write(
-        own_postgres, serve):
+    own_postgres, serve
+):
     """PostgreSQL stopped (immediate shutdown, as in a crash) for 2 s under load, then started.
 
     While it is away every call is answered: 503 database_unavailable in the error envelope
@@ -503,9 +594,18 @@ def test_postgres_restart_under_load_answers_503_recovers_and_loses_no_acknowled
     phone = new_phone()
     with Load(recorder, volunteers):
         time.sleep(2)
-        _, committing, held = _paused(server, "commit", lambda headers: recorder.call(
-            "post at the stop", "POST", "/api/v1/requests", json=request_payload(phone=phone),
-            headers=headers, phone=phone))
+        _, committing, held = _paused(
+            server,
+            "commit",
+            lambda headers: recorder.call(
+                "post at the stop",
+                "POST",
+                "/api/v1/requests",
+                json=request_payload(phone=phone),
+                headers=headers,
+                phone=phone,
+            ),
+        )
         stopping = time.monotonic()
         own_postgres.stop_server("immediate")
         down = time.monotonic()
@@ -532,17 +632,20 @@ def test_postgres_restart_under_load_answers_503_recovers_and_loses_no_acknowled
     unavailable = [c for c in calls if c.outcome == "unavailable"]
     away = [c for c in calls if c.kind in WRITES and c.started > down and c.ended < starting]
     assert away, "no write was tried while the database was away"
-    assert all(c.outcome == "unavailable" for c in away), [c.describe() for c in away
-                                                         if c.outcome != "unavailable"]
+    assert all(c.outcome == "unavailable" for c in away), [
+        c.describe() for c in away if c.outcome != "unavailable"
+    ]
     first_503 = min(c.ended for c in unavailable)
     last_503 = max(c.ended for c in unavailable)
     recovery = max(0.0, last_503 - up)
     slowest = max(c.ended - c.started for c in calls if c.started > stopping and c.ended < up)
-    print(f"[restart] stop took {down - stopping:.2f} s, start {up - starting:.2f} s; "
-          f"{len(unavailable)} answers 503 database_unavailable ({len(away)} writes while "
-          f"away, slowest answer {slowest:.2f} s), from {first_503 - stopping:.2f} s after "
-          f"the stop began to {last_503 - stopping:.2f} s; recovered {recovery:.2f} s after "
-          f"the database was back ({up - stopping:.2f} s after the stop began)")
+    print(
+        f"[restart] stop took {down - stopping:.2f} s, start {up - starting:.2f} s; "
+        f"{len(unavailable)} answers 503 database_unavailable ({len(away)} writes while "
+        f"away, slowest answer {slowest:.2f} s), from {first_503 - stopping:.2f} s after "
+        f"the stop began to {last_503 - stopping:.2f} s; recovered {recovery:.2f} s after "
+        f"the database was back ({up - stopping:.2f} s after the stop began)"
+    )
     assert recovery <= RECOVERY_LIMIT_S, f"recovered only after {recovery:.2f} s"
     after = Counter(c.kind for c in calls if c.outcome == "ok" and c.started > up + recovery)
     assert all(after[kind] for kind in ("post", "claim", "nearby")), after
@@ -550,17 +653,20 @@ def test_postgres_restart_under_load_answers_503_recovers_and_loses_no_acknowled
     rows, verified = check_database(own_postgres.dsn, calls)
     assert phone not in {row[4] for row in rows[0].values()}, "a failed commit was kept"
     maybe = Counter(c.kind for c in calls if c.ambiguous and c.kind in WRITES)
-    print(f"[restart] acknowledged writes found in the database: {dict(verified)}; "
-          f"unacknowledged (503) writes: {dict(maybe)}; {len(rows[0])} requests, "
-          f"{len(rows[1])} assists, {len(rows[2])} events consistent")
+    print(
+        f"[restart] acknowledged writes found in the database: {dict(verified)}; "
+        f"unacknowledged (503) writes: {dict(maybe)}; {len(rows[0])} requests, "
+        f"{len(rows[1])} assists, {len(rows[2])} events consistent"
+    )
 
 
 def _row_locked(dsn, request_id):
     with psycopg.connect(dsn, autocommit=True) as conn:
         try:
             with conn.transaction():
-                conn.execute("SELECT 1 FROM help_requests WHERE id = %s FOR UPDATE NOWAIT",
-                             (request_id,))
+                conn.execute(
+                    "SELECT 1 FROM help_requests WHERE id = %s FOR UPDATE NOWAIT", (request_id,)
+                )
         except psycopg.errors.LockNotAvailable:
             return True
     return False
@@ -572,11 +678,13 @@ def _held_write_transactions(dsn):
         return conn.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND state = 'idle in transaction' AND backend_xid IS NOT NULL "
-            "AND state_change < now() - interval '0.5 seconds'").fetchone()[0]
+            "AND state_change < now() - interval '0.5 seconds'"
+        ).fetchone()[0]
 
 
 def test_worker_killed_mid_request_others_keep_serving_and_nothing_is_half_written(
-        pg_cluster, postgis_template, serve):
+    pg_cluster, postgis_template, serve
+):
     """SIGKILL a worker in the middle of a post, of a claim, and once wherever it is, under load.
 
     Only the calls that the killed worker held fail (a dropped connection, never an error
@@ -614,16 +722,26 @@ def test_worker_killed_mid_request_others_keep_serving_and_nothing_is_half_writt
         while serving(pids) != set(pids):
             assert time.monotonic() < deadline, (
                 f"replacement workers {sorted(set(pids) - serving(pids))} answered nothing in "
-                f"{timeout} s:\n{server.log_tail()}")
+                f"{timeout} s:\n{server.log_tail()}"
+            )
             time.sleep(0.1)
 
     with Load(recorder, volunteers):
         time.sleep(2)
 
         phone = new_phone()
-        pid, thread, held = _paused(server, "post", lambda headers: recorder.call(
-            "paused post", "POST", "/api/v1/requests", json=request_payload(phone=phone),
-            headers=headers, phone=phone))
+        pid, thread, held = _paused(
+            server,
+            "post",
+            lambda headers: recorder.call(
+                "paused post",
+                "POST",
+                "/api/v1/requests",
+                json=request_payload(phone=phone),
+                headers=headers,
+                phone=phone,
+            ),
+        )
         time.sleep(0.6)
         assert _held_write_transactions(dsn), "the paused post holds no written transaction"
         kill(pid, "post before its commit")
@@ -631,8 +749,13 @@ def test_worker_killed_mid_request_others_keep_serving_and_nothing_is_half_writt
         assert held["call"].outcome == "dropped", held["call"].describe()
         time.sleep(1.5)
 
-        pid, thread, held = _paused(server, "claim", lambda headers: recorder.act(
-            "claim", target, claimant, headers=headers, kind="paused claim"))
+        pid, thread, held = _paused(
+            server,
+            "claim",
+            lambda headers: recorder.act(
+                "claim", target, claimant, headers=headers, kind="paused claim"
+            ),
+        )
         assert _row_locked(dsn, target), "the paused claim holds no row lock"
         kill(pid, "claim before its commit")
         thread.join(20)
@@ -656,30 +779,44 @@ def test_worker_killed_mid_request_others_keep_serving_and_nothing_is_half_writt
     # A dropped call is one the killed worker held: in flight when a kill landed (the kill
     # takes effect a moment after os.kill returns).
     dropped = [c for c in calls if c.outcome == "dropped"]
-    stray = [c.describe() for c in dropped
-             if not any(c.started <= when + 0.5 and when <= c.ended for when, *_ in kills)]
+    stray = [
+        c.describe()
+        for c in dropped
+        if not any(c.started <= when + 0.5 and when <= c.ended for when, *_ in kills)
+    ]
     assert not stray, f"calls dropped with no kill in flight: {stray}"
     answered_by = Counter(c.worker for c in calls if c.outcome == "ok" and c.worker)
     figures = []
     for when, pid, what, replacement, spawned in kills:
-        served = [c for c in calls if c.outcome == "ok" and when < c.started
-                  and c.ended < when + 3.0]
+        served = [
+            c for c in calls if c.outcome == "ok" and when < c.started and c.ended < when + 3.0
+        ]
         assert served, f"nothing was served in the 3 s after killing {pid} ({what})"
-        first = min([c.ended - when for c in calls
-                     if c.outcome == "ok" and c.worker == replacement] or [None])
-        figures.append(f"{what}: {len(served)} calls served in the next 3 s, replacement "
-                       f"{replacement} spawned after {spawned:.2f} s, answering after "
-                       + (f"{first:.1f} s" if first is not None else "the load stopped"))
-    print(f"[kill] {len(dropped)} calls dropped, all in flight at a kill; "
-          + "; ".join(figures) + f"; calls answered per worker pid: {dict(answered_by)}")
+        first = min(
+            [c.ended - when for c in calls if c.outcome == "ok" and c.worker == replacement]
+            or [None]
+        )
+        figures.append(
+            f"{what}: {len(served)} calls served in the next 3 s, replacement "
+            f"{replacement} spawned after {spawned:.2f} s, answering after "
+            + (f"{first:.1f} s" if first is not None else "the load stopped")
+        )
+    print(
+        f"[kill] {len(dropped)} calls dropped, all in flight at a kill; "
+        + "; ".join(figures)
+        + f"; calls answered per worker pid: {dict(answered_by)}"
+    )
 
     rows, verified = check_database(dsn, calls)
     requests_, assists, _ = rows
     assert phone not in {row[4] for row in requests_.values()}, "the killed post was kept"
     assert requests_[target][1] == "open" and not [a for a in assists if a[1] == target], (
-        "the killed claim left a trace")
+        "the killed claim left a trace"
+    )
     again = recorder.act("claim", target, claimant)
     assert again.outcome == "ok", again.describe()
-    print(f"[kill] acknowledged writes found in the database: {dict(verified)}; "
-          f"{len(requests_)} requests, {len(assists)} assists, {len(rows[2])} events "
-          f"consistent")
+    print(
+        f"[kill] acknowledged writes found in the database: {dict(verified)}; "
+        f"{len(requests_)} requests, {len(assists)} assists, {len(rows[2])} events "
+        f"consistent"
+    )

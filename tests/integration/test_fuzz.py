@@ -3,6 +3,7 @@ operation, anonymous and signed in as a volunteer and as a coordinator, one call
 in chains the document's links allow, never answers 5xx and always answers what the document
 says (status, content type, headers, body). CI runs a short derandomized pass; `make fuzz` a
 long random one (FUZZ_EXAMPLES examples per operation, mode and role; FUZZ_STEPS per chain)."""
+
 import itertools
 import os
 import shutil
@@ -12,15 +13,6 @@ from contextlib import closing
 import pytest
 import schemathesis
 from argon2 import PasswordHasher
-from conftest import (
-    BAC_GIANG,
-    LUC_NAM,
-    OWN_AREA,
-    ensure_demo_areas,
-    make_app,
-    new_phone,
-    request_payload,
-)
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -38,6 +30,16 @@ from connect.config import RATE_LIMITS as LIMITS
 from connect.database import sqlite_driver
 from connect.extensions import db
 
+from conftest import (
+    BAC_GIANG,
+    LUC_NAM,
+    OWN_AREA,
+    ensure_demo_areas,
+    make_app,
+    new_phone,
+    request_payload,
+)
+
 pytestmark = pytest.mark.slow
 
 OPENAPI = "/api/v1/openapi.json"
@@ -46,8 +48,13 @@ SIGN_OUT = "DELETE /api/v1/auth/token"
 PLAIN = {"Accept-Encoding": "identity"}
 MAX_ID = 2**31 - 1
 ROLES = ("anonymous", "volunteer", "coordinator")
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 # `make fuzz` sets FUZZ_EXAMPLES; without it, the bounded pass `make test` runs.
 LONG = bool(os.environ.get("FUZZ_EXAMPLES"))
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES") or 8)
@@ -64,9 +71,14 @@ def _settings(**extra):
     """Hypothesis settings: a fixed seed in CI (the same calls every run), random for make fuzz.
     Failures are collected, not raised (Seeded.check), so nothing is shrunk or replayed."""
     return settings(
-        max_examples=EXAMPLES, deadline=None, derandomize=not LONG, database=None,
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=not LONG,
+        database=None,
         phases=[Phase.explicit, Phase.generate, *([Phase.target] if LONG else [])],
-        suppress_health_check=list(HealthCheck), **extra)
+        suppress_health_check=list(HealthCheck),
+        **extra,
+    )
 
 
 class Seeded:
@@ -81,29 +93,67 @@ class Seeded:
         self.accounts = {"coordinator": self._staff(), "volunteer": self._volunteer()}
         self.headers = {"anonymous": {}, **{role: self.sign_in(role) for role in self.accounts}}
         volunteer, coordinator = self.headers["volunteer"], self.headers["coordinator"]
-        self._ok(self.client.put("/api/v1/volunteers/me", headers=volunteer, json={
-            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 20000,
-            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-            "on_duty": True, "capacity": 5}), 200)
+        self._ok(
+            self.client.put(
+                "/api/v1/volunteers/me",
+                headers=volunteer,
+                json={
+                    "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+                    "radius_m": 20000,
+                    "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+                    "on_duty": True,
+                    "capacity": 5,
+                },
+            ),
+            200,
+        )
         # The third is posted near the first, so it carries a possible_duplicate flag.
-        requests = [self._ok(self.client.post("/api/v1/requests",
-                                              json=request_payload(at=at)), 201)["id"]
-                    for at in (BAC_GIANG, LUC_NAM, BAC_GIANG)]
-        self._ok(self.client.post(f"/api/v1/requests/{requests[0]}/claim", headers=volunteer),
-                 200)
-        self._ok(self.client.post(f"/api/v1/requests/{requests[1]}/report", headers=volunteer,
-                                  json={"reason": "scam"}), 201)
-        block = self._ok(self.client.post(f"/api/v1/requests/{requests[2]}/block-phone",
-                                          headers=coordinator, json={"reason": "spam"}), 201)
-        offer = self._ok(self.client.post("/api/v1/offers", headers=volunteer, json={
-            "title": "Đi chợ giúp", "description": "Mua gạo, rau cho người cách ly",
-            "categories": ["food"], "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
-            "contact_name": "Lê Văn Cường", "phone": new_phone()}), 201)
+        requests = [
+            self._ok(self.client.post("/api/v1/requests", json=request_payload(at=at)), 201)["id"]
+            for at in (BAC_GIANG, LUC_NAM, BAC_GIANG)
+        ]
+        self._ok(self.client.post(f"/api/v1/requests/{requests[0]}/claim", headers=volunteer), 200)
+        self._ok(
+            self.client.post(
+                f"/api/v1/requests/{requests[1]}/report",
+                headers=volunteer,
+                json={"reason": "scam"},
+            ),
+            201,
+        )
+        block = self._ok(
+            self.client.post(
+                f"/api/v1/requests/{requests[2]}/block-phone",
+                headers=coordinator,
+                json={"reason": "spam"},
+            ),
+            201,
+        )
+        offer = self._ok(
+            self.client.post(
+                "/api/v1/offers",
+                headers=volunteer,
+                json={
+                    "title": "Đi chợ giúp",
+                    "description": "Mua gạo, rau cho người cách ly",
+                    "categories": ["food"],
+                    "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+                    "contact_name": "Lê Văn Cường",
+                    "phone": new_phone(),
+                },
+            ),
+            201,
+        )
         queue = self._ok(self.client.get("/api/v1/moderation/queue", headers=coordinator), 200)
         flags = [flag["id"] for item in queue["items"] for flag in item["flags"]]
         assert flags, queue
-        self.ids = {"request_id": requests, "offer_id": [offer["id"]], "flag_id": flags,
-                    "block_id": [block["id"]], "code": [OWN_AREA, "24-213"]}
+        self.ids = {
+            "request_id": requests,
+            "offer_id": [offer["id"]],
+            "flag_id": flags,
+            "block_id": [block["id"]],
+            "code": [OWN_AREA, "24-213"],
+        }
 
     def _ok(self, response, status):
         assert response.status_code == status, response.get_json()
@@ -111,23 +161,43 @@ class Seeded:
 
     def _staff(self):
         phone, password = new_phone(), "dieu-phoi-1"
-        result = self.app.test_cli_runner().invoke(args=[
-            "connect", "create-user", "--phone", phone, "--name", "Điều phối viên",
-            "--role", "coordinator", "--password", password, "--area", OWN_AREA])
+        result = self.app.test_cli_runner().invoke(
+            args=[
+                "connect",
+                "create-user",
+                "--phone",
+                phone,
+                "--name",
+                "Điều phối viên",
+                "--role",
+                "coordinator",
+                "--password",
+                password,
+                "--area",
+                OWN_AREA,
+            ]
+        )
         assert result.exit_code == 0, result.output
         return phone, password
 
     def _volunteer(self):
         phone, password = new_phone(), "mat-khau-1"
-        self._ok(self.client.post("/api/v1/auth/register", json={
-            "phone": phone, "password": password, "name": "Trần Thị Bình"}), 201)
+        self._ok(
+            self.client.post(
+                "/api/v1/auth/register",
+                json={"phone": phone, "password": password, "name": "Trần Thị Bình"},
+            ),
+            201,
+        )
         return phone, password
 
     def sign_in(self, role):
         """Authorization headers with a new token of the role's account."""
         phone, password = self.accounts[role]
-        token = self._ok(self.client.post("/api/v1/auth/token",
-                                          json={"phone": phone, "password": password}), 200)
+        token = self._ok(
+            self.client.post("/api/v1/auth/token", json={"phone": phone, "password": password}),
+            200,
+        )
         return {"Authorization": f"Bearer {token['token']}"}
 
     def headers_for(self, role, case):
@@ -142,8 +212,10 @@ class Seeded:
         # With the app's own SQLite driver: a second SQLite library in the process would drop
         # the first one's file locks when it closes the file (disk I/O errors follow).
         driver = sqlite_driver()
-        with closing(driver.connect(path)) as source, \
-                closing(driver.connect(self.snapshot)) as copy:
+        with (
+            closing(driver.connect(path)) as source,
+            closing(driver.connect(self.snapshot)) as copy,
+        ):
             source.backup(copy)
 
     def fresh_app(self):
@@ -164,8 +236,9 @@ class Seeded:
         except FailureGroup as group:
             for failure in group.exceptions:
                 key = (case.operation.label, type(failure).__name__)
-                self.failures.setdefault(key, f"{role} {key[0]}: {failure}\n"
-                                              f"{case.as_curl_command()}")
+                self.failures.setdefault(
+                    key, f"{role} {key[0]}: {failure}\n{case.as_curl_command()}"
+                )
 
     def report(self, what):
         print(f"{what}: {sum(self.statuses.values())} calls, by status {dict(self.statuses)}")
@@ -284,13 +357,16 @@ def test_what_fuzzing_found_stays_fixed(role, label, query, seeded, api_schema):
 def test_an_answer_over_a_rate_limit_is_the_documented_429(sqlite_template, tmp_path):
     path = tmp_path / "connect.db"
     shutil.copyfile(sqlite_template, path)
-    app = make_app(f"sqlite:///{path}", RATELIMIT_ENABLED=True,
-                   RATELIMIT_REGISTER_PER_IP="1 per hour")
+    app = make_app(
+        f"sqlite:///{path}", RATELIMIT_ENABLED=True, RATELIMIT_REGISTER_PER_IP="1 per hour"
+    )
     register = schemathesis.openapi.from_wsgi(OPENAPI, app)["/api/v1/auth/register"]["POST"]
     statuses = []
     for _ in range(2):
-        case = register.Case(body={"phone": new_phone(), "password": "mat-khau-1",
-                                   "name": "Trần Thị Bình"}, media_type="application/json")
+        case = register.Case(
+            body={"phone": new_phone(), "password": "mat-khau-1", "name": "Trần Thị Bình"},
+            media_type="application/json",
+        )
         statuses.append(case.call_and_validate(checks=CHECKS).status_code)
     assert statuses == [201, 429]
     with app.app_context():

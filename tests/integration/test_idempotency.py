@@ -1,7 +1,16 @@
 """Idempotent posting: a POST retried with the same Idempotency-Key answers the first success
 again and changes nothing, on both databases; the answer goes only to the same caller."""
+
 import uuid
 from datetime import timedelta
+
+from sqlalchemy import func, insert, inspect, select
+
+from connect import clock as clock_module
+from connect.extensions import db
+from connect.requests.models import HelpRequest, RequestEvent
+from connect.web import idempotency
+from connect.web.idempotency import IdempotencyKey
 
 from conftest import (
     _clone_postgis,
@@ -10,13 +19,6 @@ from conftest import (
     make_app,
     request_payload,
 )
-from sqlalchemy import func, insert, inspect, select
-
-from connect import clock as clock_module
-from connect.extensions import db
-from connect.requests.models import HelpRequest, RequestEvent
-from connect.web import idempotency
-from connect.web.idempotency import IdempotencyKey
 
 API = "/api/v1/requests"
 REPLAYED = "Idempotent-Replayed"
@@ -39,16 +41,22 @@ def assert_error(response, status, code):
 
 def count(app, model, *where):
     with app.app_context():
-        return db.session.execute(select(func.count()).select_from(model).where(*where)
-                                  ).scalar_one()
+        return db.session.execute(
+            select(func.count()).select_from(model).where(*where)
+        ).scalar_one()
 
 
 def events(app, request_id, to_status):
-    return count(app, RequestEvent, RequestEvent.request_id == request_id,
-                 RequestEvent.to_status == to_status)
+    return count(
+        app,
+        RequestEvent,
+        RequestEvent.request_id == request_id,
+        RequestEvent.to_status == to_status,
+    )
 
 
 # -- posting a request ------------------------------------------------------------------------
+
 
 def test_a_retried_post_answers_the_first_result_and_creates_one_request(app, client):
     payload, k = request_payload(), key()
@@ -109,29 +117,42 @@ def test_concurrent_posts_with_one_key_create_exactly_one_request(app):
     created = {body["id"] for status, body in results if status == 201}
     assert len(created) == 1, results
     # A request that could not wait for the first one is told to retry, never a duplicate.
-    assert all(body["error"]["code"] == "idempotency_key_in_progress"
-               for status, body in results if status == 409), results
+    assert all(
+        body["error"]["code"] == "idempotency_key_in_progress"
+        for status, body in results
+        if status == 409
+    ), results
     assert count(app, HelpRequest) == 1
     assert events(app, created.pop(), "open") == 1
 
 
 def test_a_post_kept_waiting_too_long_by_the_first_with_its_key_is_told_to_retry(
-        request, monkeypatch):
+    request, monkeypatch
+):
     # PostgreSQL only: there the second request waits on the first one's uncommitted key row
     # (bounded by LOCK_WAIT); SQLite queues every writer behind its busy timeout instead.
-    app = make_app(_clone_postgis(request.getfixturevalue("pg_cluster"),
-                                  request.getfixturevalue("postgis_template")))
+    app = make_app(
+        _clone_postgis(
+            request.getfixturevalue("pg_cluster"), request.getfixturevalue("postgis_template")
+        )
+    )
     monkeypatch.setattr(idempotency, "LOCK_WAIT", "300ms")
     client, payload, k = app.test_client(), request_payload(), key()
     with app.test_request_context(API, method="POST", json=payload, headers=keyed(k)):
-        scope_hash = idempotency._digest(idempotency._secrets()[0], b"idempotency-scope",
-                                         idempotency._scope(k))
+        scope_hash = idempotency._digest(
+            idempotency._secrets()[0], b"idempotency-scope", idempotency._scope(k)
+        )
         first = db.engine.connect()  # the first request, still running
     now = clock_module.now()
     try:
-        first.execute(insert(IdempotencyKey).values(
-            scope_hash=scope_hash, request_hash="0" * 64, created_at=now,
-            expires_at=now + timedelta(days=1)))
+        first.execute(
+            insert(IdempotencyKey).values(
+                scope_hash=scope_hash,
+                request_hash="0" * 64,
+                created_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+        )
         waiting = client.post(API, json=payload, headers=keyed(k))
         assert_error(waiting, 409, "idempotency_key_in_progress")
         assert waiting.headers["Retry-After"] == "1"
@@ -147,8 +168,10 @@ def test_a_post_kept_waiting_too_long_by_the_first_with_its_key_is_told_to_retry
 
 # -- the caller -------------------------------------------------------------------------------
 
-def test_another_caller_with_the_same_key_never_gets_the_first_answer(app, client, post_request,
-                                                                      create_volunteer):
+
+def test_another_caller_with_the_same_key_never_gets_the_first_answer(
+    app, client, post_request, create_volunteer
+):
     posted = post_request()
     first, second = create_volunteer(), create_volunteer()
     k = key()
@@ -161,7 +184,8 @@ def test_another_caller_with_the_same_key_never_gets_the_first_answer(app, clien
 
 
 def test_an_account_does_not_get_an_anonymous_post_answered_under_its_key(
-        app, client, create_user):
+    app, client, create_user
+):
     payload, k = request_payload(), key()
     assert client.post(API, json=payload, headers=keyed(k)).status_code == 201
     _, account = create_user()
@@ -190,8 +214,10 @@ def test_a_manage_token_is_part_of_the_caller(app, client, post_request, create_
 
 # -- the claim lifecycle ---------------------------------------------------------------------
 
-def test_a_retried_claim_answers_the_first_200_not_claim_conflict(app, client, post_request,
-                                                                  create_volunteer):
+
+def test_a_retried_claim_answers_the_first_200_not_claim_conflict(
+    app, client, post_request, create_volunteer
+):
     posted = post_request()
     volunteer = create_volunteer()
     k = key()
@@ -201,12 +227,14 @@ def test_a_retried_claim_answers_the_first_200_not_claim_conflict(app, client, p
     assert again.get_json() == first.get_json() and again.headers[REPLAYED] == "true"
     assert events(app, posted["id"], "claimed") == 1
     # Without the key the same tap is a second claim, which conflicts.
-    assert_error(client.post(f"{API}/{posted['id']}/claim", headers=volunteer), 409,
-                 "claim_conflict")
+    assert_error(
+        client.post(f"{API}/{posted['id']}/claim", headers=volunteer), 409, "claim_conflict"
+    )
 
 
-def test_release_and_helped_retried_change_the_request_once(app, client, post_request,
-                                                            create_volunteer):
+def test_release_and_helped_retried_change_the_request_once(
+    app, client, post_request, create_volunteer
+):
     posted = post_request()
     volunteer = create_volunteer()
     path = f"{API}/{posted['id']}"
@@ -228,13 +256,17 @@ def test_release_and_helped_retried_change_the_request_once(app, client, post_re
 
 # -- coordinators ----------------------------------------------------------------------------
 
-def test_hotline_intake_and_assignment_retried_act_once(app, client, create_staff,
-                                                        create_volunteer):
+
+def test_hotline_intake_and_assignment_retried_act_once(
+    app, client, create_staff, create_volunteer
+):
     ensure_demo_areas(app)
     coordinator = create_staff()
     intake, payload = key(), request_payload()
-    entered = [client.post("/api/v1/console/requests", json=payload,
-                           headers=keyed(intake, coordinator)) for _ in range(2)]
+    entered = [
+        client.post("/api/v1/console/requests", json=payload, headers=keyed(intake, coordinator))
+        for _ in range(2)
+    ]
     assert [r.status_code for r in entered] == [201, 201]
     assert entered[1].get_json() == entered[0].get_json()
     assert count(app, HelpRequest) == 1
@@ -242,8 +274,14 @@ def test_hotline_intake_and_assignment_retried_act_once(app, client, create_staf
     volunteer = create_volunteer()
     volunteer_id = client.get("/api/v1/auth/me", headers=volunteer).get_json()["id"]
     assign = key()
-    answers = [client.post(f"{API}/{request_id}/assign", json={"volunteer_id": volunteer_id},
-                           headers=keyed(assign, coordinator)) for _ in range(2)]
+    answers = [
+        client.post(
+            f"{API}/{request_id}/assign",
+            json={"volunteer_id": volunteer_id},
+            headers=keyed(assign, coordinator),
+        )
+        for _ in range(2)
+    ]
     assert [r.status_code for r in answers] == [200, 200], answers[1].get_json()
     assert answers[1].get_json() == answers[0].get_json()
     assert answers[1].headers[REPLAYED] == "true"
@@ -251,6 +289,7 @@ def test_hotline_intake_and_assignment_retried_act_once(app, client, create_staf
 
 
 # -- keys -------------------------------------------------------------------------------------
+
 
 def test_a_malformed_key_is_refused_and_nothing_is_posted(app, client):
     for bad in ("", "x" * 256, "caf\xe9", "tab\there"):
@@ -287,23 +326,27 @@ def test_stored_answers_hold_neither_the_key_nor_readable_personal_data(app, cli
     for secret in (k, posted["manage_token"], payload["phone"], "Lê Thị Hoa", "Trần Phú"):
         assert secret.encode() not in stored, secret
     assert status == 201
-    assert lifetime == timedelta(
-        seconds=app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
+    assert lifetime == timedelta(seconds=app.config["IDEMPOTENCY_KEY_TTL_SECONDS"])
 
 
 def test_the_api_description_documents_the_header_on_each_keyed_operation(client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     keyed_operations = [
-        "/api/v1/requests", "/api/v1/requests/{request_id}/claim",
-        "/api/v1/requests/{request_id}/release", "/api/v1/requests/{request_id}/helped",
-        "/api/v1/requests/{request_id}/confirm", "/api/v1/console/requests",
-        "/api/v1/requests/{request_id}/assign"]
+        "/api/v1/requests",
+        "/api/v1/requests/{request_id}/claim",
+        "/api/v1/requests/{request_id}/release",
+        "/api/v1/requests/{request_id}/helped",
+        "/api/v1/requests/{request_id}/confirm",
+        "/api/v1/console/requests",
+        "/api/v1/requests/{request_id}/assign",
+    ]
     for path in keyed_operations:
         operation = paths[path]["post"]
         names = [p["name"] for p in operation.get("parameters", []) if p["in"] == "header"]
         assert names == ["Idempotency-Key"], path
-        success = next(answer for status, answer in operation["responses"].items()
-                       if status.startswith("2"))
+        success = next(
+            answer for status, answer in operation["responses"].items() if status.startswith("2")
+        )
         assert REPLAYED in success["headers"], path
     assert "parameters" not in paths["/api/v1/requests/{request_id}/cancel"]["post"]
 

@@ -27,6 +27,7 @@ are secrets like a requester's.
 tests/integration/test_privacy.py keeps the finer promises (blur distance, rounding, who
 sees what after each transition); this file is the broad sweep.
 """
+
 import itertools
 import math
 import random
@@ -38,17 +39,31 @@ from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
 import pytest
-from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
-from leak_check import Detector, Personal, find_leaks, separation_problems
 from sqlalchemy import select, update
 
 from connect.geo.blur import blur_candidates
 
+from conftest import BACKENDS, ensure_demo_areas, make_app, new_phone
+from leak_check import Detector, Personal, find_leaks, separation_problems
+
 API = "/api/v1"
 PASSWORD = "mat-khau-quet"
 PER_STATE = 2
-STATES = ("open", "claimed", "lapsed", "released", "helped", "confirmed", "cancelled",
-          "expired", "expired_unsaved", "hidden", "reported", "flagged", "edited")
+STATES = (
+    "open",
+    "claimed",
+    "lapsed",
+    "released",
+    "helped",
+    "confirmed",
+    "cancelled",
+    "expired",
+    "expired_unsaved",
+    "hidden",
+    "reported",
+    "flagged",
+    "edited",
+)
 # Spread over province 24 within 20 km of the volunteer, outside district 24-220 (whose
 # coordinator is one of the callers: none of these requests is theirs).
 SPREAD = ((21.16, 21.44), (105.96, 106.25))
@@ -96,7 +111,8 @@ class Crawl:
             self.client.set_cookie(world.app.config["SESSION_COOKIE_NAME"], caller.cookie)
         own = caller.manage.id if caller.manage else None
         self.secrets = [s.person for s in world.seeded if s.id != own] + [
-            o.person for o in world.offers]
+            o.person for o in world.offers
+        ]
         self.reached = set()  # (method, endpoint)
         self.seen_pages = set()
         self.problems = []
@@ -142,13 +158,15 @@ class Crawl:
         for url in external_urls(body):
             for token in tokens:
                 if token in url:
-                    self.problems.append(f"{path}: a manage token in a link to another "
-                                         f"origin: {url}")
+                    self.problems.append(
+                        f"{path}: a manage token in a link to another origin: {url}"
+                    )
         if any(token in path for token in tokens) and response.mimetype == "text/html":
             policy = response.headers.get("Referrer-Policy", "")
             if policy not in ("no-referrer", "same-origin"):
-                self.problems.append(f"{path}: holds a manage token but sends "
-                                     f"Referrer-Policy {policy!r}")
+                self.problems.append(
+                    f"{path}: holds a manage token but sends Referrer-Policy {policy!r}"
+                )
             if external_urls(body) and policy != "no-referrer":
                 self.problems.append(f"{path}: links to another origin from a token page")
         if response.status_code in (301, 302, 303):
@@ -179,7 +197,9 @@ class Crawl:
 
 _URL_ATTRIBUTE = re.compile(
     r"""\s(?:href|src|action|srcset|poster|formaction|content|data-[\w-]+)\s*=\s*"""
-    r"""(?:"([^"]*)"|'([^']*)')""", re.I)
+    r"""(?:"([^"]*)"|'([^']*)')""",
+    re.I,
+)
 
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
@@ -204,8 +224,11 @@ def links(body):
 
 
 def external_urls(body):
-    return [url for url in links(body) + re.findall(r"https?://[^\s\"'<>)]+", body)
-            if not same_origin(url)]
+    return [
+        url
+        for url in links(body) + re.findall(r"https?://[^\s\"'<>)]+", body)
+        if not same_origin(url)
+    ]
 
 
 def same_origin(url):
@@ -223,11 +246,16 @@ def relative(url):
 def crawlable(path):
     # No static files (they hold no data), no logging out (it ends the caller's session),
     # no template URLs with placeholders.
-    return (path.startswith("/") and not path.startswith(("/static/", "/logout"))
-            and "{" not in path and "<" not in path)
+    return (
+        path.startswith("/")
+        and not path.startswith(("/static/", "/logout"))
+        and "{" not in path
+        and "<" not in path
+    )
 
 
 # -- the seeded world -------------------------------------------------------------------
+
 
 class World:
     def __init__(self, app):
@@ -254,35 +282,63 @@ class World:
     def account(self, name, role=None, areas=()):
         phone = new_phone()
         if role is None:
-            response = self.client.post(f"{API}/auth/register", json={
-                "phone": phone, "password": PASSWORD, "name": f"Người {name}"})
+            response = self.client.post(
+                f"{API}/auth/register",
+                json={"phone": phone, "password": PASSWORD, "name": f"Người {name}"},
+            )
             assert response.status_code == 201, response.get_json()
         else:
-            result = self.app.test_cli_runner().invoke(args=[
-                "connect", "create-user", "--phone", phone, "--name", f"Điều phối {name}",
-                "--role", role, "--password", PASSWORD,
-                *[arg for code in areas for arg in ("--area", code)]])
+            result = self.app.test_cli_runner().invoke(
+                args=[
+                    "connect",
+                    "create-user",
+                    "--phone",
+                    phone,
+                    "--name",
+                    f"Điều phối {name}",
+                    "--role",
+                    role,
+                    "--password",
+                    PASSWORD,
+                    *[arg for code in areas for arg in ("--area", code)],
+                ]
+            )
             assert result.exit_code == 0, result.output
-        token = self.client.post(f"{API}/auth/token", json={"phone": phone,
-                                                             "password": PASSWORD})
+        token = self.client.post(f"{API}/auth/token", json={"phone": phone, "password": PASSWORD})
         assert token.status_code == 200, token.get_json()
-        self.users[name] = {"phone": phone,
-                            "headers": {"Authorization": f"Bearer {token.get_json()['token']}"}}
+        self.users[name] = {
+            "phone": phone,
+            "headers": {"Authorization": f"Bearer {token.get_json()['token']}"},
+        }
         return self.users[name]
 
     def volunteer(self, name):
         user = self.account(name)
-        response = self.client.put(f"{API}/volunteers/me", headers=user["headers"], json={
-            "location": {"lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1]}, "radius_m": 20_000,
-            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-            "on_duty": True, "capacity": 5})
+        response = self.client.put(
+            f"{API}/volunteers/me",
+            headers=user["headers"],
+            json={
+                "location": {"lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1]},
+                "radius_m": 20_000,
+                "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+                "on_duty": True,
+                "capacity": 5,
+            },
+        )
         assert response.status_code == 200, response.get_json()
         return user
 
     def session_cookie(self, phone):
         client = self.app.test_client()
-        response = client.post("/login", data={"phone": phone, "password": PASSWORD,
-                                               "next": "", "csrf_token": csrf_token_of(client)})
+        response = client.post(
+            "/login",
+            data={
+                "phone": phone,
+                "password": PASSWORD,
+                "next": "",
+                "csrf_token": csrf_token_of(client),
+            },
+        )
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return client.get_cookie(self.app.config["SESSION_COOKIE_NAME"]).value
 
@@ -293,28 +349,49 @@ class World:
         return (round(self.rng.uniform(lat0, lat1), 7), round(self.rng.uniform(lon0, lon1), 7))
 
     def person_data(self, number):
-        words = ["".join(self.rng.choice("bcdfghjkmnpqrstvwxz") for _ in range(6))
-                 for _ in range(2)]
+        words = [
+            "".join(self.rng.choice("bcdfghjkmnpqrstvwxz") for _ in range(6)) for _ in range(2)
+        ]
         name_tag, address_tag = "Z" + words[0], "Z" + words[1]
-        return {"contact_name": f"Đỗ Thị Hường {name_tag}",
-                "phone": f"+8498{next(self.seed_phones):07d}",
-                "address": f"Số {number} hẻm {address_tag}, phường Lê Lợi",
-                "markers": {"name": name_tag, "address": address_tag}}
+        return {
+            "contact_name": f"Đỗ Thị Hường {name_tag}",
+            "phone": f"+8498{next(self.seed_phones):07d}",
+            "address": f"Số {number} hẻm {address_tag}, phường Lê Lợi",
+            "markers": {"name": name_tag, "address": address_tag},
+        }
 
     def post(self, state, at=None, owner=None):
         data = self.person_data(len(self.seeded) + 1)
         lat, lon = at or self.random_point()
         headers = self.users["owner"]["headers"] if owner else {}
-        response = self.client.post(f"{API}/requests", headers=headers, json={
-            "categories": ["food", "medicine"], "description": "Cần thuốc hạ sốt và gạo",
-            "household_size": 5, "urgency": "urgent", "location": {"lat": lat, "lon": lon},
-            "contact_name": data["contact_name"], "phone": data["phone"],
-            "address": data["address"]})
+        response = self.client.post(
+            f"{API}/requests",
+            headers=headers,
+            json={
+                "categories": ["food", "medicine"],
+                "description": "Cần thuốc hạ sốt và gạo",
+                "household_size": 5,
+                "urgency": "urgent",
+                "location": {"lat": lat, "lon": lon},
+                "contact_name": data["contact_name"],
+                "phone": data["phone"],
+                "address": data["address"],
+            },
+        )
         assert response.status_code == 201, response.get_json()
         body = response.get_json()
-        seeded = Seeded(Personal(body["id"], data["contact_name"], data["phone"],
-                                 data["address"], (lat, lon), data["markers"],
-                                 body["manage_token"]), state)
+        seeded = Seeded(
+            Personal(
+                body["id"],
+                data["contact_name"],
+                data["phone"],
+                data["address"],
+                (lat, lon),
+                data["markers"],
+                body["manage_token"],
+            ),
+            state,
+        )
         self.seeded.append(seeded)
         return seeded
 
@@ -324,8 +401,11 @@ class World:
     def move(self, seeded):
         """A new exact point (the old one was too near some public number)."""
         lat, lon = self.random_point()
-        response = self.client.patch(f"{API}/requests/{seeded.id}", headers=self.as_owner(seeded),
-                                     json={"location": {"lat": lat, "lon": lon}})
+        response = self.client.patch(
+            f"{API}/requests/{seeded.id}",
+            headers=self.as_owner(seeded),
+            json={"location": {"lat": lat, "lon": lon}},
+        )
         assert response.status_code == 200, response.get_json()
         seeded.person.point = (lat, lon)
 
@@ -335,8 +415,10 @@ class World:
         from connect.spatial import latlon
 
         with self.app.app_context():
-            return {r.id: latlon(r.public_location)
-                    for r in db.session.execute(select(HelpRequest)).scalars()}
+            return {
+                r.id: latlon(r.public_location)
+                for r in db.session.execute(select(HelpRequest)).scalars()
+            }
 
     def separate(self):
         """Move requests until no exact coordinate is near any number pages print."""
@@ -345,8 +427,12 @@ class World:
             for point in self.public_points().values():
                 publics.update(point)
             # An edited-away old point (negative id) is history: it cannot move.
-            movers = {s.id: s for s in self.seeded for value in s.person.point
-                      if s.id > 0 and separation_problems([value], publics)}
+            movers = {
+                s.id: s
+                for s in self.seeded
+                for value in s.person.point
+                if s.id > 0 and separation_problems([value], publics)
+            }
             if not movers:
                 return
             for seeded in movers.values():
@@ -359,9 +445,11 @@ class World:
         key = self.app.config["BLUR_SECRET"].encode()
         for step in range(100):
             at = (VOLUNTEER_AT[0] + 0.0007 * step, VOLUNTEER_AT[1])
-            numbers = {v for point in blur_candidates(*at, key, count=4,
-                                                      household=CRAWL_PHONE.encode())
-                       for v in point} | set(at)
+            numbers = {
+                v
+                for point in blur_candidates(*at, key, count=4, household=CRAWL_PHONE.encode())
+                for v in point
+            } | set(at)
             if not separation_problems(exact, numbers):
                 self.crawl_at = at
                 self.public_numbers |= numbers
@@ -374,8 +462,11 @@ class World:
         from connect.requests.models import HelpRequest
 
         with self.app.app_context():
-            db.session.execute(update(HelpRequest).where(HelpRequest.id == request_id).values(
-                change_seq=change_stamp(db.session, HelpRequest.change_seq), **values))
+            db.session.execute(
+                update(HelpRequest)
+                .where(HelpRequest.id == request_id)
+                .values(change_seq=change_stamp(db.session, HelpRequest.change_seq), **values)
+            )
             db.session.commit()
 
     def act(self, method, path, headers, expect=200, **kwargs):
@@ -406,17 +497,41 @@ class World:
             self.flag(twin)
         for seeded in [s for s in self.seeded if s.state == "edited"]:
             data = self.person_data(seeded.id + 100)
-            self.act("PATCH", f"{API}/requests/{seeded.id}", self.as_owner(seeded), json={
-                "contact_name": data["contact_name"], "phone": data["phone"],
-                "address": data["address"]})
+            self.act(
+                "PATCH",
+                f"{API}/requests/{seeded.id}",
+                self.as_owner(seeded),
+                json={
+                    "contact_name": data["contact_name"],
+                    "phone": data["phone"],
+                    "address": data["address"],
+                },
+            )
             old = seeded.person
-            seeded.person = Personal(old.request_id, data["contact_name"], data["phone"],
-                                     data["address"], old.point, data["markers"],
-                                     old.manage_token)
+            seeded.person = Personal(
+                old.request_id,
+                data["contact_name"],
+                data["phone"],
+                data["address"],
+                old.point,
+                data["markers"],
+                old.manage_token,
+            )
             # The old details must not show anywhere either.
-            self.seeded.append(Seeded(Personal(
-                -old.request_id, old.contact_name, old.phone, old.address, old.point,
-                old.markers, old.manage_token), "edited (old)"))
+            self.seeded.append(
+                Seeded(
+                    Personal(
+                        -old.request_id,
+                        old.contact_name,
+                        old.phone,
+                        old.address,
+                        old.point,
+                        old.markers,
+                        old.manage_token,
+                    ),
+                    "edited (old)",
+                )
+            )
         self.separate()
         self.choose_crawl_post()
         self.seed_offers()
@@ -435,8 +550,9 @@ class World:
             self.act("POST", f"{API}/requests/{seeded.id}/helped", volunteer)
             if seeded.state == "confirmed":
                 self.act("POST", f"{API}/requests/{seeded.id}/confirm", self.as_owner(seeded))
-        for seeded in by_state["claimed"] + by_state["lapsed"] + by_state["released"] \
-                + by_state["edited"]:
+        for seeded in (
+            by_state["claimed"] + by_state["lapsed"] + by_state["released"] + by_state["edited"]
+        ):
             volunteer = helper()
             self.act("POST", f"{API}/requests/{seeded.id}/claim", volunteer)
             if seeded.state == "released":
@@ -446,13 +562,21 @@ class World:
         for seeded in by_state["cancelled"]:
             self.act("POST", f"{API}/requests/{seeded.id}/cancel", self.as_owner(seeded))
         for seeded in by_state["hidden"]:
-            self.act("POST", f"{API}/requests/{seeded.id}/hide",
-                     self.users["coordinator"]["headers"], json={"reason": "quảng cáo"})
+            self.act(
+                "POST",
+                f"{API}/requests/{seeded.id}/hide",
+                self.users["coordinator"]["headers"],
+                json={"reason": "quảng cáo"},
+            )
         for seeded in by_state["reported"]:
             for name in ("reporter 1", "reporter 2"):
-                self.act("POST", f"{API}/requests/{seeded.id}/report",
-                         self.users[name]["headers"], expect=201,
-                         json={"reason": "false", "comment": "Không đúng sự thật"})
+                self.act(
+                    "POST",
+                    f"{API}/requests/{seeded.id}/report",
+                    self.users[name]["headers"],
+                    expect=201,
+                    json={"reason": "false", "comment": "Không đúng sự thật"},
+                )
         for seeded in by_state["expired"]:
             self.sql(seeded.id, expires_at=clock.now() - timedelta(hours=1))
         result = self.app.test_cli_runner().invoke(args=["connect", "expire"])
@@ -477,28 +601,53 @@ class World:
             data = self.person_data(900 + len(self.offers))
             for _ in range(30):
                 at = (round(rng.uniform(lat0, lat1), 7), round(rng.uniform(lon0, lon1), 7))
-                body = self.act("POST", f"{API}/offers", offerer, expect=201, json={
-                    "kind": "group", "title": "Nhóm nấu cơm", "description": "Cơm hộp trưa",
-                    "categories": ["food"], "quantity": "30 suất",
-                    "location": {"lat": at[0], "lon": at[1]},
-                    "contact_name": data["contact_name"], "phone": data["phone"],
-                    "address": data["address"]}).get_json()
+                body = self.act(
+                    "POST",
+                    f"{API}/offers",
+                    offerer,
+                    expect=201,
+                    json={
+                        "kind": "group",
+                        "title": "Nhóm nấu cơm",
+                        "description": "Cơm hộp trưa",
+                        "categories": ["food"],
+                        "quantity": "30 suất",
+                        "location": {"lat": at[0], "lon": at[1]},
+                        "contact_name": data["contact_name"],
+                        "phone": data["phone"],
+                        "address": data["address"],
+                    },
+                ).get_json()
                 with self.app.app_context():
                     public = latlon(db.session.get(Offer, body["id"]).public_location)
                 exact = [v for o in self.offers for v in o.person.point] + list(at)
-                publics = set(self.public_numbers) | set(public) | {
-                    v for point in self.public_points().values() for v in point}
-                if not separation_problems(list(at), publics) \
-                        and not separation_problems(exact, set(public)):
+                publics = (
+                    set(self.public_numbers)
+                    | set(public)
+                    | {v for point in self.public_points().values() for v in point}
+                )
+                if not separation_problems(list(at), publics) and not separation_problems(
+                    exact, set(public)
+                ):
                     break
                 self.act("POST", f"{API}/offers/{body['id']}/close", offerer)
             else:
                 raise AssertionError("no place for an offer is clear of the public numbers")
             self.public_numbers |= set(public)
-            self.offers.append(Seeded(Personal(-(10**6 + body["id"]), data["contact_name"],
-                                               data["phone"], data["address"], at,
-                                               data["markers"]), state,
-                                      offer_id=body["id"]))
+            self.offers.append(
+                Seeded(
+                    Personal(
+                        -(10**6 + body["id"]),
+                        data["contact_name"],
+                        data["phone"],
+                        data["address"],
+                        at,
+                        data["markers"],
+                    ),
+                    state,
+                    offer_id=body["id"],
+                )
+            )
             if state == "closed":
                 self.act("POST", f"{API}/offers/{body['id']}/close", offerer)
             if state == "hidden":
@@ -511,8 +660,9 @@ class World:
         from connect.safety.models import RequestFlag
 
         with self.app.app_context():
-            seeded.flag_id = db.session.execute(select(RequestFlag.id).where(
-                RequestFlag.request_id == seeded.id)).scalar()
+            seeded.flag_id = db.session.execute(
+                select(RequestFlag.id).where(RequestFlag.request_id == seeded.id)
+            ).scalar()
         assert seeded.flag_id, "a look-alike from another phone made no flag"
 
     def holdings(self):
@@ -520,10 +670,11 @@ class World:
         from connect.requests.models import HelpRequest
 
         with self.app.app_context():
-            return {r.id: (r.status, r.claimed_by_id, r.household_size, r.phone,
-                           r.manage_token_hash)
-                    for r in db.session.execute(select(HelpRequest)).scalars()
-                    if r.id in {s.id for s in self.seeded}}
+            return {
+                r.id: (r.status, r.claimed_by_id, r.household_size, r.phone, r.manage_token_hash)
+                for r in db.session.execute(select(HelpRequest)).scalars()
+                if r.id in {s.id for s in self.seeded}
+            }
 
     def caller(self, name):
         if name == "anonymous":
@@ -531,10 +682,12 @@ class World:
         if name == "link_holder":
             mine = next(s for s in self.seeded if s.state == "claimed")
             return Caller(name, manage=mine)
-        user = self.users[{"volunteer": "scanner",
-                           "coordinator_elsewhere": "coordinator elsewhere"}[name]]
-        return Caller(name, dict(user["headers"]), self.session_cookie(user["phone"]),
-                      user["phone"])
+        user = self.users[
+            {"volunteer": "scanner", "coordinator_elsewhere": "coordinator elsewhere"}[name]
+        ]
+        return Caller(
+            name, dict(user["headers"]), self.session_cookie(user["phone"]), user["phone"]
+        )
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -556,8 +709,9 @@ def world(request):
     else:
         from conftest import _clone_postgis
 
-        url = _clone_postgis(request.getfixturevalue("pg_cluster"),
-                             request.getfixturevalue("postgis_template"))
+        url = _clone_postgis(
+            request.getfixturevalue("pg_cluster"), request.getfixturevalue("postgis_template")
+        )
     # CSRF stays on, as in production: page POSTs carry the token a browser would. Reports
     # never hide here, so the sweep's own reports change no state.
     app = make_app(url, BLUR_SECRET="leak-scan", REPORT_HIDE_THRESHOLD=10_000)
@@ -576,6 +730,7 @@ def world(request):
 
 # -- the API sweep: every operation in the OpenAPI document --------------------------------
 
+
 def _bbox(point, half):
     lat, lon = point
     return f"{lon - half},{lat - half},{lon + half},{lat + half}"
@@ -583,23 +738,38 @@ def _bbox(point, half):
 
 def _nearby(crawl, world):
     for radius, limit in ((50_000, 200), (20_000, 50)):
-        crawl.api("GET", f"{API}/requests/nearby", query_string={
-            "lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1], "radius_m": radius,
-            "limit": limit, "categories": "food,medicine,supplies,medical_advice,other"})
+        crawl.api(
+            "GET",
+            f"{API}/requests/nearby",
+            query_string={
+                "lat": VOLUNTEER_AT[0],
+                "lon": VOLUNTEER_AT[1],
+                "radius_m": radius,
+                "limit": limit,
+                "categories": "food,medicine,supplies,medical_advice,other",
+            },
+        )
     for seeded in world.seeded:  # centred on each exact point, the smallest radius too
         for radius in (1, 400):
             lat, lon = seeded.person.point
-            crawl.api("GET", f"{API}/requests/nearby",
-                      query_string={"lat": lat, "lon": lon, "radius_m": radius})
+            crawl.api(
+                "GET",
+                f"{API}/requests/nearby",
+                query_string={"lat": lat, "lon": lon, "radius_m": radius},
+            )
 
 
 def _map(crawl, world):
     (lat0, lat1), (lon0, lon1) = SPREAD
-    crawl.api("GET", f"{API}/requests/map",
-              query_string={"bbox": f"{lon0},{lat0},{lon1},{lat1}", "limit": 2000})
+    crawl.api(
+        "GET",
+        f"{API}/requests/map",
+        query_string={"bbox": f"{lon0},{lat0},{lon1},{lat1}", "limit": 2000},
+    )
     for seeded in world.seeded:
-        crawl.api("GET", f"{API}/requests/map",
-                  query_string={"bbox": _bbox(seeded.person.point, 0.004)})
+        crawl.api(
+            "GET", f"{API}/requests/map", query_string={"bbox": _bbox(seeded.person.point, 0.004)}
+        )
 
 
 def _each_request(method, suffix="", **kwargs):
@@ -609,6 +779,7 @@ def _each_request(method, suffix="", **kwargs):
             # The link holder may change their own request: only look at that one.
             if seeded.id > 0 and (method == "GET" or seeded.id != own):
                 crawl.api(method, f"{API}/requests/{seeded.id}{suffix}", **kwargs)
+
     return sweep
 
 
@@ -617,8 +788,11 @@ def _claims(crawl, world):
     from connect.requests.queries import effective_status, get_request
 
     with world.app.app_context():
-        open_ids = {s.id for s in world.seeded if s.id > 0
-                    and effective_status(get_request(s.id)) == "open"}
+        open_ids = {
+            s.id
+            for s in world.seeded
+            if s.id > 0 and effective_status(get_request(s.id)) == "open"
+        }
     for seeded in world.seeded:
         if seeded.id > 0 and not (crawl.caller.name == "volunteer" and seeded.id in open_ids):
             crawl.api("POST", f"{API}/requests/{seeded.id}/claim")
@@ -633,13 +807,23 @@ def _flags(crawl, world):
 def _assignments(action):
     """Preview or apply in the province, a district holding seeded requests and the one that
     holds none (where the coordinator elsewhere may act: every seeded pair is not_in_area)."""
+
     def sweep(crawl, world):
-        scanner = world.client.get(f"{API}/auth/me",
-                                   headers=world.users["scanner"]["headers"]).get_json()["id"]
-        body = {} if action == "preview" else {"pairs": [
-            {"request_id": s.id, "volunteer_id": scanner} for s in world.seeded if s.id > 0]}
+        scanner = world.client.get(
+            f"{API}/auth/me", headers=world.users["scanner"]["headers"]
+        ).get_json()["id"]
+        body = (
+            {}
+            if action == "preview"
+            else {
+                "pairs": [
+                    {"request_id": s.id, "volunteer_id": scanner} for s in world.seeded if s.id > 0
+                ]
+            }
+        )
         for code in ("24", "24-213", "24-220"):
             crawl.api("POST", f"{API}/areas/{code}/assignments/{action}", json=body)
+
     return sweep
 
 
@@ -647,36 +831,60 @@ def _each_offer(method, suffix="", **kwargs):
     def sweep(crawl, world):
         for offer in world.offers:
             crawl.api(method, f"{API}/offers/{offer.offer_id}{suffix}", **kwargs)
+
     return sweep
 
 
 def _offers_nearby(crawl, world):
-    crawl.api("GET", f"{API}/offers/nearby", query_string={
-        "lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1], "radius_m": 50_000, "limit": 200})
+    crawl.api(
+        "GET",
+        f"{API}/offers/nearby",
+        query_string={
+            "lat": VOLUNTEER_AT[0],
+            "lon": VOLUNTEER_AT[1],
+            "radius_m": 50_000,
+            "limit": 200,
+        },
+    )
     for seeded in world.offers + world.seeded:  # centred on each exact point too
         lat, lon = seeded.person.point
         for radius in (1, 400):
-            crawl.api("GET", f"{API}/offers/nearby",
-                      query_string={"lat": lat, "lon": lon, "radius_m": radius})
+            crawl.api(
+                "GET",
+                f"{API}/offers/nearby",
+                query_string={"lat": lat, "lon": lon, "radius_m": radius},
+            )
 
 
 def _offers_map(crawl, world):
     for (lat0, lat1), (lon0, lon1) in (SPREAD, OFFER_SPREAD):
-        crawl.api("GET", f"{API}/offers/map",
-                  query_string={"bbox": f"{lon0},{lat0},{lon1},{lat1}", "limit": 2000})
+        crawl.api(
+            "GET",
+            f"{API}/offers/map",
+            query_string={"bbox": f"{lon0},{lat0},{lon1},{lat1}", "limit": 2000},
+        )
     for offer in world.offers:
-        crawl.api("GET", f"{API}/offers/map",
-                  query_string={"bbox": _bbox(offer.person.point, 0.004)})
+        crawl.api(
+            "GET", f"{API}/offers/map", query_string={"bbox": _bbox(offer.person.point, 0.004)}
+        )
 
 
 def _asks(crawl, world):
     """Asking with a seeded requester's phone: the duplicate answer must not name it."""
     for offer in world.offers:
         for phone in (world.seeded[0].person.phone, CRAWL_PHONE):
-            crawl.api("POST", f"{API}/offers/{offer.offer_id}/ask", json={
-                "categories": ["food"], "description": "Cần cơm", "household_size": 2,
-                "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
-                "contact_name": "Người Hỏi", "phone": phone})
+            crawl.api(
+                "POST",
+                f"{API}/offers/{offer.offer_id}/ask",
+                json={
+                    "categories": ["food"],
+                    "description": "Cần cơm",
+                    "household_size": 2,
+                    "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
+                    "contact_name": "Người Hỏi",
+                    "phone": phone,
+                },
+            )
 
 
 def _revoke(crawl, world):
@@ -684,73 +892,107 @@ def _revoke(crawl, world):
     if crawl.caller.phone is None:
         crawl.api("DELETE", f"{API}/auth/token")
         return
-    token = crawl.client.post(f"{API}/auth/token", json={"phone": crawl.caller.phone,
-                                                         "password": PASSWORD}).get_json()
-    crawl.api("DELETE", f"{API}/auth/token",
-              headers={"Authorization": f"Bearer {token['token']}"})
+    token = crawl.client.post(
+        f"{API}/auth/token", json={"phone": crawl.caller.phone, "password": PASSWORD}
+    ).get_json()
+    crawl.api("DELETE", f"{API}/auth/token", headers={"Authorization": f"Bearer {token['token']}"})
 
 
 API_SWEEP = {
     ("get", "/api/v1/openapi.json"): lambda crawl, world: crawl.api("GET", f"{API}/openapi.json"),
     ("post", "/api/v1/auth/register"): lambda crawl, world: crawl.api(
-        "POST", f"{API}/auth/register",
-        json={"phone": new_phone(), "password": PASSWORD, "name": "Người Mới"}),
+        "POST",
+        f"{API}/auth/register",
+        json={"phone": new_phone(), "password": PASSWORD, "name": "Người Mới"},
+    ),
     ("post", "/api/v1/auth/token"): lambda crawl, world: crawl.api(
-        "POST", f"{API}/auth/token", json={"phone": world.seeded[0].person.phone,
-                                           "password": PASSWORD}),
+        "POST",
+        f"{API}/auth/token",
+        json={"phone": world.seeded[0].person.phone, "password": PASSWORD},
+    ),
     ("delete", "/api/v1/auth/token"): _revoke,
     ("get", "/api/v1/auth/me"): lambda crawl, world: crawl.api("GET", f"{API}/auth/me"),
-    ("post", "/api/v1/requests"): lambda crawl, world: [crawl.api(
-        "POST", f"{API}/requests", json={
-            "categories": ["food"], "description": "Cần gạo", "household_size": 2,
-            "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
-            "contact_name": "Người Gửi Mới", "phone": phone, "address": None})
+    ("post", "/api/v1/requests"): lambda crawl, world: [
+        crawl.api(
+            "POST",
+            f"{API}/requests",
+            json={
+                "categories": ["food"],
+                "description": "Cần gạo",
+                "household_size": 2,
+                "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
+                "contact_name": "Người Gửi Mới",
+                "phone": phone,
+                "address": None,
+            },
+        )
         # Also a seeded phone: the duplicate answer must not name the other request.
-        for phone in (CRAWL_PHONE, world.seeded[0].person.phone)],
+        for phone in (CRAWL_PHONE, world.seeded[0].person.phone)
+    ],
     ("get", "/api/v1/requests/nearby"): _nearby,
     ("get", "/api/v1/requests/map"): _map,
     ("get", "/api/v1/requests/{request_id}"): _each_request("GET"),
-    ("patch", "/api/v1/requests/{request_id}"): _each_request(
-        "PATCH", json={"household_size": 9}),
+    ("patch", "/api/v1/requests/{request_id}"): _each_request("PATCH", json={"household_size": 9}),
     ("get", "/api/v1/requests/{request_id}/reveals"): _each_request("GET", "/reveals"),
     ("post", "/api/v1/requests/{request_id}/claim"): _claims,
     ("post", "/api/v1/requests/{request_id}/release"): _each_request("POST", "/release"),
     ("post", "/api/v1/requests/{request_id}/helped"): _each_request("POST", "/helped"),
     ("post", "/api/v1/requests/{request_id}/confirm"): _each_request("POST", "/confirm"),
     ("post", "/api/v1/requests/{request_id}/cancel"): _each_request("POST", "/cancel"),
-    ("post", "/api/v1/requests/{request_id}/manage-token"): _each_request(
-        "POST", "/manage-token"),
+    ("post", "/api/v1/requests/{request_id}/manage-token"): _each_request("POST", "/manage-token"),
     ("post", "/api/v1/requests/{request_id}/report"): _each_request(
-        "POST", "/report", json={"reason": "scam", "comment": "Lừa đảo?"}),
+        "POST", "/report", json={"reason": "scam", "comment": "Lừa đảo?"}
+    ),
     ("post", "/api/v1/requests/{request_id}/hide"): _each_request(
-        "POST", "/hide", json={"reason": "quét"}),
+        "POST", "/hide", json={"reason": "quét"}
+    ),
     ("post", "/api/v1/requests/{request_id}/restore"): _each_request(
-        "POST", "/restore", json={"reason": "quét"}),
-    ("get", "/api/v1/moderation/queue"): lambda crawl, world: [crawl.api(
-        "GET", f"{API}/moderation/queue", query_string={"page": page, "per_page": 100})
-        for page in (1, 2)],
+        "POST", "/restore", json={"reason": "quét"}
+    ),
+    ("get", "/api/v1/moderation/queue"): lambda crawl, world: [
+        crawl.api("GET", f"{API}/moderation/queue", query_string={"page": page, "per_page": 100})
+        for page in (1, 2)
+    ],
     ("post", "/api/v1/moderation/flags/{flag_id}/resolve"): _flags,
     ("post", "/api/v1/areas/{code}/assignments/preview"): _assignments("preview"),
     ("post", "/api/v1/areas/{code}/assignments/apply"): _assignments("apply"),
     ("get", "/api/v1/volunteers/me"): lambda crawl, world: crawl.api(
-        "GET", f"{API}/volunteers/me"),
-    ("put", "/api/v1/volunteers/me"): lambda crawl, world: crawl.api(
-        "PUT", f"{API}/volunteers/me", json={
-            "location": {"lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1]}, "radius_m": 20_000,
-            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-            "on_duty": True, "capacity": 5})
-        if crawl.caller.name == "volunteer" else crawl.api("PUT", f"{API}/volunteers/me",
-                                                           json={}),
+        "GET", f"{API}/volunteers/me"
+    ),
+    ("put", "/api/v1/volunteers/me"): lambda crawl, world: (
+        crawl.api(
+            "PUT",
+            f"{API}/volunteers/me",
+            json={
+                "location": {"lat": VOLUNTEER_AT[0], "lon": VOLUNTEER_AT[1]},
+                "radius_m": 20_000,
+                "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+                "on_duty": True,
+                "capacity": 5,
+            },
+        )
+        if crawl.caller.name == "volunteer"
+        else crawl.api("PUT", f"{API}/volunteers/me", json={})
+    ),
     ("get", "/api/v1/stats"): lambda crawl, world: crawl.api("GET", f"{API}/stats"),
     # The caller's own inbox (the scanner volunteer's holds seeded requests pushed to it).
     ("get", "/api/v1/notifications"): lambda crawl, world: [
         crawl.api("GET", f"{API}/notifications", query_string=params)
-        for params in ({}, {"after": 0, "limit": 100}, {"before": 2**31 - 1})],
+        for params in ({}, {"after": 0, "limit": 100}, {"before": 2**31 - 1})
+    ],
     ("post", "/api/v1/notifications/read"): lambda crawl, world: crawl.api(
-        "POST", f"{API}/notifications/read", json={}),
-    ("post", "/api/v1/offers"): lambda crawl, world: crawl.api("POST", f"{API}/offers", json={
-        "title": "Đi chợ giúp", "description": "Mỗi sáng", "categories": ["food"],
-        "location": {"lat": CRAWL_OFFER_AT[0], "lon": CRAWL_OFFER_AT[1]}}),
+        "POST", f"{API}/notifications/read", json={}
+    ),
+    ("post", "/api/v1/offers"): lambda crawl, world: crawl.api(
+        "POST",
+        f"{API}/offers",
+        json={
+            "title": "Đi chợ giúp",
+            "description": "Mỗi sáng",
+            "categories": ["food"],
+            "location": {"lat": CRAWL_OFFER_AT[0], "lon": CRAWL_OFFER_AT[1]},
+        },
+    ),
     ("get", "/api/v1/offers/nearby"): _offers_nearby,
     ("get", "/api/v1/offers/map"): _offers_map,
     ("get", "/api/v1/offers/{offer_id}"): _each_offer("GET"),
@@ -758,52 +1000,93 @@ API_SWEEP = {
     ("post", "/api/v1/offers/{offer_id}/close"): _each_offer("POST", "/close"),
     ("post", "/api/v1/offers/{offer_id}/ask"): _asks,
     ("post", "/api/v1/offers/{offer_id}/report"): _each_offer(
-        "POST", "/report", json={"reason": "scam", "comment": "Lừa đảo?"}),
+        "POST", "/report", json={"reason": "scam", "comment": "Lừa đảo?"}
+    ),
     # The coordinator console (files are streamed: read whole).
-    **{("get", f"/api/v1/console/exports/{name}"): (
-        lambda name: lambda crawl, world: [crawl.api(
-            "GET", f"{API}/console/exports/{name}", query_string=params, buffered=True)
-            for params in ({}, {"area": "24"}, {"area": "24-220"})])(name)
-       for name in ("requests.csv", "requests.geojson", "assists.csv", "assists.geojson")},
-    **{("get", f"/api/v1/stats/{name}"): (
-        lambda name: lambda crawl, world: crawl.api(
-            "GET", f"{API}/stats/{name}", buffered=True))(name)
-       for name in ("areas.csv", "areas.geojson")},
+    **{
+        ("get", f"/api/v1/console/exports/{name}"): (
+            lambda name: (
+                lambda crawl, world: [
+                    crawl.api(
+                        "GET", f"{API}/console/exports/{name}", query_string=params, buffered=True
+                    )
+                    for params in ({}, {"area": "24"}, {"area": "24-220"})
+                ]
+            )
+        )(name)
+        for name in ("requests.csv", "requests.geojson", "assists.csv", "assists.geojson")
+    },
+    **{
+        ("get", f"/api/v1/stats/{name}"): (
+            lambda name: (
+                lambda crawl, world: crawl.api("GET", f"{API}/stats/{name}", buffered=True)
+            )
+        )(name)
+        for name in ("areas.csv", "areas.geojson")
+    },
     ("get", "/api/v1/console/map"): lambda crawl, world: [
-        crawl.api("GET", f"{API}/console/map",
-                  query_string={"bbox": "105.9,21.0,106.7,21.6", "zoom": zoom})
-        for zoom in (9, 16)],
+        crawl.api(
+            "GET",
+            f"{API}/console/map",
+            query_string={"bbox": "105.9,21.0,106.7,21.6", "zoom": zoom},
+        )
+        for zoom in (9, 16)
+    ],
     ("get", "/api/v1/stats/console"): lambda crawl, world: [
         crawl.api("GET", f"{API}/stats/console", query_string=params)
-        for params in ({}, {"area": "24"}, {"area": "24-220"})],
+        for params in ({}, {"area": "24"}, {"area": "24-220"})
+    ],
     ("get", "/api/v1/requests/{request_id}/events"): _each_request("GET", "/events"),
     ("get", "/api/v1/requests/{request_id}/candidates"): _each_request(
-        "GET", "/candidates", query_string={"limit": 50}),
+        "GET", "/candidates", query_string={"limit": 50}
+    ),
     ("post", "/api/v1/requests/{request_id}/assign"): _each_request(
-        "POST", "/assign", json={"volunteer_id": 1}),
-    ("post", "/api/v1/console/requests"): lambda crawl, world: [crawl.api(
-        "POST", f"{API}/console/requests", json={
-            "categories": ["food"], "description": "Cần gạo", "household_size": 2,
-            "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
-            "contact_name": "Người Gọi", "phone": phone, "confirm_duplicate": confirm})
-        for phone, confirm in ((CRAWL_PHONE, False), (world.seeded[0].person.phone, True))],
+        "POST", "/assign", json={"volunteer_id": 1}
+    ),
+    ("post", "/api/v1/console/requests"): lambda crawl, world: [
+        crawl.api(
+            "POST",
+            f"{API}/console/requests",
+            json={
+                "categories": ["food"],
+                "description": "Cần gạo",
+                "household_size": 2,
+                "location": {"lat": world.crawl_at[0], "lon": world.crawl_at[1]},
+                "contact_name": "Người Gọi",
+                "phone": phone,
+                "confirm_duplicate": confirm,
+            },
+        )
+        for phone, confirm in ((CRAWL_PHONE, False), (world.seeded[0].person.phone, True))
+    ],
     ("post", "/api/v1/requests/{request_id}/block-phone"): _each_request(
-        "POST", "/block-phone", json={"reason": "quét"}),
+        "POST", "/block-phone", json={"reason": "quét"}
+    ),
     ("get", "/api/v1/moderation/blocked-phones"): lambda crawl, world: crawl.api(
-        "GET", f"{API}/moderation/blocked-phones", query_string={"per_page": 100}),
+        "GET", f"{API}/moderation/blocked-phones", query_string={"per_page": 100}
+    ),
     ("post", "/api/v1/moderation/blocked-phones/{block_id}/lift"): lambda crawl, world: [
-        crawl.api("POST", f"{API}/moderation/blocked-phones/{block_id}/lift",
-                  json={"reason": "quét"}) for block_id in (1, 2, 3)],
+        crawl.api(
+            "POST", f"{API}/moderation/blocked-phones/{block_id}/lift", json={"reason": "quét"}
+        )
+        for block_id in (1, 2, 3)
+    ],
 }
 
 
 def sweep_api(crawl, world):
     spec = crawl.api("GET", f"{API}/openapi.json").get_json()
-    listed = {(method, path) for path, item in spec["paths"].items()
-              for method in item if method in ("get", "post", "put", "patch", "delete")}
+    listed = {
+        (method, path)
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
     swept = set(API_SWEEP) - {("get", "/api/v1/openapi.json")}  # not in its own paths
     assert listed == swept, (
-        "the API changed: teach the leak scan the new operations", listed ^ swept)
+        "the API changed: teach the leak scan the new operations",
+        listed ^ swept,
+    )
     for key, sweep in API_SWEEP.items():
         if key != ("delete", "/api/v1/auth/token"):
             sweep(crawl, world)
@@ -811,6 +1094,7 @@ def sweep_api(crawl, world):
 
 
 # -- the page sweep: every page route, then every link found ------------------------------
+
 
 def sweep_pages(crawl, world):
     from connect.requests.queries import effective_status, get_request
@@ -832,11 +1116,13 @@ def sweep_pages(crawl, world):
         if "token" in rule.arguments:
             paths = [rule.rule.replace("<token>", token) for token in tokens]
         if "offer_id" in rule.arguments:
-            paths = [re.sub(r"<[^>]*offer_id>", str(o.offer_id), rule.rule)
-                     for o in world.offers]
+            paths = [re.sub(r"<[^>]*offer_id>", str(o.offer_id), rule.rule) for o in world.offers]
         if "flag_id" in rule.arguments:
-            paths = [re.sub(r"<[^>]*flag_id>", str(s.flag_id), rule.rule)
-                     for s in world.seeded if s.flag_id]
+            paths = [
+                re.sub(r"<[^>]*flag_id>", str(s.flag_id), rule.rule)
+                for s in world.seeded
+                if s.flag_id
+            ]
         if "block_id" in rule.arguments:
             paths = [re.sub(r"<[^>]*block_id>", str(n), rule.rule) for n in (1, 2, 3)]
         if "<" in "".join(paths) and not rule.rule.startswith(API):
@@ -853,8 +1139,11 @@ def sweep_pages(crawl, world):
             continue
         number = re.search(r"/(\d+)(?:/|$)", path)
         request_id = int(number.group(1)) if number else None
-        if endpoint == "volunteer.claim" and crawl.caller.name == "volunteer" \
-                and request_id in open_ids:
+        if (
+            endpoint == "volunteer.claim"
+            and crawl.caller.name == "volunteer"
+            and request_id in open_ids
+        ):
             continue  # it would make them the claimant
         if crawl.caller.manage is not None and crawl.caller.manage.person.manage_token in path:
             continue  # their own request: the owner may change it, and sees it all
@@ -866,6 +1155,7 @@ def sweep_pages(crawl, world):
 
 # -- the tests ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("caller_name", CALLERS)
 def test_no_public_response_holds_any_personal_data(world, caller_name):
     """The sweep: every API operation and page, every link, as this caller; not one hit."""
@@ -873,12 +1163,17 @@ def test_no_public_response_holds_any_personal_data(world, caller_name):
     crawl = Crawl(world, caller)
     sweep_api(crawl, world)
     sweep_pages(crawl, world)
-    assert not crawl.problems, f"{len(crawl.problems)} problems in {crawl.responses} " \
-                               "responses:\n" + "\n".join(crawl.problems[:40])
+    assert not crawl.problems, (
+        f"{len(crawl.problems)} problems in {crawl.responses} "
+        "responses:\n" + "\n".join(crawl.problems[:40])
+    )
     # Everything was reached: each API operation and each page route, each method.
-    wanted = {(method, rule.endpoint) for rule in world.app.url_map.iter_rules()
-              if rule.endpoint not in INFRASTRUCTURE
-              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    wanted = {
+        (method, rule.endpoint)
+        for rule in world.app.url_map.iter_rules()
+        if rule.endpoint not in INFRASTRUCTURE
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
     assert wanted <= crawl.reached, sorted(wanted - crawl.reached)
     # And nothing it did changed who holds what (its reports are counted, nothing more).
     assert world.holdings() == world.states
@@ -892,8 +1187,15 @@ def test_the_seeded_database_has_every_state(world):
 
     with world.app.app_context():
         states = {effective_status(get_request(s.id)) for s in world.seeded if s.id > 0}
-    assert states >= {"open", "claimed", "helped", "confirmed", "cancelled", "expired",
-                      "hidden"}, states
+    assert states >= {
+        "open",
+        "claimed",
+        "helped",
+        "confirmed",
+        "cancelled",
+        "expired",
+        "hidden",
+    }, states
     assert any(s.flag_id for s in world.seeded)
     publics = set(world.public_numbers)
     for point in world.public_points().values():
@@ -910,13 +1212,21 @@ def test_the_scan_catches_a_planted_leak(world):
     lat, lon = person.point
     local = "0" + person.phone[3:]
     plants = [
-        person.phone, local, f"{local[:4]} {local[4:7]} {local[7:]}",
-        f"{local[:4]}.{local[4:7]}.{local[7:]}", f"+84 {person.phone[3:5]} {person.phone[5:]}",
-        f'<a href="tel:{person.phone}">x</a>', person.contact_name, person.address,
-        person.markers["name"], person.markers["address"],
-        f'<div data-lat="{lat:.5f}" data-lon="{lon:.4f}">', f'<div data-lat="{lat:.6f}">',
+        person.phone,
+        local,
+        f"{local[:4]} {local[4:7]} {local[7:]}",
+        f"{local[:4]}.{local[4:7]}.{local[7:]}",
+        f"+84 {person.phone[3:5]} {person.phone[5:]}",
+        f'<a href="tel:{person.phone}">x</a>',
+        person.contact_name,
+        person.address,
+        person.markers["name"],
+        person.markers["address"],
+        f'<div data-lat="{lat:.5f}" data-lon="{lon:.4f}">',
+        f'<div data-lat="{lat:.6f}">',
         f'<div data-lon="{lon:.7f}">',
-        f'<a href="geo:{lat:.6f},{lon:.6f}">', f"{lon:.7f}, {lat:.7f}",
+        f'<a href="geo:{lat:.6f},{lon:.6f}">',
+        f"{lon:.7f}, {lat:.7f}",
         f"https://www.openstreetmap.org/directions?route=%3B{lat:.4f}%2C{lon:.4f}",
         f"{lat:.4f}, {lon:.4f}".replace(".", ","),  # decimal commas
         f"{math.floor(lat * 10_000) / 10_000:.4f} "
@@ -929,24 +1239,42 @@ def test_the_scan_catches_a_planted_leak(world):
     # house shares by chance; it does not place the house, so it is not counted.
     assert not find_leaks(f'<div data-lat="{lat:.5f}">', [person])
     public = world.public_points()[seeded.id]
-    harmless = f'<div data-lat="{public[0]:.5f}" data-lon="{public[1]:.5f}">' \
-               f'{VOLUNTEER_AT[0]}, {VOLUNTEER_AT[1]} #{seeded.id} 2025-01-01T10:00:00.123456Z'
+    harmless = (
+        f'<div data-lat="{public[0]:.5f}" data-lon="{public[1]:.5f}">'
+        f"{VOLUNTEER_AT[0]}, {VOLUNTEER_AT[1]} #{seeded.id} 2025-01-01T10:00:00.123456Z"
+    )
     assert not find_leaks(harmless, [s.person for s in world.seeded])
 
 
 def test_the_quick_phone_search_finds_what_the_whole_pattern_finds():
     """Phones are sought only in runs of digits holding someone's number: nothing is missed."""
-    people = [Personal(i, f"Tên {i}", phone, f"Số {i}", (21.0, 106.0)) for i, phone in
-              enumerate(["+84981234567", "+84912000001", "+84912000011", "+84970000001"])]
+    people = [
+        Personal(i, f"Tên {i}", phone, f"Số {i}", (21.0, 106.0))
+        for i, phone in enumerate(["+84981234567", "+84912000001", "+84912000011", "+84970000001"])
+    ]
     detector = Detector(people)
-    written = ["+84981234567", "0981234567", "84 98 123 45 67", "(098) 123.45.67", "0912000001",
-               "912000011", "+84 (91) 2000-011", "0084981234567", "1912000001", "97000000"]
+    written = [
+        "+84981234567",
+        "0981234567",
+        "84 98 123 45 67",
+        "(098) 123.45.67",
+        "0912000001",
+        "912000011",
+        "+84 (91) 2000-011",
+        "0084981234567",
+        "1912000001",
+        "97000000",
+    ]
     noise = list("0123456789+ .-()/\u00a0x8") + ["\u0663", "\n"]
     rng = random.Random(3)
     found = 0
     for _ in range(3000):
-        text = "".join(rng.choice(written) if rng.random() < 0.4 else "".join(
-            rng.choice(noise) for _ in range(rng.randint(0, 8))) for _ in range(5))
+        text = "".join(
+            rng.choice(written)
+            if rng.random() < 0.4
+            else "".join(rng.choice(noise) for _ in range(rng.randint(0, 8)))
+            for _ in range(5)
+        )
         whole = [(m.start(), m.group()) for m in detector._phone_re.finditer(text)]
         assert [(m.start(), m.group()) for m in detector._phone_matches(text)] == whole, text
         found += bool(whole)
@@ -962,19 +1290,26 @@ def test_the_referrer_check_catches_a_token_sent_elsewhere(world):
 
     def problems(path, body, headers=None, status=200):
         crawl.problems = []
-        response = world.app.response_class(body, status=status, mimetype="text/html",
-                                            headers=headers or {})
+        response = world.app.response_class(
+            body, status=status, mimetype="text/html", headers=headers or {}
+        )
         crawl.check_referrer(path, response, body)
         return crawl.problems
 
     assert problems("/", f'<a href="https://evil.example/share?u=/m/{token}">x</a>')
     assert problems("/", f'<img src="//tiles.example.org/{token}.png">')
-    assert problems(f"/m/{token}", "<p>ok</p>",
-                    {"Referrer-Policy": "strict-origin-when-cross-origin"})
-    assert problems(f"/m/{token}", '<a href="https://www.openstreetmap.org/">map</a>',
-                    {"Referrer-Policy": "same-origin"})
+    assert problems(
+        f"/m/{token}", "<p>ok</p>", {"Referrer-Policy": "strict-origin-when-cross-origin"}
+    )
+    assert problems(
+        f"/m/{token}",
+        '<a href="https://www.openstreetmap.org/">map</a>',
+        {"Referrer-Policy": "same-origin"},
+    )
     assert problems("/need-help", "", {"Location": f"https://evil.example/m/{token}"}, 302)
-    assert not problems(f"/m/{token}", f'<a href="/m/{token}/edit">edit</a>'
-                        '<a href="https://www.openstreetmap.org/">map</a>',
-                        {"Referrer-Policy": "no-referrer"})
+    assert not problems(
+        f"/m/{token}",
+        f'<a href="/m/{token}/edit">edit</a><a href="https://www.openstreetmap.org/">map</a>',
+        {"Referrer-Policy": "no-referrer"},
+    )
     assert not problems("/", f'<a href="http://localhost/m/{token}">mine</a>')

@@ -1,6 +1,7 @@
 """Claim leases: a reminder before one ends (once per claim, from cron or when the volunteer's
 inbox or pages are read) and, when it lapses, the request open again, the event recorded, the
 claimant told and the requester's page saying the volunteer could not come."""
+
 from datetime import timedelta
 
 import pytest
@@ -61,12 +62,12 @@ def reminded_at(app, request_id):
     from connect.requests.models import Assist
 
     with app.app_context():
-        return db.session.execute(select(Assist.reminded_at).where(
-            Assist.request_id == request_id)).scalar_one()
+        return db.session.execute(
+            select(Assist.reminded_at).where(Assist.request_id == request_id)
+        ).scalar_one()
 
 
-def test_cron_reminds_once_when_the_lease_has_30_minutes_left(app, client, runner, claimed,
-                                                              clock):
+def test_cron_reminds_once_when_the_lease_has_30_minutes_left(app, client, runner, claimed, clock):
     posted, headers = claimed
     start = clock()
     clock.advance(LEASE - REMIND - timedelta(seconds=1))
@@ -86,8 +87,9 @@ def test_cron_reminds_once_when_the_lease_has_30_minutes_left(app, client, runne
 
 
 @pytest.mark.parametrize("read", ["inbox API", "needs page", "inbox page"])
-def test_reading_the_inbox_or_the_pages_sends_a_due_reminder(app, client, runner, claimed,
-                                                             clock, read):
+def test_reading_the_inbox_or_the_pages_sends_a_due_reminder(
+    app, client, runner, claimed, clock, read
+):
     posted, headers = claimed
     clock.advance(LEASE - timedelta(minutes=10))
     if read == "inbox API":
@@ -108,8 +110,10 @@ def test_reading_the_inbox_or_the_pages_sends_a_due_reminder(app, client, runner
 def test_a_claim_that_ended_is_not_reminded(app, client, runner, claimed, clock, ending):
     posted, headers = claimed
     action = "release" if ending == "released" else "helped"
-    assert client.post(f"/api/v1/requests/{posted['id']}/{action}",
-                       headers=headers).status_code == 200
+    assert (
+        client.post(f"/api/v1/requests/{posted['id']}/{action}", headers=headers).status_code
+        == 200
+    )
     clock.advance(LEASE - timedelta(minutes=5))
     assert "reminders sent: 0" in expire(runner)
     assert kinds(client, headers) == []
@@ -124,7 +128,8 @@ def test_reminders_can_be_turned_off(client, runner, claimed, clock):
 
 
 def test_a_lapsed_lease_reopens_the_request_and_tells_the_claimant_once(
-        app, client, runner, claimed, clock):
+    app, client, runner, claimed, clock
+):
     from connect.extensions import db
     from connect.requests.models import HelpRequest, RequestEvent
 
@@ -135,10 +140,16 @@ def test_a_lapsed_lease_reopens_the_request_and_tells_the_claimant_once(
     assert kinds(client, headers) == [("lease_expired", posted["id"])]
     with app.app_context():
         assert db.session.get(HelpRequest, posted["id"]).status == "open"
-        events = db.session.execute(select(RequestEvent.from_status, RequestEvent.to_status,
-                                           RequestEvent.actor_kind, RequestEvent.reason)
-                                    .where(RequestEvent.request_id == posted["id"])
-                                    .order_by(RequestEvent.id)).all()
+        events = db.session.execute(
+            select(
+                RequestEvent.from_status,
+                RequestEvent.to_status,
+                RequestEvent.actor_kind,
+                RequestEvent.reason,
+            )
+            .where(RequestEvent.request_id == posted["id"])
+            .order_by(RequestEvent.id)
+        ).all()
     assert events[-1] == ("claimed", "open", "system", "claim lease expired")
     assert "leases lapsed: 0" in expire(runner)
     assert kinds(client, headers) == [("lease_expired", posted["id"])]
@@ -156,8 +167,9 @@ def test_reading_the_inbox_applies_the_claimants_own_lapsed_lease(app, client, c
 
 
 @pytest.mark.parametrize("persisted", [False, True], ids=["lapsed", "lapse persisted"])
-def test_the_requesters_page_says_the_volunteer_could_not_come(client, runner, claimed, clock,
-                                                               persisted):
+def test_the_requesters_page_says_the_volunteer_could_not_come(
+    client, runner, claimed, clock, persisted
+):
     posted, _ = claimed
     page = client.get(f"/m/{posted['manage_token']}?lang=en").get_data(as_text=True)
     assert 'data-status="claimed"' in page
@@ -169,15 +181,17 @@ def test_the_requesters_page_says_the_volunteer_could_not_come(client, runner, c
     assert "The volunteer could not come" in page
     assert 'data-status-text="reopened" hidden' not in page
     # The page's script polls the API, which says "open": it shows the same words then.
-    status = client.get(f"/api/v1/requests/{posted['id']}",
-                        headers={"X-Manage-Token": posted["manage_token"]}).get_json()["status"]
+    status = client.get(
+        f"/api/v1/requests/{posted['id']}", headers={"X-Manage-Token": posted["manage_token"]}
+    ).get_json()["status"]
     assert status == "open"
 
 
 def test_a_released_request_also_shows_that_the_volunteer_could_not_come(client, claimed):
     posted, headers = claimed
-    assert client.post(f"/api/v1/requests/{posted['id']}/release",
-                       headers=headers).status_code == 200
+    assert (
+        client.post(f"/api/v1/requests/{posted['id']}/release", headers=headers).status_code == 200
+    )
     page = client.get(f"/m/{posted['manage_token']}?lang=en").get_data(as_text=True)
     assert 'data-status="reopened"' in page
 

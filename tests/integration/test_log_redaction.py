@@ -12,6 +12,7 @@ an exact position in the nearby query and a failing request, and its output, err
 logs are scanned too. Every line is checked (leak_check.find_leaks for each seeded person, and
 each secret as a plain string); the count of lines checked is printed.
 """
+
 import json
 import logging
 import re
@@ -22,13 +23,14 @@ from types import SimpleNamespace
 import pytest
 import requests
 from gunicorn.config import Config
-from leak_check import find_leaks
-from served import Gunicorn
 from sqlalchemy import create_engine, text
 from test_leak_scan import PASSWORD, Crawl, sweep_api, sweep_pages, world  # noqa: F401
 
 from connect import logs
 from connect.gunicorn_logging import RedactingLogger
+
+from leak_check import find_leaks
+from served import Gunicorn
 
 API = "/api/v1"
 SCANNED_CALLERS = ("link_holder", "volunteer")
@@ -84,8 +86,12 @@ class AccessLines:
             chunks = list(body)
         finally:
             getattr(body, "close", lambda: None)()
-        self.logger.access(SimpleNamespace(sent=sum(map(len, chunks)), **answered), None,
-                           environ, timedelta(seconds=time.perf_counter() - started))
+        self.logger.access(
+            SimpleNamespace(sent=sum(map(len, chunks)), **answered),
+            None,
+            environ,
+            timedelta(seconds=time.perf_counter() - started),
+        )
         return chunks
 
 
@@ -94,7 +100,7 @@ def secrets_of(world):
     people = [s.person for s in world.seeded] + [o.person for o in world.offers]
     plain = [("manage token", p.manage_token) for p in people if p.manage_token]
     plain += [("password", PASSWORD), ("password", "mat-khau-1")]
-    for name, user in world.users.items():
+    for user in world.users.values():
         plain.append(("bearer token", user["headers"]["Authorization"].split()[1]))
         plain.append(("account phone", user["phone"]))
         plain.append(("account phone", "0" + user["phone"][3:]))
@@ -105,7 +111,7 @@ def problems_in(lines, world):
     plain, people = secrets_of(world)
     found = []
     for start in range(0, len(lines), 200):
-        chunk = lines[start:start + 200]
+        chunk = lines[start : start + 200]
         body = "\n".join(chunk)
         for request_id, kind, evidence in find_leaks(body, people):
             found.append(f"{kind} of request {request_id}: {evidence!r}")
@@ -127,19 +133,22 @@ def force_errors(world, monkeypatch):
     seeded = next(s for s in world.seeded if s.state == "claimed")
     person = seeded.person
     token, (lat, lon) = person.manage_token, person.point
-    dead = create_engine("postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1",
-                         hide_parameters=True)
+    dead = create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:9/none?connect_timeout=1", hide_parameters=True
+    )
 
     def raising(*_args, **_kwargs):
-        raise RuntimeError(f"failed for {token} ({person.phone}, 0{person.phone[3:]}) at "
-                           f"{lat:.6f},{lon:.6f}")
+        raise RuntimeError(
+            f"failed for {token} ({person.phone}, 0{person.phone[3:]}) at {lat:.6f},{lon:.6f}"
+        )
 
     def statement_naming_them(*_args, **_kwargs):
         from connect.extensions import db
 
-        db.session.execute(text("SELECT * FROM no_such_table WHERE name = :name "
-                                "AND phone = :phone"),
-                           {"name": person.contact_name, "phone": person.phone})
+        db.session.execute(
+            text("SELECT * FROM no_such_table WHERE name = :name AND phone = :phone"),
+            {"name": person.contact_name, "phone": person.phone},
+        )
 
     def database_away(*_args, **_kwargs):
         with dead.connect():
@@ -150,28 +159,50 @@ def force_errors(world, monkeypatch):
             patch.setattr(queries, "effective_status", fault)  # the manage page
             patch.setattr(queries, "get_request", fault)  # the API
             assert client.get(f"/m/{token}").status_code == status, fault.__name__
-            assert client.get(f"{API}/requests/{seeded.id}",
-                              headers={"X-Manage-Token": token}).status_code == status
+            assert (
+                client.get(
+                    f"{API}/requests/{seeded.id}", headers={"X-Manage-Token": token}
+                ).status_code
+                == status
+            )
     read_model = app.extensions["read_model"]
     with monkeypatch.context() as patch:
         patch.setattr(read_model, "_engine", dead)
         patch.setattr(read_model, "_loaded", False)
-        assert app.test_client().get(f"{API}/requests/nearby?lat={lat}&lon={lon}"
-                                     ).status_code == 503
+        assert (
+            app.test_client().get(f"{API}/requests/nearby?lat={lat}&lon={lon}").status_code == 503
+        )
     assert client.get(f"/m/{token}/no/such/page").status_code == 404
     assert client.get(f"/m/{token}x").status_code == 404
-    assert client.get(f"{API}/requests/{seeded.id}/nothing",
-                      headers={"X-Manage-Token": token}).status_code == 404
-    broken = (f'{{"contact_name": "{person.contact_name}", "phone": "{person.phone}", '
-              f'"location": {{"lat": {lat}, "lon": {lon}')
-    assert client.post(f"{API}/requests", data=broken,
-                       content_type="application/json").status_code == 400
-    assert client.post(f"{API}/requests", json={
-        "contact_name": person.contact_name, "phone": person.phone,
-        "location": {"lat": lat, "lon": lon}}).status_code == 422
+    assert (
+        client.get(
+            f"{API}/requests/{seeded.id}/nothing", headers={"X-Manage-Token": token}
+        ).status_code
+        == 404
+    )
+    broken = (
+        f'{{"contact_name": "{person.contact_name}", "phone": "{person.phone}", '
+        f'"location": {{"lat": {lat}, "lon": {lon}'
+    )
+    assert (
+        client.post(f"{API}/requests", data=broken, content_type="application/json").status_code
+        == 400
+    )
+    assert (
+        client.post(
+            f"{API}/requests",
+            json={
+                "contact_name": person.contact_name,
+                "phone": person.phone,
+                "location": {"lat": lat, "lon": lon},
+            },
+        ).status_code
+        == 422
+    )
     assert client.post(f"/m/{token}/cancel", data={}).status_code in (302, 400)
-    assert client.post("/login", data={"phone": person.phone, "password": PASSWORD}
-                       ).status_code in (200, 302, 400)
+    assert client.post(
+        "/login", data={"phone": person.phone, "password": PASSWORD}
+    ).status_code in (200, 302, 400)
 
 
 def test_no_log_line_holds_a_secret(world, captured, monkeypatch, request):
@@ -189,8 +220,10 @@ def test_no_log_line_holds_a_secret(world, captured, monkeypatch, request):
     assert any("Traceback" in line for line in lines)
     problems = problems_in(lines, world)
     CHECKED[request.node.callspec.id] = len(lines)
-    print(f"\nlog scan ({request.node.callspec.id}): {len(lines)} lines checked, "
-          f"{len(problems)} problems")
+    print(
+        f"\nlog scan ({request.node.callspec.id}): {len(lines)} lines checked, "
+        f"{len(problems)} problems"
+    )
     assert not problems, "\n".join(problems[:30])
 
 
@@ -200,8 +233,15 @@ def test_gunicorns_logs_hold_no_secret(world, tmp_path):
     seeded = next(s for s in world.seeded if s.state == "claimed")
     token, (lat, lon) = seeded.person.manage_token, seeded.person.point
     bearer = world.users["scanner"]["headers"]
-    server = Gunicorn(url, tmp_path, workers=2, app="serve_errors:app", LOG_LEVEL="DEBUG",
-                      LOG_FORMAT="json", BLUR_SECRET="leak-scan")
+    server = Gunicorn(
+        url,
+        tmp_path,
+        workers=2,
+        app="serve_errors:app",
+        LOG_LEVEL="DEBUG",
+        LOG_FORMAT="json",
+        BLUR_SECRET="leak-scan",
+    )
     try:
         server.wait_ready()
         base = server.base
@@ -218,17 +258,22 @@ def test_gunicorns_logs_hold_no_secret(world, tmp_path):
         ]
         for method, path, headers in calls:
             requests.request(method, base + path, headers=headers, timeout=10)
-        requests.post(f"{base}{API}/auth/token", json={
-            "phone": world.users["scanner"]["phone"], "password": PASSWORD}, timeout=10)
-        requests.post(f"{base}/login", data={"phone": seeded.person.phone,
-                                             "password": PASSWORD}, timeout=10)
+        requests.post(
+            f"{base}{API}/auth/token",
+            json={"phone": world.users["scanner"]["phone"], "password": PASSWORD},
+            timeout=10,
+        )
+        requests.post(
+            f"{base}/login", data={"phone": seeded.person.phone, "password": PASSWORD}, timeout=10
+        )
     finally:
         server.stop()
     lines = server.logs().splitlines()
     records = [json.loads(line) for line in lines]  # every line is JSON
     access = [r for r in records if r["logger"] == "gunicorn.access"]
-    assert len(access) >= 11 and all(re.fullmatch(r"[0-9a-f]{32}", r["request_id"])
-                                     for r in access)
+    assert len(access) >= 11 and all(
+        re.fullmatch(r"[0-9a-f]{32}", r["request_id"]) for r in access
+    )
     assert any("failed on purpose" in r.get("exc_info", "") for r in records)
     assert any(r["message"].startswith("GET /m/[redacted]") for r in access)
     problems = problems_in(lines, world)
@@ -242,10 +287,14 @@ def test_the_scan_finds_what_redaction_removes(world):
     person = seeded.person
     lat, lon = person.point
     bearer = world.users["scanner"]["headers"]["Authorization"]
-    said = [f"GET /m/{person.manage_token}/edit", f"Authorization: {bearer}",
-            f"password={PASSWORD}", f"call 0{person.phone[3:5]} {person.phone[5:8]} "
-            f"{person.phone[8:]}", f"nearby?lat={lat:.6f}&lon={lon:.6f}",
-            f"X-Manage-Token: {person.manage_token}"]
+    said = [
+        f"GET /m/{person.manage_token}/edit",
+        f"Authorization: {bearer}",
+        f"password={PASSWORD}",
+        f"call 0{person.phone[3:5]} {person.phone[5:8]} {person.phone[8:]}",
+        f"nearby?lat={lat:.6f}&lon={lon:.6f}",
+        f"X-Manage-Token: {person.manage_token}",
+    ]
     for line in said:
         assert problems_in([line], world), line
     kept = Lines()

@@ -1,4 +1,5 @@
 """Manage links: 256-bit, stored hashed, and replaceable by the requester when one leaks."""
+
 from sqlalchemy import select
 
 
@@ -31,8 +32,9 @@ def test_a_new_manage_link_replaces_the_old_one(client, post_request):
     assert client.get(url, headers=new).get_json()["location"] == posted["location"]  # same blur
 
 
-def test_only_the_requester_can_replace_the_link(client, post_request, create_user,
-                                                create_volunteer):
+def test_only_the_requester_can_replace_the_link(
+    client, post_request, create_user, create_volunteer
+):
     posted = post_request()
     url = f"/api/v1/requests/{posted['id']}/manage-token"
     _, stranger = create_user()
@@ -40,8 +42,13 @@ def test_only_the_requester_can_replace_the_link(client, post_request, create_us
         response = client.post(url, headers=headers)
         assert response.status_code in (401, 403)
         assert "manage_token" not in (response.get_json().get("error", {}).get("details") or {})
-    assert client.post("/api/v1/requests/999999/manage-token",
-                       headers={"X-Manage-Token": posted["manage_token"]}).status_code == 404
+    assert (
+        client.post(
+            "/api/v1/requests/999999/manage-token",
+            headers={"X-Manage-Token": posted["manage_token"]},
+        ).status_code
+        == 404
+    )
 
 
 def test_an_account_holder_can_replace_the_link_of_their_own_request(client, create_user):

@@ -3,14 +3,15 @@
 Open needs, and those helped or confirmed in the last 7 days, whose blurred point lies in
 the box; validated boxes and limits; nothing private, never the exact point.
 """
+
 import re
 from datetime import timedelta
 
 import pytest
 
-from conftest import BAC_GIANG, request_payload
-
 from connect.geo import haversine_m
+
+from conftest import BAC_GIANG, request_payload
 
 API = "/api/v1/requests"
 MAP = f"{API}/map"
@@ -18,7 +19,6 @@ ITEM_KEYS = {"id", "status", "categories", "urgency", "location", "created_at"}
 AROUND = "106.10,21.20,106.30,21.35"  # a box around Bac Giang city
 LEASE = timedelta(hours=4)
 EXPIRY = timedelta(hours=72)
-
 
 
 def dots(client, bbox=AROUND, **params):
@@ -57,8 +57,10 @@ def assert_validation_error(response, field="bbox"):
 
 # -- what is shown ------------------------------------------------------------------------
 
+
 def test_open_helped_and_confirmed_requests_are_dots_claimed_and_cancelled_are_not(
-        client, post_request, create_volunteer):
+    client, post_request, create_volunteer
+):
     """Open ones are orange-to-be, helped and confirmed green-to-be; the rest stay off the map."""
     opened, claimed, helped, confirmed, cancelled = (post_request() for _ in range(5))
     volunteer = create_volunteer()
@@ -70,8 +72,11 @@ def test_open_helped_and_confirmed_requests_are_dots_claimed_and_cancelled_are_n
     act(client, confirmed, "helped", volunteer)
     act(client, confirmed, "confirm", manage(confirmed))
     act(client, cancelled, "cancel", manage(cancelled))
-    assert statuses(client) == {opened["id"]: "open", helped["id"]: "helped",
-                                confirmed["id"]: "confirmed"}
+    assert statuses(client) == {
+        opened["id"]: "open",
+        helped["id"]: "helped",
+        confirmed["id"]: "confirmed",
+    }
 
 
 def test_items_carry_only_public_fields(client, post_request):
@@ -95,8 +100,9 @@ def test_a_lapsed_claim_is_an_open_dot_again(client, post_request, create_volunt
     assert statuses(client) == {posted["id"]: "open"}
 
 
-def test_helped_dots_stay_for_7_days_and_expired_requests_leave(client, post_request,
-                                                                create_volunteer, clock):
+def test_helped_dots_stay_for_7_days_and_expired_requests_leave(
+    client, post_request, create_volunteer, clock
+):
     """Green for a week after helping; an open request gone quiet for 72 h is not a dot."""
     helped, quiet = post_request(), post_request()
     volunteer = create_volunteer()
@@ -114,6 +120,7 @@ def test_helped_dots_stay_for_7_days_and_expired_requests_leave(client, post_req
 
 # -- the box --------------------------------------------------------------------------------
 
+
 def test_only_dots_inside_the_box(client, post_request):
     """A box holds the requests whose blurred point is inside it, and no others."""
     here = post_request(at=BAC_GIANG)
@@ -123,12 +130,14 @@ def test_only_dots_inside_the_box(client, post_request):
     assert set(statuses(client, bbox=box_around(BAC_GIANG, 0.02))) == {here["id"]}
     assert set(statuses(client, bbox=box_around((21.0285, 105.8542), 0.02))) == {far["id"]}
     assert set(statuses(client, bbox="105.0,20.0,106.0,21.0")) == set()
-    assert set(statuses(client, bbox="105.0,20.5,107.0,22.5")) == {here["id"], there["id"],
-                                                                  far["id"]}
+    assert set(statuses(client, bbox="105.0,20.5,107.0,22.5")) == {
+        here["id"],
+        there["id"],
+        far["id"],
+    }
 
 
-def test_the_box_is_matched_against_the_blurred_point_never_the_exact_one(client,
-                                                                         post_request):
+def test_the_box_is_matched_against_the_blurred_point_never_the_exact_one(client, post_request):
     """A tight box on the exact point finds nothing; one on the public point finds it."""
     posted = post_request(at=BAC_GIANG)
     public = (posted["location"]["lat"], posted["location"]["lon"])
@@ -151,14 +160,30 @@ def test_limit_caps_the_dots_open_first_then_newest(client, post_request, create
 
 # -- validation -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bbox", [
-    "", "106.1,21.2,106.3", "106.1,21.2,106.3,21.3,1", "a,b,c,d", "106.1;21.2;106.3;21.3",
-    "nan,21.2,106.3,21.3", "106.1,21.2,inf,21.3", "106.1,-inf,106.3,21.3",
-    "-181,21.2,-179.5,21.3", "179.5,21.2,181,21.3", "106.1,-91,106.3,-90.5",
-    "106.1,89.5,106.3,91",
-    "106.3,21.2,106.1,21.3", "106.1,21.3,106.3,21.2", "106.1,21.2,106.1,21.3",
-    "104.0,21.0,106.5,21.3", "106.0,19.0,106.3,21.5", "1e400,21.2,106.3,21.3",
-])
+
+@pytest.mark.parametrize(
+    "bbox",
+    [
+        "",
+        "106.1,21.2,106.3",
+        "106.1,21.2,106.3,21.3,1",
+        "a,b,c,d",
+        "106.1;21.2;106.3;21.3",
+        "nan,21.2,106.3,21.3",
+        "106.1,21.2,inf,21.3",
+        "106.1,-inf,106.3,21.3",
+        "-181,21.2,-179.5,21.3",
+        "179.5,21.2,181,21.3",
+        "106.1,-91,106.3,-90.5",
+        "106.1,89.5,106.3,91",
+        "106.3,21.2,106.1,21.3",
+        "106.1,21.3,106.3,21.2",
+        "106.1,21.2,106.1,21.3",
+        "104.0,21.0,106.5,21.3",
+        "106.0,19.0,106.3,21.5",
+        "1e400,21.2,106.3,21.3",
+    ],
+)
 def test_bad_boxes_are_422_in_the_envelope(client, bbox):
     """Four finite numbers in range, each min below its max, at most 2 degrees each way."""
     assert_validation_error(client.get(MAP, query_string={"bbox": bbox}))
@@ -170,8 +195,9 @@ def test_a_box_is_required(client):
 
 @pytest.mark.parametrize("limit", ["0", "-1", "2001", "ten", "1.5"])
 def test_bad_limits_are_422(client, limit):
-    assert_validation_error(client.get(MAP, query_string={"bbox": AROUND, "limit": limit}),
-                            "limit")
+    assert_validation_error(
+        client.get(MAP, query_string={"bbox": AROUND, "limit": limit}), "limit"
+    )
 
 
 def test_a_box_of_exactly_2_degrees_is_accepted(client, post_request):
@@ -181,14 +207,17 @@ def test_a_box_of_exactly_2_degrees_is_accepted(client, post_request):
 
 # -- privacy ----------------------------------------------------------------------------------
 
+
 def test_no_phone_name_address_or_exact_point_in_the_answer(client, create_volunteer):
     """Open and helped requests alike: the body holds none of the requester's details."""
     exact = (21.2812345, 106.2034567)
-    payload = request_payload(at=exact, contact_name="Trịnh Thị Qzvk",
-                              address="Số 77 Ngõ Qzvk, Phường Đông Sơn")
+    payload = request_payload(
+        at=exact, contact_name="Trịnh Thị Qzvk", address="Số 77 Ngõ Qzvk, Phường Đông Sơn"
+    )
     opened = client.post(API, json=payload).get_json()
-    helped_payload = request_payload(at=(21.2654321, 106.1812345), contact_name="Lê Văn Wxjp",
-                                     address="Số 5 Ngõ Wxjp")
+    helped_payload = request_payload(
+        at=(21.2654321, 106.1812345), contact_name="Lê Văn Wxjp", address="Số 5 Ngõ Wxjp"
+    )
     helped = client.post(API, json=helped_payload).get_json()
     volunteer = create_volunteer()
     act(client, helped, "claim", volunteer)
@@ -199,9 +228,15 @@ def test_no_phone_name_address_or_exact_point_in_the_answer(client, create_volun
             text = response.get_data(as_text=True)
             items = response.get_json()["items"]
             assert {i["id"] for i in items} >= (
-                {opened["id"]} if bbox != AROUND else {opened["id"], helped["id"]})
-            for secret in (payload["phone"], payload["phone"][3:], "Qzvk", "Wxjp",
-                           helped_payload["phone"][3:]):
+                {opened["id"]} if bbox != AROUND else {opened["id"], helped["id"]}
+            )
+            for secret in (
+                payload["phone"],
+                payload["phone"][3:],
+                "Qzvk",
+                "Wxjp",
+                helped_payload["phone"][3:],
+            ):
                 assert secret not in text
             # The public points are 150-400 m off; one may share a latitude or longitude
             # with its exact point by chance, so only the other numbers are checked.

@@ -1,4 +1,5 @@
 """The nearby fast path answers plain queries exactly as Flask would, and leaves the rest to it."""
+
 import gzip
 import os
 import time
@@ -90,10 +91,14 @@ def posted(app, client, clock):
     """Requests of every category and urgency around Bac Giang, on a frozen clock."""
     categories = (["food"], ["medicine"], ["food", "supplies"], ["medical_advice"], ["other"])
     for i in range(24):
-        response = client.post("/api/v1/requests", json=request_payload(
-            at=(21.2731 + (i % 6) * 0.002, 106.1946 + (i // 6) * 0.002),
-            categories=categories[i % len(categories)],
-            urgency="urgent" if i % 4 == 0 else "normal"))
+        response = client.post(
+            "/api/v1/requests",
+            json=request_payload(
+                at=(21.2731 + (i % 6) * 0.002, 106.1946 + (i // 6) * 0.002),
+                categories=categories[i % len(categories)],
+                urgency="urgent" if i % 4 == 0 else "normal",
+            ),
+        )
         assert response.status_code == 201, response.get_json()
         clock.advance(minutes=7)
 
@@ -131,13 +136,16 @@ def fast_path(app):
 def answer(response):
     """Status, headers (minus Date and X-Request-Id, new each time) and body: what must be
     the same."""
-    return (response.status, [(k, v) for k, v in response.headers
-                              if k not in ("Date", "X-Request-Id")],
-            response.get_data())
+    return (
+        response.status,
+        [(k, v) for k, v in response.headers if k not in ("Date", "X-Request-Id")],
+        response.get_data(),
+    )
 
 
-def test_plain_queries_get_flasks_exact_answer_from_the_fast_path(app, flask_only, posted,
-                                                                 flask_views):
+def test_plain_queries_get_flasks_exact_answer_from_the_fast_path(
+    app, flask_only, posted, flask_views
+):
     client, flask_client = app.test_client(), flask_only.test_client()
     learned = flask_client.get(f"{NEARBY}?{HERE}")
     # The first answer of each variant is Flask's, which teaches the headers: a full list
@@ -175,8 +183,14 @@ def test_odd_or_invalid_queries_get_exactly_flasks_answer(app, flask_only, poste
 
 def test_invalid_numbers_get_the_422_envelope_not_a_list(app, posted):
     client = app.test_client()
-    for query in ("lat=nan&lon=106.1946", "lat=inf&lon=106.1946", "lat=1e400&lon=106.1946",
-                  "lat=21.0abc&lon=106.1946", HERE + "&limit=201", HERE + "&categories=pets"):
+    for query in (
+        "lat=nan&lon=106.1946",
+        "lat=inf&lon=106.1946",
+        "lat=1e400&lon=106.1946",
+        "lat=21.0abc&lon=106.1946",
+        HERE + "&limit=201",
+        HERE + "&categories=pets",
+    ):
         response = client.get(f"{NEARBY}?{query}")
         assert response.status_code == 422, query
         assert response.get_json()["error"]["code"] == "validation_error"
@@ -194,8 +208,14 @@ def test_a_request_with_a_cookie_is_left_to_flask(app, flask_only, posted, flask
     assert fast_path(app).answered == answered and len(flask_views) == views + 1
 
 
-@pytest.mark.parametrize("headers", [{"If-None-Match": '"x"'}, {"Range": "bytes=0-9"},
-                                     {"If-Modified-Since": "Thu, 01 Jan 2026 00:00:00 GMT"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"If-None-Match": '"x"'},
+        {"Range": "bytes=0-9"},
+        {"If-Modified-Since": "Thu, 01 Jan 2026 00:00:00 GMT"},
+    ],
+)
 def test_conditional_and_range_requests_are_left_to_flask(app, flask_only, posted, headers):
     client, flask_client = app.test_client(), flask_only.test_client()
     headers = {"Accept-Encoding": "gzip", **headers}
@@ -214,7 +234,8 @@ def test_head_and_other_paths_are_left_to_flask(app, flask_only, posted):
     for path in (f"{NEARBY}/?{HERE}", f"/api/v1/requests/map?{HERE}"):
         assert answer(client.get(path)) == answer(flask_client.get(path))
     assert answer(client.post(f"{NEARBY}?{HERE}", json={})) == answer(
-        flask_client.post(f"{NEARBY}?{HERE}", json={}))
+        flask_client.post(f"{NEARBY}?{HERE}", json={})
+    )
     assert fast_path(app).answered == answered
 
 
@@ -269,15 +290,20 @@ def test_https_headers_are_learned_per_scheme(database_url, posted):
     """Talisman sends HSTS only over https and redirects plain http: both follow Flask."""
     on = make_app(database_url, FORCE_HTTPS=True)
     off = make_app(database_url, FORCE_HTTPS=True, NEARBY_FAST_PATH=False)
-    for base, headers in (("https://localhost", {}), ("http://localhost", {}),
-                          ("http://localhost", {"X-Forwarded-Proto": "https"})):
+    for base, headers in (
+        ("https://localhost", {}),
+        ("http://localhost", {}),
+        ("http://localhost", {"X-Forwarded-Proto": "https"}),
+    ):
         for _ in range(2):
             got = on.test_client().get(f"{NEARBY}?{HERE}", base_url=base, headers=headers)
             want = off.test_client().get(f"{NEARBY}?{HERE}", base_url=base, headers=headers)
             assert answer(got) == answer(want), (base, headers)
     assert fast_path(on).answered == 2  # the second https and the forwarded-https one
-    assert "Strict-Transport-Security" in on.test_client().get(
-        f"{NEARBY}?{HERE}", base_url="https://localhost").headers
+    assert (
+        "Strict-Transport-Security"
+        in on.test_client().get(f"{NEARBY}?{HERE}", base_url="https://localhost").headers
+    )
 
 
 def test_the_switch_turns_the_fast_path_off(app, flask_only, monkeypatch, tmp_path):
@@ -319,8 +345,9 @@ def database_away(request, backend):
 def test_a_503_while_the_database_is_away_is_still_the_envelope(database_away):
     url, take_away = database_away
     on = make_app(url, READ_MODEL_MAX_STALENESS=0.3, READ_MODEL_SYNC_INTERVAL=0.05)
-    off = make_app(url, READ_MODEL_MAX_STALENESS=0.3, READ_MODEL_SYNC_INTERVAL=0.05,
-                   NEARBY_FAST_PATH=False)
+    off = make_app(
+        url, READ_MODEL_MAX_STALENESS=0.3, READ_MODEL_SYNC_INTERVAL=0.05, NEARBY_FAST_PATH=False
+    )
     client = on.test_client()
     assert client.post("/api/v1/requests", json=request_payload()).status_code == 201
     for app in (on, off):

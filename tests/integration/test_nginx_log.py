@@ -1,6 +1,7 @@
 """The shipped nginx log format (deploy/nginx/connect-logformat.conf) writes no manage token,
 no query string (a volunteer's position) and no Authorization or Referer header: a real nginx
 serves requests with them, and its access log is read back."""
+
 import json
 import shutil
 import signal
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from served import ROOT, free_port
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -36,11 +38,15 @@ def nginx(tmp_path):
                 location / {{ return 200 "ok"; }}
             }}
         }}""")
-    check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stderr
-    process = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [NGINX, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], stderr=subprocess.PIPE
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
@@ -55,19 +61,29 @@ def nginx(tmp_path):
 
 def test_nginx_logs_no_manage_token_position_or_credentials(nginx):
     base, log = nginx
-    secrets = {"Authorization": "Bearer s3cretBearerToken0123456789abcdefABCDEF",
-               "Referer": f"{base}/m/{TOKEN}"}
-    paths = [f"/m/{TOKEN}", f"/m/{TOKEN}/edit", f"/m/{TOKEN}/cancel?x=1",
-             "/api/v1/requests/nearby?lat=21.2731234&lon=106.1946789&radius_m=5000",
-             "/need-help"]
+    secrets = {
+        "Authorization": "Bearer s3cretBearerToken0123456789abcdefABCDEF",
+        "Referer": f"{base}/m/{TOKEN}",
+    }
+    paths = [
+        f"/m/{TOKEN}",
+        f"/m/{TOKEN}/edit",
+        f"/m/{TOKEN}/cancel?x=1",
+        "/api/v1/requests/nearby?lat=21.2731234&lon=106.1946789&radius_m=5000",
+        "/need-help",
+    ]
     for path in paths:
         assert requests.get(base + path, headers=secrets, timeout=5).status_code == 200
     time.sleep(0.2)
     text = log.read_text()
     records = [json.loads(line) for line in text.splitlines()]
     assert [r["path"] for r in records[-5:]] == [
-        "/m/[redacted]", "/m/[redacted]/edit", "/m/[redacted]/cancel",
-        "/api/v1/requests/nearby", "/need-help"]
+        "/m/[redacted]",
+        "/m/[redacted]/edit",
+        "/m/[redacted]/cancel",
+        "/api/v1/requests/nearby",
+        "/need-help",
+    ]
     for secret in (TOKEN, "21.2731234", "106.1946789", "s3cretBearerToken"):
         assert secret not in text
     assert all(len(r["request_id"]) == 32 for r in records)

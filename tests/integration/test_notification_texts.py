@@ -1,11 +1,17 @@
 """Every kind of notification has its words in both languages, from one renderer."""
+
 import pytest
 
 from connect.notifications import render
 from connect.notifications.models import NOTIFICATION_KINDS
 
-PAYLOAD = {"categories": ["food", "medicine"], "distance_m": 1200, "urgency": "urgent",
-           "household_size": 3, "description": "Cần gạo"}
+PAYLOAD = {
+    "categories": ["food", "medicine"],
+    "distance_m": 1200,
+    "urgency": "urgent",
+    "household_size": 3,
+    "description": "Cần gạo",
+}
 
 
 @pytest.mark.parametrize("kind", NOTIFICATION_KINDS)
@@ -28,6 +34,9 @@ def test_the_page_and_its_script_get_the_same_titles(app, client):
 def test_a_text_carries_only_what_the_payload_holds(app):
     """SMS and push will send this line: it is built from public payload fields only."""
     with app.test_request_context("/"):
-        line = render.text("new_request", {**PAYLOAD, "phone": "+84901234567",
-                                           "contact_name": "Nguyễn Văn A"}, locale="vi")
+        line = render.text(
+            "new_request",
+            {**PAYLOAD, "phone": "+84901234567", "contact_name": "Nguyễn Văn A"},
+            locale="vi",
+        )
     assert "+8490" not in line and "Nguyễn Văn A" not in line and "Cần gạo" not in line

@@ -6,13 +6,15 @@ pages back; POST /api/v1/notifications/read marks them read (bearer only: the co
 GETs). A held poll wakes at once for a notification committed by its own process and within
 about a second for one committed by another; a worker holds at most INBOX_MAX_WAITING polls.
 """
+
 import re
 import threading
 import time
 
 import pytest
-from conftest import BAC_GIANG, make_app, new_phone, request_payload
 from sqlalchemy import select
+
+from conftest import BAC_GIANG, make_app, new_phone, request_payload
 
 API = "/api/v1/notifications"
 PASSWORD = "mat-khau-1"
@@ -57,13 +59,15 @@ def page_session(app, phone):
     """A test client logged in through the login page (the cookie session pages use)."""
     browser = app.test_client()
     token = CSRF.search(browser.get("/login").get_data(as_text=True)).group(1)
-    response = browser.post("/login", data={"phone": phone, "password": PASSWORD, "next": "",
-                                            "csrf_token": token})
+    response = browser.post(
+        "/login", data={"phone": phone, "password": PASSWORD, "next": "", "csrf_token": token}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return browser
 
 
 # -- who may read ---------------------------------------------------------------------------
+
 
 def test_the_inbox_needs_an_account(client):
     for response in (client.get(API), client.post(f"{API}/read", json={})):
@@ -74,7 +78,8 @@ def test_the_inbox_needs_an_account(client):
 
 
 def test_pages_read_the_inbox_with_their_session_cookie_but_cannot_post_with_it(
-        app, client, create_volunteer, post_request):
+    app, client, create_volunteer, post_request
+):
     phone = new_phone()
     headers = create_volunteer(phone=phone)
     post_request()
@@ -88,8 +93,9 @@ def test_pages_read_the_inbox_with_their_session_cookie_but_cannot_post_with_it(
     assert inbox(client, headers)["unread"] == 1
 
 
-def test_each_user_sees_only_their_own_notifications(client, create_volunteer, create_user,
-                                                     post_request):
+def test_each_user_sees_only_their_own_notifications(
+    client, create_volunteer, create_user, post_request
+):
     first, second = create_volunteer(), create_volunteer(at=(21.30, 106.30), radius_m=1000)
     _, resident = create_user()
     posted_n(post_request, 3)
@@ -105,8 +111,10 @@ def test_each_user_sees_only_their_own_notifications(client, create_volunteer, c
 
 # -- paging and read marks -------------------------------------------------------------------
 
+
 def test_pages_forward_with_after_and_back_with_before_newest_last(
-        app, client, create_volunteer, post_request):
+    app, client, create_volunteer, post_request
+):
     app.config["PUSH_MAX_PER_HOUR"] = 100
     headers = create_volunteer()
     posted = posted_n(post_request, 7)
@@ -141,9 +149,19 @@ def test_marking_read_up_to_an_id(client, create_volunteer, post_request):
     assert everything.status_code == 200 and everything.get_json() == {"marked": 1, "unread": 0}
 
 
-@pytest.mark.parametrize("params", [
-    {"after": 1, "before": 5}, {"wait": 5}, {"limit": 0}, {"limit": 101}, {"after": -1},
-    {"after": "x"}, {"wait": 500, "after": 0}, {"before": 2**31}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"after": 1, "before": 5},
+        {"wait": 5},
+        {"limit": 0},
+        {"limit": 101},
+        {"after": -1},
+        {"after": "x"},
+        {"wait": 500, "after": 0},
+        {"before": 2**31},
+    ],
+)
 def test_bad_queries_answer_422(client, create_user, params):
     _, headers = create_user()
     response = client.get(API, headers=headers, query_string=params)
@@ -151,8 +169,9 @@ def test_bad_queries_answer_422(client, create_user, params):
     assert response.get_json()["error"]["code"] == "validation_error"
 
 
-@pytest.mark.parametrize("body", [{"up_to": -1}, {"up_to": "x"}, {"up_to": 2**31},
-                                  {"up_to": 1, "other": 2}, [1]])
+@pytest.mark.parametrize(
+    "body", [{"up_to": -1}, {"up_to": "x"}, {"up_to": 2**31}, {"up_to": 1, "other": 2}, [1]]
+)
 def test_bad_read_bodies_answer_422(client, create_user, body):
     _, headers = create_user()
     response = client.post(f"{API}/read", headers=headers, json=body)
@@ -162,25 +181,33 @@ def test_bad_read_bodies_answer_422(client, create_user, body):
 def test_a_read_body_that_is_not_json_is_refused_in_the_envelope(client, create_user):
     _, headers = create_user()
     assert client.post(f"{API}/read", headers=headers, data="up_to=1").status_code == 415
-    broken = client.post(f"{API}/read", headers={**headers, "Content-Type": "application/json"},
-                         data="{")
+    broken = client.post(
+        f"{API}/read", headers={**headers, "Content-Type": "application/json"}, data="{"
+    )
     assert broken.status_code == 400 and broken.get_json()["error"]["code"] == "invalid_json"
 
 
 # -- what an item shows ------------------------------------------------------------------------
 
-def test_items_follow_the_request_edited_taken_hidden(app, client, create_volunteer,
-                                                      post_request):
+
+def test_items_follow_the_request_edited_taken_hidden(app, client, create_volunteer, post_request):
     from connect.extensions import db
     from connect.requests.services import hide_request
 
     headers = create_volunteer()
     taken, edited, hidden = posted_n(post_request, 3)
     claimant = create_volunteer(at=(21.30, 106.30), radius_m=20_000)
-    assert client.post(f"/api/v1/requests/{taken['id']}/claim",
-                       headers=claimant).status_code == 200
-    assert client.patch(f"/api/v1/requests/{edited['id']}", json={"description": "Cần sữa"},
-                        headers={"X-Manage-Token": edited["manage_token"]}).status_code == 200
+    assert (
+        client.post(f"/api/v1/requests/{taken['id']}/claim", headers=claimant).status_code == 200
+    )
+    assert (
+        client.patch(
+            f"/api/v1/requests/{edited['id']}",
+            json={"description": "Cần sữa"},
+            headers={"X-Manage-Token": edited["manage_token"]},
+        ).status_code
+        == 200
+    )
     with app.app_context():
         hide_request(hidden["id"], None, "quảng cáo")
         db.session.commit()
@@ -193,14 +220,16 @@ def test_items_follow_the_request_edited_taken_hidden(app, client, create_volunt
     assert "description" not in shown[hidden["id"]]["payload"]
 
 
-def test_no_personal_data_in_any_notification(app, client, runner, create_volunteer,
-                                              post_request, clock):
+def test_no_personal_data_in_any_notification(
+    app, client, runner, create_volunteer, post_request, clock
+):
     """New needs, reminders, expiries: public fields only, whatever the kind."""
     volunteer = create_volunteer()
     secret = post_request(contact_name="Đỗ Thị Qwzx", address="Ngõ Qwzx 99")
     other = post_request(at=(BAC_GIANG[0] + 0.01, BAC_GIANG[1]))
-    assert client.post(f"/api/v1/requests/{secret['id']}/claim",
-                       headers=volunteer).status_code == 200
+    assert (
+        client.post(f"/api/v1/requests/{secret['id']}/claim", headers=volunteer).status_code == 200
+    )
     clock.advance(seconds=app.config["CLAIM_LEASE_SECONDS"] - 60)
     assert "reminders sent: 1" in runner.invoke(args=["connect", "expire"]).output
     clock.advance(seconds=120)
@@ -209,13 +238,23 @@ def test_no_personal_data_in_any_notification(app, client, runner, create_volunt
     kinds = [item["kind"] for item in response.get_json()["items"]]
     assert kinds == ["new_request", "new_request", "lease_reminder", "lease_expired"]
     body = response.get_data(as_text=True)
-    blurred = {value for item in response.get_json()["items"]
-               for value in item["payload"]["location"].values()}
-    assert blurred == {value for posted in (secret, other)
-                       for value in posted["location"].values()}
+    blurred = {
+        value
+        for item in response.get_json()["items"]
+        for value in item["payload"]["location"].values()
+    }
+    assert blurred == {
+        value for posted in (secret, other) for value in posted["location"].values()
+    }
     for posted in (secret, other):
-        for private in (posted["phone"], posted["phone"][3:], "0" + posted["phone"][3:],
-                        posted["contact_name"], posted["address"], "Qwzx"):
+        for private in (
+            posted["phone"],
+            posted["phone"][3:],
+            "0" + posted["phone"][3:],
+            posted["contact_name"],
+            posted["address"],
+            "Qwzx",
+        ):
             assert private not in body
         lat, lon = posted["exact_location"]["lat"], posted["exact_location"]["lon"]
         for value in map(float, re.findall(r"-?\d+\.\d{4,}", body)):
@@ -223,6 +262,7 @@ def test_no_personal_data_in_any_notification(app, client, runner, create_volunt
 
 
 # -- the live channel ----------------------------------------------------------------------------
+
 
 def _later(seconds, action):
     thread = threading.Timer(seconds, action)
@@ -252,7 +292,8 @@ def test_a_held_poll_answers_as_soon_as_a_need_is_pushed(app, client, create_vol
 
 
 def test_a_held_poll_sees_a_notification_committed_by_another_process(
-        app, client, create_volunteer, database_url):
+    app, client, create_volunteer, database_url
+):
     headers = create_volunteer()
     last = inbox(client, headers)["last_id"]
     other = make_app(database_url)  # another worker: its commits do not wake this one
@@ -274,8 +315,7 @@ def test_a_held_poll_sees_a_notification_committed_by_another_process(
 
 
 @pytest.mark.parametrize("app_overrides", [{"INBOX_WAIT_SECONDS": 1}], ids=["wait1s"])
-def test_a_held_poll_ends_empty_after_the_wait_and_longer_waits_are_cut(client,
-                                                                        create_volunteer):
+def test_a_held_poll_ends_empty_after_the_wait_and_longer_waits_are_cut(client, create_volunteer):
     headers = create_volunteer()
     started = time.monotonic()
     body = inbox(client, headers, after=0, wait=60)
@@ -283,10 +323,12 @@ def test_a_held_poll_ends_empty_after_the_wait_and_longer_waits_are_cut(client,
     assert 1.0 <= time.monotonic() - started < 2.5
 
 
-@pytest.mark.parametrize("app_overrides", [{"INBOX_MAX_WAITING": 1, "INBOX_WAIT_SECONDS": 3}],
-                         ids=["one-held"])
+@pytest.mark.parametrize(
+    "app_overrides", [{"INBOX_MAX_WAITING": 1, "INBOX_WAIT_SECONDS": 3}], ids=["one-held"]
+)
 def test_beyond_the_held_polls_a_worker_may_hold_the_answer_comes_at_once(
-        app, client, create_volunteer):
+    app, client, create_volunteer
+):
     headers = create_volunteer()
     first = {}
 
@@ -329,6 +371,7 @@ def test_a_held_poll_holds_no_database_connection(app, client, create_volunteer)
 
 # -- channels ------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["inbox,sms", "zalo", "", " , "])
 def test_unknown_or_no_notification_channels_stop_the_app_at_start(database_url, value):
     with pytest.raises(ValueError, match="NOTIFY_BACKENDS"):
@@ -343,13 +386,21 @@ def test_channels_are_configuration(database_url, caplog):
     assert app.config["NOTIFY_BACKENDS"] == ("log",)
     client = app.test_client()
     phone, password = new_phone(), PASSWORD
-    client.post("/api/v1/auth/register", json={"phone": phone, "password": password,
-                                               "name": "Lê Văn Hải"})
+    client.post(
+        "/api/v1/auth/register", json={"phone": phone, "password": password, "name": "Lê Văn Hải"}
+    )
     token = client.post("/api/v1/auth/token", json={"phone": phone, "password": password})
     headers = {"Authorization": f"Bearer {token.get_json()['token']}"}
-    client.put("/api/v1/volunteers/me", headers=headers, json={
-        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 5000,
-        "categories": ["food"], "on_duty": True})
+    client.put(
+        "/api/v1/volunteers/me",
+        headers=headers,
+        json={
+            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+            "radius_m": 5000,
+            "categories": ["food"],
+            "on_duty": True,
+        },
+    )
     with caplog.at_level("INFO", logger="connect.notify"):
         posted = client.post("/api/v1/requests", json=request_payload()).get_json()
     assert f"new_request request {posted['id']}" in caplog.text
@@ -392,8 +443,10 @@ def _a_user(app):
 
 # -- the volunteer's pages -----------------------------------------------------------------------
 
+
 def test_the_needs_page_shows_pushed_needs_with_a_claim_button_and_the_unread_count(
-        app, client, create_volunteer, post_request):
+    app, client, create_volunteer, post_request
+):
     phone = new_phone()
     create_volunteer(phone=phone)
     posted = post_request(description="Cần thuốc cho bà")
@@ -404,42 +457,60 @@ def test_the_needs_page_shows_pushed_needs_with_a_claim_button_and_the_unread_co
     assert "1 unread" in page and "data-inbox-muted hidden" in page
     token = CSRF.search(page).group(1)
     last_id = re.search(r'data-after="(\d+)"', page).group(1)
-    response = browser.post("/volunteer/inbox/read", data={
-        "csrf_token": token, "up_to": last_id, "back": "inbox"})
+    response = browser.post(
+        "/volunteer/inbox/read", data={"csrf_token": token, "up_to": last_id, "back": "inbox"}
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith(
-        "/volunteer/inbox")
+        "/volunteer/inbox"
+    )
     inbox_page = browser.get("/volunteer/inbox?lang=en").get_data(as_text=True)
     assert "Cần thuốc cho bà" in inbox_page and "data-inbox-unread hidden" in inbox_page
     # Without the CSRF token nothing is marked.
-    assert browser.post("/volunteer/inbox/read", data={"up_to": last_id}).status_code in (
-        302, 400)
+    assert browser.post("/volunteer/inbox/read", data={"up_to": last_id}).status_code in (302, 400)
 
 
 def test_the_inbox_page_says_muted_while_off_duty(app, client, create_volunteer):
     phone = new_phone()
     headers = create_volunteer(phone=phone)
-    client.put("/api/v1/volunteers/me", headers=headers, json={
-        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 5000,
-        "categories": ["food"], "on_duty": False})
+    client.put(
+        "/api/v1/volunteers/me",
+        headers=headers,
+        json={
+            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+            "radius_m": 5000,
+            "categories": ["food"],
+            "on_duty": False,
+        },
+    )
     page = page_session(app, phone).get("/volunteer/inbox?lang=en").get_data(as_text=True)
     assert re.search(r'class="inbox-muted" data-inbox-muted\s*>', page)
 
 
-def test_the_purge_empties_what_notifications_copied_of_a_request(app, client, runner,
-                                                                    create_volunteer,
-                                                                    post_request):
+def test_the_purge_empties_what_notifications_copied_of_a_request(
+    app, client, runner, create_volunteer, post_request
+):
     from connect.extensions import db
     from connect.notifications.models import Notification
 
     headers = create_volunteer()
     posted = post_request(description="Nhà ở ngõ 5, gọi 0912 000 111")
-    assert client.post(f"/api/v1/requests/{posted['id']}/cancel",
-                       headers={"X-Manage-Token": posted["manage_token"]}).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/requests/{posted['id']}/cancel",
+            headers={"X-Manage-Token": posted["manage_token"]},
+        ).status_code
+        == 200
+    )
     result = runner.invoke(args=["connect", "purge", "--older-than-days", "0"])
     assert result.exit_code == 0, result.output
     with app.app_context():
-        payloads = db.session.execute(select(Notification.payload).where(
-            Notification.request_id == posted["id"])).scalars().all()
+        payloads = (
+            db.session.execute(
+                select(Notification.payload).where(Notification.request_id == posted["id"])
+            )
+            .scalars()
+            .all()
+        )
     assert payloads == [{}]
     (item,) = items(client, headers)
     assert item["payload"] == {"description": ""}

@@ -2,19 +2,21 @@
 posts an offer, sees who asked and closes it; a resident finds offers near a place from the
 list and asks one ("Nhờ giúp"), landing on their request's manage page; "Báo xấu" on an offer.
 CSRF protection stays on: every POST carries the token read from a page."""
+
 import re
 from urllib.parse import urlsplit
 
 import pytest
 
 from conftest import BAC_GIANG, make_app, new_phone, request_payload
-
 from leak_check import Personal, find_leaks
 
 API = "/api/v1/offers"
 PASSWORD = "mat-khau-dai"
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"'
-                  r'|name="csrf_token" value="([^"]+)"')
+CSRF = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"'
+    r'|name="csrf_token" value="([^"]+)"'
+)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 STYLE_ATTR = re.compile(r"\sstyle=|\son[a-z]+=", re.I)
 
@@ -52,8 +54,9 @@ class Phone:
 
     def sign_up(self, name="Chị Hoa"):
         phone = new_phone()
-        response = self.post("/register", {"name": name, "phone": phone, "password": PASSWORD,
-                                            "next": ""})
+        response = self.post(
+            "/register", {"name": name, "phone": phone, "password": PASSWORD, "next": ""}
+        )
         assert response.status_code == 302, text(response)[:500]
         return phone
 
@@ -84,18 +87,37 @@ def app(database_url):
 
 
 def offer_form(**overrides):
-    form = {"kind": "shop", "title": "Rau sạch Qmvbz", "categories": ["food", "supplies"],
-            "description": "Rau muống, cải, mỗi sáng", "quantity": "10 kg",
-            "available_days": "3", "place": "", "lat": "21.2812345", "lon": "106.2034567",
-            "address": "Số 4 ngõ Qkrtw", "contact_name": "Chị Hoa Qxnpl", "phone": new_phone()}
+    form = {
+        "kind": "shop",
+        "title": "Rau sạch Qmvbz",
+        "categories": ["food", "supplies"],
+        "description": "Rau muống, cải, mỗi sáng",
+        "quantity": "10 kg",
+        "available_days": "3",
+        "place": "",
+        "lat": "21.2812345",
+        "lon": "106.2034567",
+        "address": "Số 4 ngõ Qkrtw",
+        "contact_name": "Chị Hoa Qxnpl",
+        "phone": new_phone(),
+    }
     form.update(overrides)
     return form
 
 
 def ask_form(**overrides):
-    form = {"categories": ["food"], "description": "Cần rau cho 3 người", "household_size": "3",
-            "urgency": "normal", "place": "", "lat": "21.2654321", "lon": "106.1812345",
-            "contact_name": "Bà Lan Qzvkt", "phone": new_phone(), "address": "Số 7 ngõ Qhfdg"}
+    form = {
+        "categories": ["food"],
+        "description": "Cần rau cho 3 người",
+        "household_size": "3",
+        "urgency": "normal",
+        "place": "",
+        "lat": "21.2654321",
+        "lon": "106.1812345",
+        "contact_name": "Bà Lan Qzvkt",
+        "phone": new_phone(),
+        "address": "Số 7 ngõ Qhfdg",
+    }
     form.update(overrides)
     return form
 
@@ -107,11 +129,13 @@ def post_offer_page(app, **overrides):
     assert helper.get("/volunteer/offers/new").status_code == 200
     form = offer_form(**overrides)
     response = helper.post("/volunteer/offers/new", form)
-    assert response.status_code == 302 and location(response) == "/volunteer/offers", \
-        text(response)[:1500]
+    assert response.status_code == 302 and location(response) == "/volunteer/offers", text(
+        response
+    )[:1500]
+    from sqlalchemy import func, select
+
     from connect.extensions import db
     from connect.offers.models import Offer
-    from sqlalchemy import func, select
 
     with app.app_context():
         offer_id = db.session.execute(select(func.max(Offer.id))).scalar_one()
@@ -120,13 +144,15 @@ def post_offer_page(app, **overrides):
 
 # -- the helper's pages --------------------------------------------------------------------
 
+
 def test_posting_an_offer_asks_for_login_first(app):
     phone = Phone(app)
     for path in ("/volunteer/offers", "/volunteer/offers/new"):
         response = phone.get(path)
         assert response.status_code == 302
         assert location(response) == "/login" and f"next={path}" in response.headers[
-            "Location"].replace("%2F", "/")
+            "Location"
+        ].replace("%2F", "/")
 
 
 def test_a_helper_posts_an_offer_from_the_page(app):
@@ -156,8 +182,10 @@ def test_the_new_offer_form_fills_in_the_account_and_keeps_answers_on_errors(app
     phone = helper.sign_up(name="Anh Qbcdf")
     page = text(helper.get("/volunteer/offers/new"))
     assert "Anh Qbcdf" in page and phone[3:6] in page.replace(" ", "")
-    response = helper.post("/volunteer/offers/new", offer_form(title="", categories=[],
-                                                               lat="", lon="", quantity="5 bao"))
+    response = helper.post(
+        "/volunteer/offers/new",
+        offer_form(title="", categories=[], lat="", lon="", quantity="5 bao"),
+    )
     assert response.status_code == 422
     body = text(response)
     assert "Write what you offer" in body and "Choose at least one kind of help" in body
@@ -193,6 +221,7 @@ def test_the_helper_closes_an_offer_and_no_one_else_can(app):
 
 # -- residents: offers near you and asking one --------------------------------------------
 
+
 def test_offers_near_a_place_nearest_first_with_nothing_private(app):
     _, first, form = post_offer_page(app)
     _, second, _ = post_offer_page(app, title="Đi chợ giúp Qwert", lat="21.2401", lon="106.1500")
@@ -203,11 +232,16 @@ def test_offers_near_a_place_nearest_first_with_nothing_private(app):
     assert response.status_code == 200
     body = text(response)
     assert body.index("Rau sạch Qmvbz") < body.index("Đi chợ giúp Qwert")
-    assert f'/offers/{first}/ask' in body and f'/offers/{first}/report' in body
+    assert f"/offers/{first}/ask" in body and f"/offers/{first}/report" in body
     assert "Within 10 km, nearest first." in body
-    person = Personal(first, form["contact_name"], form["phone"], form["address"],
-                      (float(form["lat"]), float(form["lon"])),
-                      {"name": "Qxnpl", "address": "Qkrtw"})
+    person = Personal(
+        first,
+        form["contact_name"],
+        form["phone"],
+        form["address"],
+        (float(form["lat"]), float(form["lon"])),
+        {"name": "Qxnpl", "address": "Qkrtw"},
+    )
     assert not find_leaks(body, [person])
     assert_clean_page(response)
     # Without a place: around the town centre, and the page says how to narrow it.
@@ -253,8 +287,9 @@ def test_ask_form_errors_are_per_field(app):
     _, offer_id, _ = post_offer_page(app)
     resident = Phone(app)
     resident.get(f"/offers/{offer_id}/ask")
-    response = resident.post(f"/offers/{offer_id}/ask", ask_form(household_size="0",
-                                                                 phone="123", lat="", lon=""))
+    response = resident.post(
+        f"/offers/{offer_id}/ask", ask_form(household_size="0", phone="123", lat="", lon="")
+    )
     assert response.status_code == 422
     body = text(response)
     assert "from 1 to 50" in body and "does not look right" in body and "Show us where" in body
@@ -274,6 +309,7 @@ def test_closed_own_and_unknown_offers_answer_in_words(app):
 
 # -- Báo xấu ---------------------------------------------------------------------------------
 
+
 def test_reports_from_the_page_hide_the_offer(app):
     helper, offer_id, _ = post_offer_page(app)
     anonymous = Phone(app)
@@ -287,8 +323,9 @@ def test_reports_from_the_page_hide_the_offer(app):
         page = reporter.get(f"/offers/{offer_id}/report?next=/offers")
         assert page.status_code == 200 and "Rau sạch Qmvbz" in text(page)
         assert_clean_page(page)
-        response = reporter.post(f"/offers/{offer_id}/report",
-                                 {"reason": "scam", "comment": "", "next": "/offers"})
+        response = reporter.post(
+            f"/offers/{offer_id}/report", {"reason": "scam", "comment": "", "next": "/offers"}
+        )
         assert response.status_code == 302 and location(response) == "/offers"
     assert "Rau sạch Qmvbz" not in text(anonymous.get("/offers"))
     assert anonymous.get(f"/offers/{offer_id}/ask").status_code == 404
@@ -296,6 +333,7 @@ def test_reports_from_the_page_hide_the_offer(app):
 
 
 # -- where the pages are linked from ----------------------------------------------------------
+
 
 def test_home_need_help_and_the_map_lead_to_offers(app):
     phone = Phone(app)

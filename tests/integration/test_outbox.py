@@ -3,12 +3,11 @@
 Workers here are real processes on the test's database (tests/support/processes.py); the app
 under test has OUTBOX_INLINE off, so nothing runs until a worker takes it.
 """
+
 import threading
 
 import psycopg
 import pytest
-from conftest import BAC_GIANG, make_app, new_phone, request_payload
-from processes import Command, wait_for
 from sqlalchemy import func, select
 
 from connect.extensions import db
@@ -19,11 +18,15 @@ from connect.outbox import worker
 from connect.outbox.models import DONE, FAILED, PENDING, OutboxEvent
 from connect.outbox.queue import HANDLERS, enqueue, handles
 
+from conftest import BAC_GIANG, make_app, new_phone, request_payload
+from processes import Command, wait_for
+
 
 @pytest.fixture
 def app(database_url):
-    app = make_app(database_url, OUTBOX_INLINE=False, OUTBOX_BACKOFF_SECONDS=1,
-                   OUTBOX_MAX_ATTEMPTS=3)
+    app = make_app(
+        database_url, OUTBOX_INLINE=False, OUTBOX_BACKOFF_SECONDS=1, OUTBOX_MAX_ATTEMPTS=3
+    )
     yield app
     with app.app_context():
         db.session.remove()
@@ -68,8 +71,7 @@ def worker_once(database_url, tmp_path, name="worker"):
     return command.log()
 
 
-def test_a_post_writes_one_event_and_tells_no_one_in_the_request(app, client,
-                                                                  create_volunteer):
+def test_a_post_writes_one_event_and_tells_no_one_in_the_request(app, client, create_volunteer):
     create_volunteer(at=BAC_GIANG)
     response = client.post("/api/v1/requests", json=request_payload())
     assert response.status_code == 201
@@ -81,8 +83,9 @@ def test_a_post_writes_one_event_and_tells_no_one_in_the_request(app, client,
     assert notifications(app) == []  # the nearest volunteers are found by the worker
 
 
-def test_the_worker_process_delivers_what_the_request_left(app, client, create_volunteer,
-                                                          database_url, tmp_path):
+def test_the_worker_process_delivers_what_the_request_left(
+    app, client, create_volunteer, database_url, tmp_path
+):
     create_volunteer(at=BAC_GIANG)
     request_id = client.post("/api/v1/requests", json=request_payload()).get_json()["id"]
 
@@ -112,8 +115,7 @@ def batch(app):
         return worker.run_batch()
 
 
-def test_a_failing_handler_is_retried_with_backoff_then_marked_failed(app, scratch_topics,
-                                                                    clock):
+def test_a_failing_handler_is_retried_with_backoff_then_marked_failed(app, scratch_topics, clock):
     calls = []
 
     def flaky(payload):
@@ -148,13 +150,20 @@ def test_a_failing_handler_is_retried_with_backoff_then_marked_failed(app, scrat
     assert calls == [1, 1, 1]
 
 
-def test_a_failed_handler_keeps_nothing_it_wrote_and_the_batch_goes_on(app, scratch_topics,
-                                                                      create_user):
+def test_a_failed_handler_keeps_nothing_it_wrote_and_the_batch_goes_on(
+    app, scratch_topics, create_user
+):
     user, _ = create_user()
 
     def write_then_fail(payload):
-        db.session.add(Notification(user_id=payload["user_id"], kind="assigned",
-                                    payload={}, created_at=worker.clock.now()))
+        db.session.add(
+            Notification(
+                user_id=payload["user_id"],
+                kind="assigned",
+                payload={},
+                created_at=worker.clock.now(),
+            )
+        )
         db.session.flush()
         raise ValueError("half done")
 
@@ -170,9 +179,16 @@ def test_a_failed_handler_keeps_nothing_it_wrote_and_the_batch_goes_on(app, scra
 
 def test_an_event_for_a_topic_no_one_handles_fails_for_good(app):
     with app.app_context():
-        db.session.add(OutboxEvent(topic="from-a-newer-release", payload={}, state=PENDING,
-                                   attempts=2, created_at=worker.clock.now(),
-                                   available_at=worker.clock.now()))
+        db.session.add(
+            OutboxEvent(
+                topic="from-a-newer-release",
+                payload={},
+                state=PENDING,
+                attempts=2,
+                created_at=worker.clock.now(),
+                available_at=worker.clock.now(),
+            )
+        )
         db.session.commit()
     assert len(batch(app).failed) == 1
     (event,) = events(app)
@@ -192,19 +208,25 @@ def test_every_notification_goes_through_the_outbox(app, client, create_user):
 
 
 @pytest.mark.parametrize("backend", ["postgis"])
-def test_two_workers_take_every_event_exactly_once(app, create_user, database_url,
-                                                   tmp_path):
+def test_two_workers_take_every_event_exactly_once(app, create_user, database_url, tmp_path):
     """FOR UPDATE SKIP LOCKED: two worker processes share 300 events, none twice."""
     user, _ = create_user()
     with app.app_context():
         for n in range(300):
             notify(user["id"], "assigned", payload={"n": n})
         db.session.commit()
-    workers = [Command(["worker"], database_url, tmp_path / f"w{i}.log",
-                       OUTBOX_BATCH_SIZE=5, OUTBOX_POLL_SECONDS=0.05) for i in range(2)]
+    workers = [
+        Command(
+            ["worker"],
+            database_url,
+            tmp_path / f"w{i}.log",
+            OUTBOX_BATCH_SIZE=5,
+            OUTBOX_POLL_SECONDS=0.05,
+        )
+        for i in range(2)
+    ]
     try:
-        wait_for(lambda: len(events(app, state=DONE)) == 300, timeout=60,
-                 what="300 events done")
+        wait_for(lambda: len(events(app, state=DONE)) == 300, timeout=60, what="300 events done")
     finally:
         codes = [command.terminate() for command in workers]
     assert codes == [0, 0], [command.log() for command in workers]
@@ -215,8 +237,9 @@ def test_two_workers_take_every_event_exactly_once(app, create_user, database_ur
 
 
 @pytest.mark.parametrize("backend", ["postgis"])
-def test_a_killed_worker_loses_nothing_and_repeats_nothing(app, create_user, database_url,
-                                                           tmp_path):
+def test_a_killed_worker_loses_nothing_and_repeats_nothing(
+    app, create_user, database_url, tmp_path
+):
     """Killed mid-batch (its insert blocked by a row lock we hold), the worker committed
     nothing; a new worker delivers every event once."""
     user, _ = create_user()
@@ -242,15 +265,20 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(app, create_user, dat
 
 def _waiting_on_lock(dsn):
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                            "'Lock' AND query ILIKE '%notifications%'").fetchone()[0] > 0
+        return (
+            conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                "'Lock' AND query ILIKE '%notifications%'"
+            ).fetchone()[0]
+            > 0
+        )
 
 
-def test_a_stopped_worker_finishes_its_batch_and_exits_cleanly(app, database_url, tmp_path,
-                                                              create_user):
+def test_a_stopped_worker_finishes_its_batch_and_exits_cleanly(
+    app, database_url, tmp_path, create_user
+):
     user, _ = create_user()
-    command = Command(["worker"], database_url, tmp_path / "worker.log",
-                      OUTBOX_POLL_SECONDS=0.05)
+    command = Command(["worker"], database_url, tmp_path / "worker.log", OUTBOX_POLL_SECONDS=0.05)
     with app.app_context():
         notify(user["id"], "assigned", payload={})
         db.session.commit()
@@ -264,8 +292,13 @@ def test_inline_mode_runs_the_events_right_after_the_commit(database_url, create
     inline = make_app(database_url, OUTBOX_INLINE=True)
     client = inline.test_client()
     phone = new_phone()
-    assert client.post("/api/v1/auth/register", json={
-        "phone": phone, "password": "mat-khau-1", "name": "Trần Bình"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/register",
+            json={"phone": phone, "password": "mat-khau-1", "name": "Trần Bình"},
+        ).status_code
+        == 201
+    )
     response = client.post("/api/v1/requests", json=request_payload())
     assert response.status_code == 201
     assert [(e.topic, e.state) for e in events(inline)] == [("push-request", DONE)]

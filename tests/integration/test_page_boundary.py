@@ -1,11 +1,13 @@
 """The page boundary: a page action that fails keeps nothing it wrote, however it answers."""
+
 import pytest
-from conftest import make_app, new_phone
 from flask import Blueprint, flash, redirect
 from sqlalchemy import select
 
 from connect.errors import Conflict
 from connect.web.boundary import when_refused
+
+from conftest import make_app, new_phone
 
 PAGES = Blueprint("boundary_test", __name__, url_prefix="/boundary-test")
 

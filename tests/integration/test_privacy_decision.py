@@ -1,10 +1,12 @@
 """The one privacy decision (connect.requests.privacy.view_for) as a table: who looks, at a
 request in which state, gets which view, and whether the reveal is logged."""
+
 from datetime import timedelta
 
 import pytest
-from conftest import BAC_GIANG, request_payload
 from sqlalchemy import select
+
+from conftest import BAC_GIANG, request_payload
 
 # One row per viewer, one column per request state. A cell is the view the viewer gets:
 # "public", "private" (nothing logged), or "logged" (private, and a reveal is written with
@@ -47,8 +49,11 @@ def me(client, headers):
 @pytest.fixture
 def people(client, create_user, create_staff):
     """({viewer kind: (user id or None, manage token or None)}, {kind: API headers})."""
-    headers = {"coordinator": create_staff(), "other_coordinator": create_staff(areas=("24-220",)),
-               "admin": create_staff(role="admin")}
+    headers = {
+        "coordinator": create_staff(),
+        "other_coordinator": create_staff(areas=("24-220",)),
+        "admin": create_staff(role="admin"),
+    }
     for kind in ("bystander", "claimant", "offerer", "requester_account"):
         headers[kind] = create_user()[1]
     found = {kind: (me(client, kind_headers), None) for kind, kind_headers in headers.items()}
@@ -61,8 +66,13 @@ def set_state(help_request, state, claimant_id, now):
     help_request.status = {"lapsed": "claimed", "purged": "cancelled"}.get(state, state)
     held = state in ("claimed", "lapsed", "helped")
     help_request.claimed_by_id = claimant_id if held else None
-    help_request.lease_expires_at = (now + timedelta(hours=1) if state == "claimed"
-                                     else now - timedelta(minutes=1) if held else None)
+    help_request.lease_expires_at = (
+        now + timedelta(hours=1)
+        if state == "claimed"
+        else now - timedelta(minutes=1)
+        if held
+        else None
+    )
     help_request.purged_at = now if state == "purged" else None
 
 
@@ -75,8 +85,11 @@ def test_who_sees_what_of_a_request_and_what_is_logged(app, client, people, chan
     from connect.requests.privacy import PRIVATE, PUBLIC, Viewer, view_for
 
     found, headers = people
-    posted = client.post("/api/v1/requests", headers=headers["requester_account"],
-                         json=request_payload(at=BAC_GIANG)).get_json()
+    posted = client.post(
+        "/api/v1/requests",
+        headers=headers["requester_account"],
+        json=request_payload(at=BAC_GIANG),
+    ).get_json()
     found["requester_link"] = (None, posted["manage_token"])
     expected, seen = table(REQUEST_TABLE), {}
     with app.app_context():
@@ -87,8 +100,14 @@ def test_who_sees_what_of_a_request_and_what_is_logged(app, client, people, chan
             viewer = Viewer(db.session.get(User, user_id) if user_id else None, token, channel)
             view = view_for(help_request, viewer)
             assert view in (PUBLIC, PRIVATE)
-            logged = [tuple(row) for row in db.session.execute(select(
-                ContactReveal.viewer_id, ContactReveal.viewer_role, ContactReveal.channel))]
+            logged = [
+                tuple(row)
+                for row in db.session.execute(
+                    select(
+                        ContactReveal.viewer_id, ContactReveal.viewer_role, ContactReveal.channel
+                    )
+                )
+            ]
             if logged:
                 assert logged == [(user_id, ROLES[kind], channel)]
             seen[kind, state] = "public" if view == PUBLIC else "logged" if logged else "private"
@@ -105,9 +124,16 @@ def test_who_sees_what_of_an_offer_and_nothing_is_logged(app, client, people):
     from connect.requests.privacy import PUBLIC, Viewer, view_for
 
     found, headers = people
-    offer = client.post("/api/v1/offers", headers=headers["offerer"], json={
-        "title": "Rau sạch", "description": "Rau muống mỗi sáng", "categories": ["food"],
-        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}}).get_json()
+    offer = client.post(
+        "/api/v1/offers",
+        headers=headers["offerer"],
+        json={
+            "title": "Rau sạch",
+            "description": "Rau muống mỗi sáng",
+            "categories": ["food"],
+            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+        },
+    ).get_json()
     expected, seen = table(OFFER_TABLE), {}
     with app.app_context():
         for kind, column in expected:

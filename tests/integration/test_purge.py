@@ -5,8 +5,9 @@ Time is moved by replacing ``connect.clock.now``, as in test_expiry.py.
 """
 
 import pytest
-from conftest import BAC_GIANG, ensure_demo_areas, make_app, new_phone, request_payload
 from sqlalchemy import select
+
+from conftest import BAC_GIANG, ensure_demo_areas, make_app, new_phone, request_payload
 
 API = "/api/v1/requests"
 TYPED_REASON = "Đã có người nhà mang gạo tới, gọi 0912 345 678"
@@ -36,15 +37,28 @@ def rows(app):
 
     with app.app_context():
         try:
-            return {r.id: {
-                "status": r.status, "categories": r.categories, "urgency": r.urgency,
-                "household_size": r.household_size, "created_at": r.created_at,
-                "closed_at": r.closed_at, "expires_at": r.expires_at, "source": r.source,
-                "contact_name": r.contact_name, "phone": r.phone, "address": r.address,
-                "description": r.description, "location": latlon(r.location),
-                "public_location": latlon(r.public_location), "purged_at": r.purged_at,
-                "claimed_by_id": r.claimed_by_id, "requester_id": r.requester_id,
-            } for r in db.session.execute(select(HelpRequest)).scalars()}
+            return {
+                r.id: {
+                    "status": r.status,
+                    "categories": r.categories,
+                    "urgency": r.urgency,
+                    "household_size": r.household_size,
+                    "created_at": r.created_at,
+                    "closed_at": r.closed_at,
+                    "expires_at": r.expires_at,
+                    "source": r.source,
+                    "contact_name": r.contact_name,
+                    "phone": r.phone,
+                    "address": r.address,
+                    "description": r.description,
+                    "location": latlon(r.location),
+                    "public_location": latlon(r.public_location),
+                    "purged_at": r.purged_at,
+                    "claimed_by_id": r.claimed_by_id,
+                    "requester_id": r.requester_id,
+                }
+                for r in db.session.execute(select(HelpRequest)).scalars()
+            }
         finally:
             db.session.remove()
 
@@ -58,19 +72,42 @@ def history(app):
     with app.app_context():
         try:
             return {
-                "events": [(e.request_id, e.from_status, e.to_status, e.actor_id,
-                            e.actor_kind, e.assist_id, e.created_at)
-                           for e in db.session.execute(
-                               select(RequestEvent).order_by(RequestEvent.id)).scalars()],
-                "assists": db.session.execute(select(
-                    Assist.id, Assist.request_id, Assist.volunteer_id, Assist.outcome,
-                    Assist.claimed_at, Assist.helped_at, Assist.confirmed_at,
-                    Assist.closed_at).order_by(Assist.id)).all(),
-                "areas": sorted(db.session.execute(
-                    select(RequestArea.request_id, RequestArea.area_id)).all()),
-                "reveals": db.session.execute(select(
-                    ContactReveal.request_id, ContactReveal.viewer_id,
-                    ContactReveal.viewer_role).order_by(ContactReveal.id)).all(),
+                "events": [
+                    (
+                        e.request_id,
+                        e.from_status,
+                        e.to_status,
+                        e.actor_id,
+                        e.actor_kind,
+                        e.assist_id,
+                        e.created_at,
+                    )
+                    for e in db.session.execute(
+                        select(RequestEvent).order_by(RequestEvent.id)
+                    ).scalars()
+                ],
+                "assists": db.session.execute(
+                    select(
+                        Assist.id,
+                        Assist.request_id,
+                        Assist.volunteer_id,
+                        Assist.outcome,
+                        Assist.claimed_at,
+                        Assist.helped_at,
+                        Assist.confirmed_at,
+                        Assist.closed_at,
+                    ).order_by(Assist.id)
+                ).all(),
+                "areas": sorted(
+                    db.session.execute(select(RequestArea.request_id, RequestArea.area_id)).all()
+                ),
+                "reveals": db.session.execute(
+                    select(
+                        ContactReveal.request_id,
+                        ContactReveal.viewer_id,
+                        ContactReveal.viewer_role,
+                    ).order_by(ContactReveal.id)
+                ).all(),
             }
         finally:
             db.session.remove()
@@ -85,7 +122,8 @@ def reasons(app, request_id):
             return db.session.execute(
                 select(RequestEvent.actor_kind, RequestEvent.to_status, RequestEvent.reason)
                 .where(RequestEvent.request_id == request_id)
-                .order_by(RequestEvent.id)).all()
+                .order_by(RequestEvent.id)
+            ).all()
         finally:
             db.session.remove()
 
@@ -95,8 +133,15 @@ def report(app, request_id, reporter_id, comment):
     from connect.safety.models import Report
 
     with app.app_context():
-        db.session.add(Report(subject_type="request", subject_id=request_id,
-                              reporter_id=reporter_id, reason="scam", comment=comment))
+        db.session.add(
+            Report(
+                subject_type="request",
+                subject_id=request_id,
+                reporter_id=reporter_id,
+                reason="scam",
+                comment=comment,
+            )
+        )
         db.session.commit()
         db.session.remove()
 
@@ -147,14 +192,21 @@ def scenario(app, client, clock, volunteer):
     after it was posted); then some open, claimed or closed now. Returns {name: body}."""
     ensure_demo_areas(app)
     volunteer_id, v = volunteer
-    r = {name: post(client, at=BAC_GIANG) for name in ("helped", "confirmed", "cancelled",
-                                                         "expired", "hidden")}
+    r = {
+        name: post(client, at=BAC_GIANG)
+        for name in ("helped", "confirmed", "cancelled", "expired", "hidden")
+    }
     for name in ("helped", "confirmed"):
         ok(client.post(f"{API}/{r[name]['id']}/claim", headers=v))
         ok(client.post(f"{API}/{r[name]['id']}/helped", headers=v))
     ok(client.post(f"{API}/{r['confirmed']['id']}/confirm", headers=manage(r["confirmed"])))
-    ok(client.post(f"{API}/{r['cancelled']['id']}/cancel", headers=manage(r["cancelled"]),
-                   json={"reason": TYPED_REASON}))
+    ok(
+        client.post(
+            f"{API}/{r['cancelled']['id']}/cancel",
+            headers=manage(r["cancelled"]),
+            json={"reason": TYPED_REASON},
+        )
+    )
     hide(app, r["hidden"]["id"])
     report(app, r["hidden"]["id"], volunteer_id, REPORT_COMMENT)
     clock.advance(days=34)
@@ -162,8 +214,12 @@ def scenario(app, client, clock, volunteer):
     r["claimed"] = post(client)
     ok(client.post(f"{API}/{r['claimed']['id']}/claim", headers=v))
     r["recently_cancelled"] = post(client)
-    ok(client.post(f"{API}/{r['recently_cancelled']['id']}/cancel",
-                   headers=manage(r["recently_cancelled"])))
+    ok(
+        client.post(
+            f"{API}/{r['recently_cancelled']['id']}/cancel",
+            headers=manage(r["recently_cancelled"]),
+        )
+    )
     report(app, r["open"]["id"], volunteer_id, "Không phải nhu cầu thật")
     return r
 
@@ -180,8 +236,10 @@ def purge(runner, *args):
 
 # -- what is purged -------------------------------------------------------------------------
 
+
 def test_purge_anonymises_closed_requests_and_statistics_stay_the_same(
-        app, client, runner, scenario):
+    app, client, runner, scenario
+):
     assert "requests expired: 1" in runner.invoke(args=["connect", "expire"]).output
     before_rows, before_history = rows(app), history(app)
     before_stats = stats(app, client)
@@ -199,8 +257,12 @@ def test_purge_anonymises_closed_requests_and_statistics_stay_the_same(
         kept = {k: v for k, v in row.items() if k not in PERSONAL}
         assert kept == {k: v for k, v in before.items() if k not in PERSONAL}
         if request_id in purged_ids:
-            assert (row["contact_name"], row["phone"], row["address"], row["description"]) \
-                == ("", "", None, "")
+            assert (row["contact_name"], row["phone"], row["address"], row["description"]) == (
+                "",
+                "",
+                None,
+                "",
+            )
             assert row["location"] == before["public_location"] == row["public_location"]
             assert row["purged_at"] is not None
         else:
@@ -209,8 +271,10 @@ def test_purge_anonymises_closed_requests_and_statistics_stay_the_same(
     cancelled = reasons(app, scenario["cancelled"]["id"])
     assert [reason for _, _, reason in cancelled] == [None, None]
     assert ("system", "expired", "no activity") in reasons(app, scenario["expired"]["id"])
-    assert report_comments(app) == {scenario["hidden"]["id"]: None,
-                                    scenario["open"]["id"]: "Không phải nhu cầu thật"}
+    assert report_comments(app) == {
+        scenario["hidden"]["id"]: None,
+        scenario["open"]["id"]: "Không phải nhu cầu thật",
+    }
 
 
 def test_purge_is_idempotent_and_cron_ready(app, client, runner, scenario):
@@ -282,8 +346,10 @@ def test_requests_that_expired_unnoticed_are_expired_then_purged(app, client, ru
 
 # -- purged requests still work -------------------------------------------------------------
 
-def test_purged_requests_do_not_break_pages_or_the_api(app, client, runner, scenario,
-                                                       create_staff):
+
+def test_purged_requests_do_not_break_pages_or_the_api(
+    app, client, runner, scenario, create_staff
+):
     purge(runner)
     admin = create_staff(role="admin")
     for name in OLD:
@@ -305,8 +371,10 @@ def test_purged_requests_do_not_break_pages_or_the_api(app, client, runner, scen
         assert "data-purged" in body and posted["phone"] not in body
         assert posted["contact_name"] not in body
         assert client.get(f"/m/{posted['manage_token']}/edit").status_code == 302
-        assert client.patch(url, headers=manage(posted),
-                            json={"household_size": 2}).status_code == 409
+        assert (
+            client.patch(url, headers=manage(posted), json={"household_size": 2}).status_code
+            == 409
+        )
     # Viewing a purged request reveals nothing, so nothing is logged.
     reveals_before = history(app)["reveals"]
     ok(client.get(f"{API}/{scenario['hidden']['id']}", headers=admin))
@@ -315,8 +383,11 @@ def test_purged_requests_do_not_break_pages_or_the_api(app, client, runner, scen
     ok(client.get(f"{API}/map", query_string={"bbox": "106.1,21.2,106.3,21.4"}))
     assert client.get("/").status_code == 200
     # A helped request may still be confirmed after its personal data went.
-    confirmed = ok(client.post(f"{API}/{scenario['helped']['id']}/confirm",
-                               headers=manage(scenario["helped"])))
+    confirmed = ok(
+        client.post(
+            f"{API}/{scenario['helped']['id']}/confirm", headers=manage(scenario["helped"])
+        )
+    )
     assert confirmed["status"] == "confirmed"
 
 

@@ -1,9 +1,11 @@
 """Push matching: who is told of a posted (or reopened) request, in which order, how often."""
+
 import pytest
-from conftest import BAC_GIANG, make_app, new_phone, request_payload
 from sqlalchemy import event, select
 
 from connect.geo import haversine_m
+
+from conftest import BAC_GIANG, make_app, new_phone, request_payload
 
 NORTH_M = 1 / 111_195  # degrees of latitude per metre
 
@@ -49,10 +51,15 @@ def told(app, request_id, kind="new_request"):
     from connect.notifications.models import Notification
 
     with app.app_context():
-        return db.session.execute(
-            select(Notification.user_id).where(Notification.request_id == request_id,
-                                               Notification.kind == kind)
-            .order_by(Notification.id)).scalars().all()
+        return (
+            db.session.execute(
+                select(Notification.user_id)
+                .where(Notification.request_id == request_id, Notification.kind == kind)
+                .order_by(Notification.id)
+            )
+            .scalars()
+            .all()
+        )
 
 
 def inbox(client, headers, **params):
@@ -69,8 +76,10 @@ def action(client, request_id, name, headers):
 
 # -- who is told ----------------------------------------------------------------------------
 
+
 def test_a_posted_request_reaches_on_duty_volunteers_in_range_who_bring_one_of_its_needs(
-        client, volunteer, create_user, post_request):
+    client, volunteer, create_user, post_request
+):
     near, _ = volunteer(at=north(1000), radius_m=2000)
     edge, _ = volunteer(at=north(2990), radius_m=3000)  # 2,990 m within 3,000 m
     wide, _ = volunteer(at=north(30_000), radius_m=40_000)  # far off, but goes far
@@ -78,9 +87,16 @@ def test_a_posted_request_reaches_on_duty_volunteers_in_range_who_bring_one_of_i
     out_of_range, _ = volunteer(at=north(3200), radius_m=3000)
     other_kinds, _ = volunteer(at=north(500), categories=("medicine", "supplies"))
     off_duty, off_headers = volunteer(at=north(500))
-    response = client.put("/api/v1/volunteers/me", headers=off_headers, json={
-        "location": {"lat": north(500)[0], "lon": BAC_GIANG[1]}, "radius_m": 5000,
-        "categories": ["food"], "on_duty": False})
+    response = client.put(
+        "/api/v1/volunteers/me",
+        headers=off_headers,
+        json={
+            "location": {"lat": north(500)[0], "lon": BAC_GIANG[1]},
+            "radius_m": 5000,
+            "categories": ["food"],
+            "on_duty": False,
+        },
+    )
     assert response.status_code == 200
     _, resident = create_user()  # no volunteer profile
 
@@ -96,8 +112,7 @@ def test_the_requester_is_never_told_of_their_own_request(client, volunteer):
     by_phone_phone = new_phone()
     by_phone, _ = volunteer(phone=by_phone_phone)
     other, _ = volunteer()
-    response = client.post("/api/v1/requests", headers=account_headers,
-                           json=request_payload())
+    response = client.post("/api/v1/requests", headers=account_headers, json=request_payload())
     assert response.status_code == 201
     assert set(told(client.application, response.get_json()["id"])) == {other, by_phone}
     # Posted without an account, from the phone of a volunteer's account.
@@ -125,11 +140,15 @@ def test_only_volunteers_with_a_free_claim_are_told(client, volunteer, post_requ
 
 @pytest.mark.parametrize("app_overrides", [{"PUSH_TOP_K": 3}], ids=["top3"])
 def test_the_k_closest_are_told_closest_first_with_their_rounded_distance(
-        client, volunteer, post_request):
+    client, volunteer, post_request
+):
     far_to_near = [volunteer(at=north(metres))[0] for metres in (4000, 2960, 1049, 1550, 120)]
     posted = post_request(at=BAC_GIANG)
-    assert told(client.application, posted["id"]) == [far_to_near[4], far_to_near[2],
-                                                      far_to_near[3]]
+    assert told(client.application, posted["id"]) == [
+        far_to_near[4],
+        far_to_near[2],
+        far_to_near[3],
+    ]
 
 
 def test_a_notification_carries_public_fields_only(client, volunteer, post_request):
@@ -139,20 +158,33 @@ def test_a_notification_carries_public_fields_only(client, volunteer, post_reque
     assert item["kind"] == "new_request" and item["request_id"] == posted["id"]
     assert item["request_open"] and not item["read"]
     payload = item["payload"]
-    assert set(payload) == {"categories", "urgency", "household_size", "description",
-                            "location", "distance_m", "created_at"}
+    assert set(payload) == {
+        "categories",
+        "urgency",
+        "household_size",
+        "description",
+        "location",
+        "distance_m",
+        "created_at",
+    }
     assert payload["location"] == posted["location"]  # the blurred point
     assert payload["distance_m"] == 1000 and payload["urgency"] == "urgent"
     assert payload["categories"] == ["food", "medicine"]
     assert haversine_m(*BAC_GIANG, payload["location"]["lat"], payload["location"]["lon"]) > 150
     body = client.get("/api/v1/notifications", headers=headers).get_data(as_text=True)
-    for secret in (posted["phone"], posted["phone"][3:], posted["contact_name"],
-                   posted["address"], "exact_location"):
+    for secret in (
+        posted["phone"],
+        posted["phone"][3:],
+        posted["contact_name"],
+        posted["address"],
+        "exact_location",
+    ):
         assert secret not in body
 
 
 def test_ties_go_to_whoever_was_told_less_in_the_last_hour_then_the_lower_id(
-        app, client, volunteer, post_request):
+    app, client, volunteer, post_request
+):
     busy, _ = volunteer(at=north(300))
     calm, _ = volunteer(at=north(300))
     app.config["PUSH_TOP_K"] = 1
@@ -165,7 +197,8 @@ def test_ties_go_to_whoever_was_told_less_in_the_last_hour_then_the_lower_id(
 
 @pytest.mark.parametrize("app_overrides", [{"PUSH_MAX_PER_HOUR": 2}], ids=["2-per-hour"])
 def test_no_volunteer_is_told_more_than_n_times_an_hour(
-        app, client, volunteer, post_request, clock):
+    app, client, volunteer, post_request, clock
+):
     volunteer_id, headers = volunteer()
     posted = [post_request(at=north(100 * i)) for i in range(3)]
     assert [volunteer_id in told(app, p["id"]) for p in posted] == [True, True, False]
@@ -176,11 +209,14 @@ def test_no_volunteer_is_told_more_than_n_times_an_hour(
     assert len(inbox(client, headers)["items"]) == 3
 
 
-def test_going_off_duty_mutes_pushes_and_on_duty_brings_them_back(
-        client, volunteer, post_request):
+def test_going_off_duty_mutes_pushes_and_on_duty_brings_them_back(client, volunteer, post_request):
     volunteer_id, headers = volunteer()
-    profile = {"location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 5000,
-               "categories": ["food"], "on_duty": False}
+    profile = {
+        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+        "radius_m": 5000,
+        "categories": ["food"],
+        "on_duty": False,
+    }
     assert client.put("/api/v1/volunteers/me", headers=headers, json=profile).status_code == 200
     assert volunteer_id not in told(client.application, post_request()["id"])
     assert inbox(client, headers)["muted"] is True
@@ -192,9 +228,11 @@ def test_going_off_duty_mutes_pushes_and_on_duty_brings_them_back(
 
 # -- reopened requests are pushed again -------------------------------------------------------
 
+
 @pytest.mark.parametrize("app_overrides", [{"PUSH_TOP_K": 2}], ids=["top2"])
 def test_a_released_request_is_pushed_to_the_next_volunteers_not_back_to_the_releaser(
-        app, client, volunteer, post_request):
+    app, client, volunteer, post_request
+):
     first, first_headers = volunteer(at=north(100))
     second, _ = volunteer(at=north(200))
     third, _ = volunteer(at=north(300))
@@ -208,7 +246,8 @@ def test_a_released_request_is_pushed_to_the_next_volunteers_not_back_to_the_rel
 
 
 def test_a_lapsed_lease_tells_the_claimant_and_pushes_the_request_again(
-        app, client, runner, volunteer, post_request, clock):
+    app, client, runner, volunteer, post_request, clock
+):
     claimant, claimant_headers = volunteer(at=north(100))
     posted = post_request()
     action(client, posted["id"], "claim", claimant_headers)
@@ -226,8 +265,9 @@ def test_a_lapsed_lease_tells_the_claimant_and_pushes_the_request_again(
     assert told(app, posted["id"], "lease_expired") == [claimant]
 
 
-def test_a_restored_request_is_pushed_like_a_new_one(app, client, volunteer, post_request,
-                                                    create_staff):
+def test_a_restored_request_is_pushed_like_a_new_one(
+    app, client, volunteer, post_request, create_staff
+):
     posted = post_request()
     staff = create_staff()
     url = f"/api/v1/requests/{posted['id']}"
@@ -238,8 +278,9 @@ def test_a_restored_request_is_pushed_like_a_new_one(app, client, volunteer, pos
     assert told(app, posted["id"]) == [joined]
 
 
-def test_hidden_cancelled_and_claimed_requests_are_never_pushed(app, client, volunteer,
-                                                                post_request):
+def test_hidden_cancelled_and_claimed_requests_are_never_pushed(
+    app, client, volunteer, post_request
+):
     from connect.extensions import db
     from connect.matching.push import push_request
     from connect.requests.models import HelpRequest
@@ -248,8 +289,13 @@ def test_hidden_cancelled_and_claimed_requests_are_never_pushed(app, client, vol
     volunteer_id, headers = volunteer()
     hidden, cancelled, claimed = (post_request() for _ in range(3))
     action(client, claimed["id"], "claim", headers)
-    assert client.post(f"/api/v1/requests/{cancelled['id']}/cancel",
-                       headers={"X-Manage-Token": cancelled["manage_token"]}).status_code == 200
+    assert (
+        client.post(
+            f"/api/v1/requests/{cancelled['id']}/cancel",
+            headers={"X-Manage-Token": cancelled["manage_token"]},
+        ).status_code
+        == 200
+    )
     with app.app_context():
         hide_request(hidden["id"], None, "test")
         db.session.commit()
@@ -294,8 +340,9 @@ def test_posting_pushes_with_one_query_and_one_insert(app, client, volunteer, ba
     selects = [s for s in with_push if s.lstrip().startswith("SELECT volunteers.")]
     inserts = [s for s in with_push if s.startswith("INSERT INTO notifications")]
     assert len(selects) == 1 and len(inserts) == (1 if backend == "postgis" else 5)
-    assert not any(s.startswith(("SELECT volunteers.", "INSERT INTO notifications"))
-                   for s in without_push)
+    assert not any(
+        s.startswith(("SELECT volunteers.", "INSERT INTO notifications")) for s in without_push
+    )
     # Nothing else: the push adds exactly those statements to a post.
     other = [s for s in with_push if s not in selects + inserts]
     assert len(other) <= len(without_push), "\n".join(other)
@@ -309,7 +356,6 @@ def test_distances_are_great_circle_not_degrees(client, volunteer, post_request)
     volunteer(at=north(3100), radius_m=3000)  # 0.0279 degrees north, but 3,100 m
     assert 2850 < haversine_m(*BAC_GIANG, BAC_GIANG[0], east_lon) < 3000
     assert told(client.application, post_request()["id"]) == [east]
-
 
 
 def test_who_fits_matches_brute_force_great_circle_distances(app):
@@ -333,24 +379,34 @@ def test_who_fits_matches_brute_force_great_circle_distances(app):
             db.session.flush()
             # Clustered near the requests, and spread over the province and beyond.
             spread = 0.02 if i % 3 == 0 else 0.6
-            at = (BAC_GIANG[0] + rng.uniform(-spread, spread),
-                  BAC_GIANG[1] + rng.uniform(-spread, spread))
-            profile = Volunteer(user_id=user.id, location=point(*at),
-                                radius_m=rng.choice([100, 500, 2000, 10_000, 30_000, 50_000]),
-                                categories=rng.sample(kinds, rng.randint(1, 3)),
-                                on_duty=rng.random() < 0.8, capacity=1)
+            at = (
+                BAC_GIANG[0] + rng.uniform(-spread, spread),
+                BAC_GIANG[1] + rng.uniform(-spread, spread),
+            )
+            profile = Volunteer(
+                user_id=user.id,
+                location=point(*at),
+                radius_m=rng.choice([100, 500, 2000, 10_000, 30_000, 50_000]),
+                categories=rng.sample(kinds, rng.randint(1, 3)),
+                on_duty=rng.random() < 0.8,
+                capacity=1,
+            )
             db.session.add(profile)
-            profiles.append((user.id, at, profile.radius_m, set(profile.categories),
-                             profile.on_duty))
+            profiles.append(
+                (user.id, at, profile.radius_m, set(profile.categories), profile.on_duty)
+            )
         db.session.flush()
         for _ in range(25):
             at = (BAC_GIANG[0] + rng.uniform(-0.1, 0.1), BAC_GIANG[1] + rng.uniform(-0.1, 0.1))
             wanted = rng.sample(kinds, rng.randint(1, 2))
-            request = HelpRequest(location=point(*at), categories=wanted, status="open",
-                                  phone=new_phone(), id=None)
-            expected = {user_id for user_id, where, radius, brings, on_duty in profiles
-                        if on_duty and brings & set(wanted)
-                        and haversine_m(*where, *at) <= radius}
+            request = HelpRequest(
+                location=point(*at), categories=wanted, status="open", phone=new_phone(), id=None
+            )
+            expected = {
+                user_id
+                for user_id, where, radius, brings, on_duty in profiles
+                if on_duty and brings & set(wanted) and haversine_m(*where, *at) <= radius
+            }
             found = {c.user_id: c.distance_m for c in candidates(request)}
             assert set(found) == expected
             for user_id, where, *_ in profiles:

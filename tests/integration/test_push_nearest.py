@@ -1,4 +1,5 @@
 """Push matching reads only the nearest volunteers, yet tells whom ranking everyone would."""
+
 import random
 from datetime import timedelta
 
@@ -21,8 +22,10 @@ def test_the_nearest_first_search_tells_whom_ranking_everyone_would(app):
     rng = random.Random(11)
     now = clock.now()
     with app.app_context():
-        spots = [(BAC_GIANG[0] + rng.uniform(-0.003, 0.003),
-                  BAC_GIANG[1] + rng.uniform(-0.003, 0.003)) for _ in range(20)]
+        spots = [
+            (BAC_GIANG[0] + rng.uniform(-0.003, 0.003), BAC_GIANG[1] + rng.uniform(-0.003, 0.003))
+            for _ in range(20)
+        ]
         for i in range(400):
             user = User(phone=new_phone(), name=f"v{i}", password_hash="x", role="volunteer")
             db.session.add(user)
@@ -31,21 +34,46 @@ def test_the_nearest_first_search_tells_whom_ranking_everyone_would(app):
                 at = rng.choice(spots)  # several on one spot: equal distances
             else:
                 spread = 0.01 if i % 4 == 1 else 0.4
-                at = (BAC_GIANG[0] + rng.uniform(-spread, spread),
-                      BAC_GIANG[1] + rng.uniform(-spread, spread))
-            db.session.add(Volunteer(user_id=user.id, location=point(*at),
-                                     radius_m=rng.choice([500, 2000, 10_000, 50_000]),
-                                     categories=rng.sample(KINDS, rng.randint(1, 3)),
-                                     on_duty=True, capacity=1))
+                at = (
+                    BAC_GIANG[0] + rng.uniform(-spread, spread),
+                    BAC_GIANG[1] + rng.uniform(-spread, spread),
+                )
+            db.session.add(
+                Volunteer(
+                    user_id=user.id,
+                    location=point(*at),
+                    radius_m=rng.choice([500, 2000, 10_000, 50_000]),
+                    categories=rng.sample(KINDS, rng.randint(1, 3)),
+                    on_duty=True,
+                    capacity=1,
+                )
+            )
             for _ in range(rng.choice([0, 0, 1, 2])):
-                db.session.add(Notification(user_id=user.id, kind=PUSH_KIND, payload={},
-                                            created_at=now - timedelta(minutes=10)))
+                db.session.add(
+                    Notification(
+                        user_id=user.id,
+                        kind=PUSH_KIND,
+                        payload={},
+                        created_at=now - timedelta(minutes=10),
+                    )
+                )
         db.session.flush()
         for _ in range(15):
-            at = rng.choice(spots) if rng.random() < 0.5 else (
-                BAC_GIANG[0] + rng.uniform(-0.05, 0.05), BAC_GIANG[1] + rng.uniform(-0.05, 0.05))
-            request = HelpRequest(location=point(*at), categories=rng.sample(KINDS, 2),
-                                  status="open", phone=new_phone(), id=None)
+            at = (
+                rng.choice(spots)
+                if rng.random() < 0.5
+                else (
+                    BAC_GIANG[0] + rng.uniform(-0.05, 0.05),
+                    BAC_GIANG[1] + rng.uniform(-0.05, 0.05),
+                )
+            )
+            request = HelpRequest(
+                location=point(*at),
+                categories=rng.sample(KINDS, 2),
+                status="open",
+                phone=new_phone(),
+                id=None,
+            )
             everyone = sorted(candidates(request, now=now), key=lambda c: c.rank)
             for k in (1, 3, 5, 12, 60):
                 assert nearest_candidates(request, k, now=now) == everyone[:k]
@@ -65,8 +93,16 @@ def test_a_volunteer_nearer_in_metres_but_farther_in_degrees_is_not_missed(app):
         user = User(phone=new_phone(), name="v", password_hash="x", role="volunteer")
         db.session.add(user)
         db.session.flush()
-        db.session.add(Volunteer(user_id=user.id, location=point(*at), radius_m=2000,
-                                 categories=["food"], on_duty=True, capacity=1))
+        db.session.add(
+            Volunteer(
+                user_id=user.id,
+                location=point(*at),
+                radius_m=2000,
+                categories=["food"],
+                on_duty=True,
+                capacity=1,
+            )
+        )
         return user.id
 
     with app.app_context():
@@ -74,7 +110,12 @@ def test_a_volunteer_nearer_in_metres_but_farther_in_degrees_is_not_missed(app):
             volunteer((BAC_GIANG[0] + 0.00100, BAC_GIANG[1]))
         east = volunteer((BAC_GIANG[0], BAC_GIANG[1] + 0.00105))
         db.session.flush()
-        request = HelpRequest(location=point(*BAC_GIANG), categories=["food"], status="open",
-                              phone=new_phone(), id=None)
+        request = HelpRequest(
+            location=point(*BAC_GIANG),
+            categories=["food"],
+            status="open",
+            phone=new_phone(),
+            id=None,
+        )
         assert [c.user_id for c in nearest_candidates(request, 1)] == [east]
         db.session.rollback()

@@ -5,6 +5,7 @@ off alike for known and unknown phones; limits are shared through Redis by many 
 Tests set small limits through the config (as the environment does in production) and send
 requests from chosen client addresses (REMOTE_ADDR).
 """
+
 import os
 import shutil
 import socket
@@ -16,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+
 from conftest import CI, make_app, new_phone, request_payload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,9 +60,13 @@ def assert_rate_limited(response):
     assert response.status_code == 429, (response.status_code, response.get_data(as_text=True))
     wait = int(response.headers["Retry-After"])
     assert wait >= 1
-    assert response.get_json() == {"error": {
-        "code": "rate_limited", "message": "Too many requests. Please wait and try again.",
-        "details": {"retry_after": wait}}}
+    assert response.get_json() == {
+        "error": {
+            "code": "rate_limited",
+            "message": "Too many requests. Please wait and try again.",
+            "details": {"retry_after": wait},
+        }
+    }
     return wait
 
 
@@ -80,16 +86,31 @@ def post(client, address="10.0.0.1", **overrides):
     response = client.post(API, json=request_payload(**overrides), **ip(address))
     if response.status_code == 201:
         body = response.get_json()
-        assert client.post(f"{API}/{body['id']}/cancel", json={},
-                           headers={"X-Manage-Token": body["manage_token"]}).status_code == 200
+        assert (
+            client.post(
+                f"{API}/{body['id']}/cancel",
+                json={},
+                headers={"X-Manage-Token": body["manage_token"]},
+            ).status_code
+            == 200
+        )
     return response
 
 
 def page_post(client, phone, address="10.0.0.1"):
     """Post with the form (no JavaScript); a posted request is cancelled at once, as above."""
-    data = {"categories": ["food"], "description": "Cần gạo cho 4 người", "household_size": "4",
-            "urgency": "normal", "lat": "21.2801", "lon": "106.2012", "place": "",
-            "contact_name": "Nguyễn Văn An", "phone": phone, "address": ""}
+    data = {
+        "categories": ["food"],
+        "description": "Cần gạo cho 4 người",
+        "household_size": "4",
+        "urgency": "normal",
+        "lat": "21.2801",
+        "lon": "106.2012",
+        "place": "",
+        "contact_name": "Nguyễn Văn An",
+        "phone": phone,
+        "address": "",
+    }
     response = client.post("/need-help?lang=en", data=data, **ip(address))
     if response.status_code == 302:
         manage = urlsplit(response.headers["Location"]).path
@@ -104,8 +125,11 @@ def login(client, phone, password=WRONG, address="10.0.0.1"):
 def account(client, address="10.9.9.9"):
     """A registered phone number (the password is PASSWORD)."""
     phone = new_phone()
-    response = client.post("/api/v1/auth/register", **ip(address),
-                           json={"phone": phone, "password": PASSWORD, "name": "Trần Bình"})
+    response = client.post(
+        "/api/v1/auth/register",
+        **ip(address),
+        json={"phone": phone, "password": PASSWORD, "name": "Trần Bình"},
+    )
     assert response.status_code == 201, response.get_json()
     return phone
 
@@ -116,10 +140,17 @@ def volunteer(client, capacity=3, address="10.9.9.9"):
     token = login(client, phone, PASSWORD, address)
     assert token.status_code == 200, token.get_json()
     headers = {"Authorization": f"Bearer {token.get_json()['token']}"}
-    response = client.put("/api/v1/volunteers/me", headers=headers, json={
-        "location": {"lat": 21.2731, "lon": 106.1946}, "radius_m": 5000,
-        "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-        "on_duty": True, "capacity": capacity})
+    response = client.put(
+        "/api/v1/volunteers/me",
+        headers=headers,
+        json={
+            "location": {"lat": 21.2731, "lon": 106.1946},
+            "radius_m": 5000,
+            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+            "on_duty": True,
+            "capacity": capacity,
+        },
+    )
     assert response.status_code == 200, response.get_json()
     return phone, headers
 
@@ -140,14 +171,16 @@ def needs(client, count):
 
 # -- posting a request ----------------------------------------------------------------------
 
+
 def test_posting_is_limited_per_phone_across_addresses_and_spellings(limited):
     """The per-phone budget follows the number, however it is written, from any address."""
     client = limited(RATELIMIT_POST_PER_PHONE="2 per day")
     number = new_phone()
     local = "0" + number[3:]
     assert post(client, "10.0.0.1", phone=number).status_code == 201
-    assert post(client, "10.0.0.2", phone=f"{local[:4]} {local[4:7]} {local[7:]}"
-                ).status_code == 201
+    assert (
+        post(client, "10.0.0.2", phone=f"{local[:4]} {local[4:7]} {local[7:]}").status_code == 201
+    )
     wait = assert_rate_limited(post(client, "10.0.0.3", phone=local))
     assert 23 * 3600 < wait <= 24 * 3600
     assert post(client, "10.0.0.3").status_code == 201  # another phone is not held back
@@ -186,6 +219,7 @@ def test_the_page_and_the_api_share_the_posting_budget(limited):
 
 # -- login: failures back off, alike for every phone ---------------------------------------
 
+
 def test_failed_logins_back_off_per_phone_alike_for_unknown_and_known_phones(limited):
     """Wrong password for an account and any password for a phone without one: the same
     answers in the same order, counted per phone across addresses."""
@@ -217,6 +251,7 @@ def test_backoff_grows_from_the_minute_to_the_hour(limited, monkeypatch):
     import limits.storage.memory
 
     from connect.web import ratelimits
+
     class Clock:
         offset = 0.0
 
@@ -236,8 +271,10 @@ def test_backoff_grows_from_the_minute_to_the_hour(limited, monkeypatch):
 
 
 def test_a_successful_login_is_not_counted(limited):
-    client = limited(RATELIMIT_LOGIN_FAILURES_PER_PHONE="2 per minute",
-                     RATELIMIT_LOGIN_FAILURES_PER_IP="2 per minute")
+    client = limited(
+        RATELIMIT_LOGIN_FAILURES_PER_PHONE="2 per minute",
+        RATELIMIT_LOGIN_FAILURES_PER_IP="2 per minute",
+    )
     phone = account(client)
     assert {login(client, phone, PASSWORD).status_code for _ in range(5)} == {200}
     assert [login(client, phone).status_code for _ in range(3)] == [401, 401, 429]
@@ -268,18 +305,30 @@ def test_the_login_page_counts_with_the_api_and_answers_with_a_page(limited):
 
 # -- registration -------------------------------------------------------------------------
 
+
 def test_registration_is_limited_per_address(limited):
     client = limited(RATELIMIT_REGISTER_PER_IP="2 per hour")
     account(client, "10.5.0.1")
     account(client, "10.5.0.1")
-    assert_rate_limited(client.post("/api/v1/auth/register", **ip("10.5.0.1"), json={
-        "phone": new_phone(), "password": PASSWORD, "name": "Trần Bình"}))
-    assert_rate_limited_page(client.post("/register?lang=en", **ip("10.5.0.1"), data={
-        "phone": new_phone(), "password": PASSWORD, "name": "Trần Bình"}))
+    assert_rate_limited(
+        client.post(
+            "/api/v1/auth/register",
+            **ip("10.5.0.1"),
+            json={"phone": new_phone(), "password": PASSWORD, "name": "Trần Bình"},
+        )
+    )
+    assert_rate_limited_page(
+        client.post(
+            "/register?lang=en",
+            **ip("10.5.0.1"),
+            data={"phone": new_phone(), "password": PASSWORD, "name": "Trần Bình"},
+        )
+    )
     account(client, "10.5.0.2")
 
 
 # -- claims -------------------------------------------------------------------------------
+
 
 def test_claims_are_limited_per_volunteer_on_the_api_and_the_page(limited):
     """Every claim attempt counts against the volunteer's account, whatever the address;
@@ -307,6 +356,7 @@ def make_page_session(client, phone):
 
 # -- new volunteers: one claim at a time until they have helped once ------------------------
 
+
 def test_a_new_volunteer_holds_one_claim_until_they_have_helped(limited):
     client = limited()
     _, headers = volunteer(client, capacity=3)
@@ -320,12 +370,17 @@ def test_a_new_volunteer_holds_one_claim_until_they_have_helped(limited):
     assert act(client, first, "release", headers).status_code == 200
     assert act(client, second, "claim", headers).status_code == 200
     assert act(client, third, "claim", headers).get_json()["error"]["code"] == (
-        "new_volunteer_limit")
+        "new_volunteer_limit"
+    )
     assert act(client, second, "helped", headers).status_code == 200
-    assert [act(client, rid, "claim", headers).status_code
-            for rid in (first, third, fourth)] == [200, 200, 200]
+    assert [act(client, rid, "claim", headers).status_code for rid in (first, third, fourth)] == [
+        200,
+        200,
+        200,
+    ]
     assert act(client, needs(client, 1)[0], "claim", headers).get_json()["error"]["code"] == (
-        "capacity_reached")
+        "capacity_reached"
+    )
 
 
 def test_a_new_volunteer_with_capacity_one_is_told_about_capacity(limited):
@@ -335,7 +390,8 @@ def test_a_new_volunteer_with_capacity_one_is_told_about_capacity(limited):
     first, second = needs(client, 2)
     assert act(client, first, "claim", headers).status_code == 200
     assert act(client, second, "claim", headers).get_json()["error"]["code"] == (
-        "capacity_reached")
+        "capacity_reached"
+    )
 
 
 def test_the_volunteer_page_explains_the_new_volunteer_limit(limited):
@@ -347,17 +403,20 @@ def test_the_volunteer_page_explains_the_new_volunteer_limit(limited):
     assert response.headers["Location"].endswith(f"/volunteer/claims/{first}")
     response = client.post(f"/volunteer/claim/{second}?lang=en")
     assert response.status_code == 302 and response.headers["Location"].endswith(
-        "/volunteer/needs")
+        "/volunteer/needs"
+    )
     page = client.get("/volunteer/needs?lang=en").get_data(as_text=True)
     assert "New volunteers help with one need at a time." in page
 
 
 # -- switches and client addresses --------------------------------------------------------
 
+
 def test_rate_limits_can_be_turned_off_for_load_tests(database_url):
     """RATELIMIT_ENABLED=false lets any number of requests through."""
-    client = make_app(database_url, RATELIMIT_ENABLED=False,
-                      RATELIMIT_LOGIN_FAILURES_PER_PHONE="1 per day").test_client()
+    client = make_app(
+        database_url, RATELIMIT_ENABLED=False, RATELIMIT_LOGIN_FAILURES_PER_PHONE="1 per day"
+    ).test_client()
     phone = new_phone()
     assert {login(client, phone).status_code for _ in range(5)} == {401}
 
@@ -370,9 +429,12 @@ def test_client_addresses_come_from_trusted_proxies_only(limited, proxies):
     client = limited(RATELIMIT_REGISTER_PER_IP="1 per hour", PROXY_FIX_X_FOR=proxies)
 
     def register(forwarded_for):
-        return client.post("/api/v1/auth/register", **ip("127.0.0.1"),
-                           headers={"X-Forwarded-For": forwarded_for},
-                           json={"phone": new_phone(), "password": PASSWORD, "name": "An"})
+        return client.post(
+            "/api/v1/auth/register",
+            **ip("127.0.0.1"),
+            headers={"X-Forwarded-For": forwarded_for},
+            json={"phone": new_phone(), "password": PASSWORD, "name": "An"},
+        )
 
     assert register("203.0.113.1").status_code == 201
     assert register("203.0.113.1").status_code == 429
@@ -380,6 +442,7 @@ def test_client_addresses_come_from_trusted_proxies_only(limited, proxies):
 
 
 # -- many processes, one Redis ------------------------------------------------------------
+
 
 def _free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -392,16 +455,32 @@ def redis_url(tmp_path):
     """A throwaway redis-server: temp dir, loopback, a free port, nothing written to disk."""
     server = shutil.which("redis-server")
     if server is None:  # a skip is a failure under CI (tests/conftest.py)
-        pytest.skip("redis-server is not installed; run `make test-setup` "
-                    "(apt package redis-server)")
+        pytest.skip(
+            "redis-server is not installed; run `make test-setup` (apt package redis-server)"
+        )
     import redis
 
     port = _free_port()
     log = open(tmp_path / "redis.log", "w")
     process = subprocess.Popen(
-        [server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp_path),
-         "--save", "", "--appendonly", "no", "--daemonize", "no"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(tmp_path),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
     deadline = time.monotonic() + 10
     try:
@@ -411,8 +490,9 @@ def redis_url(tmp_path):
                 break
             except redis.exceptions.ConnectionError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("redis-server did not start:\n"
-                                + (tmp_path / "redis.log").read_text())
+                    pytest.fail(
+                        "redis-server did not start:\n" + (tmp_path / "redis.log").read_text()
+                    )
                 time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
@@ -429,16 +509,34 @@ class AppProcess:
         self.base = f"http://127.0.0.1:{_free_port()}"
         self.log_path = log_path
         self._log = open(log_path, "w")
-        env = {**os.environ, "DATABASE_URL": database_url, "RATELIMIT_ENABLED": "true",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                           os.environ.get("PYTHONPATH")])),
-               **environment}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "RATELIMIT_ENABLED": "true",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            **environment,
+        }
         self.process = subprocess.Popen(
-            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-w", "1",
-             "-b", self.base.removeprefix("http://"), "--access-logfile", "/dev/null",
-             "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}", "serve:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                str(GUNICORN),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "-w",
+                "1",
+                "-b",
+                self.base.removeprefix("http://"),
+                "--access-logfile",
+                "/dev/null",
+                "--pythonpath",
+                f"{ROOT},{ROOT / 'tests' / 'support'}",
+                "serve:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self, deadline):
         while True:
@@ -466,26 +564,31 @@ class AppProcess:
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 @pytest.mark.parametrize("storage", ["redis", "memory"])
-def test_a_limit_is_counted_across_processes_sharing_redis(request, database_url, tmp_path,
-                                                           storage):
+def test_a_limit_is_counted_across_processes_sharing_redis(
+    request, database_url, tmp_path, storage
+):
     """Two app processes with RATELIMIT_STORAGE_URI on one Redis count one budget: failures
     alternated between them run out together. With memory:// (the control) each process
     counts only its own."""
     uri = request.getfixturevalue("redis_url") if storage == "redis" else "memory://"
     if storage == "memory" and not CI and shutil.which("redis-server") is None:
         pytest.skip("the control only matters beside the Redis run")
-    environment = {"RATELIMIT_STORAGE_URI": uri,
-                   "RATELIMIT_LOGIN_FAILURES_PER_PHONE": "3 per minute"}
-    hosts = [AppProcess(database_url, tmp_path / f"app-{name}.log", **environment)
-             for name in "ab"]
+    environment = {
+        "RATELIMIT_STORAGE_URI": uri,
+        "RATELIMIT_LOGIN_FAILURES_PER_PHONE": "3 per minute",
+    }
+    hosts = [
+        AppProcess(database_url, tmp_path / f"app-{name}.log", **environment) for name in "ab"
+    ]
     try:
         deadline = time.monotonic() + 30
         for host in hosts:
             host.wait_ready(deadline)
         body = {"phone": new_phone(), "password": WRONG}
         with requests.Session() as http:
-            statuses = [http.post(f"{hosts[i % 2].base}{TOKEN}", json=body, timeout=10)
-                        for i in range(4)]
+            statuses = [
+                http.post(f"{hosts[i % 2].base}{TOKEN}", json=body, timeout=10) for i in range(4)
+            ]
     finally:
         for host in hosts:
             host.stop()

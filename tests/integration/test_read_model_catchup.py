@@ -3,6 +3,7 @@ writes go on (posts, cancellations, edits) catches up with nothing missed: at th
 exactly what a database query finds, descriptions included.
 
 CATCHUP_ROWS sizes the database (1,000,000 by default, as the scale issue asks)."""
+
 import os
 import random
 import threading
@@ -12,9 +13,9 @@ import numpy as np
 import orjson
 from sqlalchemy import create_engine, text
 
-from conftest import _clone_postgis, make_app, request_payload
-
 from connect.matching.readmodel import OpenRequestsReadModel
+
+from conftest import _clone_postgis, make_app, request_payload
 
 ROWS = int(os.environ.get("CATCHUP_ROWS", 1_000_000))
 API = "/api/v1/requests"
@@ -41,15 +42,25 @@ def _token(request_id):
 
 
 def test_read_model_started_on_a_million_rows_under_writes_misses_nothing(
-        pg_cluster, postgis_template):
+    pg_cluster, postgis_template
+):
     url = _clone_postgis(pg_cluster, postgis_template)
     engine = create_engine(url)
     started = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(GENERATE, {"rows": ROWS, "lat0": LAT[0], "dlat": LAT[1] - LAT[0],
-                                "lon0": LON[0], "dlon": LON[1] - LON[0]})
-        conn.execute(text("SELECT setval(pg_get_serial_sequence('help_requests', 'id'), :n)"),
-                     {"n": ROWS})
+        conn.execute(
+            GENERATE,
+            {
+                "rows": ROWS,
+                "lat0": LAT[0],
+                "dlat": LAT[1] - LAT[0],
+                "lon0": LON[0],
+                "dlon": LON[1] - LON[0],
+            },
+        )
+        conn.execute(
+            text("SELECT setval(pg_get_serial_sequence('help_requests', 'id'), :n)"), {"n": ROWS}
+        )
         conn.execute(text("ANALYZE help_requests"))
     generated = time.perf_counter() - started
 
@@ -70,22 +81,29 @@ def test_read_model_started_on_a_million_rows_under_writes_misses_nothing(
     writes.stop()
     time.sleep(0.1)
     model.ensure_fresh()
-    print(f"\n{ROWS:,} rows generated in {generated:.1f} s; read model loaded in {loaded:.1f} s "
-          f"while {during} writes committed; {writes.count} writes in all "
-          f"({writes.summary()})")
+    print(
+        f"\n{ROWS:,} rows generated in {generated:.1f} s; read model loaded in {loaded:.1f} s "
+        f"while {during} writes committed; {writes.count} writes in all "
+        f"({writes.summary()})"
+    )
     assert writes.errors == [], writes.errors[:3]
     assert during >= 5, "too few writes overlapped the load to prove anything"
 
     with engine.connect() as conn:
-        active = dict(conn.execute(text(
-            "SELECT id, description FROM help_requests WHERE status IN ('open', 'claimed')")).all())
+        active = dict(
+            conn.execute(
+                text(
+                    "SELECT id, description FROM help_requests WHERE status IN ('open', 'claimed')"
+                )
+            ).all()
+        )
     held = model.requests
     held_ids = np.flatnonzero(held._text_len)
     assert len(held) == len(active) == len(held_ids)
     assert set(held_ids.tolist()) == set(active), "read model and database disagree"
     for request_id in writes.touched & set(active):  # edited and new descriptions, exactly
         at, length = int(held._text_at[request_id]), int(held._text_len[request_id])
-        assert bytes(held._text[at:at + length]) == orjson.dumps(active[request_id])
+        assert bytes(held._text[at : at + length]) == orjson.dumps(active[request_id])
     assert not writes.cancelled & set(held_ids.tolist())
     engine.dispose()
 
@@ -113,20 +131,25 @@ class Writer(threading.Thread):
 
     def _write(self, kind):
         if kind == "post":
-            response = self.client.post(API, json=request_payload(
-                at=(21.2731 + self.random.random() / 100, 106.1946)))
+            response = self.client.post(
+                API, json=request_payload(at=(21.2731 + self.random.random() / 100, 106.1946))
+            )
             assert response.status_code == 201, response.get_json()
             self.touched.add(response.get_json()["id"])
         else:
             request_id = self.random.randint(1, ROWS)
             headers = {"X-Manage-Token": _token(request_id)}
             if kind == "cancel":
-                response = self.client.post(f"{API}/{request_id}/cancel", headers=headers,
-                                            json={"reason": "đã đủ"})
+                response = self.client.post(
+                    f"{API}/{request_id}/cancel", headers=headers, json={"reason": "đã đủ"}
+                )
                 self.cancelled.add(request_id)
             else:
-                response = self.client.patch(f"{API}/{request_id}", headers=headers, json={
-                    "description": f"Sửa lần {self.count}: cần thuốc hạ sốt"})
+                response = self.client.patch(
+                    f"{API}/{request_id}",
+                    headers=headers,
+                    json={"description": f"Sửa lần {self.count}: cần thuốc hạ sốt"},
+                )
                 self.touched.add(request_id)
             # 409: this id was cancelled earlier in the run.
             assert response.status_code in (200, 409), response.get_json()

@@ -5,6 +5,7 @@ the same SQLite file or PostGIS database; each has its own read model. Measured 
 are printed (see them with -s or -rA): from just before the write was sent through A until
 B's nearby list first showed it, so the figure includes the write itself.
 """
+
 import os
 import random
 import signal
@@ -51,19 +52,42 @@ class Server:
         self.log_path = Path(log_dir) / f"server-{name}.log"
         self._log = open(self.log_path, "w")
         self._interrupted = False
-        env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-               "RATELIMIT_ENABLED": "false", "DEMO_DATA": "0",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-                                                           os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "RATELIMIT_ENABLED": "false",
+            "DEMO_DATA": "0",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         self.process = subprocess.Popen(
-            [str(GUNICORN), "-c", str(ROOT / "gunicorn.conf.py"), "-w", "1", "-k", "gthread",
-             "--threads", "4", "-b", f"127.0.0.1:{self.port}", "--access-logfile", "/dev/null",
-             # One control socket per user by default: two servers (or two test runs) would
-             # fight over it.
-             "--no-control-socket",
-             "--pythonpath", f"{ROOT},{ROOT / 'tests' / 'support'}", "serve:app"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                str(GUNICORN),
+                "-c",
+                str(ROOT / "gunicorn.conf.py"),
+                "-w",
+                "1",
+                "-k",
+                "gthread",
+                "--threads",
+                "4",
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "--access-logfile",
+                "/dev/null",
+                # One control socket per user by default: two servers (or two test runs) would
+                # fight over it.
+                "--no-control-socket",
+                "--pythonpath",
+                f"{ROOT},{ROOT / 'tests' / 'support'}",
+                "serve:app",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def log_tail(self):
         self._log.flush()
@@ -72,8 +96,9 @@ class Server:
     def wait_ready(self, deadline):
         while True:
             if self.process.poll() is not None:
-                pytest.fail(f"server {self.name} exited ({self.process.returncode}):\n"
-                            f"{self.log_tail()}")
+                pytest.fail(
+                    f"server {self.name} exited ({self.process.returncode}):\n{self.log_tail()}"
+                )
             try:
                 if requests.get(f"{self.base}/healthz", timeout=1).status_code == 200:
                     return
@@ -101,8 +126,10 @@ class Server:
                 for worker in self._workers():  # their stacks go to the log (see serve.py)
                     os.kill(worker, signal.SIGUSR2)
                 time.sleep(0.3)
-                print(f"server {self.name} did not stop within 5 s of SIGTERM; killed. "
-                      f"Log:\n{self.log_tail()}")
+                print(
+                    f"server {self.name} did not stop within 5 s of SIGTERM; killed. "
+                    f"Log:\n{self.log_tail()}"
+                )
                 os.killpg(self.process.pid, signal.SIGKILL)  # its own session: master + worker
                 self.process.wait(5)
         self._log.close()
@@ -116,7 +143,8 @@ class Server:
 
     def alive_check(self):
         assert self.process.poll() is None, (
-            f"server {self.name} died (rc {self.process.returncode}):\n{self.log_tail()}")
+            f"server {self.name} died (rc {self.process.returncode}):\n{self.log_tail()}"
+        )
 
 
 @pytest.fixture
@@ -142,21 +170,29 @@ def latency_summary():
     yield
     if not LATENCIES:
         return
-    lines = ["", "cross-process freshness (write through A, or commit of a held transaction,"
-                 " -> seen in B's nearby):"]
+    lines = [
+        "",
+        "cross-process freshness (write through A, or commit of a held transaction,"
+        " -> seen in B's nearby):",
+    ]
     for backend in sorted({b for b, _, _ in LATENCIES}):
         for what in [None] + sorted({w for b, w, _ in LATENCIES if b == backend}):
             values = [s for b, w, s in LATENCIES if b == backend and what in (None, w)]
-            lines.append(f"  {backend} {what or 'all'}: n={len(values)} "
-                         f"median={statistics.median(values):.3f} s max={max(values):.3f} s")
+            lines.append(
+                f"  {backend} {what or 'all'}: n={len(values)} "
+                f"median={statistics.median(values):.3f} s max={max(values):.3f} s"
+            )
     print("\n".join(lines))
 
 
 # -- HTTP helpers --------------------------------------------------------------------------
 
+
 def nearby_url(server, radius_m=20_000, limit=200, at=BAC_GIANG):
-    return (f"{server.base}/api/v1/requests/nearby?lat={at[0]}&lon={at[1]}"
-            f"&radius_m={radius_m}&limit={limit}")
+    return (
+        f"{server.base}/api/v1/requests/nearby?lat={at[0]}&lon={at[1]}"
+        f"&radius_m={radius_m}&limit={limit}"
+    )
 
 
 def nearby_ids(http, server, **kwargs):
@@ -166,28 +202,45 @@ def nearby_ids(http, server, **kwargs):
 
 
 def post(http, server, **overrides):
-    response = http.post(f"{server.base}/api/v1/requests", json=request_payload(**overrides),
-                         timeout=10)
+    response = http.post(
+        f"{server.base}/api/v1/requests", json=request_payload(**overrides), timeout=10
+    )
     assert response.status_code == 201, response.text[:500]
     return response.json()
 
 
 def act(http, server, request_id, action, headers):
-    return http.post(f"{server.base}/api/v1/requests/{request_id}/{action}", headers=headers,
-                     timeout=10)
+    return http.post(
+        f"{server.base}/api/v1/requests/{request_id}/{action}", headers=headers, timeout=10
+    )
 
 
 def volunteer(http, server, capacity=3):
     phone, password = new_phone(), "mat-khau-1"
-    assert http.post(f"{server.base}/api/v1/auth/register", timeout=10, json={
-        "phone": phone, "password": password, "name": "Tình nguyện viên"}).status_code == 201
-    token = http.post(f"{server.base}/api/v1/auth/token", timeout=10,
-                      json={"phone": phone, "password": password}).json()["token"]
+    assert (
+        http.post(
+            f"{server.base}/api/v1/auth/register",
+            timeout=10,
+            json={"phone": phone, "password": password, "name": "Tình nguyện viên"},
+        ).status_code
+        == 201
+    )
+    token = http.post(
+        f"{server.base}/api/v1/auth/token", timeout=10, json={"phone": phone, "password": password}
+    ).json()["token"]
     headers = {"Authorization": f"Bearer {token}"}
-    response = http.put(f"{server.base}/api/v1/volunteers/me", headers=headers, timeout=10, json={
-        "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]}, "radius_m": 5000,
-        "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-        "on_duty": True, "capacity": capacity})
+    response = http.put(
+        f"{server.base}/api/v1/volunteers/me",
+        headers=headers,
+        timeout=10,
+        json={
+            "location": {"lat": BAC_GIANG[0], "lon": BAC_GIANG[1]},
+            "radius_m": 5000,
+            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+            "on_duty": True,
+            "capacity": capacity,
+        },
+    )
     assert response.status_code == 200, response.text[:500]
     return headers
 
@@ -212,6 +265,7 @@ def record(backend, what, latency):
 
 # -- tests ---------------------------------------------------------------------------------
 
+
 def test_post_claim_release_through_a_seen_by_b_within_a_second(servers, backend):
     a, b = servers
     http = http_session()
@@ -232,8 +286,10 @@ def test_post_claim_release_through_a_seen_by_b_within_a_second(servers, backend
         assert act(http, a, rid, "release", helper).status_code == 200
         back = record(backend, "release", wait_for(http, b, lambda ids: rid in ids, t0))
         measured.append((appear, gone, back))
-    print(f"[{backend}] post/claim/release through A -> seen on B (s): "
-          + ", ".join(f"({x:.3f}, {y:.3f}, {z:.3f})" for x, y, z in measured))
+    print(
+        f"[{backend}] post/claim/release through A -> seen on B (s): "
+        + ", ".join(f"({x:.3f}, {y:.3f}, {z:.3f})" for x, y, z in measured)
+    )
     for server in servers:
         server.alive_check()
     assert max(max(m) for m in measured) <= FRESHNESS_S, measured
@@ -253,8 +309,12 @@ def test_own_writes_are_visible_at_once(servers, backend):
         assert rid not in nearby_ids(http, b), "B's own claim still lists the request"
         assert act(http, b, rid, "release", helper).status_code == 200
         assert rid in nearby_ids(http, b), "B's own release does not list it again"
-        cancel = http.post(f"{b.base}/api/v1/requests/{rid}/cancel", timeout=10,
-                           headers={"X-Manage-Token": posted["manage_token"]}, json={})
+        cancel = http.post(
+            f"{b.base}/api/v1/requests/{rid}/cancel",
+            timeout=10,
+            headers={"X-Manage-Token": posted["manage_token"]},
+            json={},
+        )
         assert cancel.status_code == 200, cancel.text
         assert rid not in nearby_ids(http, b), "B's own cancel still lists the request"
 
@@ -264,8 +324,11 @@ def _open_ids_in_database(app):
 
     with app.app_context():
         try:
-            return set(db.session.execute(
-                text("SELECT id FROM help_requests WHERE status = 'open'")).scalars())
+            return set(
+                db.session.execute(
+                    text("SELECT id FROM help_requests WHERE status = 'open'")
+                ).scalars()
+            )
         finally:
             db.session.remove()
 
@@ -305,6 +368,7 @@ def test_no_change_missed_under_concurrent_commits(servers, database_url, backen
             except BaseException as exc:  # noqa: BLE001 - reported by the test
                 errors.append(repr(exc))
                 stop.set()
+
         return run
 
     @guarded
@@ -327,8 +391,12 @@ def test_no_change_missed_under_concurrent_commits(servers, database_url, backen
                 assert act(http, a, rid, "release", a_helper).status_code in (200, 403, 409)
             elif known:
                 rid, token = rng.choice(known)
-                response = http.post(f"{a.base}/api/v1/requests/{rid}/cancel", json={},
-                                     headers={"X-Manage-Token": token}, timeout=10)
+                response = http.post(
+                    f"{a.base}/api/v1/requests/{rid}/cancel",
+                    json={},
+                    headers={"X-Manage-Token": token},
+                    timeout=10,
+                )
                 assert response.status_code in (200, 409), response.text
             counts["http"] += 1
 
@@ -344,7 +412,8 @@ def test_no_change_missed_under_concurrent_commits(servers, database_url, backen
                 try:
                     if roll < 0.4 and budget.acquire(blocking=False):
                         created, token = services.post_request(
-                            request_payload(at=spot(rng)), source="api")
+                            request_payload(at=spot(rng)), source="api"
+                        )
                         new = (created.id, token)
                     elif roll < 0.7 and known:
                         rid, _ = rng.choice(known)
@@ -375,13 +444,14 @@ def test_no_change_missed_under_concurrent_commits(servers, database_url, backen
     def reading_b(rng):
         http = http_session()
         while not stop.is_set():
-            nearby_ids(http, b, radius_m=rng.choice((2000, 5000, 20_000)), limit=50,
-                       at=spot(rng))
+            nearby_ids(http, b, radius_m=rng.choice((2000, 5000, 20_000)), limit=50, at=spot(rng))
             counts["b_reads"] += 1
 
-    workers = ([threading.Thread(target=through_a, args=(i,)) for i in range(3)]
-               + [threading.Thread(target=direct, args=(10 + i,)) for i in range(3)]
-               + [threading.Thread(target=reading_b, args=(20 + i,)) for i in range(2)])
+    workers = (
+        [threading.Thread(target=through_a, args=(i,)) for i in range(3)]
+        + [threading.Thread(target=direct, args=(10 + i,)) for i in range(3)]
+        + [threading.Thread(target=reading_b, args=(20 + i,)) for i in range(2)]
+    )
     for worker in workers:
         worker.start()
     stop.wait(2.5)
@@ -399,11 +469,15 @@ def test_no_change_missed_under_concurrent_commits(servers, database_url, backen
         seen_a = nearby_ids(http, a)
         print(f"[{backend}] {counts}, posted {len(known)}, open at the end {len(expected)}")
         assert len(expected) < 200
-        assert set(seen_b) == expected, {"missing on B": sorted(expected - set(seen_b)),
-                                         "extra on B": sorted(set(seen_b) - expected)}
+        assert set(seen_b) == expected, {
+            "missing on B": sorted(expected - set(seen_b)),
+            "extra on B": sorted(set(seen_b) - expected),
+        }
         assert len(seen_b) == len(set(seen_b))
-        assert set(seen_a) == expected, {"missing on A": sorted(expected - set(seen_a)),
-                                         "extra on A": sorted(set(seen_a) - expected)}
+        assert set(seen_a) == expected, {
+            "missing on A": sorted(expected - set(seen_a)),
+            "extra on A": sorted(set(seen_a) - expected),
+        }
         for server in servers:
             server.alive_check()
     finally:
@@ -413,8 +487,9 @@ def test_no_change_missed_under_concurrent_commits(servers, database_url, backen
 
 
 @pytest.mark.parametrize("backend", ["postgis"])
-def test_long_transaction_committing_after_a_later_one_is_not_missed(servers, database_url,
-                                                                      backend):
+def test_long_transaction_committing_after_a_later_one_is_not_missed(
+    servers, database_url, backend
+):
     """PostgreSQL hands out transaction ids in start order, not commit order.
 
     T1 starts first (cancels R1 and posts a new request) and holds; T2 (a post through A)
@@ -451,8 +526,9 @@ def test_long_transaction_committing_after_a_later_one_is_not_missed(servers, da
         with local.app_context():
             from connect.requests.models import HelpRequest
 
-            r2_stamp = db.session.execute(select(HelpRequest.change_seq)
-                                          .where(HelpRequest.id == r2["id"])).scalar_one()
+            r2_stamp = db.session.execute(
+                select(HelpRequest.change_seq).where(HelpRequest.id == r2["id"])
+            ).scalar_one()
             db.session.remove()
         assert r2_stamp > t1_xid  # the later commit carries the larger stamp
 
@@ -462,8 +538,11 @@ def test_long_transaction_committing_after_a_later_one_is_not_missed(servers, da
     finally:
         db.session.remove()
         ctx.pop()
-    latency = record(backend, "held transaction", wait_for(
-        http, b, lambda ids: r1["id"] not in ids and fresh_id in ids, t0))
+    latency = record(
+        backend,
+        "held transaction",
+        wait_for(http, b, lambda ids: r1["id"] not in ids and fresh_id in ids, t0),
+    )
     print(f"[{backend}] T1 committed after T2 -> seen on B after {latency:.3f} s")
     with local.app_context():
         db.engine.dispose()

@@ -1,4 +1,5 @@
 """The read model never serves stale data silently for long when the database goes away."""
+
 import time
 
 import pytest
@@ -21,8 +22,7 @@ def own_postgres():
 
 def test_nearby_answers_503_after_the_staleness_limit_and_recovers(own_postgres):
     """Database away: stale answers for at most max staleness, then 503; back: fresh again."""
-    app = make_app(own_postgres.url, READ_MODEL_MAX_STALENESS=1.0,
-                   READ_MODEL_SYNC_INTERVAL=0.05)
+    app = make_app(own_postgres.url, READ_MODEL_MAX_STALENESS=1.0, READ_MODEL_SYNC_INTERVAL=0.05)
     client = app.test_client()
     posted = client.post("/api/v1/requests", json=request_payload()).get_json()
     assert [i["id"] for i in client.get(NEARBY).get_json()["items"]] == [posted["id"]]

@@ -1,19 +1,21 @@
 """/readyz: ready only when the database answers, its schema is at the migrations' head and
 this process's read model is fresh; otherwise 503 in the envelope, naming the failed check.
 /healthz stays liveness: 200 through all of it."""
+
 import os
 import shutil
 import time
 
 import psycopg
 import pytest
-from conftest import make_app, request_payload
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
 from connect.database import MIGRATIONS
 from connect.extensions import db
 from connect.health import script_heads
+
+from conftest import make_app, request_payload
 
 HEAD = list(script_heads(MIGRATIONS))
 
@@ -61,8 +63,11 @@ def test_ready_on_a_migrated_database(app, client, backend):
 
 def test_readiness_needs_no_login_token_or_csrf_and_tells_no_secret(app, client):
     body = client.get("/readyz").get_data(as_text=True)
-    for secret in (app.config["SECRET_KEY"], app.config["BLUR_SECRET"],
-                   app.config["SQLALCHEMY_DATABASE_URI"]):
+    for secret in (
+        app.config["SECRET_KEY"],
+        app.config["BLUR_SECRET"],
+        app.config["SQLALCHEMY_DATABASE_URI"],
+    ):
         assert secret not in body
     assert client.head("/readyz").status_code == 200
 
@@ -79,8 +84,11 @@ def database_to_lose(request, backend, tmp_path):
             with psycopg.connect(cluster.admin_dsn, autocommit=True) as admin:
                 admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {connections}')
                 if not connections:  # and end the ones open now, pooled ones too
-                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                  "WHERE datname = %s", (name,))
+                    admin.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = %s",
+                        (name,),
+                    )
 
         yield url, lambda: allow("false"), lambda: allow("true")
         allow("true")
@@ -90,8 +98,11 @@ def database_to_lose(request, backend, tmp_path):
     volume = tmp_path / "volume"
     volume.mkdir()
     shutil.copyfile(request.getfixturevalue("sqlite_template"), volume / "connect.db")
-    yield (f"sqlite:///{volume / 'connect.db'}", lambda: os.rename(volume, f"{volume}.away"),
-           lambda: os.rename(f"{volume}.away", volume))
+    yield (
+        f"sqlite:///{volume / 'connect.db'}",
+        lambda: os.rename(volume, f"{volume}.away"),
+        lambda: os.rename(f"{volume}.away", volume),
+    )
 
 
 def test_503_while_the_database_does_not_answer_then_ready_again(database_to_lose, close_app):

@@ -8,11 +8,11 @@ SQLite and PostGIS (status only: SQL never computes the reopened expires_at, it 
 the console map's snapshot, and the nearby read model, loaded in bulk and catching up row by
 row (listed while open, held while claimed, until the expiry it keeps).
 """
+
 from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
-from conftest import BAC_GIANG
 from flask import Flask
 from sqlalchemy import select, update
 
@@ -31,6 +31,8 @@ from connect.requests.state import (
     effective_state_np,
     effective_status_np,
 )
+
+from conftest import BAC_GIANG
 
 S, H, D = timedelta(seconds=1), timedelta(hours=1), timedelta(days=1)
 E = timedelta(hours=72)  # the expiry period: REQUEST_EXPIRY_SECONDS as the tests run
@@ -77,8 +79,9 @@ def config():
 
 @pytest.mark.parametrize("status, lease, expires, want, want_expires", CASES, ids=IDS)
 def test_the_python_form(config, status, lease, expires, want, want_expires):
-    request = HelpRequest(status=status, lease_expires_at=_at(NOW, lease),
-                          expires_at=_at(NOW, expires))
+    request = HelpRequest(
+        status=status, lease_expires_at=_at(NOW, lease), expires_at=_at(NOW, expires)
+    )
     assert request.state_at(NOW) == (want, NOW + want_expires)
     assert request.status_at(NOW) == want
     assert request.is_open_at(NOW) == (want == "open")
@@ -87,20 +90,23 @@ def test_the_python_form(config, status, lease, expires, want, want_expires):
     assert request.past_expiry(NOW) == (status == "open" and want == "expired")
     # On plain values, as the read model applies one changed row: in seconds.
     seconds = [epoch(_at(NOW, offset)) for offset in (lease, expires, timedelta())]
-    assert effective_state(status, *seconds, EXPIRY_S) == (
-        want, epoch(NOW + want_expires))
+    assert effective_state(status, *seconds, EXPIRY_S) == (want, epoch(NOW + want_expires))
 
 
-@pytest.mark.parametrize("unit, none", [(micros, np.iinfo(np.int64).min), (epoch, 0.0)],
-                         ids=["micros", "seconds"])
+@pytest.mark.parametrize(
+    "unit, none", [(micros, np.iinfo(np.int64).min), (epoch, 0.0)], ids=["micros", "seconds"]
+)
 def test_the_numpy_form(unit, none):
     def times(offsets):
-        return np.array([none if offset is None else unit(NOW + offset)
-                         for offset in offsets])
+        return np.array([none if offset is None else unit(NOW + offset) for offset in offsets])
 
-    stored = (np.array([CODES[case[0]] for case in CASES], np.uint8),
-              times(case[1] for case in CASES), times(case[2] for case in CASES),
-              unit(NOW), unit(NOW + E) - unit(NOW))
+    stored = (
+        np.array([CODES[case[0]] for case in CASES], np.uint8),
+        times(case[1] for case in CASES),
+        times(case[2] for case in CASES),
+        unit(NOW),
+        unit(NOW + E) - unit(NOW),
+    )
     status, expires = effective_state_np(*stored)
     assert [STATUSES[code] for code in status] == [case[3] for case in CASES]
     assert expires.tolist() == times(case[4] for case in CASES).tolist()
@@ -119,28 +125,48 @@ def test_the_sql_form_the_map_snapshot_and_the_read_model(app, post_request, clo
         catching_up.ensure_fresh()
         for id_, (status, lease, expires, _, _) in zip(ids, CASES):
             db.session.execute(
-                update(HelpRequest).where(HelpRequest.id == id_)
-                .values(status=status, lease_expires_at=_at(now, lease),
-                        expires_at=_at(now, expires),
-                        change_seq=change_stamp(db.session, HelpRequest.change_seq)))
+                update(HelpRequest)
+                .where(HelpRequest.id == id_)
+                .values(
+                    status=status,
+                    lease_expires_at=_at(now, lease),
+                    expires_at=_at(now, expires),
+                    change_seq=change_stamp(db.session, HelpRequest.change_seq),
+                )
+            )
         db.session.commit()
         catching_up.ensure_fresh()
         loaded = OpenRequestsReadModel(engine, sync_interval=0, expiry_seconds=EXPIRY_S)
         loaded.ensure_fresh()
 
         r = HelpRequest
-        sql = {row[0]: tuple(row[1:]) for row in db.session.execute(
-            select(r.id, r.status_at(now), r.is_open_at(now), r.is_claimed_at(now),
-                   r.lease_lapsed(now), r.past_expiry(now)).where(r.id.in_(ids)))}
+        sql = {
+            row[0]: tuple(row[1:])
+            for row in db.session.execute(
+                select(
+                    r.id,
+                    r.status_at(now),
+                    r.is_open_at(now),
+                    r.is_claimed_at(now),
+                    r.lease_lapsed(now),
+                    r.past_expiry(now),
+                ).where(r.id.in_(ids))
+            )
+        }
         columns = RequestSnapshot(engine).view()
-        mapped = effective_status(columns, np.array(ids), micros(now),
-                                  E // timedelta(microseconds=1))
+        mapped = effective_status(
+            columns, np.array(ids), micros(now), E // timedelta(microseconds=1)
+        )
         db.session.remove()
 
     for id_, (status, _, _, want, _), code in zip(ids, CASES, mapped.tolist()):
-        assert sql[id_] == (want, want == "open", want == "claimed",
-                            status == "claimed" and want != "claimed",
-                            status == "open" and want == "expired"), (status, want)
+        assert sql[id_] == (
+            want,
+            want == "open",
+            want == "claimed",
+            status == "claimed" and want != "claimed",
+            status == "open" and want == "expired",
+        ), (status, want)
         assert STATUSES[code] == want, (status, want)
     for model in (loaded, catching_up):
         requests = model.requests

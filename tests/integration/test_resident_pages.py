@@ -1,5 +1,6 @@
 """The resident's pages: home, posting a request (with and without JavaScript), the private
 manage page, edit, cancel and confirm. CSRF protection stays on, as in production."""
+
 import re
 from urllib.parse import urlsplit
 
@@ -29,7 +30,9 @@ def answers(**overrides):
         "description": "Cần gạo và thuốc hạ sốt",
         "household_size": "4",
         "urgency": "urgent",
-        "lat": "21.280100", "lon": "106.201200", "place": "",
+        "lat": "21.280100",
+        "lon": "106.201200",
+        "place": "",
         "contact_name": "Nguyễn Văn An",
         "phone": "0912 345 678",
         "address": "12 Ngõ 3, Trần Phú",
@@ -50,9 +53,12 @@ def html(response):
 
 def field_errors(response):
     """{field id: error text} of the messages shown at each question."""
-    return {name: re.sub(r"<[^>]+>|\s+", " ", text).strip()
-            for name, text in re.findall(r'<div class="field-error" id="([\w-]+)-error">(.*?)</div>',
-                                         html(response), re.S)}
+    return {
+        name: re.sub(r"<[^>]+>|\s+", " ", text).strip()
+        for name, text in re.findall(
+            r'<div class="field-error" id="([\w-]+)-error">(.*?)</div>', html(response), re.S
+        )
+    }
 
 
 def all_requests(app):
@@ -83,9 +89,14 @@ def events(app, request_id):
     from connect.requests.models import RequestEvent
 
     with app.app_context():
-        return [(e.from_status, e.to_status, e.actor_kind, e.reason) for e in db.session.execute(
-            select(RequestEvent).where(RequestEvent.request_id == request_id)
-            .order_by(RequestEvent.id)).scalars()]
+        return [
+            (e.from_status, e.to_status, e.actor_kind, e.reason)
+            for e in db.session.execute(
+                select(RequestEvent)
+                .where(RequestEvent.request_id == request_id)
+                .order_by(RequestEvent.id)
+            ).scalars()
+        ]
 
 
 def posted_via_page(client, app, **overrides):
@@ -97,6 +108,7 @@ def posted_via_page(client, app, **overrides):
 
 
 # -- home --------------------------------------------------------------------------------
+
 
 def test_home_shows_the_count_of_neighbours_helped(client, post_request, create_volunteer):
     posted = post_request()
@@ -128,13 +140,24 @@ def test_home_page_never_asks_for_the_location():
 
 # -- posting -----------------------------------------------------------------------------
 
+
 def test_post_form_has_a_csrf_token_and_the_questions(client):
     response = client.get("/need-help?lang=en")
     page = html(response)
     assert response.status_code == 200
     assert CSRF.search(page)
-    for name in ("categories", "description", "household_size", "urgency", "lat", "lon",
-                 "place", "contact_name", "phone", "address"):
+    for name in (
+        "categories",
+        "description",
+        "household_size",
+        "urgency",
+        "lat",
+        "lon",
+        "place",
+        "contact_name",
+        "phone",
+        "address",
+    ):
         assert f'name="{name}"' in page, name
     assert page.count('type="checkbox" name="categories"') == 5
     assert "vendor/leaflet/leaflet.js" in page and "js/location-picker.js" in page
@@ -197,8 +220,14 @@ def test_valid_post_creates_a_web_request_and_opens_its_manage_page(app, client)
 
 
 def test_errors_are_shown_per_field_and_answers_are_kept(app, client):
-    response = post_form(client, path="/need-help?lang=en", categories=None, description="  ",
-                         household_size="many", urgency="normal")
+    response = post_form(
+        client,
+        path="/need-help?lang=en",
+        categories=None,
+        description="  ",
+        household_size="many",
+        urgency="normal",
+    )
     assert response.status_code == 422
     errors = field_errors(response)
     assert set(errors) == {"categories", "description", "household_size"}
@@ -214,8 +243,11 @@ def test_errors_are_shown_per_field_and_answers_are_kept(app, client):
     assert 'value="12 Ngõ 3, Trần Phú"' in page
     assert 'value="21.280100"' in page and 'value="106.201200"' in page
     assert re.search(r'value="normal"[^>]*checked', page)
-    assert re.search(r'<textarea aria-describedby="description-hint description-error" '
-                     r'aria-invalid="true"[^>]*id="description"', page)
+    assert re.search(
+        r'<textarea aria-describedby="description-hint description-error" '
+        r'aria-invalid="true"[^>]*id="description"',
+        page,
+    )
     assert all_requests(app) == []
 
 
@@ -231,9 +263,12 @@ def test_a_chosen_category_stays_chosen_after_an_error(client):
 def test_a_bad_phone_number_is_explained_in_plain_words(app, client, phone):
     response = post_form(client, path="/need-help?lang=en", phone=phone)
     assert response.status_code == 422
-    assert field_errors(response) == {"phone": (
-        "This phone number does not look right. Write your mobile number: 10 digits "
-        "starting with 0, for example 0912 345 678.")}
+    assert field_errors(response) == {
+        "phone": (
+            "This phone number does not look right. Write your mobile number: 10 digits "
+            "starting with 0, for example 0912 345 678."
+        )
+    }
     assert f'value="{phone}"' in html(response)
     assert all_requests(app) == []
 
@@ -291,6 +326,7 @@ def test_the_form_is_in_vietnamese_by_default_and_english_on_request(client):
 
 # -- the manage page ---------------------------------------------------------------------
 
+
 def test_manage_page_shows_status_request_and_private_link(app, client):
     request_id, path = posted_via_page(client, app)
     response = client.get(path + "?lang=en")
@@ -340,12 +376,14 @@ def test_a_wrong_token_is_404_and_tells_nothing(app, client):
 
 def test_the_status_poll_the_page_uses_answers_with_the_manage_token(app, client):
     request_id, path = posted_via_page(client, app)
-    body = client.get(f"{API}/{request_id}",
-                      headers={"X-Manage-Token": path.rsplit("/", 1)[1]}).get_json()
+    body = client.get(
+        f"{API}/{request_id}", headers={"X-Manage-Token": path.rsplit("/", 1)[1]}
+    ).get_json()
     assert body["status"] == "open" and body["phone"] == "+84912345678"
 
 
 # -- edit, cancel, confirm ---------------------------------------------------------------
+
 
 def test_edit_page_is_filled_in_with_the_request(app, client):
     _, path = posted_via_page(client, app)
@@ -360,10 +398,19 @@ def test_edit_page_is_filled_in_with_the_request(app, client):
 def test_edit_changes_the_request_and_is_recorded(app, client):
     request_id, path = posted_via_page(client, app)
     before = stored(app, request_id)
-    response = post_form(client, path=path + "/edit", categories=["supplies"],
-                         description="Cần khẩu trang", household_size="2", urgency="normal",
-                         contact_name="Trần Thị Bình", phone="0987654321", address="",
-                         lat="21.2801", lon="106.2012")
+    response = post_form(
+        client,
+        path=path + "/edit",
+        categories=["supplies"],
+        description="Cần khẩu trang",
+        household_size="2",
+        urgency="normal",
+        contact_name="Trần Thị Bình",
+        phone="0987654321",
+        address="",
+        lat="21.2801",
+        lon="106.2012",
+    )
     assert response.status_code == 302
     assert urlsplit(response.headers["Location"]).path == path
 
@@ -371,7 +418,10 @@ def test_edit_changes_the_request_and_is_recorded(app, client):
     assert after.categories == ["supplies"] and after.description == "Cần khẩu trang"
     assert (after.household_size, after.urgency) == (2, "normal")
     assert (after.contact_name, after.phone, after.address) == (
-        "Trần Thị Bình", "+84987654321", None)
+        "Trần Thị Bình",
+        "+84987654321",
+        None,
+    )
     assert after.public_location == before.public_location  # the pin did not move
     assert events(app, request_id)[-1] == ("open", "open", "requester", "edited")
     assert "Cần khẩu trang" in html(client.get(path))
@@ -427,8 +477,9 @@ def test_confirm_after_the_volunteer_marked_helped(app, client, create_volunteer
     assert 'data-status="claimed"' in page and "A volunteer is coming" in page
     assert client.post(f"{API}/{request_id}/helped", headers=volunteer).status_code == 200
     page = html(client.get(path + "?lang=en"))
-    assert re.search(r'<form method="post" action="[^"]*/confirm"\s+data-when="claimed helped"\s*>',
-                     page), "the confirm button shows once helped"
+    assert re.search(
+        r'<form method="post" action="[^"]*/confirm"\s+data-when="claimed helped"\s*>', page
+    ), "the confirm button shows once helped"
 
     response = client.post(path + "/confirm", data={"csrf_token": csrf_token(client, path)})
     assert response.status_code == 302
@@ -459,4 +510,3 @@ def test_a_request_posted_by_api_has_a_manage_page_too(client, post_request):
     posted = post_request()
     response = client.get(f"/m/{posted['manage_token']}")
     assert response.status_code == 200 and posted["description"] in html(response)
-

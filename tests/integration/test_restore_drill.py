@@ -1,6 +1,7 @@
 """The restore drill of docs/operations.md, for real: a PostGIS database the app filled is dumped
 with `pg_dump -Fc`, restored with `pg_restore` into a new cluster, and the app started on the
 copy answers as the original did (rows per table, request events, a nearby list)."""
+
 import os
 import subprocess
 import time
@@ -42,8 +43,13 @@ def fill_through_the_app(app, client, post_request, create_volunteer, create_sta
             act(client, request, "helped", volunteer)
         if i == 3:
             act(client, request, "confirm", {"X-Manage-Token": request["manage_token"]})
-    act(client, posted[6], "cancel", {"X-Manage-Token": posted[6]["manage_token"]},
-        json={"reason": "đã có người giúp"})
+    act(
+        client,
+        posted[6],
+        "cancel",
+        {"X-Manage-Token": posted[6]["manage_token"]},
+        json={"reason": "đã có người giúp"},
+    )
     act(client, posted[7], "hide", coordinator, json={"reason": "spam"})
 
 
@@ -57,13 +63,19 @@ def snapshot(app):
     from connect.extensions import db
 
     with app.app_context():
-        tables = db.session.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).scalars()
-        counts = {table: db.session.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
-                  for table in tables}
-        events = db.session.execute(text(
-            "SELECT request_id, from_status, to_status, actor_kind, reason, created_at "
-            "FROM request_events ORDER BY id")).all()
+        tables = db.session.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        ).scalars()
+        counts = {
+            table: db.session.execute(text(f'SELECT count(*) FROM "{table}"')).scalar_one()
+            for table in tables
+        }
+        events = db.session.execute(
+            text(
+                "SELECT request_id, from_status, to_status, actor_kind, reason, created_at "
+                "FROM request_events ORDER BY id"
+            )
+        ).all()
         db.session.remove()
     nearby = app.test_client().get(NEARBY)
     assert nearby.status_code == 200
@@ -72,21 +84,23 @@ def snapshot(app):
 
 def pg_tool(pg, name, *args):
     started = time.monotonic()
-    subprocess.run([os.path.join(pg.bin_dir, name), *args], check=True, capture_output=True,
-                   text=True)
+    subprocess.run(
+        [os.path.join(pg.bin_dir, name), *args], check=True, capture_output=True, text=True
+    )
     return time.monotonic() - started
 
 
 def test_a_dump_restored_into_a_new_cluster_answers_as_the_original(
-        app, client, database_url, post_request, create_volunteer, create_staff, clock,
-        tmp_path):
+    app, client, database_url, post_request, create_volunteer, create_staff, clock, tmp_path
+):
     from pgcluster import TempPostgres
 
     fill_through_the_app(app, client, post_request, create_volunteer, create_staff)
     counts, events, nearby = snapshot(app)
     assert counts["help_requests"] >= 38 and nearby["items"]
     assert {"notifications", "areas", "assists", "request_areas"} <= {
-        table for table, rows in counts.items() if rows}
+        table for table, rows in counts.items() if rows
+    }
 
     source = database_url.replace("postgresql+psycopg://connect@", "postgresql://postgres@")
     dump = tmp_path / "connect.dump"
@@ -99,9 +113,14 @@ def test_a_dump_restored_into_a_new_cluster_answers_as_the_original(
             # As on a fresh server: an empty database owned by the app's role; the dump
             # brings the postgis extension, the schema and the rows.
             conn.execute("CREATE DATABASE connect_restored OWNER connect TEMPLATE template0")
-        restore_seconds = pg_tool(new_cluster, "pg_restore", "--exit-on-error",
-                                  "-d", new_cluster.dsn_for("connect_restored", "postgres"),
-                                  str(dump))
+        restore_seconds = pg_tool(
+            new_cluster,
+            "pg_restore",
+            "--exit-on-error",
+            "-d",
+            new_cluster.dsn_for("connect_restored", "postgres"),
+            str(dump),
+        )
         restored = make_app(new_cluster.url_for("connect_restored"))
         try:
             assert snapshot(restored) == (counts, events, nearby)
@@ -117,8 +136,10 @@ def test_a_dump_restored_into_a_new_cluster_answers_as_the_original(
     finally:
         new_cluster.stop()
     app_rows = sum(rows for table, rows in counts.items() if table != "spatial_ref_sys")
-    print(f"\nrestore drill: {app_rows} rows in {len(counts) - 1} tables (and PostGIS's "
-          f"spatial_ref_sys) "
-          f"({counts['help_requests']} requests, {len(events)} events), dump "
-          f"{dump.stat().st_size / 1024:.0f} KiB in {dump_seconds:.2f} s, new cluster "
-          f"{cluster_seconds:.1f} s, restore {restore_seconds:.2f} s")
+    print(
+        f"\nrestore drill: {app_rows} rows in {len(counts) - 1} tables (and PostGIS's "
+        f"spatial_ref_sys) "
+        f"({counts['help_requests']} requests, {len(events)} events), dump "
+        f"{dump.stat().st_size / 1024:.0f} KiB in {dump_seconds:.2f} s, new cluster "
+        f"{cluster_seconds:.1f} s, restore {restore_seconds:.2f} s"
+    )

@@ -1,6 +1,7 @@
 """Migrations on a large PostgreSQL database (docs/operations.md): the representative index
 migration builds concurrently on 200,000 requests while posts go on and none fails; DDL that
 cannot get its lock waits MIGRATION_LOCK_TIMEOUT, retries, and says so clearly when it gives up."""
+
 import shutil
 import threading
 import time
@@ -58,7 +59,8 @@ def fill(database_url, rows):
         indexes = conn.execute(  # those of no constraint (the key, unique columns)
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
             "WHERE i.indrelid = 'help_requests'::regclass AND NOT EXISTS "
-            "(SELECT 1 FROM pg_constraint WHERE conindid = i.indexrelid)").fetchall()
+            "(SELECT 1 FROM pg_constraint WHERE conindid = i.indexrelid)"
+        ).fetchall()
         for name, _ in indexes:
             conn.execute(f"DROP INDEX {name}")
         conn.execute(FILL, {"rows": rows, "purged": rows * 95 // 100, "closed": rows * 99 // 100})
@@ -76,8 +78,9 @@ def purge_plan(app):
 
     with app.app_context():
         query = due_for_purge(clock.now() - timedelta(days=app.config["PURGE_AFTER_DAYS"]))
-        compiled = query.compile(dialect=db.engine.dialect,
-                                 compile_kwargs={"render_postcompile": True})
+        compiled = query.compile(
+            dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
         with db.engine.connect() as conn:
             rows = conn.exec_driver_sql(f"EXPLAIN {compiled}", compiled.params).scalars()
             return "\n".join(rows)
@@ -95,8 +98,9 @@ class Poster:
         while not self.stopping.is_set():
             started = time.monotonic()
             response = client.post("/api/v1/requests", json=request_payload())
-            self.results.append((response.status_code, response.get_json(), started,
-                                 time.monotonic()))
+            self.results.append(
+                (response.status_code, response.get_json(), started, time.monotonic())
+            )
 
     def __enter__(self):
         for thread in self.threads:
@@ -135,28 +139,37 @@ def test_the_index_builds_on_200000_requests_while_posts_go_on(app, database_url
     assert f"Running upgrade {down} -> {REVISION}" in said(result, caplog)
 
     assert poster.results and all(status == 201 for status, *_ in poster.results), [
-        body for status, body, *_ in poster.results if status != 201][:3]
+        body for status, body, *_ in poster.results if status != 201
+    ][:3]
     ids = [body["id"] for _, body, *_ in poster.results]
     with app.app_context():
-        stored = db.session.execute(text("SELECT count(*) FROM help_requests WHERE id = ANY(:ids)"),
-                                    {"ids": ids}).scalar_one()
-        valid = db.session.execute(text(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = :name"), {"name": INDEX}).scalar_one()
+        stored = db.session.execute(
+            text("SELECT count(*) FROM help_requests WHERE id = ANY(:ids)"), {"ids": ids}
+        ).scalar_one()
+        valid = db.session.execute(
+            text(
+                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = :name"
+            ),
+            {"name": INDEX},
+        ).scalar_one()
         db.session.remove()
     assert stored == len(ids) and valid
     after = purge_plan(app)
     assert INDEX in after, after
     during = [r for r in poster.results if r[2] < ended and r[3] > started]
     assert during, "no post overlapped the index build"
-    print(f"\nflask db upgrade {down} -> {REVISION} (the concurrent index build) on {ROWS} "
-          f"requests: {ended - started:.2f} s; posts: {len(poster.results)} in all, "
-          f"{len(during)} during the build, all 201 and stored\npurge scan before: "
-          f"{before.splitlines()[0]}\nafter: "
-          f"{' / '.join(line.strip() for line in after.splitlines()[:3])}")
+    print(
+        f"\nflask db upgrade {down} -> {REVISION} (the concurrent index build) on {ROWS} "
+        f"requests: {ended - started:.2f} s; posts: {len(poster.results)} in all, "
+        f"{len(during)} during the build, all 201 and stored\npurge scan before: "
+        f"{before.splitlines()[0]}\nafter: "
+        f"{' / '.join(line.strip() for line in after.splitlines()[:3])}"
+    )
 
 
 # -- lock timeout and retry --------------------------------------------------------------
+
 
 def migrations_with_ddl(tmp_path):
     """The project's migrations plus one ALTER TABLE after the head (it needs an ACCESS
@@ -167,7 +180,8 @@ def migrations_with_ddl(tmp_path):
     (directory / "versions" / "9999_lock_probe.py").write_text(
         f'"""lock probe"""\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
         f'revision = "9999"\ndown_revision = "{head}"\nbranch_labels = depends_on = None\n\n\n'
-        f'def upgrade():\n    op.add_column("help_requests", sa.Column("probe", sa.Integer()))\n')
+        f'def upgrade():\n    op.add_column("help_requests", sa.Column("probe", sa.Integer()))\n'
+    )
     return directory
 
 
@@ -181,7 +195,10 @@ class LockHolder(threading.Thread):
         self.holding, self.released = threading.Event(), threading.Event()
 
     def run(self):
-        with psycopg.connect(self.dsn) as conn, psycopg.connect(self.dsn, autocommit=True) as watch:
+        with (
+            psycopg.connect(self.dsn) as conn,
+            psycopg.connect(self.dsn, autocommit=True) as watch,
+        ):
             conn.execute("SELECT 1 FROM help_requests LIMIT 1")
             self.holding.set()
             if self.release_after is not None:
@@ -193,9 +210,13 @@ class LockHolder(threading.Thread):
         """Until the ALTER TABLE has waited release_after times (each a new attempt)."""
         seen, deadline = set(), time.monotonic() + 30
         while len(seen) < self.release_after and time.monotonic() < deadline:
-            seen.update(row[0] for row in watch.execute(
-                "SELECT query_start FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE 'ALTER TABLE help_requests ADD COLUMN probe%'"))
+            seen.update(
+                row[0]
+                for row in watch.execute(
+                    "SELECT query_start FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'ALTER TABLE help_requests ADD COLUMN probe%'"
+                )
+            )
             time.sleep(0.02)
 
     def __enter__(self):
@@ -212,15 +233,19 @@ def probe_column_exists(app):
     from connect.extensions import db
 
     with app.app_context():
-        found = db.session.execute(text(
-            "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_name = 'help_requests' AND column_name = 'probe'")).scalar_one()
+        found = db.session.execute(
+            text(
+                "SELECT count(*) FROM information_schema.columns "
+                "WHERE table_name = 'help_requests' AND column_name = 'probe'"
+            )
+        ).scalar_one()
         db.session.remove()
         return bool(found)
 
 
 def test_ddl_behind_a_held_lock_retries_and_succeeds_once_the_lock_is_released(
-        app, database_url, tmp_path, caplog):
+    app, database_url, tmp_path, caplog
+):
     directory = migrations_with_ddl(tmp_path)
     app.config.update(MIGRATION_LOCK_TIMEOUT=0.2, MIGRATION_LOCK_ATTEMPTS=6)
     with LockHolder(database_url, release_after_waits=2):
@@ -230,16 +255,18 @@ def test_ddl_behind_a_held_lock_retries_and_succeeds_once_the_lock_is_released(
     assert probe_column_exists(app)
 
 
-def test_ddl_gives_up_with_a_clear_message_after_the_last_attempt(app, database_url, tmp_path,
-                                                                 caplog):
+def test_ddl_gives_up_with_a_clear_message_after_the_last_attempt(
+    app, database_url, tmp_path, caplog
+):
     directory = migrations_with_ddl(tmp_path)
     app.config.update(MIGRATION_LOCK_TIMEOUT=0.1, MIGRATION_LOCK_ATTEMPTS=3)
     with LockHolder(database_url):
         result = app.test_cli_runner().invoke(args=["db", "upgrade", "--directory", directory])
     assert result.exit_code == 1
     told = said(result, caplog)
-    assert ("a migration could not lock its table within MIGRATION_LOCK_TIMEOUT=0.1s in 3 "
-            "attempts") in told, told
+    assert (
+        "a migration could not lock its table within MIGRATION_LOCK_TIMEOUT=0.1s in 3 attempts"
+    ) in told, told
     assert "ALTER TABLE help_requests ADD COLUMN probe" in told
     assert told.count("migration lock not granted") == 2
     assert not probe_column_exists(app)

@@ -1,6 +1,7 @@
 """Trust and safety on the pages: the "Báo xấu" link and form, what the requester and the
 claimant see once a request is hidden, and /need-help's answer to a second request from one
 phone. A browser without JavaScript; CSRF protection stays on, as in production."""
+
 import html
 import re
 from urllib.parse import parse_qs, urlsplit
@@ -11,15 +12,20 @@ from conftest import make_app, new_phone, request_payload
 
 API = "/api/v1/requests"
 PASSWORD = "mat-khau-dai"
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"'
-                  r'|name="csrf_token" value="([^"]+)"')
+CSRF = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"'
+    r'|name="csrf_token" value="([^"]+)"'
+)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 INLINE_HANDLER = re.compile(r"\son[a-z]+=", re.I)
 STYLE_ATTR = re.compile(r"\sstyle=", re.I)
-PROFILE = {"place": "0", "radius_m": "5000",
-           "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-           "on_duty": "y", "capacity": "2"}
-
+PROFILE = {
+    "place": "0",
+    "radius_m": "5000",
+    "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+    "on_duty": "y",
+    "capacity": "2",
+}
 
 
 class Browser:
@@ -69,8 +75,9 @@ def signed_in(app, profile=True):
     """A browser with a fresh account (and a volunteer profile at BAC_GIANG)."""
     browser = Browser(app)
     browser.get("/register")
-    response = browser.post("/register", {"name": "Lê Thị Hoa", "phone": new_phone(),
-                                          "password": PASSWORD, "next": ""})
+    response = browser.post(
+        "/register", {"name": "Lê Thị Hoa", "phone": new_phone(), "password": PASSWORD, "next": ""}
+    )
     assert response.status_code == 302, text(response)[:1000]
     if profile:
         browser.get("/volunteer/profile")
@@ -85,8 +92,10 @@ def report_page(request_id, next_=None):
 def send_report(browser, request_id, reason="scam", comment="", next_="/volunteer/needs"):
     page = browser.get(report_page(request_id, next_))
     assert page.status_code == 200, text(page)[:800]
-    return browser.post(f"/requests/{request_id}/report",
-                        {"reason": reason, "comment": comment, "next": next_ or ""})
+    return browser.post(
+        f"/requests/{request_id}/report",
+        {"reason": reason, "comment": comment, "next": next_ or ""},
+    )
 
 
 def post_need(client, **overrides):
@@ -100,8 +109,12 @@ def stored_reports(app, request_id):
     from connect.safety.models import Report
 
     with app.app_context():
-        found = [(r.reason, r.comment) for r in db.session.execute(
-            select(Report).where(Report.subject_id == request_id)).scalars()]
+        found = [
+            (r.reason, r.comment)
+            for r in db.session.execute(
+                select(Report).where(Report.subject_id == request_id)
+            ).scalars()
+        ]
         db.session.remove()
         return found
 
@@ -115,6 +128,7 @@ def assert_csp_clean(response):
 
 # -- the link --------------------------------------------------------------------------
 
+
 def test_the_needs_list_the_map_and_the_claim_page_link_to_the_report_form(app, client):
     need = post_need(client)
     browser = signed_in(app)
@@ -125,7 +139,8 @@ def test_the_needs_list_the_map_and_the_claim_page_link_to_the_report_form(app, 
     assert 'data-report-url="/requests/0/report?next=/volunteer/map"' in the_map
     assert 'data-report-url="/requests/0/report' in text(Browser(app).get("/volunteer/map"))
     assert location(browser.post(f"/volunteer/claim/{need['id']}")) == (
-        f"/volunteer/claims/{need['id']}")
+        f"/volunteer/claims/{need['id']}"
+    )
     claim = text(browser.get(f"/volunteer/claims/{need['id']}"))
     assert f'href="/requests/{need["id"]}/report?next=/volunteer/needs"' in claim
     # Not on the requester's own page.
@@ -139,13 +154,17 @@ def test_anonymous_users_log_in_first_and_come_back(app, client):
     back = location(browser.get(report_page(need["id"], "/volunteer/map")))
     assert urlsplit(back).path == "/login"
     assert parse_qs(urlsplit(back).query)["next"] == [
-        f"/requests/{need['id']}/report?next=/volunteer/map"]
-    assert urlsplit(location(browser.post(f"/requests/{need['id']}/report",
-                                          {"reason": "scam"}))).path == "/login"
+        f"/requests/{need['id']}/report?next=/volunteer/map"
+    ]
+    assert (
+        urlsplit(location(browser.post(f"/requests/{need['id']}/report", {"reason": "scam"}))).path
+        == "/login"
+    )
     assert stored_reports(app, need["id"]) == []
 
 
 # -- the form ----------------------------------------------------------------------------
+
 
 def test_the_form_asks_a_reason_and_thanks_the_reporter(app, client):
     need = post_need(client, description="Bán thuốc giảm cân giá rẻ")
@@ -159,12 +178,14 @@ def test_the_form_asks_a_reason_and_thanks_the_reporter(app, client):
     assert 'name="csrf_token"' in body and 'maxlength="300"' in body
     assert_csp_clean(page)
     # No reason: the form again, with the question marked.
-    missing = browser.post(f"/requests/{need['id']}/report", {"comment": "x",
-                                                              "next": "/volunteer/needs"})
+    missing = browser.post(
+        f"/requests/{need['id']}/report", {"comment": "x", "next": "/volunteer/needs"}
+    )
     assert missing.status_code == 422
     assert "Choose what is wrong." in text(missing)
-    too_long = browser.post(f"/requests/{need['id']}/report",
-                            {"reason": "other", "comment": "x" * 301})
+    too_long = browser.post(
+        f"/requests/{need['id']}/report", {"reason": "other", "comment": "x" * 301}
+    )
     assert too_long.status_code == 422
     sent = send_report(browser, need["id"], "advertising", "Quảng cáo")
     assert location(sent) == "/volunteer/needs"
@@ -194,10 +215,21 @@ def test_an_outside_next_is_ignored(app, client):
 def test_your_own_request_and_an_unknown_one(app, client):
     browser = signed_in(app, profile=False)
     browser.get("/need-help")
-    posted = browser.post("/need-help", {
-        "categories": ["food"], "description": "Cần gạo", "household_size": "2",
-        "urgency": "normal", "lat": "21.2731", "lon": "106.1946", "place": "",
-        "contact_name": "An", "phone": new_phone(), "address": ""})
+    posted = browser.post(
+        "/need-help",
+        {
+            "categories": ["food"],
+            "description": "Cần gạo",
+            "household_size": "2",
+            "urgency": "normal",
+            "lat": "21.2731",
+            "lon": "106.1946",
+            "place": "",
+            "contact_name": "An",
+            "phone": new_phone(),
+            "address": "",
+        },
+    )
     assert posted.status_code == 302
     from connect.extensions import db
     from connect.requests.models import HelpRequest
@@ -212,22 +244,25 @@ def test_your_own_request_and_an_unknown_one(app, client):
 
 # -- once hidden -----------------------------------------------------------------------------
 
+
 def test_the_requester_and_the_claimant_are_told_in_plain_words(app, client, create_staff):
     need = post_need(client)
     claimant = signed_in(app)
     claimed = claimant.post(f"/volunteer/claim/{need['id']}")
     assert location(claimed) == f"/volunteer/claims/{need['id']}"
     for _ in range(3):
-        assert location(send_report(signed_in(app, profile=False), need["id"],
-                                    next_="")) == "/"
+        assert location(send_report(signed_in(app, profile=False), need["id"], next_="")) == "/"
     assert client.get(f"{API}/{need['id']}").status_code == 404  # hidden from the public
 
     manage = client.get(f"/m/{need['manage_token']}?lang=en")
     shown = re.search(r'data-status-text="hidden"\s*>(.*?)</div>', text(manage), re.S).group(1)
     assert "Hidden until a coordinator checks it" in shown
     assert "Some people reported this request" in shown
-    assert re.search(r'<a class="button button-block" href="/need-help"\s+'
-                     r'data-when="confirmed cancelled expired" hidden>', text(manage))
+    assert re.search(
+        r'<a class="button button-block" href="/need-help"\s+'
+        r'data-when="confirmed cancelled expired" hidden>',
+        text(manage),
+    )
 
     withdrawn = claimant.get(f"/volunteer/claims/{need['id']}")
     assert withdrawn.status_code == 200
@@ -236,8 +271,12 @@ def test_the_requester_and_the_claimant_are_told_in_plain_words(app, client, cre
     assert f"need-{need['id']}" not in text(claimant.get("/volunteer/needs"))
 
     # Once a coordinator upheld the reports, the page says it is hidden for good.
-    assert client.post(f"{API}/{need['id']}/hide", headers=create_staff(),
-                       json={"reason": "lừa đảo"}).status_code == 200
+    assert (
+        client.post(
+            f"{API}/{need['id']}/hide", headers=create_staff(), json={"reason": "lừa đảo"}
+        ).status_code
+        == 200
+    )
     manage = text(client.get(f"/m/{need['manage_token']}?lang=en"))
     shown = re.search(r'data-status-text="hidden"\s*>(.*?)</div>', manage, re.S).group(1)
     assert "Hidden by a coordinator" in shown
@@ -245,10 +284,20 @@ def test_the_requester_and_the_claimant_are_told_in_plain_words(app, client, cre
 
 # -- /need-help and a second request from one phone ---------------------------------------------
 
+
 def answers(**overrides):
-    data = {"categories": ["food"], "description": "Cần gạo", "household_size": "3",
-            "urgency": "normal", "lat": "21.2731", "lon": "106.1946", "place": "",
-            "contact_name": "Nguyễn Văn An", "phone": "0912 345 678", "address": ""}
+    data = {
+        "categories": ["food"],
+        "description": "Cần gạo",
+        "household_size": "3",
+        "urgency": "normal",
+        "lat": "21.2731",
+        "lon": "106.1946",
+        "place": "",
+        "contact_name": "Nguyễn Văn An",
+        "phone": "0912 345 678",
+        "address": "",
+    }
     data.update(overrides)
     return data
 

@@ -1,5 +1,6 @@
 """Web security: headers on every kind of answer, pages without inline script or style,
 cookies, CSRF on every page form, HTTPS when asked for, and the password rules."""
+
 import html
 import re
 from urllib.parse import urlsplit
@@ -10,10 +11,12 @@ from conftest import make_app, new_phone, request_payload
 
 API = "/api/v1/requests"
 PASSWORD = "mat-khau-dai"
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; "
-       "img-src 'self' data: https://tile.openstreetmap.org; connect-src 'self'; "
-       "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-       "frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data: https://tile.openstreetmap.org; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -30,7 +33,6 @@ STYLE_ATTR = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.I)
 STYLE_BLOCK = re.compile(r"<style[\s>]", re.I)
 JS_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.I)
 LINK = re.compile(r'href="(/[^"#]*)"')
-
 
 
 def assert_security_headers(response, label="", referrer="strict-origin-when-cross-origin"):
@@ -75,14 +77,24 @@ class Visitor:
 def _register(visitor, **profile):
     number = new_phone()
     visitor.get("/register")
-    response = visitor.post("/register", {"name": "Lê Thị Hoa", "phone": number,
-                                          "password": PASSWORD, "next": ""})
+    response = visitor.post(
+        "/register", {"name": "Lê Thị Hoa", "phone": number, "password": PASSWORD, "next": ""}
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     visitor.get("/volunteer/profile")
-    response = visitor.post("/volunteer/profile", {
-        "place": "", "lat": "21.2731", "lon": "106.1946", "radius_m": "5000",
-        "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-        "on_duty": "y", "capacity": "2", **profile})
+    response = visitor.post(
+        "/volunteer/profile",
+        {
+            "place": "",
+            "lat": "21.2731",
+            "lon": "106.1946",
+            "radius_m": "5000",
+            "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+            "on_duty": "y",
+            "capacity": "2",
+            **profile,
+        },
+    )
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     return number
 
@@ -95,18 +107,31 @@ def site_pages(app):
     posted = client.post(API, json=request_payload()).get_json()
     token = posted["manage_token"]
     anonymous = Visitor(app)
-    for path in ("/", "/?lang=en", "/need-help", "/login", "/register", "/volunteer",
-                 "/volunteer/map", f"/m/{token}", f"/m/{token}/edit", f"/m/{token}/cancel",
-                 "/m/not-a-real-token", "/no-such-page"):
+    for path in (
+        "/",
+        "/?lang=en",
+        "/need-help",
+        "/login",
+        "/register",
+        "/volunteer",
+        "/volunteer/map",
+        f"/m/{token}",
+        f"/m/{token}/edit",
+        f"/m/{token}/cancel",
+        "/m/not-a-real-token",
+        "/no-such-page",
+    ):
         anonymous.get(path)
     anonymous.get("/need-help")
     anonymous.post("/need-help", {"description": "", "phone": "123"}, "POST /need-help errors")
     anonymous.get("/login")
-    anonymous.post("/login", {"phone": new_phone(), "password": "sai-mat-khau"},
-                   "POST /login wrong")
+    anonymous.post(
+        "/login", {"phone": new_phone(), "password": "sai-mat-khau"}, "POST /login wrong"
+    )
     anonymous.get("/register")
-    anonymous.post("/register", {"name": "", "phone": "0123", "password": "ngan"},
-                   "POST /register errors")
+    anonymous.post(
+        "/register", {"name": "", "phone": "0123", "password": "ngan"}, "POST /register errors"
+    )
     anonymous.post("/need-help", {}, "POST /need-help without a token", token=False)
 
     helper = Visitor(app, "volunteer")
@@ -116,8 +141,12 @@ def site_pages(app):
     response = helper.post(f"/volunteer/claim/{need['id']}", {})
     assert response.status_code == 302
     helper.get(urlsplit(response.headers["Location"]).path, "GET the claim page")
-    for path in ("/volunteer/needs", "/volunteer/profile", "/volunteer/map",
-                 f"/volunteer/claims/{posted['id']}"):
+    for path in (
+        "/volunteer/needs",
+        "/volunteer/profile",
+        "/volunteer/map",
+        f"/volunteer/claims/{posted['id']}",
+    ):
         helper.get(path)
     pages = {**anonymous.pages, **helper.pages}
     # Every same-site page linked from those, once.
@@ -137,6 +166,7 @@ def site_pages(app):
 
 # -- headers ------------------------------------------------------------------------------
 
+
 def test_pages_have_the_security_headers_and_no_inline_script_or_style(app):
     """Every page: the headers; no inline <script>, on*= handler, style= or <style>, no
     javascript: URL; every POST form carries a CSRF token."""
@@ -146,8 +176,9 @@ def test_pages_have_the_security_headers_and_no_inline_script_or_style(app):
         body = response.get_data(as_text=True)
         # Pages under a manage link send no referrer at all (resident views).
         private = urlsplit(response.request.url).path.startswith("/m/")
-        assert_security_headers(response, label,
-                                "no-referrer" if private else HEADERS["Referrer-Policy"])
+        assert_security_headers(
+            response, label, "no-referrer" if private else HEADERS["Referrer-Policy"]
+        )
         for pattern in (INLINE_SCRIPT, HANDLER_ATTR, STYLE_ATTR, STYLE_BLOCK, JS_URL):
             found = pattern.search(body)
             assert found is None, (label, found and found.group(0))
@@ -175,8 +206,15 @@ def test_api_answers_and_errors_have_the_security_headers(client):
         assert_security_headers(response, label)
 
 
-@pytest.mark.parametrize("path", ["/static/css/app.css", "/static/js/home.js",
-                                  "/static/vendor/leaflet/leaflet.js", "/static/nothing.css"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/css/app.css",
+        "/static/js/home.js",
+        "/static/vendor/leaflet/leaflet.js",
+        "/static/nothing.css",
+    ],
+)
 def test_static_files_have_the_security_headers(client, path):
     response = client.get(path)
     assert response.status_code in (200, 404)
@@ -185,8 +223,12 @@ def test_static_files_have_the_security_headers(client, path):
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_rate_limited_answers_have_the_security_headers(database_url):
-    app = make_app(database_url, RATELIMIT_ENABLED=True, WTF_CSRF_ENABLED=False,
-                   RATELIMIT_LOGIN_FAILURES_PER_PHONE="1 per minute")
+    app = make_app(
+        database_url,
+        RATELIMIT_ENABLED=True,
+        WTF_CSRF_ENABLED=False,
+        RATELIMIT_LOGIN_FAILURES_PER_PHONE="1 per minute",
+    )
     client = app.test_client()
     phone = new_phone()
     body = {"phone": phone, "password": "sai-mat-khau"}
@@ -206,11 +248,14 @@ def test_the_map_tile_host_comes_from_the_config(database_url):
     assert "img-src 'self' data: https://*.tiles.example.org;" in csp
 
 
-@pytest.mark.parametrize("url, origin", [
-    ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "https://tile.openstreetmap.org"),
-    ("https://{s}.tile.example.org:8443/t/{z}/{x}/{y}.png", "https://*.tile.example.org:8443"),
-    ("/tiles/{z}/{x}/{y}.png", None),
-])
+@pytest.mark.parametrize(
+    "url, origin",
+    [
+        ("https://tile.openstreetmap.org/{z}/{x}/{y}.png", "https://tile.openstreetmap.org"),
+        ("https://{s}.tile.example.org:8443/t/{z}/{x}/{y}.png", "https://*.tile.example.org:8443"),
+        ("/tiles/{z}/{x}/{y}.png", None),
+    ],
+)
 def test_tile_origin(url, origin):
     from connect.security import tile_origin
 
@@ -218,6 +263,7 @@ def test_tile_origin(url, origin):
 
 
 # -- HTTPS and cookies -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_force_https_redirects_and_sends_hsts(database_url):
@@ -254,22 +300,30 @@ def test_the_session_cookie_is_httponly_samesite_lax_and_secure_in_production(da
     attributes = _session_cookie(plain)
     assert {"httponly", "samesite"} <= attributes and "secure" not in attributes
     assert "SameSite=Lax" in plain.headers["Set-Cookie"]
-    secure = make_app(database_url, SESSION_COOKIE_SECURE=True).test_client().get(
-        "/need-help", base_url="https://localhost")
+    secure = (
+        make_app(database_url, SESSION_COOKIE_SECURE=True)
+        .test_client()
+        .get("/need-help", base_url="https://localhost")
+    )
     assert {"httponly", "samesite", "secure"} <= _session_cookie(secure)
 
 
 def test_production_config_defaults(monkeypatch, tmp_path):
     from connect.config import Config
 
-    for name in ("SESSION_COOKIE_SECURE", "FORCE_HTTPS", "PROXY_FIX_X_FOR",
-                 "PROXY_FIX_X_PROTO", "RATELIMIT_STORAGE_URI", "RATELIMIT_POST_PER_PHONE"):
+    for name in (
+        "SESSION_COOKIE_SECURE",
+        "FORCE_HTTPS",
+        "PROXY_FIX_X_FOR",
+        "PROXY_FIX_X_PROTO",
+        "RATELIMIT_STORAGE_URI",
+        "RATELIMIT_POST_PER_PHONE",
+    ):
         monkeypatch.delenv(name, raising=False)
     config = Config(str(tmp_path))
     assert config.SESSION_COOKIE_SECURE is True and config.SESSION_COOKIE_HTTPONLY is True
     assert config.SESSION_COOKIE_SAMESITE == "Lax"
-    assert (config.FORCE_HTTPS, config.PROXY_FIX_X_FOR, config.PROXY_FIX_X_PROTO) == (
-        False, 0, 0)
+    assert (config.FORCE_HTTPS, config.PROXY_FIX_X_FOR, config.PROXY_FIX_X_PROTO) == (False, 0, 0)
     assert config.RATELIMIT_STORAGE_URI == "memory://"
     assert config.RATELIMIT_POST_PER_PHONE == "5 per day"
     monkeypatch.setenv("RATELIMIT_POST_PER_PHONE", "3 per day")
@@ -281,9 +335,15 @@ def test_production_config_defaults(monkeypatch, tmp_path):
 
 # -- CSRF on every page form ---------------------------------------------------------------
 
+
 def _page_post_routes(app):
-    return sorted({(rule.rule, rule.endpoint) for rule in app.url_map.iter_rules()
-                   if "POST" in rule.methods and not rule.rule.startswith("/api/")})
+    return sorted(
+        {
+            (rule.rule, rule.endpoint)
+            for rule in app.url_map.iter_rules()
+            if "POST" in rule.methods and not rule.rule.startswith("/api/")
+        }
+    )
 
 
 def test_every_page_form_refuses_a_post_without_the_token_kindly(app):
@@ -297,15 +357,27 @@ def test_every_page_form_refuses_a_post_without_the_token_kindly(app):
     routes = _page_post_routes(app)
     assert len(routes) >= 10, routes
     offerer = new_phone()
-    client.post("/api/v1/auth/register", json={"phone": offerer, "password": PASSWORD,
-                                               "name": "Người Bán"})
+    client.post(
+        "/api/v1/auth/register", json={"phone": offerer, "password": PASSWORD, "name": "Người Bán"}
+    )
     token = client.post("/api/v1/auth/token", json={"phone": offerer, "password": PASSWORD})
-    offer = client.post("/api/v1/offers", headers={
-        "Authorization": f"Bearer {token.get_json()['token']}"}, json={
-        "title": "Rau", "description": "Rau sạch", "categories": ["food"],
-        "location": {"lat": 21.2731, "lon": 106.1946}}).get_json()
-    values = {"request_id": posted["id"], "token": posted["manage_token"],
-              "offer_id": offer["id"], "flag_id": 1, "block_id": 1}
+    offer = client.post(
+        "/api/v1/offers",
+        headers={"Authorization": f"Bearer {token.get_json()['token']}"},
+        json={
+            "title": "Rau",
+            "description": "Rau sạch",
+            "categories": ["food"],
+            "location": {"lat": 21.2731, "lon": 106.1946},
+        },
+    ).get_json()
+    values = {
+        "request_id": posted["id"],
+        "token": posted["manage_token"],
+        "offer_id": offer["id"],
+        "flag_id": 1,
+        "block_id": 1,
+    }
     for rule, endpoint in routes:
         with app.test_request_context():
             from flask import url_for
@@ -336,17 +408,24 @@ def test_every_page_form_refuses_a_post_without_the_token_kindly(app):
 
 # -- passwords ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("spelling", ["e164", "local", "spaced", "digits"])
 def test_the_password_cannot_be_the_phone_number(client, spelling):
     phone = new_phone()
     local = "0" + phone[3:]
-    password = {"e164": phone, "local": local, "spaced": f"{local[:4]} {local[4:7]} {local[7:]}",
-                "digits": phone[1:]}[spelling]
-    response = client.post("/api/v1/auth/register",
-                           json={"phone": local, "password": password, "name": "An"})
+    password = {
+        "e164": phone,
+        "local": local,
+        "spaced": f"{local[:4]} {local[4:7]} {local[7:]}",
+        "digits": phone[1:],
+    }[spelling]
+    response = client.post(
+        "/api/v1/auth/register", json={"phone": local, "password": password, "name": "An"}
+    )
     assert response.status_code == 422
     assert response.get_json()["error"]["details"]["fields"] == {
-        "password": ["Do not use your phone number as your password."]}
+        "password": ["Do not use your phone number as your password."]
+    }
 
 
 def test_the_register_page_says_the_password_cannot_be_the_phone(app):
@@ -356,15 +435,19 @@ def test_the_register_page_says_the_password_cannot_be_the_phone(app):
     response = visitor.post("/register", {"name": "An", "phone": phone, "password": phone})
     assert response.status_code == 422
     assert "Your password cannot be your phone number." in html.unescape(
-        response.get_data(as_text=True))
+        response.get_data(as_text=True)
+    )
 
 
 def test_eight_characters_of_anything_else_are_enough(client):
     """A first-time user can meet the rule: no classes of characters are demanded."""
     for password in ("mật khẩu", "12345679", "abcdefgh"):
-        response = client.post("/api/v1/auth/register",
-                               json={"phone": new_phone(), "password": password, "name": "An"})
+        response = client.post(
+            "/api/v1/auth/register",
+            json={"phone": new_phone(), "password": password, "name": "An"},
+        )
         assert response.status_code == 201, (password, response.get_json())
-    short = client.post("/api/v1/auth/register",
-                        json={"phone": new_phone(), "password": "ngan", "name": "An"})
+    short = client.post(
+        "/api/v1/auth/register", json={"phone": new_phone(), "password": "ngan", "name": "An"}
+    )
     assert short.status_code == 422

@@ -1,4 +1,5 @@
 """Request events reach every package that reacts to them, in web and command-line processes."""
+
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ FLASK = Path(sys.executable).with_name("flask")
 # Each event and what it sets in motion, in the order receivers run.
 EXPECTED = {
     "connect.requests.signals.posted": "connect.safety.duplicates.flag_lookalikes, "
-                                       "connect.matching.listeners.push_posted",
+    "connect.matching.listeners.push_posted",
     "connect.requests.signals.claimed": "connect.metrics.count_claimed",
     "connect.requests.signals.released": "connect.matching.listeners.push_released",
     "connect.requests.signals.lease-lapsed": "connect.matching.listeners.lease_lapsed",
@@ -41,9 +42,19 @@ def test_a_web_app_has_every_receiver(app, runner):
 
 def test_a_fresh_command_line_process_has_every_receiver(tmp_path):
     """A cron or worker command runs in a process that imported no view: it still listens."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-           "SECRET_KEY": "test", "BLUR_SECRET": "test"}
-    result = subprocess.run([str(FLASK), "--app", "wsgi", "connect", "signals"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SECRET_KEY": "test",
+        "BLUR_SECRET": "test",
+    }
+    result = subprocess.run(
+        [str(FLASK), "--app", "wsgi", "connect", "signals"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert listed(result.stdout) == EXPECTED

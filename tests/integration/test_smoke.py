@@ -10,11 +10,18 @@ def test_post_find_claim_help_confirm(client, post_request, create_volunteer):
     claim = client.post(f"/api/v1/requests/{posted['id']}/claim", headers=volunteer)
     assert claim.status_code == 200 and claim.get_json()["phone"] == posted["phone"]
     assert client.get("/api/v1/requests/nearby?lat=21.2731&lon=106.1946").get_json() == {
-        "items": []}
-    assert client.post(f"/api/v1/requests/{posted['id']}/helped",
-                       headers=volunteer).get_json()["status"] == "helped"
-    confirmed = client.post(f"/api/v1/requests/{posted['id']}/confirm",
-                            headers={"X-Manage-Token": posted["manage_token"]})
+        "items": []
+    }
+    assert (
+        client.post(f"/api/v1/requests/{posted['id']}/helped", headers=volunteer).get_json()[
+            "status"
+        ]
+        == "helped"
+    )
+    confirmed = client.post(
+        f"/api/v1/requests/{posted['id']}/confirm",
+        headers={"X-Manage-Token": posted["manage_token"]},
+    )
     assert confirmed.get_json()["status"] == "confirmed"
     stats = client.get("/api/v1/stats").get_json()
     assert stats["assists"] == {"helped": 1, "confirmed": 1}

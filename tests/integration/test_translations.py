@@ -4,6 +4,7 @@ The messages are extracted from the sources the way `make catalogs` does (babel.
 `_` and friends plus `_l`); a message missing from a catalogue, left empty or marked fuzzy is
 untranslated. After changing the catalogues run `make translations` to compile them.
 """
+
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,17 @@ ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "connect" / "translations"
 LOCALES = ("vi", "en")
 KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2)}
-SKIP_DIRS = {"node_modules", "instance", "test-artifacts", "build", "dist", "static", "tests",
-             "bench", "docs"}
+SKIP_DIRS = {
+    "node_modules",
+    "instance",
+    "test-artifacts",
+    "build",
+    "dist",
+    "static",
+    "tests",
+    "bench",
+    "docs",
+}
 
 
 def _source_messages():
@@ -31,8 +41,13 @@ def _source_messages():
 
     messages = {}
     for filename, lineno, message, _comments, context in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords=KEYWORDS,
-            directory_filter=wanted, strip_comment_tags=True):
+        str(ROOT),
+        method_map,
+        options_map,
+        keywords=KEYWORDS,
+        directory_filter=wanted,
+        strip_comment_tags=True,
+    ):
         msgid = message[0] if isinstance(message, (tuple, list)) else message
         if msgid:
             messages.setdefault((msgid, context), []).append(f"{filename}:{lineno}")
@@ -65,19 +80,24 @@ def test_every_message_is_translated(locale, source_messages):
             untranslated.append(f"{msgid!r} ({', '.join(where[:2])})")
     problems = []
     if missing:
-        problems.append(f"{len(missing)} missing from the {locale} catalogue (run `make catalogs`):"
-                        "\n  " + "\n  ".join(missing))
+        problems.append(
+            f"{len(missing)} missing from the {locale} catalogue (run `make catalogs`):"
+            "\n  " + "\n  ".join(missing)
+        )
     if untranslated:
-        problems.append(f"{len(untranslated)} untranslated or fuzzy in {locale}:"
-                        "\n  " + "\n  ".join(untranslated))
+        problems.append(
+            f"{len(untranslated)} untranslated or fuzzy in {locale}:"
+            "\n  " + "\n  ".join(untranslated)
+        )
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_translations_keep_placeholders_and_plural_forms(locale):
     catalog = _catalog(locale)
-    errors = [f"{message.id!r}: {'; '.join(map(str, errs))}"
-              for message, errs in catalog.check() if errs]
+    errors = [
+        f"{message.id!r}: {'; '.join(map(str, errs))}" for message, errs in catalog.check() if errs
+    ]
     assert not errors, "\n".join(errors)
     expected = 1 if locale == "vi" else 2
     assert catalog.num_plurals == expected, catalog.plural_forms
@@ -92,23 +112,31 @@ def test_translations_keep_placeholders_and_plural_forms(locale):
 def test_compiled_catalogue_loads_and_matches_the_po_file(locale):
     translations = Translations.load(str(TRANSLATIONS), [locale])
     assert isinstance(translations, Translations), (
-        f"no compiled catalogue for {locale}: run `make translations`")
+        f"no compiled catalogue for {locale}: run `make translations`"
+    )
     stale = []
     for message in _catalog(locale):
         if not message.id or message.fuzzy:
             continue
         if message.pluralizable:
-            got = tuple(translations.ngettext(message.id[0], message.id[1], n)
-                        for n in ((1,) if locale == "vi" else (1, 2)))
-            want = tuple(message.string[:len(got)])
+            got = tuple(
+                translations.ngettext(message.id[0], message.id[1], n)
+                for n in ((1,) if locale == "vi" else (1, 2))
+            )
+            want = tuple(message.string[: len(got)])
         else:
-            got = translations.pgettext(message.context, message.id) if message.context \
+            got = (
+                translations.pgettext(message.context, message.id)
+                if message.context
                 else translations.gettext(message.id)
+            )
             want = message.string
         if want and got != want:
             stale.append(repr(message.id))
-    assert not stale, (f"{len(stale)} messages of the {locale} .mo differ from the .po: "
-                       f"run `make translations`\n  " + "\n  ".join(stale[:20]))
+    assert not stale, (
+        f"{len(stale)} messages of the {locale} .mo differ from the .po: "
+        f"run `make translations`\n  " + "\n  ".join(stale[:20])
+    )
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])

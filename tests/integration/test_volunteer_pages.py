@@ -4,6 +4,7 @@ Register, log in and out; the profile (a place from the list is the no-JavaScrip
 needs near you; claim, the contact, release and mark helped; a second volunteer; the map
 page. CSRF protection stays on: every POST carries the token read from a page.
 """
+
 import html
 import math
 import re
@@ -12,17 +13,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import BAC_GIANG, make_app, new_phone, request_payload
-
 from connect.geo import EARTH_RADIUS_M
+
+from conftest import BAC_GIANG, make_app, new_phone, request_payload
 
 API = "/api/v1/requests"
 PASSWORD = "mat-khau-dai"
-CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"'
-                  r'|name="csrf_token" value="([^"]+)"')
+CSRF = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"'
+    r'|name="csrf_token" value="([^"]+)"'
+)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I)
 STYLE_ATTR = re.compile(r"\sstyle=", re.I)
-
 
 
 class Phone:
@@ -73,21 +75,28 @@ def location(response):
 
 def shifted(point, north_m=0.0, east_m=0.0):
     lat, lon = point
-    return (lat + math.degrees(north_m / EARTH_RADIUS_M),
-            lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))))
+    return (
+        lat + math.degrees(north_m / EARTH_RADIUS_M),
+        lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))),
+    )
 
 
 def register(phone, number=None, name="Lê Thị Hoa", password=PASSWORD, next_=None):
     number = number or new_phone()
     phone.get("/register" + (f"?next={next_}" if next_ else ""))
-    response = phone.post("/register", {"name": name, "phone": number, "password": password,
-                                        "next": next_ or ""})
+    response = phone.post(
+        "/register", {"name": name, "phone": number, "password": password, "next": next_ or ""}
+    )
     return response, number
 
 
-PROFILE = {"place": "0", "radius_m": "5000",
-           "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
-           "on_duty": "y", "capacity": "2"}
+PROFILE = {
+    "place": "0",
+    "radius_m": "5000",
+    "categories": ["food", "supplies", "medicine", "medical_advice", "other"],
+    "on_duty": "y",
+    "capacity": "2",
+}
 
 
 def save_profile(phone, **overrides):
@@ -136,6 +145,7 @@ def assert_page(response, status=200):
 
 
 # -- accounts ---------------------------------------------------------------------------------
+
 
 def test_register_logs_in_and_leads_to_the_profile(app):
     """A new account is logged in at once and sent on to set up the volunteer profile."""
@@ -191,8 +201,10 @@ def test_login_gives_one_answer_for_unknown_phone_and_wrong_password(app):
     phone = Phone(app)
     _, number = register(phone)
     answers = []
-    for data in ({"phone": number, "password": "sai-mat-khau"},
-                 {"phone": new_phone(), "password": "sai-mat-khau"}):
+    for data in (
+        {"phone": number, "password": "sai-mat-khau"},
+        {"phone": new_phone(), "password": "sai-mat-khau"},
+    ):
         stranger = Phone(app)
         stranger.get("/login")
         response = stranger.post("/login", data)
@@ -217,15 +229,18 @@ def test_login_then_logout(app):
     assert location(phone.get("/volunteer/profile")).startswith("/login?next=")
 
 
-@pytest.mark.parametrize("target, expected", [
-    ("/volunteer/map", "/volunteer/map"),
-    ("/volunteer/claims/5?x=1", "/volunteer/claims/5?x=1"),
-    ("https://evil.example/", "/volunteer"),
-    ("//evil.example/", "/volunteer"),
-    ("/\\evil.example/", "/volunteer"),
-    ("/\t/evil.example/", "/volunteer"),
-    ("javascript:alert(1)", "/volunteer"),
-])
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        ("/volunteer/map", "/volunteer/map"),
+        ("/volunteer/claims/5?x=1", "/volunteer/claims/5?x=1"),
+        ("https://evil.example/", "/volunteer"),
+        ("//evil.example/", "/volunteer"),
+        ("/\\evil.example/", "/volunteer"),
+        ("/\t/evil.example/", "/volunteer"),
+        ("javascript:alert(1)", "/volunteer"),
+    ],
+)
 def test_login_goes_to_next_only_on_this_site(app, target, expected):
     phone = Phone(app)
     _, number = register(phone)
@@ -244,8 +259,9 @@ def test_a_volunteer_page_asks_for_login_and_comes_back_after_it(app):
     assert location(response) == "/login?next=/volunteer/needs"
     page = assert_page(phone.follow(response))
     assert 'name="next" type="hidden" value="/volunteer/needs"' in page
-    response = phone.post("/login", {"phone": number, "password": PASSWORD,
-                                     "next": "/volunteer/needs"})
+    response = phone.post(
+        "/login", {"phone": number, "password": PASSWORD, "next": "/volunteer/needs"}
+    )
     assert location(response) == "/volunteer/needs"
 
 
@@ -276,12 +292,15 @@ def test_the_chosen_language_survives_logging_in(app):
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_too_many_logins_get_a_page_not_json(database_url):
     """The login form is rate limited like the API; the refusal is a page in words."""
-    app = make_app(database_url, RATELIMIT_ENABLED=True,
-                   RATELIMIT_LOGIN_FAILURES_PER_IP="10 per minute")
+    app = make_app(
+        database_url, RATELIMIT_ENABLED=True, RATELIMIT_LOGIN_FAILURES_PER_IP="10 per minute"
+    )
     phone = Phone(app)
     phone.get("/login")
-    statuses = [phone.post("/login", {"phone": new_phone(), "password": "sai-mat-khau"})
-                .status_code for _ in range(11)]
+    statuses = [
+        phone.post("/login", {"phone": new_phone(), "password": "sai-mat-khau"}).status_code
+        for _ in range(11)
+    ]
     assert statuses == [422] * 10 + [429]
     response = phone.post("/login", {"phone": new_phone(), "password": "sai-mat-khau"})
     page = assert_page(response, 429)
@@ -290,6 +309,7 @@ def test_too_many_logins_get_a_page_not_json(database_url):
 
 
 # -- start and profile -----------------------------------------------------------------------
+
 
 def test_start_page_leads_by_where_you_are(app):
     """Anonymous: register or log in; no profile yet: the profile; else the needs."""
@@ -308,9 +328,10 @@ def test_profile_with_a_place_from_the_list_works_without_javascript(app):
     phone = Phone(app)
     register(phone)
     page = assert_page(phone.get("/volunteer/profile"))
-    assert 'data-location-picker' in page and 'name="place"' in page
-    response = save_profile(phone, place="1", radius_m="10000", categories=["food", "medicine"],
-                            capacity="3")
+    assert "data-location-picker" in page and 'name="place"' in page
+    response = save_profile(
+        phone, place="1", radius_m="10000", categories=["food", "medicine"], capacity="3"
+    )
     assert response.status_code == 302 and location(response) == "/volunteer/needs"
     me = phone.client.get("/api/v1/volunteers/me").get_json()
     place = app.config["PLACES"][1]
@@ -329,14 +350,26 @@ def test_profile_with_a_pin_and_then_an_update(app):
     assert re.search(r'value="food"[^>]*checked', page)
     assert not re.search(r'value="medicine"[^>]*checked', page)
     # Off duty (the box left unticked), further, more kinds; the pin kept as it was.
-    response = phone.post("/volunteer/profile", {
-        "lat": "21.281234", "lon": "106.201234", "place": "", "radius_m": "20000",
-        "categories": ["food", "other"], "capacity": "1"})
+    response = phone.post(
+        "/volunteer/profile",
+        {
+            "lat": "21.281234",
+            "lon": "106.201234",
+            "place": "",
+            "radius_m": "20000",
+            "categories": ["food", "other"],
+            "capacity": "1",
+        },
+    )
     assert response.status_code == 302
     me = phone.client.get("/api/v1/volunteers/me").get_json()
     assert me["location"] == {"lat": 21.281234, "lon": 106.201234}
     assert (me["radius_m"], me["categories"], me["on_duty"], me["capacity"]) == (
-        20_000, ["food", "other"], False, 1)
+        20_000,
+        ["food", "other"],
+        False,
+        1,
+    )
     assert "You are set as not available." in assert_page(phone.get("/volunteer/needs"))
 
 
@@ -344,8 +377,10 @@ def test_profile_errors_are_per_field_and_keep_the_answers(app):
     phone = Phone(app)
     register(phone)
     phone.get("/volunteer/profile")
-    response = phone.post("/volunteer/profile", {"place": "", "lat": "", "lon": "",
-                                                 "radius_m": "10000", "capacity": "2"})
+    response = phone.post(
+        "/volunteer/profile",
+        {"place": "", "lat": "", "lon": "", "radius_m": "10000", "capacity": "2"},
+    )
     page = assert_page(response, 422)
     assert "Show us your area" in page
     assert "Choose at least one kind of help." in page
@@ -353,26 +388,40 @@ def test_profile_errors_are_per_field_and_keep_the_answers(app):
     assert phone.client.get("/api/v1/volunteers/me").status_code == 404
 
 
-@pytest.mark.parametrize("bad", [
-    {"lat": "91", "lon": "106.2"}, {"lat": "nan", "lon": "106.2"}, {"place": "99"},
-    {"radius_m": "7"}, {"capacity": "0"}, {"categories": ["food", "pets"]},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"lat": "91", "lon": "106.2"},
+        {"lat": "nan", "lon": "106.2"},
+        {"place": "99"},
+        {"radius_m": "7"},
+        {"capacity": "0"},
+        {"categories": ["food", "pets"]},
+    ],
+)
 def test_profile_refuses_tampered_answers(app, bad):
     phone = Phone(app)
     register(phone)
     phone.get("/volunteer/profile")
-    response = phone.post("/volunteer/profile", {**PROFILE, "place": "", "lat": "21.27",
-                                                 "lon": "106.19", **bad})
+    response = phone.post(
+        "/volunteer/profile", {**PROFILE, "place": "", "lat": "21.27", "lon": "106.19", **bad}
+    )
     assert_page(response, 422)
     assert phone.client.get("/api/v1/volunteers/me").status_code == 404
 
 
 # -- needs near you ---------------------------------------------------------------------------
 
+
 def test_needs_are_listed_nearest_first_with_distance_age_urgency_and_household(app, client):
     """Within the radius and the volunteer's kinds of help, nearest first, in words."""
-    far = post_need(client, at=shifted(BAC_GIANG, north_m=1200), urgency="urgent",
-                    household_size=6, description="Cần sữa cho em bé")
+    far = post_need(
+        client,
+        at=shifted(BAC_GIANG, north_m=1200),
+        urgency="urgent",
+        household_size=6,
+        description="Cần sữa cho em bé",
+    )
     near = post_need(client, at=shifted(BAC_GIANG, east_m=300), household_size=1)
     post_need(client, at=shifted(BAC_GIANG, north_m=3000))  # beyond 2 km
     post_need(client, at=shifted(BAC_GIANG, east_m=100), categories=["medicine"])  # not my kind
@@ -417,9 +466,14 @@ def test_no_needs_says_so(app):
 
 # -- claiming -----------------------------------------------------------------------------------
 
+
 def test_claim_shows_the_contact_with_a_tel_link_and_directions(app, client):
-    posted = post_need(client, at=(21.2812345, 106.2034567), contact_name="Nguyễn Văn Bảo",
-                       address="12 Ngõ 3, Trần Phú")
+    posted = post_need(
+        client,
+        at=(21.2812345, 106.2034567),
+        contact_name="Nguyễn Văn Bảo",
+        address="12 Ngõ 3, Trần Phú",
+    )
     phone = volunteer(app)
     response = claim(phone, posted["id"])
     assert response.status_code == 302
@@ -566,10 +620,11 @@ def test_the_claim_page_status_poll_sees_changes_with_the_session_cookie(app, cl
 
 # -- the map page ----------------------------------------------------------------------------------
 
+
 def test_map_page_has_its_data_in_attributes_and_a_list_link(app):
     """No inline script: the map reads its settings from data-* attributes."""
     page = assert_page(Phone(app).get("/volunteer/map"))
-    assert 'data-needs-map' in page and 'data-api="/api/v1/requests/map"' in page
+    assert "data-needs-map" in page and 'data-api="/api/v1/requests/map"' in page
     assert f'data-tiles="{app.config["MAP_TILE_URL"]}"' in page
     assert "data-login-url=" in page and "data-csrf" not in page
     assert "/static/vendor/markercluster/leaflet.markercluster.js" in page

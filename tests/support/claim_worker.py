@@ -7,6 +7,7 @@ for a ``go`` line on stdin, then fires one claim per token, all at once from one
 token (each with its own test client), and prints the results as one JSON line:
 ``[{"status": 200, "body": {...}, "started": t, "ended": t}, ...]`` (times: time.time()).
 """
+
 import json
 import logging
 import sys
@@ -23,11 +24,17 @@ def main():
     from connect import create_app
     from connect.extensions import db
 
-    app = create_app({
-        "TESTING": True, "CONNECT_ENV": "development", "SECRET_KEY": "test-secret",
-        "BLUR_SECRET": "test-blur-secret", "RATELIMIT_ENABLED": False,
-        "DEMO_DATA": False, "SQLALCHEMY_DATABASE_URI": job["database_url"],
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "CONNECT_ENV": "development",
+            "SECRET_KEY": "test-secret",
+            "BLUR_SECRET": "test-blur-secret",
+            "RATELIMIT_ENABLED": False,
+            "DEMO_DATA": False,
+            "SQLALCHEMY_DATABASE_URI": job["database_url"],
+        }
+    )
     tokens = job["tokens"]
     with app.app_context():  # connect once now, not inside the race
         db.session.execute(text("SELECT 1"))
@@ -41,10 +48,16 @@ def main():
         try:
             barrier.wait()
             started = time.time()
-            response = clients[i].post(f"/api/v1/requests/{job['request_id']}/claim",
-                                       headers={"Authorization": f"Bearer {tokens[i]}"})
-            results[i] = {"status": response.status_code, "body": response.get_json(),
-                          "started": started, "ended": time.time()}
+            response = clients[i].post(
+                f"/api/v1/requests/{job['request_id']}/claim",
+                headers={"Authorization": f"Bearer {tokens[i]}"},
+            )
+            results[i] = {
+                "status": response.status_code,
+                "body": response.get_json(),
+                "started": started,
+                "ended": time.time(),
+            }
         except BaseException as exc:  # reported to the parent, which fails the test
             results[i] = {"status": "exception", "body": repr(exc)}
 

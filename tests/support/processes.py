@@ -1,4 +1,5 @@
 """The processes of a deployment, for real, in tests: gunicorn, worker, scheduler, Redis."""
+
 import os
 import shutil
 import signal
@@ -17,10 +18,16 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 def app_env(database_url, **extra):
     """The environment a connect process of the tests runs with."""
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-           "CONNECT_ENV": "development", "RATELIMIT_ENABLED": "false", "DEMO_DATA": "0",
-           "FLASK_APP": "wsgi",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "CONNECT_ENV": "development",
+        "RATELIMIT_ENABLED": "false",
+        "DEMO_DATA": "0",
+        "FLASK_APP": "wsgi",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     env.update({key: str(value) for key, value in extra.items()})
     return env
 
@@ -32,8 +39,13 @@ class Process:
         self.log_path = Path(log_path)
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [str(arg) for arg in argv], cwd=cwd, env=env, stdout=self._log,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            [str(arg) for arg in argv],
+            cwd=cwd,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def log(self):
         if not self._log.closed:
@@ -91,9 +103,20 @@ class Gunicorn(Process):
     def __init__(self, database_url, log_path, workers=2, **env):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        super().__init__([GUNICORN, "-c", ROOT / "gunicorn.conf.py", "-w", workers,
-                          "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
-                         log_path, app_env(database_url, **env))
+        super().__init__(
+            [
+                GUNICORN,
+                "-c",
+                ROOT / "gunicorn.conf.py",
+                "-w",
+                workers,
+                "-b",
+                f"127.0.0.1:{self.port}",
+                "wsgi:app",
+            ],
+            log_path,
+            app_env(database_url, **env),
+        )
 
     def wait_ready(self, timeout=60):
         serving(self, self.base, timeout)
@@ -102,6 +125,7 @@ class Gunicorn(Process):
 
 def serving(process, base, timeout=60):
     """Wait until the server at ``base`` answers /healthz; fail with its log if it exits."""
+
     def up():
         if not process.running():
             raise AssertionError(f"the server exited:\n{process.log()[-3000:]}")
@@ -121,10 +145,24 @@ class Redis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._log = open(Path(directory) / "redis.log", "w")
         self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--bind", "127.0.0.1",
-             "--port", str(self.port), "--dir", str(directory), "--save", "",
-             "--appendonly", "no", "--daemonize", "no"],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(directory),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_ready(self, timeout=10):
         import redis

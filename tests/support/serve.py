@@ -9,6 +9,7 @@ settings (CONNECT_ENV); rate limits off and no demo data unless RATELIMIT_ENABLE
 otherwise. Everything else (READ_MODEL_SYNC_INTERVAL, CLAIM_LEASE_SECONDS, ...) comes from
 the environment as in production (connect.config).
 """
+
 import faulthandler
 import os
 import signal

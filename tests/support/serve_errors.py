@@ -6,8 +6,8 @@ A request sent with the header ``X-Fault-Raise`` raises an error whose message h
 header's value and the request's path: tests/integration/test_log_redaction.py proves that
 what reaches gunicorn's logs is redacted. Never in production: it lives in the test tree.
 """
-from flask import request
 
+from flask import request
 from serve import app
 
 

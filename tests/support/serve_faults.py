@@ -9,20 +9,22 @@ committing until the test deletes that file: the test knows a worker that is in 
 write, and kills it there, or stops the database under it and lets it go on
 (tests/integration/test_faults.py). Without FAULT_PAUSE_DIR this is serve.py unchanged.
 """
+
 import os
 import time
 from pathlib import Path
 
 from flask import has_request_context, request
+from serve import app
 from sqlalchemy import event
 
 from connect.extensions import db
-from serve import app
 
 PAUSE_DIR = os.environ.get("FAULT_PAUSE_DIR")
 PAUSE_SECONDS = 60.0  # at most: a test that forgot to let it go still ends
 
 if PAUSE_DIR:
+
     @event.listens_for(db.session, "before_commit")
     def pause_before_commit(session):
         """Hold a flagged request between its last write and its commit."""
@@ -45,5 +47,6 @@ if PAUSE_DIR:
         """Say which worker answered, so a test can tell a replacement worker is serving."""
         response.headers["X-Worker-Pid"] = str(os.getpid())
         return response
+
 
 __all__ = ["app"]

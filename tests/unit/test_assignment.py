@@ -5,6 +5,7 @@ whose categories it covers (at least one of them by default, all with match="all
 capacity; the objective is lexicographic -- most urgent requests served, then most requests
 served, then least total great-circle distance.
 """
+
 import ast
 import itertools
 import math
@@ -38,8 +39,7 @@ LAT0, LON0 = 21.27, 106.19  # Bac Giang
 
 def offset(east_m, north_m, lat0=LAT0, lon0=LON0):
     """(lat, lon) about east_m / north_m metres from (lat0, lon0)."""
-    return (lat0 + north_m / M_PER_DEG,
-            lon0 + east_m / (M_PER_DEG * math.cos(math.radians(lat0))))
+    return (lat0 + north_m / M_PER_DEG, lon0 + east_m / (M_PER_DEG * math.cos(math.radians(lat0))))
 
 
 # ---- independent reference ----------------------------------------------------------------
@@ -55,10 +55,22 @@ class Instance:
     def solver_inputs(self):
         r, v = self.requests, self.volunteers
         return (
-            Requests([x["id"] for x in r], [x["lat"] for x in r], [x["lon"] for x in r],
-                     [x["cats"] for x in r], [x["urgent"] for x in r], [x["wait"] for x in r]),
-            Volunteers([x["id"] for x in v], [x["lat"] for x in v], [x["lon"] for x in v],
-                       [x["radius"] for x in v], [x["cats"] for x in v], [x["cap"] for x in v]),
+            Requests(
+                [x["id"] for x in r],
+                [x["lat"] for x in r],
+                [x["lon"] for x in r],
+                [x["cats"] for x in r],
+                [x["urgent"] for x in r],
+                [x["wait"] for x in r],
+            ),
+            Volunteers(
+                [x["id"] for x in v],
+                [x["lat"] for x in v],
+                [x["lon"] for x in v],
+                [x["radius"] for x in v],
+                [x["cats"] for x in v],
+                [x["cap"] for x in v],
+            ),
         )
 
     def feasible(self, match="any", slack_m=0.0):
@@ -124,8 +136,9 @@ def milp_optimum(inst, match="any"):
     n, nq = len(keys), len(inst.requests)
     cols = np.arange(n)
     a_req = sparse.csr_array((np.ones(n), ([rpos[r] for r, _ in keys], cols)), shape=(nq, n))
-    a_vol = sparse.csr_array((np.ones(n), ([vpos[v] for _, v in keys], cols)),
-                             shape=(len(inst.volunteers), n))
+    a_vol = sparse.csr_array(
+        (np.ones(n), ([vpos[v] for _, v in keys], cols)), shape=(len(inst.volunteers), n)
+    )
     caps = np.array([v["cap"] for v in inst.volunteers], dtype=float)
     u = np.array([1.0 if urgent[r] else 0.0 for r, _ in keys])
     one = np.ones(n)
@@ -134,8 +147,7 @@ def milp_optimum(inst, match="any"):
     opts = {"mip_rel_gap": 0.0}
 
     def solve(c, extra):
-        res = milp(c, constraints=base + extra, integrality=one, bounds=Bounds(0, 1),
-                   options=opts)
+        res = milp(c, constraints=base + extra, integrality=one, bounds=Bounds(0, 1), options=opts)
         assert res.success, res.message
         return np.rint(res.x)
 
@@ -143,27 +155,47 @@ def milp_optimum(inst, match="any"):
     u_star = int(round(u @ x))
     x = solve(-one, [LinearConstraint(u[None, :], u_star, np.inf)])
     c_star = int(round(one @ x))
-    x = solve(d, [LinearConstraint(u[None, :], u_star, np.inf),
-                  LinearConstraint(one[None, :], c_star, np.inf)])
+    x = solve(
+        d,
+        [
+            LinearConstraint(u[None, :], u_star, np.inf),
+            LinearConstraint(one[None, :], c_star, np.inf),
+        ],
+    )
     return u_star, c_star, float(d @ x)
 
 
 def random_instance(rng, n_req, n_vol, span_m=3000.0, cats="abc", p_urgent=0.3, max_cap=3):
     """Points in a span_m square, radii 300-2500 m, 1-2 categories each side, capacity 0..max."""
+
     def point():
         return offset(rng.uniform(0, span_m), rng.uniform(0, span_m))
 
     reqs, vols = [], []
     for i in range(n_req):
         lat, lon = point()
-        reqs.append({"id": 100 + i, "lat": lat, "lon": lon,
-                     "cats": set(rng.sample(cats, rng.randint(1, 2))),
-                     "urgent": rng.random() < p_urgent, "wait": rng.uniform(0, 86400)})
+        reqs.append(
+            {
+                "id": 100 + i,
+                "lat": lat,
+                "lon": lon,
+                "cats": set(rng.sample(cats, rng.randint(1, 2))),
+                "urgent": rng.random() < p_urgent,
+                "wait": rng.uniform(0, 86400),
+            }
+        )
     for j in range(n_vol):
         lat, lon = point()
-        vols.append({"id": 500 + j, "lat": lat, "lon": lon, "radius": rng.uniform(300, 2500),
-                     "cats": set(rng.sample(cats, rng.randint(1, 2))),
-                     "cap": rng.randint(0, max_cap)})
+        vols.append(
+            {
+                "id": 500 + j,
+                "lat": lat,
+                "lon": lon,
+                "radius": rng.uniform(300, 2500),
+                "cats": set(rng.sample(cats, rng.randint(1, 2))),
+                "cap": rng.randint(0, max_cap),
+            }
+        )
     return Instance(reqs, vols)
 
 
@@ -225,8 +257,9 @@ def test_matches_exact_milp_on_medium_random_instances():
     rng = random.Random(5)
     for trial in range(12):
         # Scarce capacity in a small area: many conflicts, long augmenting chains.
-        inst = random_instance(rng, rng.randint(20, 60), rng.randint(5, 25), span_m=4000.0,
-                               cats="abcd", p_urgent=0.25)
+        inst = random_instance(
+            rng, rng.randint(20, 60), rng.randint(5, 25), span_m=4000.0, cats="abcd", p_urgent=0.25
+        )
         req, vol = inst.solver_inputs()
         result = assign(req, vol)
         check_feasible(inst, result)
@@ -280,8 +313,9 @@ def test_urgent_first_does_not_cost_normal_requests():
     v1, v2 = offset(0, 0), offset(4000, 0)
     u, n = offset(500, 0), offset(-800, 0)
     req = Requests([1, 2], [u[0], n[0]], [u[1], n[1]], [{"food"}, {"food"}], [True, False])
-    vol = Volunteers([11, 12], [v1[0], v2[0]], [v1[1], v2[1]], [1000, 4000],
-                     [{"food"}, {"food"}], [1, 1])
+    vol = Volunteers(
+        [11, 12], [v1[0], v2[0]], [v1[1], v2[1]], [1000, 4000], [{"food"}, {"food"}], [1, 1]
+    )
     result = assign(req, vol)
     assert sorted(p[:2] for p in result.pairs()) == [(1, 12), (2, 11)]
     base = greedy_nearest_first(req, vol)
@@ -309,11 +343,20 @@ def test_long_chain_needs_a_bigger_bonus_and_gets_it():
     k = 12
     cats = ["a", "b", "c"]
     pts = [offset(1000.0 * i, 0) for i in range(k + 1)]
-    req = Requests(list(range(k)), [p[0] for p in pts[:k]], [p[1] for p in pts[:k]],
-                   [{cats[i % 3]} for i in range(k)])
-    vol = Volunteers(list(range(100, 100 + k)), [p[0] for p in pts[1:]],
-                     [p[1] for p in pts[1:]], [1000.5] * k,
-                     [{cats[i % 3], cats[(i - 1) % 3]} for i in range(1, k + 1)], [1] * k)
+    req = Requests(
+        list(range(k)),
+        [p[0] for p in pts[:k]],
+        [p[1] for p in pts[:k]],
+        [{cats[i % 3]} for i in range(k)],
+    )
+    vol = Volunteers(
+        list(range(100, 100 + k)),
+        [p[0] for p in pts[1:]],
+        [p[1] for p in pts[1:]],
+        [1000.5] * k,
+        [{cats[i % 3], cats[(i - 1) % 3]} for i in range(1, k + 1)],
+        [1] * k,
+    )
     result = assign(req, vol)
     assert result.served == k
     assert sorted(p[:2] for p in result.pairs()) == [(i, 100 + i) for i in range(k)]
@@ -336,8 +379,9 @@ def test_reasons_for_unserved_requests():
         [False, False, False, False, True],
     )
     # V1: food, 1 slot. V2: advice but full (capacity 0).
-    vol = Volunteers([11, 12], [v[0], v[0]], [v[1], v[1]], [2000, 2000],
-                     [{"food"}, {"advice"}], [1, 0])
+    vol = Volunteers(
+        [11, 12], [v[0], v[0]], [v[1], v[1]], [2000, 2000], [{"food"}, {"advice"}], [1, 0]
+    )
     result = assign(req, vol)
     assert result.pairs()[0][:2] == (5, 11)  # the urgent one
     assert result.unserved == {
@@ -346,8 +390,12 @@ def test_reasons_for_unserved_requests():
         3: VOLUNTEERS_FULL,
         4: CAPACITY_TAKEN,
     }
-    assert result.reason_counts() == {NO_VOLUNTEER_IN_RANGE: 1, NO_CATEGORY_MATCH: 1,
-                                      VOLUNTEERS_FULL: 1, CAPACITY_TAKEN: 1}
+    assert result.reason_counts() == {
+        NO_VOLUNTEER_IN_RANGE: 1,
+        NO_CATEGORY_MATCH: 1,
+        VOLUNTEERS_FULL: 1,
+        CAPACITY_TAKEN: 1,
+    }
 
 
 def test_any_versus_all_categories():
@@ -366,11 +414,22 @@ def test_bitmasks_and_names_give_the_same_answer():
     req, vol = inst.solver_inputs()
     bit = {"a": 1, "b": 2, "c": 4}
     r, v = inst.requests, inst.volunteers
-    req2 = Requests([x["id"] for x in r], req.lats, req.lons,
-                    np.array([sum(bit[c] for c in x["cats"]) for x in r]), req.urgent,
-                    req.waiting_s)
-    vol2 = Volunteers(vol.ids, vol.lats, vol.lons, vol.radius_m,
-                      [sum(bit[c] for c in x["cats"]) for x in v], vol.capacity)
+    req2 = Requests(
+        [x["id"] for x in r],
+        req.lats,
+        req.lons,
+        np.array([sum(bit[c] for c in x["cats"]) for x in r]),
+        req.urgent,
+        req.waiting_s,
+    )
+    vol2 = Volunteers(
+        vol.ids,
+        vol.lats,
+        vol.lons,
+        vol.radius_m,
+        [sum(bit[c] for c in x["cats"]) for x in v],
+        vol.capacity,
+    )
     assert assign(req, vol).pairs() == assign(req2, vol2).pairs()
 
 
@@ -381,7 +440,8 @@ def test_radius_is_inclusive_to_the_millimetre():
     req = Requests([1], [lat2], [lon2], [1])
     assert assign(req, Volunteers([2], [lat1], [lon1], [d + 1e-3], [1], [1])).served == 1
     assert assign(req, Volunteers([2], [lat1], [lon1], [d - 1e-3], [1], [1])).unserved == {
-        1: NO_VOLUNTEER_IN_RANGE}
+        1: NO_VOLUNTEER_IN_RANGE
+    }
 
 
 @pytest.mark.parametrize("fn", [assign, greedy_nearest_first])
@@ -404,8 +464,9 @@ def test_empty_inputs(fn):
 def test_no_feasible_pair():
     a, b = offset(0, 0), offset(20_000, 0)
     req = Requests([1, 2], [a[0], a[0]], [a[1], a[1]], [{"food"}, {"food"}])
-    vol = Volunteers([5, 6], [b[0], a[0]], [b[1], a[1]], [1000, 1000], [{"food"}, {"other"}],
-                     [3, 3])
+    vol = Volunteers(
+        [5, 6], [b[0], a[0]], [b[1], a[1]], [1000, 1000], [{"food"}, {"other"}], [3, 3]
+    )
     result = assign(req, vol)
     assert result.served == 0
     assert result.unserved == {1: NO_CATEGORY_MATCH, 2: NO_CATEGORY_MATCH}
@@ -416,8 +477,9 @@ def test_more_requests_than_capacity_is_not_an_error():
     # No full matching of the requests exists: the private "unserved" columns absorb the rest.
     p = offset(0, 0)
     pts = [offset(10.0 * i, 0) for i in range(6)]
-    req = Requests(range(6), [q[0] for q in pts], [q[1] for q in pts], [1] * 6,
-                   [i == 5 for i in range(6)])
+    req = Requests(
+        range(6), [q[0] for q in pts], [q[1] for q in pts], [1] * 6, [i == 5 for i in range(6)]
+    )
     vol = Volunteers([9], [p[0]], [p[1]], [1000], [1], [2])
     result = assign(req, vol)
     assert result.served == 2
@@ -450,10 +512,28 @@ def test_ties_are_deterministic_and_independent_of_input_order():
     rng = random.Random(99)
     # Ties galore: points on a coarse grid, so many pairs are equally far.
     grid = [offset(500.0 * i, 500.0 * j) for i in range(4) for j in range(4)]
-    reqs = [{"id": 10 + i, "lat": grid[i % 16][0], "lon": grid[i % 16][1], "cats": {"a"},
-             "urgent": i % 4 == 0, "wait": 0.0} for i in range(40)]
-    vols = [{"id": 900 + j, "lat": grid[(3 * j) % 16][0], "lon": grid[(3 * j) % 16][1],
-             "radius": 1200.0, "cats": {"a"}, "cap": 1 + j % 2} for j in range(15)]
+    reqs = [
+        {
+            "id": 10 + i,
+            "lat": grid[i % 16][0],
+            "lon": grid[i % 16][1],
+            "cats": {"a"},
+            "urgent": i % 4 == 0,
+            "wait": 0.0,
+        }
+        for i in range(40)
+    ]
+    vols = [
+        {
+            "id": 900 + j,
+            "lat": grid[(3 * j) % 16][0],
+            "lon": grid[(3 * j) % 16][1],
+            "radius": 1200.0,
+            "cats": {"a"},
+            "cap": 1 + j % 2,
+        }
+        for j in range(15)
+    ]
     first = assign(*Instance(reqs, vols).solver_inputs())
     for _ in range(5):
         rng.shuffle(reqs)
@@ -481,8 +561,9 @@ def test_two_identical_volunteers_one_request():
 def test_greedy_baseline_order_and_optimum_dominates():
     # Order: urgent first, then the longest waiting.
     p = offset(0, 0)
-    req = Requests([1, 2, 3], [p[0]] * 3, [p[1]] * 3, [1, 1, 1], [False, False, True],
-                   [100.0, 900.0, 0.0])
+    req = Requests(
+        [1, 2, 3], [p[0]] * 3, [p[1]] * 3, [1, 1, 1], [False, False, True], [100.0, 900.0, 0.0]
+    )
     vol = Volunteers([5], [p[0]], [p[1]], [10], [1], [2])
     assert sorted(x[0] for x in greedy_nearest_first(req, vol).pairs()) == [2, 3]
 
@@ -547,9 +628,12 @@ def test_exhaustive_reference_is_sane():
     v = offset(0, 0)
     a, b = offset(100, 0), offset(200, 0)
     inst = Instance(
-        [{"id": 1, "lat": a[0], "lon": a[1], "cats": {"x"}, "urgent": False, "wait": 0},
-         {"id": 2, "lat": b[0], "lon": b[1], "cats": {"x"}, "urgent": True, "wait": 0}],
-        [{"id": 3, "lat": v[0], "lon": v[1], "radius": 1000, "cats": {"x"}, "cap": 1}])
+        [
+            {"id": 1, "lat": a[0], "lon": a[1], "cats": {"x"}, "urgent": False, "wait": 0},
+            {"id": 2, "lat": b[0], "lon": b[1], "cats": {"x"}, "urgent": True, "wait": 0},
+        ],
+        [{"id": 3, "lat": v[0], "lon": v[1], "radius": 1000, "cats": {"x"}, "cap": 1}],
+    )
     (u, c, d), most = brute_force(inst)
     assert (u, c, most) == (1, 1, 1)
     assert d == pytest.approx(200, abs=0.5)

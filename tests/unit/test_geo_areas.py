@@ -1,4 +1,5 @@
 """Areas: GeoJSON polygons are read strictly, and point-in-polygon answers are exact."""
+
 import random
 
 import pytest
@@ -8,9 +9,12 @@ from connect.geo import AreaIndex, area_geometry
 
 
 def square(west, south, east, north):
-    return {"type": "Polygon",
-            "coordinates": [[[west, south], [east, south], [east, north], [west, north],
-                             [west, south]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [
+            [[west, south], [east, south], [east, north], [west, north], [west, south]]
+        ],
+    }
 
 
 def test_a_polygon_becomes_a_multipolygon():
@@ -20,8 +24,10 @@ def test_a_polygon_becomes_a_multipolygon():
 
 
 def test_a_multipolygon_keeps_its_parts():
-    doc = {"type": "MultiPolygon", "coordinates": [square(0, 0, 1, 1)["coordinates"],
-                                                   square(2, 2, 3, 3)["coordinates"]]}
+    doc = {
+        "type": "MultiPolygon",
+        "coordinates": [square(0, 0, 1, 1)["coordinates"], square(2, 2, 3, 3)["coordinates"]],
+    }
     assert len(area_geometry(doc).geoms) == 2
 
 
@@ -31,16 +37,21 @@ def test_a_self_intersecting_ring_is_repaired_without_losing_area():
     assert geometry.is_valid and geometry.area == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("geometry", [
-    None, {}, {"type": "Point", "coordinates": [106, 21]},
-    {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
-    {"type": "Polygon", "coordinates": []},
-    {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]},
-    {"type": "Polygon", "coordinates": "nope"},
-    square(500, 21, 501, 22),               # not longitude/latitude
-    square(106, 95, 107, 96),
-    {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]},  # no area
-])
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        None,
+        {},
+        {"type": "Point", "coordinates": [106, 21]},
+        {"type": "LineString", "coordinates": [[0, 0], [1, 1]]},
+        {"type": "Polygon", "coordinates": []},
+        {"type": "Polygon", "coordinates": [[[0, 0], [1, 1]]]},
+        {"type": "Polygon", "coordinates": "nope"},
+        square(500, 21, 501, 22),  # not longitude/latitude
+        square(106, 95, 107, 96),
+        {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]},  # no area
+    ],
+)
 def test_bad_geometry_is_refused_with_a_message(geometry):
     with pytest.raises(ValueError):
         area_geometry(geometry)
@@ -69,15 +80,29 @@ def test_containing_many_agrees_with_shapely_point_by_point():
     areas = []
     for area_id in range(40):
         west, south = rng.uniform(105, 107), rng.uniform(20, 22)
-        areas.append((area_id + 100, area_geometry(
-            square(west, south, west + rng.uniform(0.01, 0.5), south + rng.uniform(0.01, 0.5)))))
+        areas.append(
+            (
+                area_id + 100,
+                area_geometry(
+                    square(
+                        west, south, west + rng.uniform(0.01, 0.5), south + rng.uniform(0.01, 0.5)
+                    )
+                ),
+            )
+        )
     index = AreaIndex(areas)
     lats = [rng.uniform(20, 22.5) for _ in range(2000)]
     lons = [rng.uniform(105, 107.5) for _ in range(2000)]
     positions, ids = index.containing_many(lats, lons)
     got = sorted(zip(positions.tolist(), ids.tolist()))
-    expected = sorted((i, area_id) for i, (lat, lon) in enumerate(zip(lats, lons))
-                      for area_id, geometry in areas if geometry.covers(Point(lon, lat)))
+    expected = sorted(
+        (i, area_id)
+        for i, (lat, lon) in enumerate(zip(lats, lons))
+        for area_id, geometry in areas
+        if geometry.covers(Point(lon, lat))
+    )
     assert got == expected and expected
-    assert all(index.containing(lats[i], lons[i]) == sorted(a for p, a in expected if p == i)
-               for i in range(0, 2000, 97))
+    assert all(
+        index.containing(lats[i], lons[i]) == sorted(a for p, a in expected if p == i)
+        for i in range(0, 2000, 97)
+    )

@@ -1,4 +1,5 @@
 """blur_point: deterministic per seed, 150-400 m away, uniform direction and area."""
+
 import math
 
 import numpy as np
@@ -39,8 +40,16 @@ def test_repeated_views_cannot_be_averaged_back_to_the_house():
 
 @pytest.mark.parametrize(
     "lat, lon",
-    [(21.273, 106.194), (0.0, 0.0), (-33.9, 151.2), (0.0, 179.999), (0.0, -180.0),
-     (89.999, 10.0), (-89.9999, -170.0), (90.0, 0.0)],
+    [
+        (21.273, 106.194),
+        (0.0, 0.0),
+        (-33.9, 151.2),
+        (0.0, 179.999),
+        (0.0, -180.0),
+        (89.999, 10.0),
+        (-89.9999, -170.0),
+        (90.0, 0.0),
+    ],
 )
 def test_distance_in_annulus_and_valid_coordinates(lat, lon):
     for seed in SEEDS[:1000]:
@@ -121,11 +130,17 @@ CELL = 1.0 / CELLS_PER_DEGREE
 latitudes = st.one_of(
     st.floats(-90.0, 90.0),
     # Near the poles, where a cell is a sliver, and on them.
-    st.floats(89.99, 90.0), st.floats(-90.0, -89.99), st.sampled_from([90.0, -90.0, 0.0]))
+    st.floats(89.99, 90.0),
+    st.floats(-90.0, -89.99),
+    st.sampled_from([90.0, -90.0, 0.0]),
+)
 longitudes = st.one_of(
     st.floats(-180.0, 180.0),
     # Both sides of the antimeridian, and on it.
-    st.floats(179.99, 180.0), st.floats(-180.0, -179.99), st.sampled_from([180.0, -180.0]))
+    st.floats(179.99, 180.0),
+    st.floats(-180.0, -179.99),
+    st.sampled_from([180.0, -180.0]),
+)
 keys = st.binary(min_size=1, max_size=64)
 
 
@@ -170,7 +185,10 @@ def test_candidates_are_deterministic_and_shared_by_the_whole_cell():
     assert blur_candidates(lat, lon, bytearray(KEY)) == first
     # Anywhere else in the same cell: the same points (one house, one blur).
     row, column = blur_cell(lat, lon)
-    south, west = cell_centre((row, column))[0] - CELL / 2, cell_centre((row, column))[1] - CELL / 2
+    south, west = (
+        cell_centre((row, column))[0] - CELL / 2,
+        cell_centre((row, column))[1] - CELL / 2,
+    )
     for fy, fx in ((0.01, 0.01), (0.99, 0.5), (0.5, 0.99), (0.3, 0.7)):
         assert blur_candidates(south + fy * CELL, west + fx * CELL, KEY) == first
     assert blur_candidates(lat, lon, b"another key") != first
@@ -213,8 +231,10 @@ def test_pins_from_one_house_cannot_be_averaged_back_to_it():
     # so their mean is that point, at least 150 m from every pin.
     rng = np.random.default_rng(7)
     centre = cell_centre(blur_cell(21.2731, 106.1946))
-    pins = [(centre[0] + rng.uniform(-0.4, 0.4) * CELL, centre[1] + rng.uniform(-0.4, 0.4) * CELL)
-            for _ in range(50)]
+    pins = [
+        (centre[0] + rng.uniform(-0.4, 0.4) * CELL, centre[1] + rng.uniform(-0.4, 0.4) * CELL)
+        for _ in range(50)
+    ]
     public = np.array([blur_candidates(*pin, KEY, count=1)[0] for pin in pins])
     assert np.all(public == public[0])
     mean = public.mean(axis=0)

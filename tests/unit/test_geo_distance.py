@@ -1,4 +1,5 @@
 """Unit tests for connect.geo.distance: haversine, radius boxes, rounding, unit-sphere helpers."""
+
 import math
 
 import numpy as np
@@ -23,8 +24,9 @@ def destination(lat, lon, bearing_rad, dist_m):
     delta = np.asarray(dist_m) / EARTH_RADIUS_M
     sin_p2 = np.sin(p1) * np.cos(delta) + np.cos(p1) * np.sin(delta) * np.cos(bearing_rad)
     p2 = np.arcsin(np.clip(sin_p2, -1, 1))
-    dlam = np.arctan2(np.sin(bearing_rad) * np.sin(delta) * np.cos(p1),
-                      np.cos(delta) - np.sin(p1) * sin_p2)
+    dlam = np.arctan2(
+        np.sin(bearing_rad) * np.sin(delta) * np.cos(p1), np.cos(delta) - np.sin(p1) * sin_p2
+    )
     lon2 = (np.asarray(lon) + np.degrees(dlam) + 180.0) % 360.0 - 180.0
     return np.degrees(p2), lon2
 
@@ -126,8 +128,16 @@ def test_chord_between_unit_vectors_gives_haversine():
 
 @pytest.mark.parametrize(
     "d, expected",
-    [(0, 0), (49.9, 0), (50, 100), (149.99, 100), (150, 200), (250, 300), (1234.5, 1200),
-     (1950, 2000)],
+    [
+        (0, 0),
+        (49.9, 0),
+        (50, 100),
+        (149.99, 100),
+        (150, 200),
+        (250, 300),
+        (1234.5, 1200),
+        (1950, 2000),
+    ],
 )
 def test_round_distance_to_100m(d, expected):
     assert round_distance_m(d) == expected
@@ -183,8 +193,17 @@ def test_bbox_property_random_centres_everywhere():
         [np.degrees(np.arcsin(rng.uniform(-1, 1, 300))), rng.uniform(-180, 180, 300)]
     )
     special = [
-        (0.0, 180.0), (0.0, -180.0), (10.0, 179.99), (-10.0, -179.99), (89.9, 0.0), (-89.9, 45.0),
-        (90.0, 0.0), (-90.0, 0.0), (89.99, 179.99), (21.273, 106.194), (65.0, -179.0),
+        (0.0, 180.0),
+        (0.0, -180.0),
+        (10.0, 179.99),
+        (-10.0, -179.99),
+        (89.9, 0.0),
+        (-89.9, 45.0),
+        (90.0, 0.0),
+        (-90.0, 0.0),
+        (89.99, 179.99),
+        (21.273, 106.194),
+        (65.0, -179.0),
     ]
     radii = [0.0, 1.0, 150.0, 2000.0, 50_000.0, 1_000_000.0, 5_000_000.0]
     for lat, lon in list(map(tuple, centres)) + special:
@@ -230,8 +249,18 @@ def test_bbox_huge_radius_is_whole_world():
 
 @pytest.mark.parametrize(
     "args",
-    [(float("nan"), 0, 1), (0, float("nan"), 1), (91, 0, 1), (-90.5, 0, 1), (0, 180.01, 1),
-     (0, -181, 1), (0, 0, -1), (0, 0, float("nan")), ("a", 0, 1), (None, 0, 1)],
+    [
+        (float("nan"), 0, 1),
+        (0, float("nan"), 1),
+        (91, 0, 1),
+        (-90.5, 0, 1),
+        (0, 180.01, 1),
+        (0, -181, 1),
+        (0, 0, -1),
+        (0, 0, float("nan")),
+        ("a", 0, 1),
+        (None, 0, 1),
+    ],
 )
 def test_bbox_invalid_input(args):
     with pytest.raises(ValueError):

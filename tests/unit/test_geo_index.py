@@ -1,4 +1,5 @@
 """PointIndex answers must equal brute-force haversine over the same points."""
+
 import math
 
 import numpy as np
@@ -30,7 +31,11 @@ class Brute:
         order = np.lexsort((ids, d))
         if k is not None:
             order = order[:k]
-        return ids[order], d[order], dict(zip(self.ids.tolist(), self.distances(lat, lon).tolist()))
+        return (
+            ids[order],
+            d[order],
+            dict(zip(self.ids.tolist(), self.distances(lat, lon).tolist())),
+        )
 
 
 def assert_same(got, expected):
@@ -41,7 +46,9 @@ def assert_same(got, expected):
     np.testing.assert_allclose(got_d, exp_d, rtol=1e-9, atol=TOL_M)
     assert len(set(got_ids.tolist())) == got_ids.size
     # Every returned distance is that id's true distance, ascending, ties by id.
-    np.testing.assert_allclose(got_d, [dist_of[i] for i in got_ids.tolist()], rtol=1e-9, atol=TOL_M)
+    np.testing.assert_allclose(
+        got_d, [dist_of[i] for i in got_ids.tolist()], rtol=1e-9, atol=TOL_M
+    )
     assert np.all(np.diff(got_d) >= 0)
     tie = np.diff(got_d) == 0
     assert np.all(np.diff(got_ids)[tie] > 0)
@@ -135,8 +142,16 @@ def test_queries_at_exact_poles_and_antimeridian():
     lons = np.concatenate([lons, rng.uniform(-180, 180, 600), band_lons])
     ids = np.arange(lats.size, dtype=np.int64)
     index, brute = PointIndex.from_arrays(ids, lats, lons), Brute(ids, lats, lons)
-    for lat, lon in [(90, 0), (90, 123), (-90, -45), (0, 180), (0, -180), (45, 180), (-30, -180),
-                     (89.9, 179.9)]:
+    for lat, lon in [
+        (90, 0),
+        (90, 123),
+        (-90, -45),
+        (0, 180),
+        (0, -180),
+        (45, 180),
+        (-30, -180),
+        (89.9, 179.9),
+    ]:
         assert_same(index.nearest(lat, lon, 25), brute.answer(lat, lon, k=25))
         assert_same(index.within(lat, lon, 500_000), brute.answer(lat, lon, radius=500_000))
 
@@ -272,7 +287,9 @@ def test_insert_delete_replace_match_a_model():
             assert len(index) == len(model)
             for qlat, qlon in zip(*clustered(np.random.default_rng(step), 10)):
                 assert_same(index.nearest(qlat, qlon, 30), brute.answer(qlat, qlon, k=30))
-                assert_same(index.within(qlat, qlon, 500.0), brute.answer(qlat, qlon, radius=500.0))
+                assert_same(
+                    index.within(qlat, qlon, 500.0), brute.answer(qlat, qlon, radius=500.0)
+                )
     for key in list(model)[:200]:
         assert key in index
         assert index.location(key) == model[key]
@@ -324,8 +341,17 @@ def test_numpy_integer_ids_and_extremes():
 
 @pytest.mark.parametrize(
     "lat, lon",
-    [(float("nan"), 0), (0, float("nan")), (90.0001, 0), (-91, 0), (0, 180.0001), (0, -181),
-     (float("inf"), 0), (None, 0), ("x", 1)],
+    [
+        (float("nan"), 0),
+        (0, float("nan")),
+        (90.0001, 0),
+        (-91, 0),
+        (0, 180.0001),
+        (0, -181),
+        (float("inf"), 0),
+        (None, 0),
+        ("x", 1),
+    ],
 )
 def test_invalid_points_raise(lat, lon):
     index = PointIndex.from_arrays([1], [0], [0])
@@ -401,7 +427,7 @@ def test_concurrent_queries_and_writes_from_threads():
 
     def writer():
         w = np.random.default_rng(13)
-        for i in range(3000):
+        for _ in range(3000):
             key = int(w.integers(2000, 4000))
             if w.random() < 0.5:
                 index.insert(key, 21.27 + w.normal(0, 0.01), 106.19 + w.normal(0, 0.01))
@@ -409,7 +435,9 @@ def test_concurrent_queries_and_writes_from_threads():
                 index.delete(key)
         stop.set()
 
-    threads = [threading.Thread(target=reader) for _ in range(3)] + [threading.Thread(target=writer)]
+    threads = [threading.Thread(target=reader) for _ in range(3)] + [
+        threading.Thread(target=writer)
+    ]
     for t in threads:
         t.start()
     for t in threads:

@@ -1,4 +1,5 @@
 """connect.geo stays pure: no Flask, no database, nothing from the rest of connect."""
+
 import ast
 import sys
 from pathlib import Path

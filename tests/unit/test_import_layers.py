@@ -1,5 +1,6 @@
 """The layers of docs/ARCHITECTURE.md hold: no import goes up a layer, no circle between files or
 packages under connect/, function-level imports included."""
+
 import ast
 from pathlib import Path
 
@@ -40,12 +41,14 @@ def _imports(name, path):
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
             # "from connect import clock" imports the module connect.clock; "from connect.x
             # import name" imports connect.x.
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
@@ -108,11 +111,31 @@ def _package_graph():
 
 # docs/ARCHITECTURE.md's table, bottom to top: a module imports from its own layer or below.
 LAYERS = (
-    ("core", {"connect.clock", "connect.config", "connect.errors", "connect.extensions",
-              "connect.database", "connect.changes", "connect.spatial", "connect.validation",
-              "connect.i18n", "connect.security", "connect.signals", "connect.gunicorn_logging",
-              "connect.gunicorn_conf", "connect.migrating", "connect.geo", "connect.outbox",
-              "connect.scheduler", "connect.logs", "connect.metrics", "connect.redaction"}),
+    (
+        "core",
+        {
+            "connect.clock",
+            "connect.config",
+            "connect.errors",
+            "connect.extensions",
+            "connect.database",
+            "connect.changes",
+            "connect.spatial",
+            "connect.validation",
+            "connect.i18n",
+            "connect.security",
+            "connect.signals",
+            "connect.gunicorn_logging",
+            "connect.gunicorn_conf",
+            "connect.migrating",
+            "connect.geo",
+            "connect.outbox",
+            "connect.scheduler",
+            "connect.logs",
+            "connect.metrics",
+            "connect.redaction",
+        },
+    ),
     ("web", {"connect.web"}),
     ("accounts", {"connect.accounts"}),
     ("areas", {"connect.areas"}),
@@ -123,9 +146,18 @@ LAYERS = (
     ("offers", {"connect.offers"}),
     ("volunteers", {"connect.volunteers"}),
     ("coordination", {"connect.coordination"}),
-    ("app", {"connect", "connect.cli", "connect.demo", "connect.health", "connect.home",
-             "connect.jobs",
-             "connect.models"}),
+    (
+        "app",
+        {
+            "connect",
+            "connect.cli",
+            "connect.demo",
+            "connect.health",
+            "connect.home",
+            "connect.jobs",
+            "connect.models",
+        },
+    ),
 )
 
 
@@ -141,10 +173,12 @@ def test_every_module_has_a_layer():
 
 
 def test_no_import_goes_up_a_layer():
-    upward = sorted(f"{name} ({LAYERS[_layer(name)][0]}) imports {target} "
-                    f"({LAYERS[_layer(target)][0]})"
-                    for name, targets in FILE_GRAPH.items() for target in targets
-                    if _layer(target) > _layer(name))
+    upward = sorted(
+        f"{name} ({LAYERS[_layer(name)][0]}) imports {target} ({LAYERS[_layer(target)][0]})"
+        for name, targets in FILE_GRAPH.items()
+        for target in targets
+        if _layer(target) > _layer(name)
+    )
     assert upward == []
 
 

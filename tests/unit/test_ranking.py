@@ -1,4 +1,5 @@
 """Fair ranking: the score's promises, and the read model's bounded search against brute force."""
+
 import math
 from datetime import datetime, timedelta
 
@@ -18,17 +19,35 @@ DEFAULT = Weights()
 
 def shifted(point, north_m=0.0, east_m=0.0):
     lat, lon = point
-    return (lat + math.degrees(north_m / EARTH_RADIUS_M),
-            lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))))
+    return (
+        lat + math.degrees(north_m / EARTH_RADIUS_M),
+        lon + math.degrees(east_m / (EARTH_RADIUS_M * math.cos(math.radians(lat)))),
+    )
 
 
 def row(id_, at, waited_s=0.0, urgent=False, categories=("food",), status="open", expires_in=None):
     """A read-model row (ROW_FIELDS order) posted waited_s before NOW."""
     created = NOW - timedelta(seconds=waited_s)
-    expires = NOW + timedelta(seconds=expires_in) if expires_in is not None else (
-        created + timedelta(hours=72))
-    return (id_, status, list(categories), f"need {id_}", 2, "urgent" if urgent else "normal",
-            at[0], at[1], at[0] + 0.002, at[1] + 0.002, created, expires, None)
+    expires = (
+        NOW + timedelta(seconds=expires_in)
+        if expires_in is not None
+        else (created + timedelta(hours=72))
+    )
+    return (
+        id_,
+        status,
+        list(categories),
+        f"need {id_}",
+        2,
+        "urgent" if urgent else "normal",
+        at[0],
+        at[1],
+        at[0] + 0.002,
+        at[1] + 0.002,
+        created,
+        expires,
+        None,
+    )
 
 
 def model(rows, weights=DEFAULT):
@@ -44,12 +63,17 @@ def nearby_ids(requests, at=CENTRE, radius_m=5000.0, limit=50, categories=None, 
 
 # -- the score's promises ---------------------------------------------------------------------
 
+
 def test_urgent_need_waiting_20_hours_at_1500_m_ranks_above_a_fresh_one_at_300_m():
     """The issue's example, with the default weights, by the score and in the read model."""
     assert score(1500, True, 20 * HOUR, DEFAULT) < score(300, False, 60, DEFAULT)
     old_urgent, fresh = 1, 2
-    requests = model([row(old_urgent, shifted(CENTRE, north_m=1500), 20 * HOUR, urgent=True),
-                      row(fresh, shifted(CENTRE, east_m=300), 60)])
+    requests = model(
+        [
+            row(old_urgent, shifted(CENTRE, north_m=1500), 20 * HOUR, urgent=True),
+            row(fresh, shifted(CENTRE, east_m=300), 60),
+        ]
+    )
     assert nearby_ids(requests) == [old_urgent, fresh]
     assert nearby_ids(requests, sort="distance") == [fresh, old_urgent]
 
@@ -60,14 +84,22 @@ def test_among_equals_the_order_is_plain_distance_order():
     for urgent, waited in ((False, 0.0), (True, 5 * HOUR), (False, 30 * HOUR)):
         distances = rng.uniform(0, 2000, 300)
         scores = scores_np(distances, np.full(300, urgent), np.full(300, waited), DEFAULT)
-        assert np.array_equal(np.argsort(scores, kind="stable"),
-                              np.argsort(distances, kind="stable"))
-        rows = [row(i + 1, shifted(CENTRE, north_m=float(d) * math.cos(a),
-                                   east_m=float(d) * math.sin(a)), waited, urgent)
-                for i, (d, a) in enumerate(zip(distances, rng.uniform(0, 2 * math.pi, 300)))]
+        assert np.array_equal(
+            np.argsort(scores, kind="stable"), np.argsort(distances, kind="stable")
+        )
+        rows = [
+            row(
+                i + 1,
+                shifted(CENTRE, north_m=float(d) * math.cos(a), east_m=float(d) * math.sin(a)),
+                waited,
+                urgent,
+            )
+            for i, (d, a) in enumerate(zip(distances, rng.uniform(0, 2 * math.pi, 300)))
+        ]
         requests = model(rows)
         assert nearby_ids(requests, radius_m=2500, limit=200) == nearby_ids(
-            requests, radius_m=2500, limit=200, sort="distance")
+            requests, radius_m=2500, limit=200, sort="distance"
+        )
 
 
 def test_a_need_that_waited_long_is_not_starved_by_fresh_ones_nearby():
@@ -99,27 +131,36 @@ def test_the_vectorised_score_is_bit_for_bit_the_scalar_one():
         urgent = rng.random(500) < 0.3
         waited = rng.uniform(-HOUR, 80 * HOUR, 500)
         vector = scores_np(d, urgent.astype(np.uint8), waited, weights)
-        scalar = [score(*args, weights) for args in zip(d.tolist(), urgent.tolist(),
-                                                        waited.tolist())]
+        scalar = [
+            score(*args, weights) for args in zip(d.tolist(), urgent.tolist(), waited.tolist())
+        ]
         assert vector.tolist() == scalar
         divisors = d / vector
         assert (divisors[d > 0] <= weights.max_divisor * (1 + 1e-15)).all()
 
 
 def test_weights_are_configurable_and_zero_weights_rank_by_distance():
-    rows = [row(1, shifted(CENTRE, north_m=1500), 20 * HOUR, urgent=True),
-            row(2, shifted(CENTRE, east_m=300), 60)]
+    rows = [
+        row(1, shifted(CENTRE, north_m=1500), 20 * HOUR, urgent=True),
+        row(2, shifted(CENTRE, east_m=300), 60),
+    ]
     assert nearby_ids(model(rows, Weights(0, 0, 24))) == [2, 1]
     assert nearby_ids(model(rows, Weights(urgent=10, wait_per_hour=0))) == [1, 2]
-    config = {"RANK_URGENT_WEIGHT": 2, "RANK_WAIT_WEIGHT_PER_HOUR": 0.5,
-              "RANK_WAIT_CAP_HOURS": 12}
+    config = {"RANK_URGENT_WEIGHT": 2, "RANK_WAIT_WEIGHT_PER_HOUR": 0.5, "RANK_WAIT_CAP_HOURS": 12}
     assert Weights.from_config(config) == Weights(2.0, 0.5, 12.0)
     assert Weights.from_config({}) == DEFAULT
     assert Weights.from_config(config).max_divisor == 1 + 2 + 0.5 * 12
 
 
-@pytest.mark.parametrize("bad", [{"urgent": -1}, {"wait_per_hour": float("nan")},
-                                 {"wait_cap_hours": float("inf")}, {"urgent": "1"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"urgent": -1},
+        {"wait_per_hour": float("nan")},
+        {"wait_cap_hours": float("inf")},
+        {"urgent": "1"},
+    ],
+)
 def test_bad_weights_are_refused(bad):
     with pytest.raises(ValueError):
         Weights(**bad)
@@ -151,20 +192,23 @@ def test_an_unknown_sort_is_refused():
 
 # -- the bounded search is exact ---------------------------------------------------------------
 
+
 def _dataset(rng, n, ages):
     """n requests: dense clusters (some on one exact point), the rest spread out; ages
     "mixed" (up to 60 h), "fresh" (all in the last hour) or "local" (one cluster fresh)."""
     lats, lons = np.empty(n), np.empty(n)
     n_cluster = int(n * 0.8)
     m_per_deg = math.pi * EARTH_RADIUS_M / 180
-    centres = [shifted(CENTRE, north_m=n_, east_m=e) for n_, e in ((0, 0), (900, -700),
-                                                                   (-1500, 2000))]
+    centres = [
+        shifted(CENTRE, north_m=n_, east_m=e) for n_, e in ((0, 0), (900, -700), (-1500, 2000))
+    ]
     which = rng.integers(0, len(centres), n_cluster)
     sigma = np.array([150.0, 400.0, 60.0])[which]
     c = np.array(centres)[which]
     lats[:n_cluster] = c[:, 0] + rng.standard_normal(n_cluster) * sigma / m_per_deg
     lons[:n_cluster] = c[:, 1] + rng.standard_normal(n_cluster) * sigma / (
-        m_per_deg * math.cos(math.radians(CENTRE[0])))
+        m_per_deg * math.cos(math.radians(CENTRE[0]))
+    )
     lats[n_cluster:] = CENTRE[0] + rng.uniform(-0.05, 0.05, n - n_cluster)
     lons[n_cluster:] = CENTRE[1] + rng.uniform(-0.05, 0.05, n - n_cluster)
     # A block of flats: many households on one exact point.
@@ -175,11 +219,24 @@ def _dataset(rng, n, ages):
     urgent = rng.random(n) < 0.2
     cats = rng.integers(0, len(CATEGORIES), n)
     expired = rng.random(n) < 0.03  # expired since the last sweep: never listed
-    rows = [(i + 1, "open", [CATEGORIES[cats[i]]], "x", 1, "urgent" if urgent[i] else "normal",
-             float(lats[i]), float(lons[i]), float(lats[i]), float(lons[i]),
-             NOW - timedelta(seconds=float(waited[i])),
-             NOW - timedelta(seconds=1) if expired[i] else NOW + timedelta(hours=12), None)
-            for i in range(n)]
+    rows = [
+        (
+            i + 1,
+            "open",
+            [CATEGORIES[cats[i]]],
+            "x",
+            1,
+            "urgent" if urgent[i] else "normal",
+            float(lats[i]),
+            float(lons[i]),
+            float(lats[i]),
+            float(lons[i]),
+            NOW - timedelta(seconds=float(waited[i])),
+            NOW - timedelta(seconds=1) if expired[i] else NOW + timedelta(hours=12),
+            None,
+        )
+        for i in range(n)
+    ]
     return rows, lats, lons, waited, urgent, cats, expired
 
 
@@ -192,8 +249,9 @@ def _brute_force(data, at, radius_m, limit, categories, weights, sort):
         keep &= np.isin(cats, [CATEGORIES.index(c) for c in categories])
     ids, d, waited_k, urgent_k = ids[keep], d[keep], waited[keep], urgent[keep]
     # The read model stores whole seconds of the posting time, as the database does.
-    waited_k = epoch(NOW) - np.array([int(epoch(NOW - timedelta(seconds=float(w))))
-                                      for w in waited_k])
+    waited_k = epoch(NOW) - np.array(
+        [int(epoch(NOW - timedelta(seconds=float(w)))) for w in waited_k]
+    )
     if sort == "distance":
         order = np.lexsort((ids, d))[:limit]
     else:
@@ -215,8 +273,9 @@ def test_ranked_nearby_matches_brute_force(ages, weights):
         limit = int(rng.choice([1, 7, 50, 200]))
         categories = [CATEGORIES[0]] if rng.random() < 0.3 else None
         for sort in ranking.SORTS:
-            got, got_d = requests.nearby(at[0], at[1], radius_m, limit, categories, epoch(NOW),
-                                         sort)
+            got, got_d = requests.nearby(
+                at[0], at[1], radius_m, limit, categories, epoch(NOW), sort
+            )
             want, want_d = _brute_force(data, at, radius_m, limit, categories, weights, sort)
             assert got.tolist() == want, (at, radius_m, limit, categories, sort)
             assert np.allclose(got_d, want_d, atol=1e-6)
@@ -228,9 +287,17 @@ def test_ranked_search_does_not_list_the_whole_radius_of_a_dense_cluster():
     n = 20_000
     d = 2000 * np.sqrt(rng.random(n))
     a = rng.uniform(0, 2 * math.pi, n)
-    rows = [row(i + 1, shifted(CENTRE, north_m=float(d[i] * math.cos(a[i])),
-                               east_m=float(d[i] * math.sin(a[i]))),
-                float(rng.uniform(0, 48 * HOUR)), bool(rng.random() < 0.2)) for i in range(n)]
+    rows = [
+        row(
+            i + 1,
+            shifted(
+                CENTRE, north_m=float(d[i] * math.cos(a[i])), east_m=float(d[i] * math.sin(a[i]))
+            ),
+            float(rng.uniform(0, 48 * HOUR)),
+            bool(rng.random() < 0.2),
+        )
+        for i in range(n)
+    ]
     requests = model(rows)
     asked = []
     nearest = requests._index.nearest
@@ -244,21 +311,26 @@ def test_ranked_search_does_not_list_the_whole_radius_of_a_dense_cluster():
         at = shifted(CENTRE, north_m=rng.uniform(-500, 500), east_m=rng.uniform(-500, 500))
         asked.clear()
         assert len(nearby_ids(requests, at=at, radius_m=2000, limit=50)) == 50
-        assert sum(asked) <= 50 * DEFAULT.max_divisor ** 2, asked
+        assert sum(asked) <= 50 * DEFAULT.max_divisor**2, asked
     # Waiting spread over two days: one walk of 2.5 x the limit proves the answer.
     assert asked == [126]
 
 
 def test_ranked_nearby_drops_requests_that_expired_since_the_last_sweep():
-    requests = model([row(1, shifted(CENTRE, north_m=100), 10 * HOUR, expires_in=-1),
-                      row(2, shifted(CENTRE, north_m=900), 60)])
+    requests = model(
+        [
+            row(1, shifted(CENTRE, north_m=100), 10 * HOUR, expires_in=-1),
+            row(2, shifted(CENTRE, north_m=900), 60),
+        ]
+    )
     assert nearby_ids(requests) == [2]
 
 
 def test_waiting_is_counted_from_posting_across_a_claim_and_release():
     """A need claimed and let go keeps the waiting time it had: it still has not been met."""
-    requests = model([row(1, shifted(CENTRE, north_m=1500), 20 * HOUR),
-                      row(2, shifted(CENTRE, east_m=400), 60)])
+    requests = model(
+        [row(1, shifted(CENTRE, north_m=1500), 20 * HOUR), row(2, shifted(CENTRE, east_m=400), 60)]
+    )
     claimed = row(1, shifted(CENTRE, north_m=1500), 20 * HOUR, status="claimed")
     lease_end = NOW + timedelta(hours=1)
     requests.apply(claimed[:12] + (lease_end,), epoch(NOW))

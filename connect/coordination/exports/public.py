@@ -21,6 +21,7 @@ category cells are not a partition and no sum rule applies to them, which only m
 recovery harder; (3) a single top-level area with a suppressed cell can be read off the
 unsuppressed totals of /api/v1/stats (only for a whole province holding 1-4 requests).
 """
+
 import json
 
 import shapely
@@ -38,10 +39,17 @@ from connect.requests.state import CLOSED_UNHELPED, HELPED
 THRESHOLD = 5
 SIMPLIFY_DEGREES = 0.001  # ~100 m: enough for a choropleth, a fraction of the size
 COORDINATE_DECIMALS = 5
-STATUS_GROUPS = {"open": ("open",), "claimed": ("claimed",), "helped": HELPED,
-                 "other": CLOSED_UNHELPED}
-MEASURES = (tuple(f"requests_{group}" for group in STATUS_GROUPS)
-            + tuple(f"open_{category}" for category in CATEGORIES) + ("assists_helped",))
+STATUS_GROUPS = {
+    "open": ("open",),
+    "claimed": ("claimed",),
+    "helped": HELPED,
+    "other": CLOSED_UNHELPED,
+}
+MEASURES = (
+    tuple(f"requests_{group}" for group in STATUS_GROUPS)
+    + tuple(f"open_{category}" for category in CATEGORIES)
+    + ("assists_helped",)
+)
 AREA_COLUMNS = ("code", "name", "level", "parent_code")
 CSV_COLUMNS = AREA_COLUMNS + MEASURES + ("suppressed",)
 GEOMETRY_CHUNK = 200
@@ -51,44 +59,66 @@ def area_counts(now=None):
     """[{code, name, level, parent_code, id, parent_id, counts}] for every area, by code."""
     now = now or clock.now()
     areas = db.session.execute(
-        select(Area.id, Area.code, Area.name, Area.level, Area.parent_id)
-        .order_by(Area.code)).all()
+        select(Area.id, Area.code, Area.name, Area.level, Area.parent_id).order_by(Area.code)
+    ).all()
     codes = {row.id: row.code for row in areas}
     counts = {row.id: dict.fromkeys(MEASURES, 0) for row in areas}
     for area_id, *values in db.session.execute(_request_counts_query(now)):
         counts[area_id].update(zip(MEASURES[:-1], (int(v or 0) for v in values)))
     for area_id, helped in db.session.execute(
-            select(RequestArea.area_id, func.count())
-            .join(Assist, Assist.request_id == RequestArea.request_id)
-            .where(Assist.outcome.in_(PROVEN_OUTCOMES)).group_by(RequestArea.area_id)):
+        select(RequestArea.area_id, func.count())
+        .join(Assist, Assist.request_id == RequestArea.request_id)
+        .where(Assist.outcome.in_(PROVEN_OUTCOMES))
+        .group_by(RequestArea.area_id)
+    ):
         counts[area_id]["assists_helped"] = helped
-    return [{"id": row.id, "parent_id": row.parent_id, "code": row.code, "name": row.name,
-             "level": row.level, "parent_code": codes.get(row.parent_id),
-             "counts": counts[row.id]} for row in areas]
+    return [
+        {
+            "id": row.id,
+            "parent_id": row.parent_id,
+            "code": row.code,
+            "name": row.name,
+            "level": row.level,
+            "parent_code": codes.get(row.parent_id),
+            "counts": counts[row.id],
+        }
+        for row in areas
+    ]
 
 
 def _request_counts_query(now):
     # The effective status once per request (a subquery), then counted per area.
-    placed = (select(RequestArea.area_id, HelpRequest.status_at(now).label("status"),
-                     cast(HelpRequest.categories, String).label("categories"))
-              .join(HelpRequest, HelpRequest.id == RequestArea.request_id).subquery())
+    placed = (
+        select(
+            RequestArea.area_id,
+            HelpRequest.status_at(now).label("status"),
+            cast(HelpRequest.categories, String).label("categories"),
+        )
+        .join(HelpRequest, HelpRequest.id == RequestArea.request_id)
+        .subquery()
+    )
 
     def count(condition):
         return func.sum(case((condition, 1), else_=0))
 
     by_group = [count(placed.c.status.in_(statuses)) for statuses in STATUS_GROUPS.values()]
     # Quoted, so "medicine" never matches inside "medical_advice" (as filters.py does).
-    by_category = [count(and_(placed.c.status == "open",
-                              placed.c.categories.like(f'%"{category}"%')))
-                   for category in CATEGORIES]
+    by_category = [
+        count(and_(placed.c.status == "open", placed.c.categories.like(f'%"{category}"%')))
+        for category in CATEGORIES
+    ]
     return select(placed.c.area_id, *by_group, *by_category).group_by(placed.c.area_id)
 
 
 def suppressed_cells(areas, measures=MEASURES, threshold=THRESHOLD):
     """{(area id, measure)} to withhold: counts 1..threshold-1, and the complementary cells
     that stop them being recovered as a parent minus its other children (see module doc)."""
-    hidden = {(area["id"], measure) for area in areas for measure in measures
-              if 0 < area["counts"][measure] < threshold}
+    hidden = {
+        (area["id"], measure)
+        for area in areas
+        for measure in measures
+        if 0 < area["counts"][measure] < threshold
+    }
     known = {area["id"] for area in areas}
     children = {}
     for area in areas:
@@ -142,9 +172,11 @@ def area_csv_rows(areas):
     yield list(CSV_COLUMNS)
     for area in areas:
         counts = area["counts"]
-        yield ([area[column] or "" for column in AREA_COLUMNS]
-               + ["" if counts[m] is None else counts[m] for m in MEASURES]
-               + [";".join(area["suppressed"])])
+        yield (
+            [area[column] or "" for column in AREA_COLUMNS]
+            + ["" if counts[m] is None else counts[m] for m in MEASURES]
+            + [";".join(area["suppressed"])]
+        )
 
 
 def area_features(areas):
@@ -152,21 +184,30 @@ def area_features(areas):
     properties. The polygons are read a chunk at a time, as the features are written."""
     by_id = {area["id"]: area for area in areas}
     for rows, _ in chunked_rows(select(Area.id, Area.geometry), Area.id, GEOMETRY_CHUNK):
-        yield [_area_feature(by_id[area_id], geometry) for area_id, geometry in rows
-               if area_id in by_id]  # an area imported since the counts were read waits
+        yield [
+            _area_feature(by_id[area_id], geometry)
+            for area_id, geometry in rows
+            if area_id in by_id
+        ]  # an area imported since the counts were read waits
 
 
 def _area_feature(area, geometry):
-    return {"type": "Feature", "id": area["code"],
-            "geometry": _simplified(to_shape(geometry)),
-            "properties": {**{column: area[column] for column in AREA_COLUMNS},
-                           **area["counts"], "suppressed": area["suppressed"]}}
+    return {
+        "type": "Feature",
+        "id": area["code"],
+        "geometry": _simplified(to_shape(geometry)),
+        "properties": {
+            **{column: area[column] for column in AREA_COLUMNS},
+            **area["counts"],
+            "suppressed": area["suppressed"],
+        },
+    }
 
 
 def _simplified(shape):
     """A small GeoJSON geometry of an area: simplified, rounded, exterior rings anticlockwise."""
     shape = shape.simplify(SIMPLIFY_DEGREES, preserve_topology=True)
-    shape = shapely.set_precision(shape, 10 ** -COORDINATE_DECIMALS)
+    shape = shapely.set_precision(shape, 10**-COORDINATE_DECIMALS)
     # RFC 7946 section 3.1.6: exterior rings counterclockwise, holes clockwise.
     shape = shapely.orient_polygons(shape, exterior_cw=False)
     return json.loads(shapely.to_geojson(shape))

@@ -12,6 +12,7 @@ CSV is UTF-8 with a byte-order mark, so that Excel opens Vietnamese text correct
 and Python's csv module with encoding="utf-8-sig" read it too). GeoJSON is an RFC 7946
 FeatureCollection: WGS84 [lon, lat] points, no "crs" member.
 """
+
 import csv
 import io
 import json
@@ -36,16 +37,46 @@ BOM = "\ufeff"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 REQUEST_COLUMNS = (
-    "id", "status", "categories", "urgency", "household_size", "description", "contact_name",
-    "phone", "address", "lat", "lon", "public_lat", "public_lon", "source", "entered_by_id",
-    "created_at", "updated_at", "closed_at", "claimed_by_id", "areas")
+    "id",
+    "status",
+    "categories",
+    "urgency",
+    "household_size",
+    "description",
+    "contact_name",
+    "phone",
+    "address",
+    "lat",
+    "lon",
+    "public_lat",
+    "public_lon",
+    "source",
+    "entered_by_id",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "claimed_by_id",
+    "areas",
+)
 ASSIST_COLUMNS = (
-    "id", "request_id", "volunteer_id", "volunteer_name", "claimed_at", "outcome", "helped_at",
-    "confirmed_at", "closed_at", "categories", "lat", "lon")
+    "id",
+    "request_id",
+    "volunteer_id",
+    "volunteer_name",
+    "claimed_at",
+    "outcome",
+    "helped_at",
+    "confirmed_at",
+    "closed_at",
+    "categories",
+    "lat",
+    "lon",
+)
 _FREE_TEXT = frozenset({"description", "contact_name", "address", "volunteer_name"})
 _LISTS = frozenset({"categories", "areas"})
-_TIMES = frozenset({"created_at", "updated_at", "closed_at", "claimed_at", "helped_at",
-                    "confirmed_at"})
+_TIMES = frozenset(
+    {"created_at", "updated_at", "closed_at", "claimed_at", "helped_at", "confirmed_at"}
+)
 EXPORTS = {"requests": REQUEST_COLUMNS, "assists": ASSIST_COLUMNS}
 FORMATS = {"csv": "text/csv", "geojson": "application/geo+json"}
 
@@ -60,13 +91,18 @@ def coordinator_export(user, kind, fmt, args, now=None):
     conditions = request_conditions(user, args, now)
     rows = (_request_rows if kind == "requests" else _assist_rows)(conditions, now)
     # Plain values: the request's session is committed before the body is streamed.
-    audit = {"user_id": user.id, "role": user.role, "export": f"{kind}.{fmt}",
-             "filters": {key: value for key, value in args.items() if value is not None}}
+    audit = {
+        "user_id": user.id,
+        "role": user.role,
+        "export": f"{kind}.{fmt}",
+        "filters": {key: value for key, value in args.items() if value is not None},
+    }
     if fmt == "csv":
         columns = EXPORTS[kind]
         converters = csv_converters(columns)
-        chunks = write_csv(columns, ([csv_cells(converters, columns, item) for item in batch]
-                                     for batch in rows))
+        chunks = write_csv(
+            columns, ([csv_cells(converters, columns, item) for item in batch] for batch in rows)
+        )
     else:
         times = _TIMES.intersection(EXPORTS[kind])
         chunks = write_geojson([feature(item, times) for item in batch] for batch in rows)
@@ -88,13 +124,19 @@ def _audited(chunks, audit):
         complete = True
     finally:
         # Also when the client went away mid-file (GeneratorExit): what left is logged.
-        log.info("personal data export: user %s (%s) %s filters=%s rows=%d%s",
-                 audit["user_id"], audit["role"], audit["export"],
-                 json.dumps(audit["filters"], ensure_ascii=False, sort_keys=True),
-                 rows, "" if complete else " (interrupted)")
+        log.info(
+            "personal data export: user %s (%s) %s filters=%s rows=%d%s",
+            audit["user_id"],
+            audit["role"],
+            audit["export"],
+            json.dumps(audit["filters"], ensure_ascii=False, sort_keys=True),
+            rows,
+            "" if complete else " (interrupted)",
+        )
 
 
 # -- reading rows, a chunk at a time ----------------------------------------------------------
+
 
 def chunked_rows(query, key, chunk_rows, extra=None):
     """Lists of rows of query (ordered by key), CHUNK_ROWS at a time, each in its own
@@ -117,10 +159,27 @@ def _request_rows(conditions, now):
     r = HelpRequest
     status = r.status_at(now)
     query = select(
-        r.id, status, r.categories, r.urgency, r.household_size, r.description, r.contact_name,
-        r.phone, r.address, func.ST_Y(r.location), func.ST_X(r.location),
-        func.ST_Y(r.public_location), func.ST_X(r.public_location), r.source, r.entered_by_id,
-        r.created_at, r.updated_at, r.closed_at, r.claimed_by_id, r.status).where(*conditions)
+        r.id,
+        status,
+        r.categories,
+        r.urgency,
+        r.household_size,
+        r.description,
+        r.contact_name,
+        r.phone,
+        r.address,
+        func.ST_Y(r.location),
+        func.ST_X(r.location),
+        func.ST_Y(r.public_location),
+        func.ST_X(r.public_location),
+        r.source,
+        r.entered_by_id,
+        r.created_at,
+        r.updated_at,
+        r.closed_at,
+        r.claimed_by_id,
+        r.status,
+    ).where(*conditions)
 
     def area_codes(conn, rows):
         return _area_codes(conn, rows, conditions)
@@ -145,11 +204,12 @@ def _area_codes(conn, rows, conditions):
     # An alias: the conditions' own subqueries on request_areas must not correlate to it.
     placed = aliased(RequestArea)
     for request_id, code in conn.execute(
-            select(placed.request_id, Area.code)
-            .join(Area, Area.id == placed.area_id)
-            .join(HelpRequest, HelpRequest.id == placed.request_id)
-            .where(placed.request_id.between(rows[0][0], rows[-1][0]), *conditions)
-            .order_by(placed.request_id, Area.code)):
+        select(placed.request_id, Area.code)
+        .join(Area, Area.id == placed.area_id)
+        .join(HelpRequest, HelpRequest.id == placed.request_id)
+        .where(placed.request_id.between(rows[0][0], rows[-1][0]), *conditions)
+        .order_by(placed.request_id, Area.code)
+    ):
         codes.setdefault(request_id, []).append(code)
     return codes
 
@@ -157,11 +217,25 @@ def _area_codes(conn, rows, conditions):
 def _assist_rows(conditions, _now):
     """Lists of assist dicts (ASSIST_COLUMNS) of the filtered requests, a chunk at a time."""
     a, r = Assist, HelpRequest
-    query = (select(a.id, a.request_id, a.volunteer_id, User.name, a.claimed_at, a.outcome,
-                    a.helped_at, a.confirmed_at, a.closed_at, r.categories,
-                    func.ST_Y(r.location), func.ST_X(r.location))
-             .join(r, r.id == a.request_id).join(User, User.id == a.volunteer_id)
-             .where(*conditions))
+    query = (
+        select(
+            a.id,
+            a.request_id,
+            a.volunteer_id,
+            User.name,
+            a.claimed_at,
+            a.outcome,
+            a.helped_at,
+            a.confirmed_at,
+            a.closed_at,
+            r.categories,
+            func.ST_Y(r.location),
+            func.ST_X(r.location),
+        )
+        .join(r, r.id == a.request_id)
+        .join(User, User.id == a.volunteer_id)
+        .where(*conditions)
+    )
     for rows, _ in chunked_rows(query, a.id, CHUNK_ROWS):
         batch = []
         for row in rows:
@@ -172,6 +246,7 @@ def _assist_rows(conditions, _now):
 
 
 # -- writing ---------------------------------------------------------------------------------
+
 
 def _text_cell(value):
     return "'" + value if value and value.startswith(_FORMULA_START) else value
@@ -187,14 +262,24 @@ def _list_cell(value):
 
 def csv_converters(columns):
     """Per column, how a value becomes a CSV cell (None: as it is; csv writes None as "")."""
-    return [_text_cell if column in _FREE_TEXT else _list_cell if column in _LISTS
-            else _time_cell if column in _TIMES else None for column in columns]
+    return [
+        _text_cell
+        if column in _FREE_TEXT
+        else _list_cell
+        if column in _LISTS
+        else _time_cell
+        if column in _TIMES
+        else None
+        for column in columns
+    ]
 
 
 def csv_cells(converters, columns, item):
     """One CSV row: lists ";"-joined, times ISO 8601 UTC, free text safe from formulas."""
-    return [value if convert is None else convert(value)
-            for convert, value in zip(converters, map(item.__getitem__, columns))]
+    return [
+        value if convert is None else convert(value)
+        for convert, value in zip(converters, map(item.__getitem__, columns))
+    ]
 
 
 def write_csv(header, batches):
@@ -217,9 +302,12 @@ def feature(item, times=()):
     properties = dict(item)
     for key in times:
         properties[key] = _time_cell(properties[key])
-    return {"type": "Feature", "id": item["id"],
-            "geometry": {"type": "Point", "coordinates": [item["lon"], item["lat"]]},
-            "properties": properties}
+    return {
+        "type": "Feature",
+        "id": item["id"],
+        "geometry": {"type": "Point", "coordinates": [item["lon"], item["lat"]]},
+        "properties": properties,
+    }
 
 
 def write_geojson(feature_batches):
@@ -240,8 +328,11 @@ def export_counts(user, args, now=None):
     """How many requests and assists an export with these filters holds (for the page)."""
     conditions = request_conditions(user, args, now or clock.now())
     requests = db.session.execute(
-        select(func.count(HelpRequest.id)).where(*conditions)).scalar_one()
+        select(func.count(HelpRequest.id)).where(*conditions)
+    ).scalar_one()
     assists = db.session.execute(
-        select(func.count(Assist.id)).join(HelpRequest, HelpRequest.id == Assist.request_id)
-        .where(*conditions)).scalar_one()
+        select(func.count(Assist.id))
+        .join(HelpRequest, HelpRequest.id == Assist.request_id)
+        .where(*conditions)
+    ).scalar_one()
     return {"requests": requests, "assists": assists}

@@ -3,6 +3,7 @@
 A plain GET form back to this page: the download links then carry exactly the filters given
 (empty fields left out, which the export API would refuse as invalid numbers).
 """
+
 from flask import render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 
@@ -23,8 +24,12 @@ from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.models import URGENCIES
 from connect.requests.state import STATUSES
 
-DOWNLOADS = (("requests", "csv"), ("requests", "geojson"), ("assists", "csv"),
-             ("assists", "geojson"))
+DOWNLOADS = (
+    ("requests", "csv"),
+    ("requests", "geojson"),
+    ("assists", "csv"),
+    ("assists", "geojson"),
+)
 
 
 def _chosen_filters(areas, waiting, posted):
@@ -49,13 +54,24 @@ def exports(user):
     filters = _chosen_filters(areas, waiting, posted)
     query = {key: value for key, value in filters.items() if value not in ("", [])}
     counts = export_counts(user, ConsoleFilterSchema().load(query))
-    downloads = [{"kind": kind, "format": fmt,
-                  "url": url_for(f"exports.{kind}_{fmt}", **query)} for kind, fmt in DOWNLOADS]
+    downloads = [
+        {"kind": kind, "format": fmt, "url": url_for(f"exports.{kind}_{fmt}", **query)}
+        for kind, fmt in DOWNLOADS
+    ]
     public = {fmt: url_for(f"exports.areas_{fmt}") for fmt in ("csv", "geojson")}
-    options = [{"code": row.code, "name": row.name, "depth": depth}
-               for row, depth, _ in areas]
+    options = [{"code": row.code, "name": row.name, "depth": depth} for row, depth, _ in areas]
     return render_template(
-        "console/exports.html", title=_l("Exports"), filters=filters, active=bool(query),
-        areas=options, statuses=STATUS_LABELS, categories=CATEGORY_LABELS,
-        urgencies=URGENCY_CHOICES, waiting=waiting, posted=posted, counts=counts,
-        downloads=downloads, public=public)
+        "console/exports.html",
+        title=_l("Exports"),
+        filters=filters,
+        active=bool(query),
+        areas=options,
+        statuses=STATUS_LABELS,
+        categories=CATEGORY_LABELS,
+        urgencies=URGENCY_CHOICES,
+        waiting=waiting,
+        posted=posted,
+        counts=counts,
+        downloads=downloads,
+        public=public,
+    )

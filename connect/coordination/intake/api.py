@@ -1,4 +1,5 @@
 """Hotline intake: requests entered for callers."""
+
 from flask_smorest import Blueprint
 from marshmallow import fields
 
@@ -10,28 +11,40 @@ from connect.web import ratelimits
 from connect.web.access import require_user
 from connect.web.idempotency import idempotent
 
-bp = Blueprint("intake", __name__, url_prefix="/api/v1", description="Hotline intake: requests entered for callers")
+bp = Blueprint(
+    "intake",
+    __name__,
+    url_prefix="/api/v1",
+    description="Hotline intake: requests entered for callers",
+)
 
 
 class IntakeSchema(RequestCreateSchema):
     """A caller's request as the operator enters it."""
 
-    confirm_duplicate = fields.Boolean(load_default=False, metadata={
-        "description": "Post even though a look-alike (a shared category within 100 m in the "
-                       "last 48 h) exists. Never overrides `duplicate_request`."})
+    confirm_duplicate = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "Post even though a look-alike (a shared category within 100 m in the "
+            "last 48 h) exists. Never overrides `duplicate_request`."
+        },
+    )
 
 
 @bp.route("/console/requests", methods=["POST"])
 @idempotent
 @ratelimits.intake_per_account
-@bp.doc(description=(
-    "Coordinators and admins (401, else 403 `not_coordinator`); the point must lie in one of "
-    "the coordinator's areas (403 `outside_your_areas`). A phone with an open or claimed "
-    "request answers 409 `duplicate_request`, `details.request_id` naming it to its "
-    "coordinators (update that request instead). A request of a shared category within "
-    "100 m from the last 48 h answers 409 `possible_duplicate` with `details.nearby` "
-    "[{id, distance_m, categories, status, created_at}] unless `confirm_duplicate` is true. "
-    "Resident posting limits do not apply: `RATELIMIT_INTAKE_PER_ACCOUNT` does."))
+@bp.doc(
+    description=(
+        "Coordinators and admins (401, else 403 `not_coordinator`); the point must lie in one of "
+        "the coordinator's areas (403 `outside_your_areas`). A phone with an open or claimed "
+        "request answers 409 `duplicate_request`, `details.request_id` naming it to its "
+        "coordinators (update that request instead). A request of a shared category within "
+        "100 m from the last 48 h answers 409 `possible_duplicate` with `details.nearby` "
+        "[{id, distance_m, categories, status, created_at}] unless `confirm_duplicate` is true. "
+        "Resident posting limits do not apply: `RATELIMIT_INTAKE_PER_ACCOUNT` does."
+    )
+)
 @bp.arguments(IntakeSchema)
 @bp.response(201, RequestSchema)
 def enter_request(args):

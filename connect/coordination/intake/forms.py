@@ -3,6 +3,7 @@
 Like the resident form (connect.requests.forms) it only gives friendly per-field messages;
 the answers are then loaded with the API's own schema, so the page accepts what the API does.
 """
+
 import math
 import re
 
@@ -42,8 +43,7 @@ def typed_point(text):
     if not match:
         return None
     lat, lon = float(match.group(1)), float(match.group(2))
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90
-            and -180 <= lon <= 180):
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         return None
     return {"lat": lat, "lon": lon}
 
@@ -55,40 +55,62 @@ class IntakeForm(FlaskForm):
     urgency_choices = list(URGENCY_LABELS.items())
 
     phone = TelField(
-        _l("Caller's phone number"), filters=[_strip],
+        _l("Caller's phone number"),
+        filters=[_strip],
         validators=[DataRequired(message=_l("Write the caller's phone number."))],
-        render_kw={"autocomplete": "off", "inputmode": "tel"})
+        render_kw={"autocomplete": "off", "inputmode": "tel"},
+    )
     contact_name = StringField(
-        _l("Caller's name"), filters=[_strip],
-        validators=[DataRequired(message=_l("Write the caller's name, so the volunteer "
-                                            "knows who to ask for.")),
-                    Length(max=100, message=_l("At most 100 letters."))],
-        render_kw={"autocomplete": "off"})
+        _l("Caller's name"),
+        filters=[_strip],
+        validators=[
+            DataRequired(
+                message=_l("Write the caller's name, so the volunteer knows who to ask for.")
+            ),
+            Length(max=100, message=_l("At most 100 letters.")),
+        ],
+        render_kw={"autocomplete": "off"},
+    )
     categories = SelectMultipleField(
         _l("What do they need?"),
         choices=[SelectChoice(name, CATEGORY_LABELS[name]) for name in CATEGORIES],
-        validators=[DataRequired(message=_l("Choose at least one thing they need."))])
+        validators=[DataRequired(message=_l("Choose at least one thing they need."))],
+    )
     urgency = RadioField(
-        _l("Is it urgent?"), default="normal",
+        _l("Is it urgent?"),
+        default="normal",
         choices=[SelectChoice(name, URGENCY_LABELS[name]) for name in URGENCIES],
-        validators=[DataRequired(message=_l("Choose whether it is urgent."))])
+        validators=[DataRequired(message=_l("Choose whether it is urgent."))],
+    )
     household_size = StringField(
-        _l("People in the household"), filters=[_strip],
-        validators=[DataRequired(message=_l("Write how many people live there, for "
-                                            "example 4."))],
-        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 3})
+        _l("People in the household"),
+        filters=[_strip],
+        validators=[DataRequired(message=_l("Write how many people live there, for example 4."))],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 3},
+    )
     description = TextAreaField(
-        _l("What they asked for"), filters=[_strip],
-        validators=[DataRequired(message=_l("Write what they need, in a few words.")),
-                    Length(max=2000, message=_l("At most 2000 letters."))])
+        _l("What they asked for"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Write what they need, in a few words.")),
+            Length(max=2000, message=_l("At most 2000 letters.")),
+        ],
+    )
     address = StringField(
-        _l("Address"), filters=[_strip],
+        _l("Address"),
+        filters=[_strip],
         validators=[Optional(), Length(max=300, message=_l("At most 300 letters."))],
-        render_kw={"autocomplete": "off"})
+        render_kw={"autocomplete": "off"},
+    )
     coordinates = StringField(
-        _l("Or type the point: latitude, longitude"), filters=[_strip],
-        render_kw={"autocomplete": "off", "placeholder": "21.2731, 106.1946",
-                   "inputmode": "decimal"})
+        _l("Or type the point: latitude, longitude"),
+        filters=[_strip],
+        render_kw={
+            "autocomplete": "off",
+            "placeholder": "21.2731, 106.1946",
+            "inputmode": "decimal",
+        },
+    )
     lat = HiddenField()
     lon = HiddenField()
     confirm_duplicate = BooleanField(_l("Post anyway: this caller is not the same household"))
@@ -97,9 +119,12 @@ class IntakeForm(FlaskForm):
         try:
             normalise_phone(field.data)
         except ValueError:
-            raise ValidationError(_l(
-                "This phone number does not look right: 10 digits starting with 0, for "
-                "example 0912 345 678.")) from None
+            raise ValidationError(
+                _l(
+                    "This phone number does not look right: 10 digits starting with 0, for "
+                    "example 0912 345 678."
+                )
+            ) from None
 
     def validate_household_size(self, field):
         try:
@@ -112,11 +137,19 @@ class IntakeForm(FlaskForm):
     def validate_lat(self, field):
         # One message for the place, shown with the map and the typed point (field "lat").
         if self.coordinates.data and typed_point(self.coordinates.data) is None:
-            raise ValidationError(_l("Type the point as latitude, longitude, for example "
-                                     "21.2731, 106.1946; or click the map."))
+            raise ValidationError(
+                _l(
+                    "Type the point as latitude, longitude, for example "
+                    "21.2731, 106.1946; or click the map."
+                )
+            )
         if self.chosen_location() is None:
-            raise ValidationError(_l("Show where the caller lives: click the map, or type "
-                                     "the point as latitude, longitude."))
+            raise ValidationError(
+                _l(
+                    "Show where the caller lives: click the map, or type "
+                    "the point as latitude, longitude."
+                )
+            )
 
     def chosen_location(self):
         """The typed point wins (it works without JavaScript), else the map pin."""

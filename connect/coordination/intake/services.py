@@ -1,4 +1,5 @@
 """Hotline intake: a coordinator posts a request for a caller, warned of duplicates first."""
+
 from sqlalchemy import func, select
 
 from connect import clock
@@ -24,16 +25,20 @@ class PossibleDuplicate(Conflict):
     """A look-alike (shared category, within 100 m, last 48 h) is open or claimed."""
 
     code = "possible_duplicate"
-    message = ("A request of the same kind was posted within 100 m in the last 48 hours. "
-               "Check that it is not this caller's; send confirm_duplicate true to post anyway.")
+    message = (
+        "A request of the same kind was posted within 100 m in the last 48 hours. "
+        "Check that it is not this caller's; send confirm_duplicate true to post anyway."
+    )
 
 
 class OutsideYourAreas(Forbidden):
     """The call's place lies outside every area the coordinator was granted."""
 
     code = "outside_your_areas"
-    message = ("This place is outside the areas you coordinate. Ask a coordinator of that "
-               "area to enter the call.")
+    message = (
+        "This place is outside the areas you coordinate. Ask a coordinator of that "
+        "area to enter the call."
+    )
 
 
 def require_area_for(user, lat, lon):
@@ -63,18 +68,26 @@ def lookalikes(categories, lat, lon, now=None):
     r = HelpRequest
     found = {}
     for box in bbox_for_radius(lat, lon, duplicates.LOOKALIKE_RADIUS_M):
-        query = select(r.id, r.categories, func.ST_Y(r.location), func.ST_X(r.location),
-                       status, r.created_at).where(
+        query = select(
+            r.id, r.categories, func.ST_Y(r.location), func.ST_X(r.location), status, r.created_at
+        ).where(
             r.created_at >= now - duplicates.LOOKALIKE_WINDOW,
-            status.in_(ACTIVE), r.purged_at.is_(None))
+            status.in_(ACTIVE),
+            r.purged_at.is_(None),
+        )
         query = filter_in_box(query, r, "location", box, db.session.get_bind().dialect.name)
-        for row_id, row_categories, row_lat, row_lon, row_status, created in \
-                db.session.execute(query):
+        for row_id, row_categories, row_lat, row_lon, row_status, created in db.session.execute(
+            query
+        ):
             distance = haversine_m(lat, lon, row_lat, row_lon)
             if distance <= duplicates.LOOKALIKE_RADIUS_M and wanted & set(row_categories or ()):
-                found[row_id] = {"id": row_id, "distance_m": round(distance),
-                                 "categories": [c for c in CATEGORIES if c in row_categories],
-                                 "status": row_status, "created_at": isoformat(created)}
+                found[row_id] = {
+                    "id": row_id,
+                    "distance_m": round(distance),
+                    "categories": [c for c in CATEGORIES if c in row_categories],
+                    "status": row_status,
+                    "created_at": isoformat(created),
+                }
     return sorted(found.values(), key=lambda item: (item["distance_m"], item["id"]))[:MAX_NEARBY]
 
 

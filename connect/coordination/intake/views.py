@@ -3,6 +3,7 @@
 One page, three answers: the form (again with friendly errors or a duplicate warning), the
 result of the early phone check, and the confirmation with the manage link for the caller.
 """
+
 from datetime import datetime
 
 from flask import make_response, render_template, request, url_for
@@ -35,13 +36,21 @@ def _refused(error, _user):
     if isinstance(error, intake.PossibleDuplicate):
         return _page(form, 409, nearby=[_nearby_row(item) for item in error.details["nearby"]])
     if isinstance(error, intake.OutsideYourAreas):
-        form.lat.errors = [*form.lat.errors, _(
-            "This place is outside the areas you coordinate. Check the point, or pass the "
-            "call to a coordinator of that area.")]
+        form.lat.errors = [
+            *form.lat.errors,
+            _(
+                "This place is outside the areas you coordinate. Check the point, or pass the "
+                "call to a coordinator of that area."
+            ),
+        ]
     elif isinstance(error, PhoneBlocked):
-        form.phone.errors = [*form.phone.errors, _(
-            "This phone number was blocked by moderation, so no request can be posted for "
-            "it. If the caller really needs help, talk to an admin.")]
+        form.phone.errors = [
+            *form.phone.errors,
+            _(
+                "This phone number was blocked by moderation, so no request can be posted for "
+                "it. If the caller really needs help, talk to an admin."
+            ),
+        ]
     else:
         return _page(form, error.status, problem=error.message)
     return _page(form, error.status)
@@ -84,10 +93,13 @@ def _same_phone(exc):
 
 def _nearby_row(item):
     created = datetime.fromisoformat(item["created_at"].rstrip("Z"))
-    return {**item, "url": _request_url(item["id"]),
-            "category_labels": [CATEGORY_LABELS.get(name, name) for name in item["categories"]],
-            "status_label": STATUS_LABELS.get(item["status"], item["status"]),
-            "posted_ago": format_timedelta(created - clock.now(), add_direction=True)}
+    return {
+        **item,
+        "url": _request_url(item["id"]),
+        "category_labels": [CATEGORY_LABELS.get(name, name) for name in item["categories"]],
+        "status_label": STATUS_LABELS.get(item["status"], item["status"]),
+        "posted_ago": format_timedelta(created - clock.now(), add_direction=True),
+    }
 
 
 def _request_url(request_id):
@@ -96,18 +108,25 @@ def _request_url(request_id):
 
 
 def _page(form, status=200, **context):
-    return make_response(render_template(
-        "console/intake.html", title=_("Hotline intake"), form=form,
-        **context), status)
+    return make_response(
+        render_template("console/intake.html", title=_("Hotline intake"), form=form, **context),
+        status,
+    )
 
 
 def _done(help_request, token):
     """The confirmation: the manage link to read or text to the caller, shown this once."""
-    response = make_response(render_template(
-        "console/intake.html", title=_("Hotline intake"), done=help_request,
-        manage_url=url_for("resident.manage", token=token, _external=True),
-        request_url=_request_url(help_request.id), phone=local_phone(help_request.phone),
-        category_labels=[CATEGORY_LABELS.get(name, name) for name in help_request.categories]))
+    response = make_response(
+        render_template(
+            "console/intake.html",
+            title=_("Hotline intake"),
+            done=help_request,
+            manage_url=url_for("resident.manage", token=token, _external=True),
+            request_url=_request_url(help_request.id),
+            phone=local_phone(help_request.phone),
+            category_labels=[CATEGORY_LABELS.get(name, name) for name in help_request.categories],
+        )
+    )
     # The page holds the manage link: never cache it or send it on as a referrer.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"

@@ -6,6 +6,7 @@ every request (``snapshot``), which catches up with the database before each cal
 requests in a few ms, where a grouped SQL scan took ~200 ms on SQLite. Volunteers are
 counted per cluster cell in SQL.
 """
+
 from datetime import timedelta
 
 import numpy as np
@@ -36,7 +37,7 @@ RTREE_MAX_DEG2 = 0.25  # SQLite: boxes up to this many square degrees go through
 def cell_degrees(zoom, bbox):
     """The cluster cell in degrees: ~60 px at this zoom, coarser for a box far too big for it."""
     min_lon, min_lat, max_lon, max_lat = bbox
-    cell = 360.0 / 2 ** zoom / 256 * CELL_PX
+    cell = 360.0 / 2**zoom / 256 * CELL_PX
     return max(cell, max(max_lon - min_lon, max_lat - min_lat) / MAX_CELLS_ACROSS)
 
 
@@ -72,16 +73,20 @@ def _selected(c, user, args, bbox, now):
     """(ids, effective status codes) of the requests the map shows: in the caller's scope
     and the box, matching the filters (as filters.request_conditions), and by default open,
     claimed, or helped or confirmed in the last RECENT_DAYS."""
-    scope = None if require_coordinator(user).role == "admin" \
-        else coordinator_area_ids(user.id)
+    scope = None if require_coordinator(user).role == "admin" else coordinator_area_ids(user.id)
     area = area_by_code(user, args["area"]).id if args.get("area") else None
     min_lon, min_lat, max_lon, max_lat = bbox
     # The box first: it is what keeps most rows out when zoomed in.
-    keep = c.present & (c.lon >= min_lon) & (c.lon <= max_lon) \
-        & (c.lat >= min_lat) & (c.lat <= max_lat)
+    keep = (
+        c.present
+        & (c.lon >= min_lon)
+        & (c.lon <= max_lon)
+        & (c.lat >= min_lat)
+        & (c.lat <= max_lat)
+    )
     ids = np.flatnonzero(keep)
     micro_now = snapshot.micros(now)
-    hour = 3600 * 10 ** 6
+    hour = 3600 * 10**6
     tests = []
     if args.get("category"):
         tests.append(lambda ids: c.masks[ids] & c.bits.mask(args["category"]) != 0)
@@ -100,15 +105,16 @@ def _selected(c, user, args, bbox, now):
         tests.append(lambda ids: snapshot.placed_in(c, ids, [area]))
     for test in tests:
         ids = ids[test(ids)]
-    status = snapshot.effective_status(c, ids, micro_now,
-                                       expiry_period() // timedelta(microseconds=1))
+    status = snapshot.effective_status(
+        c, ids, micro_now, expiry_period() // timedelta(microseconds=1)
+    )
     if args.get("status"):
         shown = np.isin(status, [CODES[name] for name in args["status"]])
     else:
         recent = micro_now - RECENT_DAYS * 24 * hour
-        shown = np.isin(status, [CODES[name] for name in ACTIVE]) \
-            | (np.isin(c.status[ids], [CODES[name] for name in HELPED])
-               & (c.closed[ids] >= recent))
+        shown = np.isin(status, [CODES[name] for name in ACTIVE]) | (
+            np.isin(c.status[ids], [CODES[name] for name in HELPED]) & (c.closed[ids] >= recent)
+        )
     return ids[shown], status[shown]
 
 
@@ -132,19 +138,24 @@ def _located(rows, model, bbox):
     min_lon, min_lat, max_lon, max_lat = bbox
     if not _is_sqlite():
         # The GiST index, and PostGIS's estimate of how many rows match.
-        rows = filter_in_box(rows, model, "location", (min_lat, min_lon, max_lat, max_lon),
-                             "postgresql")
+        rows = filter_in_box(
+            rows, model, "location", (min_lat, min_lon, max_lat, max_lon), "postgresql"
+        )
     elif (max_lon - min_lon) * (max_lat - min_lat) <= RTREE_MAX_DEG2:
         # SpatiaLite's R*Tree wins for a district or a street; for a province the list of
         # row ids it returns costs more than reading every row's header (measured).
-        rows = filter_in_box(rows, model, "location", (min_lat, min_lon, max_lat, max_lon),
-                             "sqlite")
+        rows = filter_in_box(
+            rows, model, "location", (min_lat, min_lon, max_lat, max_lon), "sqlite"
+        )
     # OFFSET 0 keeps both databases from inlining the subquery, which would read the
     # coordinates (and any CASE) again for every use of them.
     inner = rows.offset(0).subquery()
     # Exactly in the box: both indexes compare single-precision boxes.
-    return select(inner).where(inner.c.lon.between(min_lon, max_lon),
-                               inner.c.lat.between(min_lat, max_lat)).subquery()
+    return (
+        select(inner)
+        .where(inner.c.lon.between(min_lon, max_lon), inner.c.lat.between(min_lat, max_lat))
+        .subquery()
+    )
 
 
 def _cell_index(coordinate, origin, size):
@@ -187,19 +198,31 @@ def _clusters(c, ids, status, bbox, size):
     count = np.bincount(cell, minlength=grid.cells)
     sum_lon = np.bincount(cell, lon, grid.cells)
     sum_lat = np.bincount(cell, lat, grid.cells)
-    by_status = np.bincount(cell * statuses + status,
-                            minlength=grid.cells * statuses).reshape(grid.cells, statuses)
+    by_status = np.bincount(cell * statuses + status, minlength=grid.cells * statuses).reshape(
+        grid.cells, statuses
+    )
     urgent = np.bincount(cell, c.urgency[ids] == snapshot.URGENT, grid.cells)
     oldest = np.full(grid.cells, np.iinfo(np.int64).max)
     np.minimum.at(oldest, cell, c.created[ids])
     found = np.flatnonzero(count)
-    return [{"lat": round(lats / n, 5), "lon": round(lons / n, 5), "count": n,
-             "by_status": {STATUSES[code]: k for code, k in enumerate(counts) if k},
-             "urgent": int(urgent_count),
-             "oldest_created_at": clock.isoformat(snapshot.from_micros(first))}
-            for n, lons, lats, counts, urgent_count, first in zip(
-                count[found].tolist(), sum_lon[found].tolist(), sum_lat[found].tolist(),
-                by_status[found].tolist(), urgent[found].tolist(), oldest[found].tolist())]
+    return [
+        {
+            "lat": round(lats / n, 5),
+            "lon": round(lons / n, 5),
+            "count": n,
+            "by_status": {STATUSES[code]: k for code, k in enumerate(counts) if k},
+            "urgent": int(urgent_count),
+            "oldest_created_at": clock.isoformat(snapshot.from_micros(first)),
+        }
+        for n, lons, lats, counts, urgent_count, first in zip(
+            count[found].tolist(),
+            sum_lon[found].tolist(),
+            sum_lat[found].tolist(),
+            by_status[found].tolist(),
+            urgent[found].tolist(),
+            oldest[found].tolist(),
+        )
+    ]
 
 
 def _heat(c, ids, status, bbox, size, now):
@@ -217,30 +240,51 @@ def _heat(c, ids, status, bbox, size, now):
     sum_lat = np.bincount(cell, lat, grid.cells)
     waited = np.bincount(cell, hours, grid.cells)
     found = np.flatnonzero(count)
-    return [[round(lats / n, 5), round(lons / n, 5), round(hours / HEAT_HOURS, 4)]
-            for n, lons, lats, hours in zip(count[found].tolist(), sum_lon[found].tolist(),
-                                            sum_lat[found].tolist(), waited[found].tolist())]
+    return [
+        [round(lats / n, 5), round(lons / n, 5), round(hours / HEAT_HOURS, 4)]
+        for n, lons, lats, hours in zip(
+            count[found].tolist(),
+            sum_lon[found].tolist(),
+            sum_lat[found].tolist(),
+            waited[found].tolist(),
+        )
+    ]
 
 
 def _points(c, ids, status):
     """Each request as its exact point (coordinators see everything in their areas)."""
     ids, status = ids[:POINTS_MAX_CLOSE], status[:POINTS_MAX_CLOSE]
     r = HelpRequest
-    details = {row[0]: row[1:] for row in db.session.execute(
-        select(r.id, r.categories, r.urgency, r.created_at, r.description, r.household_size)
-        .where(r.id.in_(ids.tolist())))}
+    details = {
+        row[0]: row[1:]
+        for row in db.session.execute(
+            select(
+                r.id, r.categories, r.urgency, r.created_at, r.description, r.household_size
+            ).where(r.id.in_(ids.tolist()))
+        )
+    }
     # The need itself comes with the point, so the map's side panel needs no call that
     # carries (and logs as revealed) the contact details it does not show.
     points = []
-    for id_, lat, lon, code in zip(ids.tolist(), c.lat[ids].tolist(), c.lon[ids].tolist(),
-                                   status.tolist()):
+    for id_, lat, lon, code in zip(
+        ids.tolist(), c.lat[ids].tolist(), c.lon[ids].tolist(), status.tolist()
+    ):
         if id_ not in details:
             continue  # changed since the snapshot caught up: the next call shows it
         categories, urgency, created_at, description, household_size = details[id_]
-        points.append({"id": id_, "lat": lat, "lon": lon, "status": STATUSES[code],
-                       "categories": categories, "urgency": urgency,
-                       "created_at": clock.isoformat(created_at), "description": description,
-                       "household_size": household_size})
+        points.append(
+            {
+                "id": id_,
+                "lat": lat,
+                "lon": lon,
+                "status": STATUSES[code],
+                "categories": categories,
+                "urgency": urgency,
+                "created_at": clock.isoformat(created_at),
+                "description": description,
+                "household_size": household_size,
+            }
+        )
     return points
 
 
@@ -249,9 +293,11 @@ def _volunteer_cells(user, args, bbox, cell, now):
     cluster cell with the claims they may still take."""
     v = Volunteer
     lon, lat = _lon_lat(v.location)
-    rows = (select(lon.label("lon"), lat.label("lat"), _claims_left(v, now).label("free"))
-            .join(User, User.id == v.user_id)
-            .where(v.on_duty.is_(True), User.disabled_at.is_(None)))
+    rows = (
+        select(lon.label("lon"), lat.label("lat"), _claims_left(v, now).label("free"))
+        .join(User, User.id == v.user_id)
+        .where(v.on_duty.is_(True), User.disabled_at.is_(None))
+    )
     if user.role != "admin":
         rows = rows.where(_volunteer_placed_in(coordinator_area_ids(user.id)))
     if args.get("area"):
@@ -259,17 +305,32 @@ def _volunteer_cells(user, args, bbox, cell, now):
     c = _located(rows, v, bbox).c
     x, y = _cell_index(c.lon, 180, cell).label("x"), _cell_index(c.lat, 90, cell).label("y")
     found = db.session.execute(
-        select(x, y, func.count(), func.sum(c.lon), func.sum(c.lat),
-               func.sum(case((c.free > 0, c.free), else_=0)))
-        .group_by(x, y).order_by(x, y)).all()
-    return [{"lat": round(sum_lat / count, 5), "lon": round(sum_lon / count, 5),
-             "count": count, "free": int(free or 0)}
-            for _, _, count, sum_lon, sum_lat, free in found]
+        select(
+            x,
+            y,
+            func.count(),
+            func.sum(c.lon),
+            func.sum(c.lat),
+            func.sum(case((c.free > 0, c.free), else_=0)),
+        )
+        .group_by(x, y)
+        .order_by(x, y)
+    ).all()
+    return [
+        {
+            "lat": round(sum_lat / count, 5),
+            "lon": round(sum_lon / count, 5),
+            "count": count,
+            "free": int(free or 0),
+        }
+        for _, _, count, sum_lon, sum_lat, free in found
+    ]
 
 
 def _volunteer_placed_in(area_ids):
-    return exists().where(VolunteerArea.volunteer_id == Volunteer.id,
-                          VolunteerArea.area_id.in_(area_ids))
+    return exists().where(
+        VolunteerArea.volunteer_id == Volunteer.id, VolunteerArea.area_id.in_(area_ids)
+    )
 
 
 def _claims_left(v, now):
@@ -278,8 +339,10 @@ def _claims_left(v, now):
     they hold (an assist without outcome whose lease has not lapsed)."""
     a = Assist
     # Both through ix_assists_volunteer_outcome: a few index entries per volunteer.
-    held = (select(func.count(a.id))
-            .where(a.volunteer_id == v.user_id, a.outcome.is_(None), a.lease_expires_at > now)
-            .scalar_subquery())
+    held = (
+        select(func.count(a.id))
+        .where(a.volunteer_id == v.user_id, a.outcome.is_(None), a.lease_expires_at > now)
+        .scalar_subquery()
+    )
     proven = exists().where(a.volunteer_id == v.user_id, a.outcome.in_(PROVEN_OUTCOMES))
     return case((proven, v.capacity), (v.capacity < 1, v.capacity), else_=1) - held

@@ -8,6 +8,7 @@ use and then, before every answer, reads the requests stamped since its watermar
 lapsed lease, an expired request) are computed at the moment of the call, never stored.
 Area placements are re-read for changed requests, and in full when the areas change.
 """
+
 import threading
 from datetime import datetime, timedelta
 
@@ -44,10 +45,18 @@ class Columns:
 
     def __init__(self, size=0, slots=4, bits=BITS):
         self.bits = bits
-        self.fields = (("present", np.bool_), ("status", np.uint8), ("urgency", np.uint8),
-                       ("masks", bits.dtype), ("lon", np.float64), ("lat", np.float64),
-                       ("created", np.int64), ("expires", np.int64), ("lease", np.int64),
-                       ("closed", np.int64))
+        self.fields = (
+            ("present", np.bool_),
+            ("status", np.uint8),
+            ("urgency", np.uint8),
+            ("masks", bits.dtype),
+            ("lon", np.float64),
+            ("lat", np.float64),
+            ("created", np.int64),
+            ("expires", np.int64),
+            ("lease", np.int64),
+            ("closed", np.int64),
+        )
         for name, dtype in self.fields:
             setattr(self, name, np.zeros(size, dtype))
         # Areas each request is placed in (province, district, commune...), -1 for none.
@@ -65,14 +74,24 @@ class Columns:
             column[:old] = getattr(self, name)
             setattr(self, name, column)
         areas = np.full((size, slots), -1, np.int32)
-        areas[:old, :self.areas.shape[1]] = self.areas
+        areas[:old, : self.areas.shape[1]] = self.areas
         self.areas = areas
 
 
 def _columns():
     r = HelpRequest
-    return (r.id, r.status, r.urgency, cast(r.categories, Text), func.ST_X(r.location),
-            func.ST_Y(r.location), r.created_at, r.expires_at, r.lease_expires_at, r.closed_at)
+    return (
+        r.id,
+        r.status,
+        r.urgency,
+        cast(r.categories, Text),
+        func.ST_X(r.location),
+        func.ST_Y(r.location),
+        r.created_at,
+        r.expires_at,
+        r.lease_expires_at,
+        r.closed_at,
+    )
 
 
 class RequestSnapshot:
@@ -101,11 +120,13 @@ class RequestSnapshot:
             query = query.where(HelpRequest.change_seq >= self._watermark)
         rows = conn.execute(query).all()
         if loading:
-            self._columns = Columns(max((row[0] for row in rows), default=0) + 1,
-                                    bits=self._bits)
+            self._columns = Columns(max((row[0] for row in rows), default=0) + 1, bits=self._bits)
         self._apply(rows)
-        version = tuple(conn.execute(
-            select(func.count(Area.id), func.max(Area.updated_at), func.max(Area.id))).one())
+        version = tuple(
+            conn.execute(
+                select(func.count(Area.id), func.max(Area.updated_at), func.max(Area.id))
+            ).one()
+        )
         if loading or version != self._areas_version or len(rows) > _CHANGED_AREAS_MAX:
             self._place(conn, None)
         elif rows:
@@ -137,8 +158,9 @@ class RequestSnapshot:
         else:
             c.areas[request_ids] = -1
             query = query.where(RequestArea.request_id.in_(request_ids))
-        pairs = np.array(conn.execute(query.order_by(RequestArea.request_id)).all(),
-                         dtype=np.int64).reshape(-1, 2)
+        pairs = np.array(
+            conn.execute(query.order_by(RequestArea.request_id)).all(), dtype=np.int64
+        ).reshape(-1, 2)
         if not len(pairs):
             return
         requests, areas = pairs[:, 0], pairs[:, 1]

@@ -4,6 +4,7 @@ The page itself draws nothing from the requests: static/js/console-map.js asks t
 endpoint (map_api) for the view and filters in the form. The form is a plain GET form, so
 the filters are in the URL and work (and can be shared) without JavaScript too.
 """
+
 from flask import current_app, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from geoalchemy2.shape import to_shape
@@ -27,17 +28,33 @@ STATUS_LABELS = {
     "cancelled": _l("Cancelled"),
     "expired": _l("Expired"),
 }
-ACTOR_LABELS = {"requester": _l("the requester"), "volunteer": _l("a volunteer"),
-                "coordinator": _l("a coordinator"), "admin": _l("an admin"),
-                "system": _l("the system")}
-URGENCY_CHOICES = {"": _l("Any urgency"), "urgent": _l("Urgent only"),
-                   "normal": _l("Not urgent only")}
-WAITING_CHOICES = {"": _l("Any time"), "1": _l("More than 1 hour"),
-                   "6": _l("More than 6 hours"), "24": _l("More than 24 hours"),
-                   "72": _l("More than 3 days"), "168": _l("More than a week")}
-POSTED_CHOICES = {"": _l("Any time"), "24": _l("In the last 24 hours"),
-                  "72": _l("In the last 3 days"), "168": _l("In the last week"),
-                  "720": _l("In the last 30 days")}
+ACTOR_LABELS = {
+    "requester": _l("the requester"),
+    "volunteer": _l("a volunteer"),
+    "coordinator": _l("a coordinator"),
+    "admin": _l("an admin"),
+    "system": _l("the system"),
+}
+URGENCY_CHOICES = {
+    "": _l("Any urgency"),
+    "urgent": _l("Urgent only"),
+    "normal": _l("Not urgent only"),
+}
+WAITING_CHOICES = {
+    "": _l("Any time"),
+    "1": _l("More than 1 hour"),
+    "6": _l("More than 6 hours"),
+    "24": _l("More than 24 hours"),
+    "72": _l("More than 3 days"),
+    "168": _l("More than a week"),
+}
+POSTED_CHOICES = {
+    "": _l("Any time"),
+    "24": _l("In the last 24 hours"),
+    "72": _l("In the last 3 days"),
+    "168": _l("In the last week"),
+    "720": _l("In the last 30 days"),
+}
 
 
 def _listed(name, allowed):
@@ -65,9 +82,19 @@ def _areas_in_scope(user):
     """[(area row, depth, (min_lon, min_lat, max_lon, max_lat))] the caller may pick, as a tree."""
     # Admins pick from every area; coordinators from theirs and every area inside them.
     # Sorted here, not in SQL: the same order whatever the database's collation.
-    rows = sorted(db.session.execute(
-        select(Area.id, Area.code, Area.name, Area.level, Area.parent_id,
-               func.ST_Envelope(Area.geometry))).all(), key=lambda row: (row.name, row.code))
+    rows = sorted(
+        db.session.execute(
+            select(
+                Area.id,
+                Area.code,
+                Area.name,
+                Area.level,
+                Area.parent_id,
+                func.ST_Envelope(Area.geometry),
+            )
+        ).all(),
+        key=lambda row: (row.name, row.code),
+    )
     children = {}
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)
@@ -77,8 +104,7 @@ def _areas_in_scope(user):
         granted = set(coordinator_area_ids(user.id))
         # A granted area inside another granted one is listed under it, not twice.
         by_id = {row.id: row for row in rows}
-        roots = [row for row in rows if row.id in granted
-                 and not _inside(row, granted, by_id)]
+        roots = [row for row in rows if row.id in granted and not _inside(row, granted, by_id)]
     listed, seen = [], set()
 
     def walk(row, depth):
@@ -110,8 +136,12 @@ def _union(bounds):
     """The box holding all these (min_lon, min_lat, max_lon, max_lat) boxes, or None."""
     if not bounds:
         return None
-    return (min(b[0] for b in bounds), min(b[1] for b in bounds),
-            max(b[2] for b in bounds), max(b[3] for b in bounds))
+    return (
+        min(b[0] for b in bounds),
+        min(b[1] for b in bounds),
+        max(b[2] for b in bounds),
+        max(b[3] for b in bounds),
+    )
 
 
 def _box(bounds):
@@ -136,16 +166,32 @@ def map_page(user):
         "max_age_hours": _hours("max_age_hours", posted),
         "area": chosen_area,
     }
-    options = [{"code": row.code, "name": row.name, "level": row.level, "depth": depth,
-                "bounds": _box(bounds)} for row, depth, bounds in areas]
+    options = [
+        {
+            "code": row.code,
+            "name": row.name,
+            "level": row.level,
+            "depth": depth,
+            "bounds": _box(bounds),
+        }
+        for row, depth, bounds in areas
+    ]
     top = [bounds for _, depth, bounds in areas if depth == 0]
     return render_template(
-        "console/map.html", title=_l("Map"), filters=filters, areas=options,
-        bounds=_box(_union(top)), center=current_app.config["MAP_CENTER"],
-        statuses=STATUS_LABELS, categories=CATEGORY_LABELS, urgencies=URGENCY_CHOICES,
-        waiting=waiting, posted=posted,
+        "console/map.html",
+        title=_l("Map"),
+        filters=filters,
+        areas=options,
+        bounds=_box(_union(top)),
+        center=current_app.config["MAP_CENTER"],
+        statuses=STATUS_LABELS,
+        categories=CATEGORY_LABELS,
+        urgencies=URGENCY_CHOICES,
+        waiting=waiting,
+        posted=posted,
         # The script puts each request's id where these URLs have 0.
         api=url_for("console_map.console_map"),
         request_url=url_for("console.request_page", request_id=0),
         events_api=url_for("console_requests.request_events", request_id=0),
-        actors=ACTOR_LABELS)
+        actors=ACTOR_LABELS,
+    )

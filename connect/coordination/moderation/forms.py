@@ -1,4 +1,5 @@
 """The console's moderation forms: each action asks why, and where to go back to."""
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
@@ -14,10 +15,16 @@ def _strip(value):
 
 
 def _reason_field(most):
-    return StringField(_l("Why"), filters=[_strip], validators=[
-        DataRequired(message=_l("Write why: it is kept in the request's history.")),
-        Length(max=most, message=_l("Please write less: at most %(most)s letters.",
-                                    most=most))])
+    return StringField(
+        _l("Why"),
+        filters=[_strip],
+        validators=[
+            DataRequired(message=_l("Write why: it is kept in the request's history.")),
+            Length(
+                max=most, message=_l("Please write less: at most %(most)s letters.", most=most)
+            ),
+        ],
+    )
 
 
 class ModerationActionForm(FlaskForm):

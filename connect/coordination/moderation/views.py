@@ -1,4 +1,5 @@
 """The console's moderation page: the queue, blocked phones, and what was done, by whom, why."""
+
 from datetime import datetime
 
 from flask import flash, redirect, render_template, request, url_for
@@ -23,19 +24,26 @@ from connect.web.pages import message_page
 REQUEST_ID = "<int(max=2147483647):request_id>"
 PER_PAGE = 20
 MAX_PAGE = 100_000
-REASON_WORDS = {"joke": _l("joke"), "advertising": _l("advertising"), "scam": _l("scam"),
-                "false": _l("false information"), "other": _l("other")}
+REASON_WORDS = {
+    "joke": _l("joke"),
+    "advertising": _l("advertising"),
+    "scam": _l("scam"),
+    "false": _l("false information"),
+    "other": _l("other"),
+}
 FLAG_WORDS = {"possible_duplicate": _l("Possible duplicate")}
 # A refused action's conflict, in words.
 CONFLICT_WORDS = {
     blocking.AlreadyBlocked: _l("This phone number is blocked already."),
     blocking.AlreadyLifted: _l("This block was lifted already."),
     moderation.AlreadyResolved: _l("This flag was resolved already."),
-    DuplicateRequest: _l("This phone number has another open request now, so this one "
-                         "cannot be listed again."),
+    DuplicateRequest: _l(
+        "This phone number has another open request now, so this one cannot be listed again."
+    ),
     RequestPurged: _l("This request's personal data was purged, so nothing was done."),
-    InvalidTransition: _l("This request changed meanwhile (it is %(status)s now), so "
-                          "nothing was done."),
+    InvalidTransition: _l(
+        "This request changed meanwhile (it is %(status)s now), so nothing was done."
+    ),
 }
 
 
@@ -52,12 +60,19 @@ def moderation_page(user):
     blocking.log_shown(blocks, user, "page")
     here = request.full_path.rstrip("?")
     return render_template(
-        "console/moderation.html", title=_("Moderation"), here=here,
+        "console/moderation.html",
+        title=_("Moderation"),
+        here=here,
         items=[_queue_item(item, item["request"]["id"] in blocked) for item in items],
-        total=total, page=page, pages=_pages(total),
-        blocks=[_block(block) for block in blocks], blocks_total=blocks_total,
-        blocks_page=blocks_page, blocks_pages=_pages(blocks_total),
-        actions=[_action(action) for action in moderation.recent_actions(user)])
+        total=total,
+        page=page,
+        pages=_pages(total),
+        blocks=[_block(block) for block in blocks],
+        blocks_total=blocks_total,
+        blocks_page=blocks_page,
+        blocks_pages=_pages(blocks_total),
+        actions=[_action(action) for action in moderation.recent_actions(user)],
+    )
 
 
 def _not_done(error, _user, **_view_args):
@@ -73,9 +88,12 @@ def _not_done(error, _user, **_view_args):
 @when_refused(_not_done)
 def hide_request(user, request_id):
     """Hide a request, or keep an auto-hidden one hidden."""
-    return _act(lambda: moderation.require_moderator(user, request_id),
-                lambda reason: moderation.hide(request_id, user, reason),
-                ModerationActionForm, _("Request #%(id)s is hidden.", id=request_id))
+    return _act(
+        lambda: moderation.require_moderator(user, request_id),
+        lambda reason: moderation.hide(request_id, user, reason),
+        ModerationActionForm,
+        _("Request #%(id)s is hidden.", id=request_id),
+    )
 
 
 @bp.post(f"/requests/{REQUEST_ID}/restore")
@@ -83,9 +101,12 @@ def hide_request(user, request_id):
 @when_refused(_not_done)
 def restore_request(user, request_id):
     """Show a hidden request again."""
-    return _act(lambda: moderation.require_moderator(user, request_id),
-                lambda reason: moderation.restore(request_id, user, reason),
-                ModerationActionForm, _("Request #%(id)s is listed again.", id=request_id))
+    return _act(
+        lambda: moderation.require_moderator(user, request_id),
+        lambda reason: moderation.restore(request_id, user, reason),
+        ModerationActionForm,
+        _("Request #%(id)s is listed again.", id=request_id),
+    )
 
 
 @bp.post(f"/requests/{REQUEST_ID}/block-phone")
@@ -93,10 +114,15 @@ def restore_request(user, request_id):
 @when_refused(_not_done)
 def block_phone(user, request_id):
     """Block the request's phone number (and hide the request)."""
-    return _act(lambda: moderation.require_moderator(user, request_id),
-                lambda reason: blocking.block_phone(request_id, user, reason),
-                BlockReasonForm, _("The phone number of request #%(id)s is blocked: it "
-                                   "cannot post requests now.", id=request_id))
+    return _act(
+        lambda: moderation.require_moderator(user, request_id),
+        lambda reason: blocking.block_phone(request_id, user, reason),
+        BlockReasonForm,
+        _(
+            "The phone number of request #%(id)s is blocked: it cannot post requests now.",
+            id=request_id,
+        ),
+    )
 
 
 @bp.post("/flags/<int(max=2147483647):flag_id>/resolve")
@@ -104,9 +130,12 @@ def block_phone(user, request_id):
 @when_refused(_not_done)
 def resolve_flag(user, flag_id):
     """Mark a flag looked at."""
-    return _act(lambda: moderation.visible_flag(flag_id, user),
-                lambda reason: moderation.resolve_flag(flag_id, user, reason),
-                ModerationActionForm, _("The flag is resolved."))
+    return _act(
+        lambda: moderation.visible_flag(flag_id, user),
+        lambda reason: moderation.resolve_flag(flag_id, user, reason),
+        ModerationActionForm,
+        _("The flag is resolved."),
+    )
 
 
 @bp.post("/blocked-phones/<int(max=2147483647):block_id>/lift", endpoint="lift_block")
@@ -114,12 +143,16 @@ def resolve_flag(user, flag_id):
 @when_refused(_not_done)
 def lift_block(user, block_id):
     """Let a blocked phone post again."""
-    return _act(lambda: blocking.visible_block(block_id, user),
-                lambda reason: blocking.lift_block(block_id, user, reason),
-                BlockReasonForm, _("The block is lifted: this phone can post requests again."))
+    return _act(
+        lambda: blocking.visible_block(block_id, user),
+        lambda reason: blocking.lift_block(block_id, user, reason),
+        BlockReasonForm,
+        _("The block is lifted: this phone can post requests again."),
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------
+
 
 def _act(authorize, action, form_class, done):
     """Authorize first (refusals change nothing and say nothing more), then ask why, then act;
@@ -128,8 +161,11 @@ def _act(authorize, action, form_class, done):
     form = form_class()
     back = _back(form.next.data)
     if not form.validate_on_submit():
-        flash(next(iter(form.reason.errors), None)
-              or _("This form could not be sent. Reload the page and try again."), "error")
+        flash(
+            next(iter(form.reason.errors), None)
+            or _("This form could not be sent. Reload the page and try again."),
+            "error",
+        )
         return redirect(back)
     action(form.reason.data)
     flash(done, "success")
@@ -140,15 +176,19 @@ def _refused(error):
     if error.status == 404:
         title, message = _("Not found"), _("We could not find this. It may have been removed.")
     else:
-        title, message = _("Not in your areas"), _(
-            "Only a coordinator of its area, or an admin, can do this.")
-    return message_page(title, message, url_for("console.moderation"), _("Back to moderation"),
-                        error.status)
+        title, message = (
+            _("Not in your areas"),
+            _("Only a coordinator of its area, or an admin, can do this."),
+        )
+    return message_page(
+        title, message, url_for("console.moderation"), _("Back to moderation"), error.status
+    )
 
 
 def _conflict_words(error):
-    words = next((words for kind, words in CONFLICT_WORDS.items() if isinstance(error, kind)),
-                 None)
+    words = next(
+        (words for kind, words in CONFLICT_WORDS.items() if isinstance(error, kind)), None
+    )
     if words is None:
         return _("That could not be done. Reload the page and try again.")
     status = (error.details or {}).get("status", "")
@@ -158,8 +198,9 @@ def _conflict_words(error):
 def _back(target):
     """Where the form asked to go back to, if it is a console page; else this page."""
     target = safe_next(target)
-    if target and (target == "/console" or target.startswith("/console/")
-                   or target.startswith("/console?")):
+    if target and (
+        target == "/console" or target.startswith("/console/") or target.startswith("/console?")
+    ):
         return target
     return url_for("console.moderation")
 
@@ -182,20 +223,32 @@ def _queue_item(item, phone_blocked):
     need = item["request"]
     by_reason = item["reports"]["by_reason"]
     return {
-        **item, "phone_blocked": phone_blocked,
+        **item,
+        "phone_blocked": phone_blocked,
         "status_label": STATUS_LABELS.get(need["status"], need["status"]),
         "category_labels": [CATEGORY_LABELS.get(name, name) for name in need["categories"]],
         "posted": _when(need["created_at"]),
-        "reasons": [(REASON_WORDS[name], by_reason[name]) for name in REPORT_REASONS
-                    if by_reason.get(name)],
-        "flags": [{**flag, "label": FLAG_WORDS.get(flag["kind"], flag["kind"]),
-                   "when": _when(flag["created_at"])} for flag in item["flags"]],
+        "reasons": [
+            (REASON_WORDS[name], by_reason[name]) for name in REPORT_REASONS if by_reason.get(name)
+        ],
+        "flags": [
+            {
+                **flag,
+                "label": FLAG_WORDS.get(flag["kind"], flag["kind"]),
+                "when": _when(flag["created_at"]),
+            }
+            for flag in item["flags"]
+        ],
     }
 
 
 def _block(block):
-    return {**block, "phone_display": local_phone(block["phone"]),
-            "when": _when(block["created_at"]), "lifted_when": _when(block["lifted_at"])}
+    return {
+        **block,
+        "phone_display": local_phone(block["phone"]),
+        "when": _when(block["created_at"]),
+        "lifted_when": _when(block["lifted_at"]),
+    }
 
 
 def _action(action):

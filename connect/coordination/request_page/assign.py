@@ -6,6 +6,7 @@ not disabled, not the requester, the request's exact point within their radius (
 a category in common, and a free claim (capacity less live claims; one at a time until they
 have helped once). A volunteer the list shows can be assigned, unless something changed since.
 """
+
 import math
 
 from sqlalchemy import func, select
@@ -27,8 +28,13 @@ from connect.safety.moderation import require_moderator
 from connect.spatial import filter_in_box, latlon
 
 ASSIGNED = "assigned by coordinator"  # the reason claim_request records for an assignment
-NOT_SUITABLE_REASONS = (batch.VOLUNTEER_UNAVAILABLE, batch.OWN_REQUEST, batch.OUT_OF_RANGE,
-                        batch.CATEGORY_MISMATCH, batch.NO_CAPACITY)
+NOT_SUITABLE_REASONS = (
+    batch.VOLUNTEER_UNAVAILABLE,
+    batch.OWN_REQUEST,
+    batch.OUT_OF_RANGE,
+    batch.CATEGORY_MISMATCH,
+    batch.NO_CAPACITY,
+)
 # Whose names the history shows: people acting in their role, never the requester's account.
 _NAMED_KINDS = ("volunteer", "coordinator", "admin")
 _REASON_LENGTH = 200
@@ -37,25 +43,41 @@ _DEGREES_PER_M = math.degrees(1 / EARTH_RADIUS_M)
 
 # -- history ----------------------------------------------------------------------------------
 
+
 def request_events(request_id):
     """Every recorded transition of a request, the oldest first, with who acted."""
     rows = db.session.execute(
-        select(RequestEvent, User.name).outerjoin(User, User.id == RequestEvent.actor_id)
+        select(RequestEvent, User.name)
+        .outerjoin(User, User.id == RequestEvent.actor_id)
         .where(RequestEvent.request_id == request_id)
-        .order_by(RequestEvent.created_at, RequestEvent.id)).all()
-    return [{"id": event.id, "from_status": event.from_status, "to_status": event.to_status,
-             "actor_kind": event.actor_kind, "actor_id": event.actor_id,
-             "actor_name": name if event.actor_kind in _NAMED_KINDS else None,
-             "reason": event.reason, "created_at": event.created_at}
-            for event, name in rows]
+        .order_by(RequestEvent.created_at, RequestEvent.id)
+    ).all()
+    return [
+        {
+            "id": event.id,
+            "from_status": event.from_status,
+            "to_status": event.to_status,
+            "actor_kind": event.actor_kind,
+            "actor_id": event.actor_id,
+            "actor_name": name if event.actor_kind in _NAMED_KINDS else None,
+            "reason": event.reason,
+            "created_at": event.created_at,
+        }
+        for event, name in rows
+    ]
 
 
 # -- candidates -------------------------------------------------------------------------------
 
+
 def _target(help_request):
     """What batch._misfit checks of a request (the phone too: a caller's own account)."""
-    return {"point": latlon(help_request.location), "categories": help_request.categories,
-            "requester_id": help_request.requester_id, "phone": help_request.phone}
+    return {
+        "point": latlon(help_request.location),
+        "categories": help_request.categories,
+        "requester_id": help_request.requester_id,
+        "phone": help_request.phone,
+    }
 
 
 def _misfit(target, user, profile):
@@ -71,25 +93,33 @@ def _within_reach(target, box):
     """On-duty, enabled volunteers in the box whose radius may reach the point (SQL side)."""
     lat = target["point"][0]
     v_lat = func.ST_Y(Volunteer.location)
-    query = (select(Volunteer, User).join(User, User.id == Volunteer.user_id)
-             .where(Volunteer.on_duty.is_(True), User.disabled_at.is_(None),
-                    # Latitude alone bounds each volunteer's own radius cheaply (1 % slack);
-                    # the exact great-circle distance decides afterwards.
-                    func.abs(v_lat - lat) <= Volunteer.radius_m * (_DEGREES_PER_M * 1.01)))
+    query = (
+        select(Volunteer, User)
+        .join(User, User.id == Volunteer.user_id)
+        .where(
+            Volunteer.on_duty.is_(True),
+            User.disabled_at.is_(None),
+            # Latitude alone bounds each volunteer's own radius cheaply (1 % slack);
+            # the exact great-circle distance decides afterwards.
+            func.abs(v_lat - lat) <= Volunteer.radius_m * (_DEGREES_PER_M * 1.01),
+        )
+    )
     if target["requester_id"]:
         query = query.where(Volunteer.user_id != target["requester_id"])
-    return filter_in_box(query, Volunteer, "location", box,
-                         db.session.get_bind().dialect.name)
+    return filter_in_box(query, Volunteer, "location", box, db.session.get_bind().dialect.name)
 
 
 def _live_claims(user_ids, now):
     """{user id: claims they hold now} (a lapsed lease is not held)."""
     if not user_ids:
         return {}
-    return dict(db.session.execute(
-        select(HelpRequest.claimed_by_id, func.count())
-        .where(HelpRequest.is_claimed_at(now), HelpRequest.claimed_by_id.in_(user_ids))
-        .group_by(HelpRequest.claimed_by_id)).all())
+    return dict(
+        db.session.execute(
+            select(HelpRequest.claimed_by_id, func.count())
+            .where(HelpRequest.is_claimed_at(now), HelpRequest.claimed_by_id.in_(user_ids))
+            .group_by(HelpRequest.claimed_by_id)
+        ).all()
+    )
 
 
 def suitable_volunteers(help_request, limit, now=None):
@@ -107,9 +137,17 @@ def suitable_volunteers(help_request, limit, now=None):
             if reason is None:
                 found[user.id] = (profile, user, distance)
     ids = sorted(found)
-    free = dict(zip(ids, batch._free_capacity(
-        ids, [found[i][0].capacity for i in ids],
-        select(Volunteer.user_id).where(Volunteer.user_id.in_(ids)), now)))
+    free = dict(
+        zip(
+            ids,
+            batch._free_capacity(
+                ids,
+                [found[i][0].capacity for i in ids],
+                select(Volunteer.user_id).where(Volunteer.user_id.in_(ids)),
+                now,
+            ),
+        )
+    )
     live = _live_claims(ids, now)
     ranked = sorted((i for i in ids if free[i] > 0), key=lambda i: (found[i][2], i))[:limit]
     wanted = set(help_request.categories or ())
@@ -117,15 +155,24 @@ def suitable_volunteers(help_request, limit, now=None):
 
 
 def _candidate(profile, user, distance, active, free, wanted):
-    return {"volunteer_id": user.id, "name": user.name, "phone": user.phone,
-            "distance_m": round(distance), "radius_m": profile.radius_m,
-            "categories": list(profile.categories or ()), "capacity": profile.capacity,
-            "active_claims": active, "free": free,
-            "matching_categories": [name for name in CATEGORIES
-                                    if name in wanted and name in (profile.categories or ())]}
+    return {
+        "volunteer_id": user.id,
+        "name": user.name,
+        "phone": user.phone,
+        "distance_m": round(distance),
+        "radius_m": profile.radius_m,
+        "categories": list(profile.categories or ()),
+        "capacity": profile.capacity,
+        "active_claims": active,
+        "free": free,
+        "matching_categories": [
+            name for name in CATEGORIES if name in wanted and name in (profile.categories or ())
+        ],
+    }
 
 
 # -- assignment -------------------------------------------------------------------------------
+
 
 class NotSuitable(Conflict):
     """The volunteer cannot take this request now (details: reason, as batch assignment's)."""
@@ -156,8 +203,8 @@ def assign_volunteer(request_id, volunteer_id, coordinator, reason=None):
     # Locked before the request, as batch apply and claim_request do: the capacity counted
     # holds until commit, and two assignments queue rather than deadlock.
     profile = db.session.execute(
-        select(Volunteer).where(Volunteer.user_id == volunteer_id)
-        .with_for_update(of=Volunteer)).scalar_one_or_none()
+        select(Volunteer).where(Volunteer.user_id == volunteer_id).with_for_update(of=Volunteer)
+    ).scalar_one_or_none()
     if user is None or profile is None:
         raise _unknown_volunteer()
     apply_timeouts(request_id)
@@ -181,18 +228,26 @@ def assign_volunteer(request_id, volunteer_id, coordinator, reason=None):
     if reason:
         _note_reason(request_id, reason)
     # What the volunteer's inbox shows, as for batch apply: public fields only.
-    notify(volunteer_id, "assigned", request_id, {
-        **public_payload(claimed, distance),
-        "lease_ends_at": clock.isoformat(claimed.lease_expires_at)})
+    notify(
+        volunteer_id,
+        "assigned",
+        request_id,
+        {
+            **public_payload(claimed, distance),
+            "lease_ends_at": clock.isoformat(claimed.lease_expires_at),
+        },
+    )
     return claimed
 
 
 def _note_reason(request_id, reason):
     """Add the coordinator's words to the assignment event claim_request just recorded."""
     event = db.session.execute(
-        select(RequestEvent).where(RequestEvent.request_id == request_id,
-                                   RequestEvent.to_status == "claimed")
-        .order_by(RequestEvent.id.desc()).limit(1)).scalar_one()
+        select(RequestEvent)
+        .where(RequestEvent.request_id == request_id, RequestEvent.to_status == "claimed")
+        .order_by(RequestEvent.id.desc())
+        .limit(1)
+    ).scalar_one()
     event.reason = f"{ASSIGNED}: {reason}"[:_REASON_LENGTH]
     db.session.flush()
 

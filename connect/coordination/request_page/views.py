@@ -1,4 +1,5 @@
 """A request in the console: everything about it, its history, and who could go now."""
+
 import phonenumbers
 from flask import flash, redirect, render_template, url_for
 from flask_babel import format_datetime, format_timedelta
@@ -30,8 +31,13 @@ from connect.web.pages import message_page
 REQUEST_ID = "<int(max=2147483647):request_id>"
 CANDIDATES_SHOWN = 10
 SOURCE_LABELS = {"web": _l("Web page"), "api": _l("App or API"), "hotline": _l("Hotline")}
-ACTOR_LABELS = {"requester": _l("Requester"), "volunteer": _l("Volunteer"),
-                "coordinator": _l("Coordinator"), "admin": _l("Admin"), "system": _l("System")}
+ACTOR_LABELS = {
+    "requester": _l("Requester"),
+    "volunteer": _l("Volunteer"),
+    "coordinator": _l("Coordinator"),
+    "admin": _l("Admin"),
+    "system": _l("System"),
+}
 # What a coordinator is told when an assignment does not go through, by error code/reason.
 NOT_SUITABLE_MESSAGES = {
     "volunteer_unavailable": _l("This volunteer is off duty or their account is disabled."),
@@ -49,15 +55,21 @@ class AssignForm(FlaskForm):
 
 def _not_found():
     # The same page for an unknown request and one in someone else's area: nothing leaks.
-    return message_page(_("Not found"), _("There is no request with this number in your areas."),
-                        url_for("console.index"), _("Back to the console"), 404)
+    return message_page(
+        _("Not found"),
+        _("There is no request with this number in your areas."),
+        url_for("console.index"),
+        _("Back to the console"),
+        404,
+    )
 
 
 def _national(e164):
     """+84912345678 as people write it: 091 234 56 78."""
     try:
-        return phonenumbers.format_number(phonenumbers.parse(e164, "VN"),
-                                          phonenumbers.PhoneNumberFormat.NATIONAL)
+        return phonenumbers.format_number(
+            phonenumbers.parse(e164, "VN"), phonenumbers.PhoneNumberFormat.NATIONAL
+        )
     except phonenumbers.NumberParseException:
         return e164
 
@@ -71,8 +83,10 @@ def _people(*user_ids):
     ids = {user_id for user_id in user_ids if user_id}
     if not ids:
         return {}
-    return {user.id: user for user in db.session.execute(
-        select(User).where(User.id.in_(ids))).scalars()}
+    return {
+        user.id: user
+        for user in db.session.execute(select(User).where(User.id.in_(ids))).scalars()
+    }
 
 
 def _need(help_request, now):
@@ -83,22 +97,27 @@ def _need(help_request, now):
     exact = latlon(help_request.location)
     public = latlon(help_request.public_location)
     return {
-        "id": help_request.id, "status": status,
+        "id": help_request.id,
+        "status": status,
         "status_label": STATUS_LABELS.get(status, status),
         "categories": [CATEGORY_LABELS.get(name, name) for name in help_request.categories],
-        "description": help_request.description, "household_size": help_request.household_size,
+        "description": help_request.description,
+        "household_size": help_request.household_size,
         "urgent": help_request.urgency == "urgent",
         "posted": _when(help_request.created_at),
-        "age": format_timedelta(now - help_request.created_at, granularity="minute",
-                                threshold=1.0),
+        "age": format_timedelta(
+            now - help_request.created_at, granularity="minute", threshold=1.0
+        ),
         "waiting": status == "open",
         "expires": _when(expires_at) if status in ACTIVE else "",
         "closed": _when(help_request.closed_at),
         "purged": help_request.purged_at is not None,
-        "contact_name": help_request.contact_name, "phone": help_request.phone,
+        "contact_name": help_request.contact_name,
+        "phone": help_request.phone,
         "phone_display": _national(help_request.phone) if help_request.phone else "",
         "address": help_request.address,
-        "exact": exact, "public": public,
+        "exact": exact,
+        "public": public,
         "source": SOURCE_LABELS.get(help_request.source, help_request.source),
         "entered_by": people.get(help_request.entered_by_id),
         "claimant": claimant,
@@ -108,30 +127,40 @@ def _need(help_request, now):
 
 
 def _events(request_id):
-    return [{**event, "when": _when(event["created_at"]),
-             "from_label": STATUS_LABELS.get(event["from_status"], event["from_status"] or ""),
-             "to_label": STATUS_LABELS.get(event["to_status"], event["to_status"]),
-             "actor_label": ACTOR_LABELS.get(event["actor_kind"], event["actor_kind"])}
-            for event in assign.request_events(request_id)]
+    return [
+        {
+            **event,
+            "when": _when(event["created_at"]),
+            "from_label": STATUS_LABELS.get(event["from_status"], event["from_status"] or ""),
+            "to_label": STATUS_LABELS.get(event["to_status"], event["to_status"]),
+            "actor_label": ACTOR_LABELS.get(event["actor_kind"], event["actor_kind"]),
+        }
+        for event in assign.request_events(request_id)
+    ]
 
 
 def _reports(request_id):
     """Unresolved reports (by reason), their newest comments, and unresolved flags."""
     ids = [request_id]
     by_reason = moderation._report_details(ids).get(request_id, {})
-    return {"by_reason": [(REASON_LABELS.get(reason, reason), count)
-                          for reason, count in sorted(by_reason.items())],
-            "total": sum(by_reason.values()),
-            "comments": moderation._comments(ids).get(request_id, []),
-            "flags": moderation._flags(ids).get(request_id, [])}
+    return {
+        "by_reason": [
+            (REASON_LABELS.get(reason, reason), count)
+            for reason, count in sorted(by_reason.items())
+        ],
+        "total": sum(by_reason.values()),
+        "comments": moderation._comments(ids).get(request_id, []),
+        "flags": moderation._flags(ids).get(request_id, []),
+    }
 
 
 def _candidates(help_request, now):
     assignable, items = assign.suitable_volunteers(help_request, CANDIDATES_SHOWN, now)
     for item in items:
         item["phone_display"] = _national(item["phone"])
-        item["matching_labels"] = [CATEGORY_LABELS.get(name, name)
-                                   for name in item["matching_categories"]]
+        item["matching_labels"] = [
+            CATEGORY_LABELS.get(name, name) for name in item["matching_categories"]
+        ]
     return assignable, items
 
 
@@ -149,11 +178,16 @@ def request_page(user, request_id):
     now = clock.now()
     assignable, candidates = _candidates(help_request, now)
     return render_template(
-        "console/request.html", title=_("Request #%(id)s", id=request_id),
-        need=_need(help_request, now), events=_events(request_id),
-        reports=_reports(request_id), assignable=assignable, candidates=candidates,
+        "console/request.html",
+        title=_("Request #%(id)s", id=request_id),
+        need=_need(help_request, now),
+        events=_events(request_id),
+        reports=_reports(request_id),
+        assignable=assignable,
+        candidates=candidates,
         # Moderation forms (coordination.moderation.views) come back here after acting.
-        here=url_for("console.request_page", request_id=request_id))
+        here=url_for("console.request_page", request_id=request_id),
+    )
 
 
 def _not_assigned(error, _user, request_id):
@@ -184,8 +218,11 @@ def _assign_problem(error):
     if isinstance(error, ClaimConflict):
         return _("Someone took this request meanwhile, or it is no longer open.")
     if isinstance(error, assign.NotSuitable):
-        return str(NOT_SUITABLE_MESSAGES.get(error.details.get("reason"),
-                                             _("This volunteer cannot take this request now.")))
+        return str(
+            NOT_SUITABLE_MESSAGES.get(
+                error.details.get("reason"), _("This volunteer cannot take this request now.")
+            )
+        )
     if isinstance(error, assign.UnknownVolunteer):
         return _("There is no such volunteer.")
     return _("The assignment did not go through. Please try again.")

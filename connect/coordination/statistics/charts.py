@@ -2,6 +2,7 @@
 
 templates/console/_charts.html draws what these return; the page stays free of scripts.
 """
+
 import math
 
 # Okabe-Ito colours: told apart with the common colour-vision deficiencies.
@@ -52,19 +53,34 @@ def grouped_bars(labels, series, titles):
     for i in range(len(labels)):
         for j, (name, values) in enumerate(series):
             height = plot_h * values[i] / top
-            bars.append({"x": _r(m["left"] + i * group + group * 0.1 + j * bar),
-                         "y": _r(base - height), "w": _r(bar), "h": _r(height),
-                         "fill": SERIES_COLOURS[j % len(SERIES_COLOURS)], "series": name,
-                         "title": titles[i][j]})
+            bars.append(
+                {
+                    "x": _r(m["left"] + i * group + group * 0.1 + j * bar),
+                    "y": _r(base - height),
+                    "w": _r(bar),
+                    "h": _r(height),
+                    "fill": SERIES_COLOURS[j % len(SERIES_COLOURS)],
+                    "series": name,
+                    "title": titles[i][j],
+                }
+            )
     every = max(1, math.ceil(len(labels) / MAX_X_LABELS))
     return {
-        "width": BAR_WIDTH, "height": BAR_HEIGHT, "left": m["left"], "base": base,
+        "width": BAR_WIDTH,
+        "height": BAR_HEIGHT,
+        "left": m["left"],
+        "base": base,
         "right": BAR_WIDTH - m["right"],
-        "ticks": [{"y": _r(base - plot_h * value / top), "label": value}
-                  for value in range(0, top + 1, step)],
+        "ticks": [
+            {"y": _r(base - plot_h * value / top), "label": value}
+            for value in range(0, top + 1, step)
+        ],
         "bars": bars,
-        "x_labels": [{"x": _r(m["left"] + i * group + group / 2), "label": label}
-                     for i, label in enumerate(labels) if i % every == 0],
+        "x_labels": [
+            {"x": _r(m["left"] + i * group + group / 2), "label": label}
+            for i, label in enumerate(labels)
+            if i % every == 0
+        ],
     }
 
 
@@ -84,17 +100,37 @@ def stacked_rows(rows, keys, titles):
             if not value:
                 continue
             width = plot_w * value / top
-            segments.append({"x": _r(x), "w": _r(width), "key": key,
-                             "fill": SERIES_COLOURS[j % len(SERIES_COLOURS)],
-                             "title": titles[(label, key)]})
+            segments.append(
+                {
+                    "x": _r(x),
+                    "w": _r(width),
+                    "key": key,
+                    "fill": SERIES_COLOURS[j % len(SERIES_COLOURS)],
+                    "title": titles[(label, key)],
+                }
+            )
             x += width
-        drawn.append({"label": label, "y": y, "mid": y + STACK_ROW / 2, "h": STACK_ROW,
-                      "segments": segments, "total": sum(values.values()), "end": _r(x)})
+        drawn.append(
+            {
+                "label": label,
+                "y": y,
+                "mid": y + STACK_ROW / 2,
+                "h": STACK_ROW,
+                "segments": segments,
+                "total": sum(values.values()),
+                "end": _r(x),
+            }
+        )
     base = height - STACK_BOTTOM
     return {
-        "width": STACK_WIDTH, "height": height, "left": STACK_LABEL, "base": base,
-        "ticks": [{"x": _r(STACK_LABEL + plot_w * value / top), "label": value}
-                  for value in range(0, top + 1, step)],
+        "width": STACK_WIDTH,
+        "height": height,
+        "left": STACK_LABEL,
+        "base": base,
+        "ticks": [
+            {"x": _r(STACK_LABEL + plot_w * value / top), "label": value}
+            for value in range(0, top + 1, step)
+        ],
         "rows": drawn,
     }
 
