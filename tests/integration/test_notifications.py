@@ -270,7 +270,13 @@ def _later(seconds, action):
     return thread
 
 
-def test_a_held_poll_answers_as_soon_as_a_need_is_pushed(app, client, create_volunteer):
+def test_a_held_poll_answers_as_soon_as_a_need_is_pushed(
+    app, client, create_volunteer, monkeypatch
+):
+    from connect.notifications import inbox as inbox_module
+
+    # No periodic check within the test's time: only the commit's wake-up can answer.
+    monkeypatch.setattr(inbox_module, "CHECK_EVERY_S", 30.0)
     headers = create_volunteer()
     last = inbox(client, headers)["last_id"]
     poster = app.test_client()
@@ -287,8 +293,8 @@ def test_a_held_poll_answers_as_soon_as_a_need_is_pushed(app, client, create_vol
     thread.join()
     assert [item["request_id"] for item in body["items"]] == [posted["id"]]
     assert body["live"] is True and body["last_id"] > last
-    # Woken by the commit in this process, before the once-a-second check.
-    assert 0.2 <= elapsed < 0.9, elapsed
+    # Woken by the commit in this process (the post's push, run by the worker code).
+    assert 0.2 <= elapsed < 8, elapsed
 
 
 def test_a_held_poll_sees_a_notification_committed_by_another_process(
@@ -307,7 +313,9 @@ def test_a_held_poll_sees_a_notification_committed_by_another_process(
     elapsed = time.monotonic() - started
     thread.join()
     assert len(body["items"]) == 1
-    assert elapsed < 0.3 + 1.0 + 0.8, elapsed  # the check every CHECK_EVERY_S (1 s)
+    # Found by the check every CHECK_EVERY_S (1 s), well before the 10 s wait ends (the
+    # margin is for a loaded machine: the other app's post runs its push before returning).
+    assert elapsed < 6, elapsed
     from connect.extensions import db
 
     with other.app_context():
