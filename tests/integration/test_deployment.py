@@ -210,52 +210,11 @@ def _database(pg_cluster):
     return pg_cluster.create_database(f"host_{uuid.uuid4().hex[:8]}")
 
 
-@pytest.mark.postgis
-@pytest.mark.slow
-def test_the_installed_wheel_migrates_postgis_and_serves_the_pages(host, pg_cluster):
-    """flask db upgrade, then the web unit's gunicorn: Vietnamese pages and Leaflet."""
-    started = time.monotonic()
-    settings = host.settings(_database(pg_cluster), WEB_CONCURRENCY=1)
-    host.migrate(settings)
-    engine = create_engine(settings["DATABASE_URL"])
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head()
-    engine.dispose()
-    migrated = time.monotonic()
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    web = host.start(
-        host.unit("web", **{"127.0.0.1:8000": f"127.0.0.1:{port}"}), settings, "web.log"
-    )
-    http = requests.Session()
-    try:
-        serving(web, base)
-        page = http.get(f"{base}/need-help", timeout=10)
-        assert page.status_code == 200
-        assert '<html lang="vi"' in page.text and "Nhờ giúp đỡ" in page.text
-        leaflet = http.get(f"{base}/static/vendor/leaflet/leaflet.js", timeout=10)
-        assert leaflet.status_code == 200
-        assert leaflet.headers["Content-Type"].split(";")[0] in (
-            "application/javascript",
-            "text/javascript",
-        )
-        assert leaflet.content == (ROOT / LEAFLET).read_bytes()
-        assert http.get(f"{base}/readyz", timeout=10).status_code == 200
-    finally:
-        http.close()
-        assert web.terminate(20) == 0, web.log()
-    print(
-        f"db upgrade {migrated - started:.1f} s, gunicorn up and answering "
-        f"{time.monotonic() - migrated:.1f} s"
-    )
-
-
 # -- the three services -------------------------------------------------------------------
 
 # Short times, so a lease lapses and a closed request is purged within the test.
 FAST = {
-    "CLAIM_LEASE_SECONDS": 4,
+    "CLAIM_LEASE_SECONDS": 2,
     "LEASE_REMINDER_SECONDS": 0,
     "PURGE_AFTER_DAYS": 0,
     "SCHEDULE_EXPIRE_SECONDS": 1,
@@ -377,6 +336,20 @@ class Layout:
 @pytest.mark.postgis
 @pytest.mark.slow
 def test_the_three_services_keep_their_promises(layout):
+    # Migrated to the head, serving the Vietnamese pages and Leaflet from the package.
+    assert layout.sql("SELECT version_num FROM alembic_version") == [(_head(),)]
+    page = requests.get(f"{layout.base}/need-help", timeout=10)
+    assert page.status_code == 200
+    assert '<html lang="vi"' in page.text and "Nhờ giúp đỡ" in page.text
+    leaflet = requests.get(f"{layout.base}/static/vendor/leaflet/leaflet.js", timeout=10)
+    assert leaflet.status_code == 200
+    assert leaflet.headers["Content-Type"].split(";")[0] in (
+        "application/javascript",
+        "text/javascript",
+    )
+    assert leaflet.content == (ROOT / LEAFLET).read_bytes()
+    assert requests.get(f"{layout.base}/readyz", timeout=10).status_code == 200
+
     headers = layout.volunteer()
 
     # A need reaches the volunteer through a worker, not the request.

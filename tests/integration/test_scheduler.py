@@ -177,9 +177,9 @@ def test_two_scheduler_processes_run_each_occurrence_once(app, database_url, tmp
 
     try:
         wait_for(
-            lambda: Counter(run.job for run in runs())["expire"] >= 5,
+            lambda: Counter(run.job for run in runs())["expire"] >= 3,
             timeout=60,
-            what="five runs of expire",
+            what="three runs of expire",
         )
     finally:
         codes = [command.terminate() for command in schedulers]
