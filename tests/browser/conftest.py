@@ -59,10 +59,13 @@ SERVER_CONFIG = {
 
 
 class LiveServer:
-    """connect served by a threaded werkzeug server on 127.0.0.1 and a free port."""
+    """connect served by a threaded werkzeug server on 127.0.0.1 and a free port, with its
+    outbox worker beside it (notifications arrive as in a deployment, within a poll)."""
 
     def __init__(self, app):
         from werkzeug.serving import WSGIRequestHandler, make_server
+
+        from connect.outbox.worker import Worker
 
         class QuietHandler(WSGIRequestHandler):
             def log_request(self, *args, **kwargs):
@@ -79,14 +82,21 @@ class LiveServer:
         )
         self._handler = _ErrorCollector(self.errors)
         app.logger.addHandler(self._handler)
+        self.worker = Worker(app, poll_seconds=0.05)
+        self._worker_thread = threading.Thread(
+            target=self.worker.run, name="outbox-worker", daemon=True
+        )
 
     def start(self):
         self._thread.start()
+        self._worker_thread.start()
         return self
 
     def stop(self):
         self._server.shutdown()
         self._thread.join(10)
+        self.worker.stop()
+        self._worker_thread.join(10)
         self.app.logger.removeHandler(self._handler)
 
     def api(self):
