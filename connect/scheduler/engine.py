@@ -126,6 +126,8 @@ class Scheduler:
                 run.summary = job.work()
                 db.session.commit()
             run.ok = True
+            # One line a run, for `journalctl -u connect-scheduler`.
+            log.info("job %s done: %s", job.name, run.summary)
         except Exception as exc:  # recorded and retried soon; other jobs go on
             db.session.rollback()
             run.ok, run.summary = False, f"{type(exc).__name__}: {exc}"[:500]
