@@ -3,17 +3,14 @@
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete
 
 from connect import clock
-from connect.extensions import db
 from connect.matching.leases import remind_due
 from connect.offers.services import expire_offers
-from connect.outbox.models import PENDING, OutboxEvent
+from connect.outbox.worker import forget_finished
 from connect.requests.timeouts import expire_all
 from connect.safety.purge import purge_personal_data
-from connect.scheduler.engine import Job
-from connect.scheduler.models import JobRun
+from connect.scheduler.engine import Job, forget_runs
 from connect.web.idempotency import purge_expired_keys
 
 
@@ -49,17 +46,7 @@ def idempotency_keys():
 def housekeeping():
     """Forget finished outbox events and job runs older than OUTBOX_KEEP_DAYS."""
     cutoff = clock.now() - timedelta(days=current_app.config["OUTBOX_KEEP_DAYS"])
-    events = db.session.execute(
-        delete(OutboxEvent)
-        .where(OutboxEvent.state != PENDING, OutboxEvent.finished_at < cutoff)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    runs = db.session.execute(
-        delete(JobRun)
-        .where(JobRun.finished_at < cutoff)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    return f"outbox events removed: {events}, job runs removed: {runs}"
+    return f"outbox events removed: {forget_finished(cutoff)}, job runs removed: {forget_runs(cutoff)}"
 
 
 def schedule(config):

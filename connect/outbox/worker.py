@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 
 from connect import clock, metrics
@@ -136,6 +136,15 @@ def drain(max_batches=None, now=None):
         if not result.taken:
             break
     return total
+
+
+def forget_finished(before):
+    """Delete events that finished (done or failed) before ``before``; flushes, returns how many."""
+    return db.session.execute(
+        delete(OutboxEvent)
+        .where(OutboxEvent.state != PENDING, OutboxEvent.finished_at < before)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def backlog(now=None):

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -49,6 +49,15 @@ def next_occurrence(scheduled_for, every, now):
         return scheduled_for
     missed = (now - scheduled_for) // every
     return scheduled_for + (missed + 1) * every
+
+
+def forget_runs(before):
+    """Delete job runs that finished before ``before``; flushes, returns how many."""
+    return db.session.execute(
+        delete(JobRun)
+        .where(JobRun.finished_at < before)
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 class Scheduler:

@@ -3,22 +3,12 @@ tests of what it logs and measures: its own port, logs in files, stopped with SI
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import requests
+from processes import GUNICORN, ROOT, free_port, serving
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).with_name("gunicorn")
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["ROOT", "Gunicorn", "free_port"]
 
 
 class Gunicorn:
@@ -73,17 +63,15 @@ class Gunicorn:
             if path.exists()
         )
 
+    def running(self):
+        return self.process.poll() is None
+
+    def log(self):
+        return self.logs()
+
     def wait_ready(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.process.poll() is None, f"gunicorn exited:\n{self.logs()[-4000:]}"
-            try:
-                if requests.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, f"gunicorn did not start:\n{self.logs()[-4000:]}"
-            time.sleep(0.1)
+        serving(self, self.base, timeout)
+        return self
 
     def workers(self):
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
