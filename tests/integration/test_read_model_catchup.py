@@ -36,6 +36,11 @@ GENERATE = text("""
            now() + interval '30 days', 1
     FROM generate_series(1, :rows) AS i""")
 
+# The table's indexes but those of its constraints (the primary key, the manage token's).
+INDEXES = text("""
+    SELECT indexname, indexdef FROM pg_indexes
+    WHERE tablename = 'help_requests' AND indexname NOT IN (SELECT conname FROM pg_constraint)""")
+
 
 def _token(request_id):
     return f"catchup-{request_id}"
@@ -48,6 +53,10 @@ def test_read_model_started_on_a_million_rows_under_writes_misses_nothing(
     engine = create_engine(url)
     started = time.perf_counter()
     with engine.begin() as conn:
+        # Rows first, indexes after, as a restore does: three times faster than row by row.
+        indexes = conn.execute(INDEXES).all()
+        for name, _ in indexes:
+            conn.execute(text(f'DROP INDEX "{name}"'))
         conn.execute(
             GENERATE,
             {
@@ -61,6 +70,8 @@ def test_read_model_started_on_a_million_rows_under_writes_misses_nothing(
         conn.execute(
             text("SELECT setval(pg_get_serial_sequence('help_requests', 'id'), :n)"), {"n": ROWS}
         )
+        for _, definition in indexes:
+            conn.execute(text(definition))
         conn.execute(text("ANALYZE help_requests"))
     generated = time.perf_counter() - started
 
