@@ -20,6 +20,7 @@ def create_app(config=None):
     connect_domains(app)
     configure_notifications(app)
     configure_outbox(app)
+    configure_sms(app)
     add_security_headers(app)
     register_error_handlers(app)
     register_blueprints(app)
@@ -64,6 +65,8 @@ def connect_domains(app):
     offers give lower packages (a report subject, their privacy rule)."""
     from connect import metrics
     from connect.accounts import auth
+    from connect.conversations import listeners as conversation_listeners
+    from connect.conversations import replies
     from connect.matching import listeners as matching_listeners
     from connect.offers import queries as offer_queries
     from connect.offers import reporting as offer_reports
@@ -78,6 +81,9 @@ def connect_domains(app):
     matching_listeners.init_app(app)
     offer_reports.init_app(app)
     offer_queries.init_app(app)
+    # Texts last: a post's link goes out once everything else about the post went through.
+    conversation_listeners.init_app(app)
+    replies.init_app(app)
     # Counted last, once everything a claim sets in motion went through.
     request_signals.claimed.connect(metrics.count_claimed)
     request_signals.helped.connect(metrics.count_helped)
@@ -96,6 +102,13 @@ def configure_outbox(app):
     from connect.outbox.worker import install_inline
 
     install_inline(app)
+
+
+def configure_sms(app):
+    """The gateway SMS_BACKEND names (checked at start-up), and the outbox topic that sends."""
+    from connect.sms.outbound import init_app
+
+    init_app(app)
 
 
 def add_security_headers(app):
@@ -163,6 +176,11 @@ def register_blueprints(app):
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
     register_pages(app)
+    # Kannel's calls (texts received, delivery reports) come with a shared secret, not a form.
+    from connect.sms.routes import bp as sms_bp
+
+    csrf.exempt(sms_bp)
+    app.register_blueprint(sms_bp)
     # flask-smorest installs its own error handler; ours is the one envelope.
     register_error_handlers(app)
 

@@ -24,6 +24,7 @@ from connect.requests import signals as request_signals
 from connect.requests.timeouts import expire_all
 from connect.safety.purge import purge_personal_data
 from connect.scheduler.engine import Scheduler
+from connect.sms import signals as sms_signals
 from connect.validation import normalise_phone
 
 
@@ -94,7 +95,7 @@ def _stop_on_signals(stop):
 @connect_cli.command("signals")
 def signals_command():
     """List what each event of connect's packages sets in motion (its receivers)."""
-    for module in (request_signals, notification_signals, area_signals):
+    for module in (request_signals, notification_signals, area_signals, sms_signals):
         for event in module.__dict__.values():
             if not isinstance(event, NamedSignal):
                 continue

@@ -112,6 +112,9 @@ RATE_LIMITS = {
     # The public counts by area: anyone may download them, and each costs a scan of every
     # request; a dashboard refreshing every minute stays well inside this.
     "RATELIMIT_PUBLIC_EXPORT_PER_IP": "120 per hour",
+    # Texts taken in per sending number (Kannel's get-url): a conversation needs a few, a
+    # phone stuck in a loop with an auto-responder thousands.
+    "RATELIMIT_SMS_PER_NUMBER": "20 per hour;60 per day",
 }
 
 
@@ -211,6 +214,28 @@ class Config:
         self.OUTBOX_MAX_ATTEMPTS = _int("OUTBOX_MAX_ATTEMPTS", 8)
         self.OUTBOX_KEEP_DAYS = _int("OUTBOX_KEEP_DAYS", 7)
         self.OUTBOX_INLINE = _bool("OUTBOX_INLINE", False)
+        # Texts (connect.sms, docs/sms.md): each number gets at most SMS_DAILY_CAP_PER_NUMBER
+        # a local day and the service sends at most SMS_HOURLY_BUDGET an hour; over either, a
+        # text waits (or, for a user with an inbox, goes there instead). Nothing but urgent
+        # texts goes out in SMS_QUIET_HOURS (local time, HH:MM-HH:MM; empty: none). A text
+        # the gateway could not take is tried SMS_MAX_ATTEMPTS times. SMS_ASCII_FOLD sends
+        # Vietnamese without diacritics (brandname senders often must). A question asked by
+        # SMS (reply 1 or 2) is open for SMS_QUESTION_HOURS.
+        self.SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
+        self.KANNEL_SENDSMS_URL = os.environ.get("KANNEL_SENDSMS_URL", "")
+        self.KANNEL_USERNAME = os.environ.get("KANNEL_USERNAME", "")
+        self.KANNEL_PASSWORD = os.environ.get("KANNEL_PASSWORD", "")
+        self.SMS_SENDER = os.environ.get("SMS_SENDER", "connect")
+        # Kannel's calls into connect (texts received, delivery reports) carry this secret.
+        self.SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
+        # Links in texts, and where Kannel reports deliveries.
+        self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
+        self.SMS_DAILY_CAP_PER_NUMBER = _int("SMS_DAILY_CAP_PER_NUMBER", 8)
+        self.SMS_HOURLY_BUDGET = _int("SMS_HOURLY_BUDGET", 2000)
+        self.SMS_QUIET_HOURS = os.environ.get("SMS_QUIET_HOURS", "22:00-06:00")
+        self.SMS_MAX_ATTEMPTS = _int("SMS_MAX_ATTEMPTS", 6)
+        self.SMS_ASCII_FOLD = _bool("SMS_ASCII_FOLD", False)
+        self.SMS_QUESTION_HOURS = _int("SMS_QUESTION_HOURS", 72)
         # The scheduler (`flask connect scheduler`, connect.jobs): how often each job runs,
         # and how often a scheduler looks for due jobs.
         self.SCHEDULE_EXPIRE_SECONDS = _int("SCHEDULE_EXPIRE_SECONDS", 60)

@@ -29,6 +29,10 @@ TEST_CONFIG = {
     # Notifications arrive as soon as the change that caused them commits, run by the real
     # worker code in the committing process (tests/integration/test_outbox.py runs workers).
     "OUTBOX_INLINE": True,
+    # Texts go out at any hour unless a test sets quiet hours; Kannel's calls carry this.
+    "SMS_QUIET_HOURS": "",
+    "SMS_INBOUND_SECRET": "test-sms-secret",
+    "PUBLIC_BASE_URL": "https://connect.example.vn",
 }
 
 
@@ -486,3 +490,49 @@ def fire_together(app, calls):
         thread.join(60)
     assert not any(thread.is_alive() for thread in threads), "a racing call hung"
     return results
+
+
+# -- texts (connect.sms) --------------------------------------------------------------------
+
+
+def texts_to(app, phone, kind=None):
+    """The texts queued or sent to ``phone`` (oldest first) as (kind, status, body)."""
+    from sqlalchemy import select
+
+    from connect.extensions import db
+    from connect.sms.models import OUT, SmsMessage
+
+    with app.app_context():
+        query = select(SmsMessage.kind, SmsMessage.status, SmsMessage.body).where(
+            SmsMessage.direction == OUT, SmsMessage.phone == phone
+        )
+        if kind is not None:
+            query = query.where(SmsMessage.kind == kind)
+        return [tuple(row) for row in db.session.execute(query.order_by(SmsMessage.id))]
+
+
+def text_in(client, phone, text, **extra):
+    """A text from ``phone`` as Kannel's get-url hands it over (international form, no plus)."""
+    return client.get(
+        "/sms/kannel/inbound",
+        query_string={
+            "secret": "test-sms-secret",
+            "from": phone.lstrip("+"),
+            "to": "8088",
+            "text": text,
+            "coding": "2",
+            "charset": "UTF-8",
+            **extra,
+        },
+    )
+
+
+def csrf_token(client, path):
+    """The CSRF token of the form on the page at ``path``."""
+    import re
+
+    response = client.get(path)
+    assert response.status_code == 200, response.status_code
+    match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+    assert match, f"no CSRF token in the form on {path}"
+    return match.group(1)

@@ -78,6 +78,8 @@ def init_app(app):
     """Connect matching's receivers (create_app calls this in every process)."""
     signals.posted.connect(push_posted)
     signals.released.connect(push_released)
+    # Not helped after all: told again as a given-back need, not to the one who marked it.
+    signals.disputed.connect(push_released)
     signals.restored.connect(push_restored)
     signals.lease_lapsed.connect(lease_lapsed)
     notification_signals.inbox_opening.connect(catch_up_inbox)

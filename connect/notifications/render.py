@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from connect.i18n import age_label, away_label
 from connect.notifications.models import NOTIFICATION_KINDS
 from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.sms.text import fits, shorten
 
 TITLES = {
     "new_request": _l("A need near you"),
@@ -75,3 +76,51 @@ def text(kind, payload, locale=None):
         if payload.get("urgency") == "urgent":
             parts.append(_("Urgent"))
         return " · ".join(parts)
+
+
+# -- texts by SMS ---------------------------------------------------------------------------
+# Each fits two segments (connect.sms.text) in both languages, folded or not, with the longest
+# values it can carry; tests/unit/test_sms_texts.py proves it. A kind whose text might not fit
+# (a long PUBLIC_BASE_URL) has a short form, used when the long one does not fit.
+SMS_TEXTS = {
+    "posted": _l("connect: request no. %(number)s is posted. See, cancel or confirm it: %(link)s"),
+    "posted-short": _l("connect: request no. %(number)s: %(link)s"),
+    "claimed": _l(
+        "connect: %(name)s has taken your request no. %(number)s and is coming to help. "
+        "They will call you."
+    ),
+    "helped": _l(
+        "connect: %(name)s says you have been helped (request no. %(number)s). "
+        "Reply 1 if yes, 2 if not."
+    ),
+    "thanks": _l("connect: thank you! We counted the help for request no. %(number)s."),
+    "disputed": _l(
+        "connect: sorry. Request no. %(number)s is open again, and a coordinator will look "
+        "into it."
+    ),
+    "closed": _l("connect: request no. %(number)s is already closed. Nothing was changed."),
+    "stopped": _l("connect: you will get no more texts from us, only codes you ask for."),
+    "restarted": _l("connect: you will get our texts again."),
+    "not-understood": _l(
+        "connect: we could not read that. To ask for help, open %(link)s or call your ward's "
+        "hotline."
+    ),
+}
+SHORT_FORMS = {"posted": "posted-short"}
+GIVEN_NAME_ROOM = 20
+
+
+def given_name(full_name):
+    """How a text names a volunteer: the given name, which Vietnamese write last."""
+    words = (full_name or "").split()
+    return shorten(words[-1], GIVEN_NAME_ROOM) if words else ""
+
+
+def sms(kind, locale=None, **values):
+    """The text of an SMS of ``kind`` in ``locale``, filled with ``values``."""
+    with force_locale(locale) if locale else nullcontext():
+        body = str(SMS_TEXTS[kind]) % values
+        short = SHORT_FORMS.get(kind)
+        if short and not fits(body):
+            body = str(SMS_TEXTS[short]) % values
+        return body

@@ -28,13 +28,19 @@ def handles(topic):
     return register
 
 
-def enqueue(topic, payload):
-    """Add an event to the outbox in the current transaction; returns it (flushed later)."""
+def enqueue(topic, payload, not_before=None):
+    """Add an event to the outbox in the current transaction, to run once committed (and not
+    before ``not_before``, naive UTC, when given); returns it (flushed later)."""
     if topic not in HANDLERS:
         raise ValueError(f"no handler for outbox topic {topic!r}")
     now = clock.now()
     event = OutboxEvent(
-        topic=topic, payload=payload, state=PENDING, attempts=0, created_at=now, available_at=now
+        topic=topic,
+        payload=payload,
+        state=PENDING,
+        attempts=0,
+        created_at=now,
+        available_at=max(now, not_before) if not_before is not None else now,
     )
     db.session.add(event)
     db.session.info[ENQUEUED] = True

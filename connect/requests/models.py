@@ -3,7 +3,7 @@ shown their contact details."""
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, text, true
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -14,7 +14,15 @@ from connect.requests.state import ACTIVE
 from connect.spatial import PointColumnType
 
 URGENCIES = ("normal", "urgent")
-ASSIST_OUTCOMES = ("released", "expired", "helped", "confirmed", "cancelled", "hidden")
+ASSIST_OUTCOMES = (
+    "released",
+    "expired",
+    "helped",
+    "confirmed",
+    "cancelled",
+    "hidden",
+    "disputed",
+)
 # An assist that ended so proves its volunteer (new volunteers hold one claim until then).
 PROVEN_OUTCOMES = ("helped", "confirmed")
 
@@ -80,6 +88,15 @@ class HelpRequest(db.Model):
     # Stamp of the transaction that last changed the row (see connect.changes): the
     # per-process read models catch up by reading rows stamped at or after their watermark.
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True, default=0)
+    # The language the requester posted in: the texts they get are in it.
+    locale: Mapped[str | None] = mapped_column(String(8))
+    # Texts about the request (its link, who is coming, "were you helped?"), unless refused.
+    sms_updates: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # "exact" (a pin or a typed point) or "area" (a commune's point, from an SMS: shown as
+    # approximate until a coordinator places it).
+    location_precision: Mapped[str] = mapped_column(
+        String(8), default="exact", server_default="exact"
+    )
 
     events = relationship(
         "RequestEvent", back_populates="request", lazy="raise", order_by="RequestEvent.id"
@@ -210,3 +227,17 @@ class ContactReveal(db.Model):
     viewer_role: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(8))  # api or page
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class SmsLink(db.Model):
+    """A short link to a request's page, sent by SMS to the number it was posted with: it
+    shows the status and lets the holder cancel or confirm, and shows the requester's name,
+    address and exact point only once the phone is proven (the number may be mistyped)."""
+
+    __tablename__ = "sms_links"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("help_requests.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]

@@ -40,6 +40,18 @@ class RequestCreateSchema(Schema):
     contact_name = Text(required=True, validate=validate.Length(min=1, max=100))
     phone = Phone(required=True)
     address = Text(load_default=None, allow_none=True, validate=validate.Length(max=300))
+    sms_updates = fields.Boolean(
+        load_default=True,
+        metadata={
+            "description": "Text the phone its link and news of the request (who is coming, "
+            '"were you helped?"); false: no texts but the codes it asks for.'
+        },
+    )
+    language = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("vi", "en")),
+        metadata={"description": "The language of the texts; the page's (vi by default)."},
+    )
 
 
 class RequestEditSchema(Schema):
@@ -127,6 +139,12 @@ class PublicRequestSchema(Schema):
     created_at = fields.Function(lambda r: isoformat(r.created_at))
     updated_at = fields.Function(lambda r: isoformat(r.updated_at))
     expires_at = fields.Function(lambda r: isoformat(r.effective_expires_at))
+    location_precision = fields.String(
+        metadata={
+            "description": '"exact", or "area" when placed at its commune\'s point (posted by '
+            "SMS): approximate until a coordinator places it."
+        }
+    )
 
 
 class PrivateRequestSchema(PublicRequestSchema):

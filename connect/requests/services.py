@@ -6,6 +6,7 @@ Each change is announced on connect.requests.signals for the packages that react
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import get_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -63,6 +64,10 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
         phone=data["phone"],
         status="open",
         source=source,
+        locale=data.get("language")
+        or str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]),
+        sms_updates=data.get("sms_updates", True),
+        location_precision=data.get("location_precision", "exact"),
         requester_id=requester.id if requester else None,
         entered_by_id=entered_by.id if entered_by else None,
         manage_token_hash=token_hash,
@@ -387,6 +392,73 @@ def confirm_helped(request_id, user, manage_token):
             values=dict(lease_expires_at=None, closed_at=clock.now()),
         ),
     )
+
+
+def confirm_by_phone(request_id, phone):
+    """The requester answered "1" (yes, helped) by SMS from the request's own phone."""
+    help_request = prepared(request_id)
+    _check_phone(help_request, phone)
+    return _announced(
+        signals.confirmed,
+        _transition(
+            help_request,
+            CONFIRMABLE,
+            "confirmed",
+            None,
+            "requester",
+            "confirmed by the requester by SMS",
+            assist_outcome="confirmed",
+            values=dict(lease_expires_at=None, closed_at=clock.now()),
+        ),
+    )
+
+
+def dispute_helped(request_id, phone):
+    """The requester answered "2" (not helped) by SMS: the request opens again, with a fresh
+    expiry, and coordinators are told (a helper who marks people helped without helping)."""
+    help_request = prepared(request_id)
+    _check_phone(help_request, phone)
+    now, claimant = clock.now(), help_request.claimed_by_id
+    disputed = _transition(
+        help_request,
+        ("helped",),
+        "open",
+        None,
+        "requester",
+        "the requester says they were not helped",
+        assist_outcome="disputed",
+        values=dict(
+            claimed_by_id=None,
+            lease_expires_at=None,
+            closed_at=None,
+            expires_at=now + expiry_period(),
+        ),
+    )
+    return _announced(signals.disputed, disputed, now=now, claimant_id=claimant)
+
+
+def cancel_by_phone(request_id, phone):
+    """The requester answered "2" (no longer needed) to the check-in before expiry."""
+    help_request = prepared(request_id)
+    _check_phone(help_request, phone)
+    return _announced(
+        signals.cancelled,
+        _transition(
+            help_request,
+            ACTIVE,
+            "cancelled",
+            None,
+            "requester",
+            "cancelled by the requester by SMS",
+            assist_outcome="cancelled" if help_request.status == "claimed" else None,
+            values=dict(claimed_by_id=None, lease_expires_at=None, closed_at=clock.now()),
+        ),
+    )
+
+
+def _check_phone(help_request, phone):
+    if help_request.phone != phone:
+        raise Forbidden("Only the phone the request was posted with can answer for it.")
 
 
 def cancel_request(request_id, user, manage_token, reason=None):

@@ -27,6 +27,11 @@ lease_lapsed = _signals.signal(
 )
 helped = _signals.signal("helped", doc="The claimant marked it helped.")
 confirmed = _signals.signal("confirmed", doc="The requester confirmed they were helped.")
+disputed = _signals.signal(
+    "disputed",
+    doc="The requester said they were not helped after the claimant marked it helped: it is "
+    "open again; kwargs: now, claimant_id (who marked it helped).",
+)
 cancelled = _signals.signal("cancelled", doc="The requester or a coordinator withdrew it.")
 hidden = _signals.signal("hidden", doc="Moderation took it out of every list.")
 restored = _signals.signal(

@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 
 from connect import clock
 from connect.accounts.auth import current_user
-from connect.requests import editing, phones, privacy, queries, services
+from connect.requests import editing, phones, privacy, queries, services, sms_links
 from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.forms import HelpRequestForm, local_phone, places
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
@@ -181,6 +181,66 @@ def new_link(token):
         session[MY_REQUESTS_KEY] = [new_token if old == token else old for old in remembered]
     flash(_("This is your new link. The old one no longer works: save this one."), "success")
     return redirect(url_for(".manage", token=new_token))
+
+
+# -- the short link texted to the phone (connect.requests.sms_links) --------------------
+
+
+@bp.get("/s/<short>")
+def sms_status(short):
+    """Status, cancel and confirm for whoever holds the texted link; the requester's name and
+    address only once the phone is proven (the number may have been mistyped)."""
+    help_request = _by_sms_code(short)
+    status = queries.effective_status(help_request)
+    return _private(
+        render_template(
+            "resident/sms_status.html",
+            help_request=help_request,
+            short=short,
+            status=(
+                "reopened"
+                if status == "open" and queries.reopened_after_claim(help_request)
+                else status
+            ),
+            can_change=status in ACTIVE,
+            can_confirm=status in CONFIRMABLE,
+            final=status in FINAL,
+            hidden_for_review=status == "hidden" and phones.held_for_review(help_request),
+            show_private=help_request.purged_at is None and sms_links.phone_proven(help_request),
+            category_labels=CATEGORY_LABELS,
+            posted_ago=format_timedelta(help_request.created_at - clock.now(), add_direction=True),
+        )
+    )
+
+
+def _sms_closed(_error, short):
+    flash(_("This request is closed, so it can no longer be changed."), "error")
+    return redirect(url_for(".sms_status", short=short))
+
+
+@bp.post("/s/<short>/cancel")
+@when_refused(_sms_closed)
+def sms_cancel(short):
+    help_request = _by_sms_code(short)
+    services.cancel_by_phone(help_request.id, help_request.phone)
+    flash(_("The request is cancelled. Volunteers no longer see it."), "success")
+    return redirect(url_for(".sms_status", short=short))
+
+
+@bp.post("/s/<short>/confirm")
+@when_refused(_sms_closed)
+def sms_confirm(short):
+    help_request = _by_sms_code(short)
+    services.confirm_by_phone(help_request.id, help_request.phone)
+    flash(_("Thank you! We counted your neighbour\u2019s help."), "success")
+    return redirect(url_for(".sms_status", short=short))
+
+
+def _by_sms_code(short):
+    help_request = sms_links.find(short)
+    if help_request is None:
+        abort(404)
+    return help_request
 
 
 # -- helpers ---------------------------------------------------------------------------

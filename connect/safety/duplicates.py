@@ -65,3 +65,9 @@ def _candidates(help_request, box, now):
     )
     query = filter_in_box(query, r, "location", box, db.session.get_bind().dialect.name)
     return db.session.execute(query).all()
+
+
+def flag_disputed(help_request, now=None, **_details):
+    """The requester says they were not helped: coordinators look at who marked it helped."""
+    db.session.add(RequestFlag(request_id=help_request.id, kind="disputed", created_at=now))
+    db.session.flush()

@@ -9,3 +9,4 @@ def init_app(app):
     signals.phone_check.connect(blocking.check_phone_allowed)
     signals.review_hold.connect(reports.review_hold)
     signals.posted.connect(duplicates.flag_lookalikes)
+    signals.disputed.connect(duplicates.flag_disputed)

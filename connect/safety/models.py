@@ -11,7 +11,9 @@ from connect.extensions import db
 REPORT_REASONS = ("joke", "advertising", "scam", "false", "other")
 REPORT_SUBJECTS = ("request", "offer")
 REPORT_RESOLUTIONS = ("upheld", "dismissed")
-FLAG_KINDS = ("possible_duplicate",)
+# possible_duplicate: a look-alike from another phone; disputed: the requester answered by SMS
+# that they were not helped after the claimant marked it helped.
+FLAG_KINDS = ("possible_duplicate", "disputed")
 
 
 class Report(db.Model):

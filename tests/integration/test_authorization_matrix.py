@@ -10,7 +10,8 @@ Actors
   owner      the resident who posted the request, signed in (bearer token for the API, a
              cookie session for pages)
   link       the same resident holding only the request's manage link (X-Manage-Token, or
-             the /m/<token> pages); not signed in
+             the /m/<token> pages, and the short /s/<short> link texted to
+             its phone); not signed in
   resident   another signed-in resident
   claimant   the volunteer holding the claim (on an open request: a volunteer about to
              claim it; on a helped one: the volunteer who helped)
@@ -69,6 +70,11 @@ method route                                        on       anon  owner link  r
 GET    /                                            -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 GET    /api/v1/openapi.json                         -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 GET    /api/v1/stats                                -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+# -- Kannel's calls: its shared secret, which no actor holds ------------------------------------------------------------
+GET    /sms/kannel/inbound                          -        403   403   403   403      403      403       403   403    403
+POST   /sms/kannel/inbound                          -        403   403   403   403      403      403       403   403    403
+GET    /sms/kannel/dlr                              -        403   403   403   403      403      403       403   403    403
+POST   /sms/kannel/dlr                              -        403   403   403   403      403      403       403   403    403
 # -- accounts ----------------------------------------------------------------------------------------------------------
 POST   /api/v1/auth/register                        -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 POST   /api/v1/auth/token                           -        ok    ok    ok    ok       ok       ok        ok    ok     ok
@@ -137,6 +143,9 @@ GET    /m/<token>/cancel                            claimed  404   404   ok    4
 POST   /m/<token>/cancel                            claimed  404   404   ok    404      404      404       404   404    404
 POST   /m/<token>/confirm                           helped   404   404   ok    404      404      404       404   404    404
 POST   /m/<token>/new-link                          claimed  404   404   ok    404      404      404       404   404    404
+GET    /s/<short>                                   claimed  404   404   ok    404      404      404       404   404    404
+POST   /s/<short>/cancel                            claimed  404   404   ok    404      404      404       404   404    404
+POST   /s/<short>/confirm                           helped   404   404   ok    404      404      404       404   404    404
 # -- volunteer pages ---------------------------------------------------------------------------------------------------
 GET    /volunteer                                   -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 GET    /volunteer/map                               -        ok    ok    ok    ok       ok       ok        ok    ok     ok
@@ -221,7 +230,8 @@ class Row:
 
     @property
     def is_api(self):
-        return self.route.startswith("/api/")
+        # Kannel's calls are machine to machine: they answer in the JSON envelope too.
+        return self.route.startswith(("/api/", "/sms/"))
 
     @property
     def fresh(self):
@@ -545,6 +555,19 @@ class World:
             self.hide(target.id)
         target.state = state
         return target
+
+    def short_link(self, request_id):
+        """The code of the short link texted when the request was posted."""
+        from connect.extensions import db
+        from connect.sms.models import SmsMessage
+
+        with self.app.app_context():
+            body = db.session.execute(
+                select(SmsMessage.body).where(
+                    SmsMessage.request_id == request_id, SmsMessage.kind == "posted"
+                )
+            ).scalar_one()
+        return body.rsplit("/s/", 1)[1]
 
     def flag_of(self, request_id):
         from connect.extensions import db
@@ -1020,6 +1043,9 @@ def path_for(case):
         path = path.replace("<block_id>", str(target.block_id))
     if "<offer_id>" in path:
         path = path.replace("<offer_id>", str(target.id))
+    if "<short>" in path:  # the link texted to the request's phone: "link" holds it too
+        short = case.world.short_link(target.id) if case.actor.name == "link" else "2" * 12
+        path = path.replace("<short>", short)
     if "<code>" in path:
         path = path.replace("<code>", AREA_CODE)
     assert "<" not in path, f"the matrix does not know how to fill {path}"

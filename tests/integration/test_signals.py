@@ -11,20 +11,27 @@ FLASK = Path(sys.executable).with_name("flask")
 # Each event and what it sets in motion, in the order receivers run.
 EXPECTED = {
     "connect.requests.signals.posted": "connect.safety.duplicates.flag_lookalikes, "
-    "connect.matching.listeners.push_posted",
-    "connect.requests.signals.claimed": "connect.metrics.count_claimed",
+    "connect.matching.listeners.push_posted, connect.conversations.listeners.text_link",
+    "connect.requests.signals.claimed": "connect.conversations.listeners.text_claimed, "
+    "connect.metrics.count_claimed",
     "connect.requests.signals.released": "connect.matching.listeners.push_released",
     "connect.requests.signals.lease-lapsed": "connect.matching.listeners.lease_lapsed",
-    "connect.requests.signals.helped": "connect.metrics.count_helped",
-    "connect.requests.signals.confirmed": "connect.metrics.count_confirmed",
-    "connect.requests.signals.cancelled": "-",
-    "connect.requests.signals.hidden": "-",
+    "connect.requests.signals.helped": "connect.conversations.listeners.ask_helped, "
+    "connect.metrics.count_helped",
+    "connect.requests.signals.confirmed": "connect.conversations.listeners.close_questions, "
+    "connect.metrics.count_confirmed",
+    "connect.requests.signals.disputed": "connect.safety.duplicates.flag_disputed, "
+    "connect.matching.listeners.push_released, connect.conversations.listeners.close_questions",
+    "connect.requests.signals.cancelled": "connect.conversations.listeners.close_questions",
+    "connect.requests.signals.hidden": "connect.conversations.listeners.close_questions",
     "connect.requests.signals.restored": "connect.matching.listeners.push_restored",
     "connect.requests.signals.moved": "-",
     "connect.requests.signals.phone-check": "connect.safety.blocking.check_phone_allowed",
     "connect.requests.signals.review-hold": "connect.safety.reports.review_hold",
     "connect.notifications.signals.inbox-opening": "connect.matching.listeners.catch_up_inbox",
     "connect.areas.signals.imported": "connect.requests.listeners.place_all_requests",
+    "connect.sms.signals.sms-fell-back": "-",
+    "connect.sms.signals.sms-received": "connect.conversations.replies.receive",
 }
 
 

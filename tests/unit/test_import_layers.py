@@ -137,6 +137,7 @@ LAYERS = (
         },
     ),
     ("web", {"connect.web"}),
+    ("sms", {"connect.sms"}),
     ("accounts", {"connect.accounts"}),
     ("areas", {"connect.areas"}),
     ("requests", {"connect.requests"}),
@@ -146,6 +147,7 @@ LAYERS = (
     ("offers", {"connect.offers"}),
     ("volunteers", {"connect.volunteers"}),
     ("coordination", {"connect.coordination"}),
+    ("conversations", {"connect.conversations"}),
     (
         "app",
         {

@@ -31,7 +31,10 @@ REASON_WORDS = {
     "false": _l("false information"),
     "other": _l("other"),
 }
-FLAG_WORDS = {"possible_duplicate": _l("Possible duplicate")}
+FLAG_WORDS = {
+    "possible_duplicate": _l("Possible duplicate"),
+    "disputed": _l("Not helped, says the requester"),
+}
 # A refused action's conflict, in words.
 CONFLICT_WORDS = {
     blocking.AlreadyBlocked: _l("This phone number is blocked already."),

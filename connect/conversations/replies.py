@@ -1,0 +1,89 @@
+"""Texts that come in: STOP and START, answers to the open question, and everything else."""
+
+import logging
+
+from flask import current_app
+
+from connect import clock
+from connect.conversations import questions
+from connect.conversations.listeners import HELPED_QUESTION, tell
+from connect.errors import ConnectError
+from connect.extensions import db
+from connect.notifications.render import sms
+from connect.requests import services
+from connect.requests.models import HelpRequest
+from connect.sms import signals
+from connect.sms.models import SmsOptOut
+from connect.sms.outbound import send_text
+from connect.sms.text import fold
+
+log = logging.getLogger("connect.sms")
+# Compared folded and upper-cased: "Dừng", "dung" and "DUNG" are one word.
+STOP_WORDS = frozenset({"STOP", "DUNG"})
+START_WORDS = frozenset({"START", "BAT DAU"})
+YES, NO = "1", "2"
+
+
+def init_app(app):
+    signals.received.connect(receive)
+
+
+def words(text):
+    """A reply as compared: folded, upper case, single spaces, no trailing punctuation."""
+    return " ".join(fold(text or "").upper().replace(".", " ").replace("!", " ").split())
+
+
+def receive(message, text):
+    """Answer one text from a phone (stored already, its phone proven)."""
+    said = words(text)
+    now = clock.now()
+    if said in STOP_WORDS:
+        stop(message.phone, now)
+        return
+    if said in START_WORDS:
+        db.session.query(SmsOptOut).filter_by(phone=message.phone).delete()
+        send_text(message.phone, sms("restarted", _locale()), "restarted", urgent=True)
+        return
+    question = questions.open_question(message.phone, now)
+    if question is not None and question.kind == HELPED_QUESTION and said in (YES, NO):
+        message.request_id = question.request_id
+        questions.answered(question, now)
+        answer_helped(question, said)
+        return
+    # Feature-phone intake takes the rest (a later step); until then, say what to do.
+    send_text(
+        message.phone,
+        sms("not-understood", _locale(), link=_public_link("/need-help")),
+        "not-understood",
+        urgent=True,
+    )
+
+
+def stop(phone, now):
+    if db.session.get(SmsOptOut, phone) is None:
+        db.session.add(SmsOptOut(phone=phone, created_at=now))
+    send_text(phone, sms("stopped", _locale()), "stopped", urgent=True)
+
+
+def answer_helped(question, said):
+    """1: the requester confirms; 2: they were not helped, so it opens again, flagged."""
+    help_request = db.session.get(HelpRequest, question.request_id)
+    try:
+        with db.session.begin_nested():
+            if said == YES:
+                services.confirm_by_phone(help_request.id, question.phone)
+            else:
+                services.dispute_helped(help_request.id, question.phone)
+    except ConnectError:
+        # Closed meanwhile (confirmed on the page, cancelled, expired): nothing changes.
+        tell(help_request, "closed")
+        return
+    tell(help_request, "thanks" if said == YES else "disputed")
+
+
+def _locale():
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _public_link(path):
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path

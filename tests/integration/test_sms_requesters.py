@@ -1,0 +1,164 @@
+"""Requesters hear back by SMS: their link on posting, who is coming, "were you helped?" with
+1/2 answers, and STOP; a texted link shows the requester's details only to a proven phone."""
+
+import re
+
+from conftest import csrf_token, new_phone, request_payload, text_in, texts_to
+
+API = "/api/v1/requests"
+LINK = re.compile(r"https://connect\.example\.vn/s/([2-9A-HJ-NP-Z]{12})")
+
+
+def post(client, **overrides):
+    response = client.post(API, json=request_payload(**overrides))
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def claimed_and_helped(client, create_volunteer, request_id, name="Trần Thị Bình"):
+    volunteer = create_volunteer(name=name)
+    assert client.post(f"{API}/{request_id}/claim", headers=volunteer).status_code == 200
+    assert client.post(f"{API}/{request_id}/helped", headers=volunteer).status_code == 200
+    return volunteer
+
+
+def status_of(client, body):
+    answer = client.get(f"{API}/{body['id']}", headers={"X-Manage-Token": body["manage_token"]})
+    return answer.get_json()["status"]
+
+
+def test_posting_texts_the_request_number_and_a_short_link_in_the_posters_language(app, client):
+    phone = new_phone()
+    body = post(client, phone=phone, language="vi")
+    ((kind, status, text),) = texts_to(app, phone)
+    assert (kind, status) == ("posted", "sent")
+    assert f"yêu cầu số {body['id']}" in text
+    assert LINK.search(text), text
+    english = new_phone()
+    post(client, phone=english, language="en")
+    ((_, _, text),) = texts_to(app, english)
+    assert text.startswith("connect: request no. ")
+
+
+def test_no_texts_for_a_requester_who_said_no(app, client, create_volunteer):
+    phone = new_phone()
+    body = post(client, phone=phone, sms_updates=False)
+    claimed_and_helped(client, create_volunteer, body["id"])
+    assert texts_to(app, phone) == []
+
+
+def test_a_claim_texts_the_volunteers_given_name_and_nothing_else_of_them(
+    app, client, create_volunteer
+):
+    phone, volunteer_phone = new_phone(), new_phone()
+    body = post(client, phone=phone)
+    volunteer = create_volunteer(name="Trần Thị Bình", phone=volunteer_phone)
+    assert client.post(f"{API}/{body['id']}/claim", headers=volunteer).status_code == 200
+    (text,) = [text for kind, _, text in texts_to(app, phone) if kind == "claimed"]
+    assert "Bình" in text and "Trần" not in text
+    assert volunteer_phone[3:] not in text
+
+
+def test_reply_1_to_were_you_helped_confirms(app, client, create_volunteer):
+    phone = new_phone()
+    body = post(client, phone=phone)
+    claimed_and_helped(client, create_volunteer, body["id"])
+    (question,) = [text for kind, _, text in texts_to(app, phone) if kind == "helped"]
+    assert "1" in question and "2" in question
+    assert text_in(client, phone, "1").status_code == 200
+    assert status_of(client, body) == "confirmed"
+    assert [kind for kind, _, _ in texts_to(app, phone)][-1] == "thanks"
+
+
+def test_reply_2_reopens_the_request_and_flags_it_for_coordinators(app, client, create_volunteer):
+    from connect.extensions import db
+    from connect.safety.models import RequestFlag
+
+    phone = new_phone()
+    body = post(client, phone=phone)
+    claimed_and_helped(client, create_volunteer, body["id"])
+    assert text_in(client, phone, " 2. ").status_code == 200
+    assert status_of(client, body) == "open"
+    with app.app_context():
+        flags = db.session.query(RequestFlag).filter_by(request_id=body["id"]).all()
+        assert [flag.kind for flag in flags] == ["disputed"]
+    assert [kind for kind, _, _ in texts_to(app, phone)][-1] == "disputed"
+
+
+def test_a_reply_after_the_request_closed_changes_nothing(app, client, create_volunteer):
+    phone = new_phone()
+    body = post(client, phone=phone)
+    claimed_and_helped(client, create_volunteer, body["id"])
+    confirmed = client.post(
+        f"{API}/{body['id']}/confirm", headers={"X-Manage-Token": body["manage_token"]}
+    )
+    assert confirmed.status_code == 200
+    text_in(client, phone, "2")
+    assert status_of(client, body) == "confirmed"
+    assert [kind for kind, _, _ in texts_to(app, phone)][-1] == "not-understood"
+
+
+def test_stop_opts_the_number_out_of_everything_after(app, client, create_volunteer):
+    phone = new_phone()
+    body = post(client, phone=phone)
+    for word in ("Dừng",):
+        assert text_in(client, phone, word).status_code == 200
+    assert [kind for kind, _, _ in texts_to(app, phone)] == ["posted", "stopped"]
+    claimed_and_helped(client, create_volunteer, body["id"])
+    assert [kind for kind, _, _ in texts_to(app, phone)] == ["posted", "stopped"]
+    text_in(client, phone, "START")
+    assert [kind for kind, _, _ in texts_to(app, phone)][-1] == "restarted"
+
+
+def test_the_texted_link_hides_name_and_address_until_the_phone_answers(app, client):
+    phone = new_phone()
+    body = post(client, phone=phone, contact_name="Lê Văn Tám", address="Ngõ 12 Xương Giang")
+    ((_, _, text),) = texts_to(app, phone)
+    code = LINK.search(text).group(1)
+    page = client.get(f"/s/{code}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert str(body["id"]) in html
+    assert "Lê Văn Tám" not in html and "Xương Giang" not in html
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    text_in(client, phone, "cảm ơn")  # any reply proves the phone
+    html = client.get(f"/s/{code}").get_data(as_text=True)
+    assert "Lê Văn Tám" in html and "Xương Giang" in html
+
+
+def test_the_texted_link_cancels_and_a_wrong_one_is_a_404(app, client):
+    phone = new_phone()
+    body = post(client, phone=phone)
+    code = LINK.search(texts_to(app, phone)[0][2]).group(1)
+    assert client.get("/s/AAAAAAAAAAAA").status_code == 404
+    token = csrf_token(client, f"/s/{code}")
+    cancelled = client.post(f"/s/{code}/cancel", data={"csrf_token": token})
+    assert cancelled.status_code == 302
+    assert status_of(client, body) == "cancelled"
+
+
+def test_kannel_calls_need_the_secret(client):
+    for secret in ("", "wrong"):
+        answer = client.get(
+            "/sms/kannel/inbound", query_string={"secret": secret, "from": "84912345678"}
+        )
+        assert answer.status_code == 403
+        assert answer.get_json()["error"]["code"] == "forbidden"
+    assert (
+        client.get("/sms/kannel/dlr", query_string={"msg": "1", "status": "1"}).status_code == 403
+    )
+
+
+def test_bad_texts_get_a_short_answer_or_nothing_never_an_error(app, client):
+    phone = new_phone()
+    for text in ("", "x" * 2000, "\x00\x01\ufffd", "☃" * 500):
+        assert text_in(client, phone, text).status_code == 200
+    assert text_in(client, phone, "deadbeef", coding="1").status_code == 200  # binary
+    for sender in ("connect", "+1555", "84", "8412345678901234567", "０９１２"):
+        answer = client.get(
+            "/sms/kannel/inbound",
+            query_string={"secret": "test-sms-secret", "from": sender, "text": "1"},
+        )
+        assert answer.status_code == 200
+    kinds = {kind for kind, _, _ in texts_to(app, phone)}
+    assert kinds == {"not-understood"}
