@@ -162,3 +162,22 @@ def test_bad_texts_get_a_short_answer_or_nothing_never_an_error(app, client):
         assert answer.status_code == 200
     kinds = {kind for kind, _, _ in texts_to(app, phone)}
     assert kinds == {"not-understood"}
+
+
+def test_texts_are_erased_with_their_request(app, client, runner):
+    from connect.extensions import db
+    from connect.sms.models import SmsMessage, SmsQuestion
+
+    phone = new_phone()
+    body = post(client, phone=phone)
+    short = LINK.search(texts_to(app, phone)[0][2]).group(1)
+    manage = {"X-Manage-Token": body["manage_token"]}
+    assert client.post(f"{API}/{body['id']}/cancel", headers=manage, json={}).status_code == 200
+    result = runner.invoke(args=["connect", "purge", "--older-than-days", "0"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        kept = db.session.query(SmsMessage).filter_by(request_id=body["id"]).all()
+        assert kept and all(m.body is None and m.phone == "" for m in kept)
+        assert db.session.query(SmsQuestion).filter_by(request_id=body["id"]).count() == 0
+    assert texts_to(app, phone) == []
+    assert client.get(f"/s/{short}").status_code == 404
