@@ -185,6 +185,18 @@ class Config:
             for name in os.environ.get("NOTIFY_BACKENDS", "inbox,log").split(",")
             if name.strip()
         )
+        # SMS (connect.sms, docs/sms.md): SMS_BACKEND picks the gateway (log: one line a
+        # message, no number or text; kannel: Kannel's sendsms at KANNEL_SENDSMS_URL as
+        # KANNEL_USERNAME / KANNEL_PASSWORD, from SMS_SENDER). Kannel calls back with
+        # SMS_INBOUND_SECRET (messages in, delivery reports at PUBLIC_BASE_URL, also the base
+        # of links in texts).
+        self.SMS_BACKEND = os.environ.get("SMS_BACKEND") or "log"
+        self.KANNEL_SENDSMS_URL = os.environ.get("KANNEL_SENDSMS_URL", "")
+        self.KANNEL_USERNAME = os.environ.get("KANNEL_USERNAME", "")
+        self.KANNEL_PASSWORD = os.environ.get("KANNEL_PASSWORD", "")
+        self.SMS_SENDER = os.environ.get("SMS_SENDER") or "connect"
+        self.SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
+        self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
         # Push matching (connect.matching.push): a new or reopened request is pushed to the
         # PUSH_TOP_K nearest fitting on-duty volunteers, none more than PUSH_MAX_PER_HOUR
         # times an hour; a claimant is reminded LEASE_REMINDER_SECONDS before the lease ends.

@@ -137,6 +137,7 @@ LAYERS = (
         },
     ),
     ("web", {"connect.web"}),
+    ("sms", {"connect.sms"}),
     ("accounts", {"connect.accounts"}),
     ("areas", {"connect.areas"}),
     ("requests", {"connect.requests"}),
