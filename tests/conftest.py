@@ -140,8 +140,7 @@ def kannel_binaries():
 
 @pytest.fixture(scope="session")
 def kannel(kannel_binaries, _kannel_callbacks):
-    """One real Kannel per test process (tools/kannelbox.py: deploy/kannel/kannel.conf with
-    fake SMS centres); its get-url and delivery reports reach ``kannel_callbacks``."""
+    """One real Kannel per test process, calling back ``kannel_callbacks`` (tools/kannelbox.py)."""
     from kannelbox import TempKannel
 
     box = TempKannel(f"{_kannel_callbacks.url}/sms/kannel/inbound", KANNEL_SECRET).start()

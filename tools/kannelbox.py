@@ -377,8 +377,8 @@ class TempKannel:
 
     # ---- what the tests use ---------------------------------------------------
     def send_mo(self, sender: str, receiver: str, text: str | None = None, *, data=None):
-        """A phone texts ``receiver``: ASCII as 7-bit text, anything else as UCS-2, ``data``
-        (bytes) as 8-bit. Returns once bearerbox has the message."""
+        """A phone texts ``receiver`` (ASCII as 7-bit, else UCS-2; ``data`` bytes as 8-bit)."""
+        # Returns once bearerbox has the message.
         if " " in sender + receiver:
             raise ValueError("numbers cannot hold spaces on the fake SMS centre's line")
         if data is not None:
@@ -433,8 +433,7 @@ class TempKannel:
         return len(self.sent_messages())
 
     def wait_for_sent(self, count, *, since=0, to=None, timeout=10.0) -> list[SentMessage]:
-        """The first ``count`` messages the phones got (see sent_messages); KannelError after
-        ``timeout`` seconds."""
+        """The first ``count`` messages as sent_messages finds them; KannelError on timeout."""
         found = []
 
         def arrived():

@@ -36,8 +36,7 @@ class PermanentFailure(Exception):
 
 
 class LogGateway:
-    """Writes one line a message, for development: its id, length and coding, never the
-    number or the text."""
+    """One log line a message (development): its id, length and coding, no number or text."""
 
     name = "log"
 
@@ -66,6 +65,7 @@ URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 class KannelGateway:
     """Kannel's sendsms HTTP interface (smsbox), which hands messages to its SMS centres."""
 
+    # One per sending thread: it keeps its connections in one requests.Session.
     name = "kannel"
     # Seconds to connect and to wait for the answer: smsbox answers once bearerbox has the
     # message, in milliseconds; anything slower is Kannel in trouble, tried again later.

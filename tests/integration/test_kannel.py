@@ -120,8 +120,8 @@ def test_two_segments_arrive_as_one_concatenated_message(kannel, gateway, text, 
 
 
 def test_a_third_segment_is_cut_off(kannel, gateway):
-    """max-messages = 2: Kannel accepts a longer text and sends its first two parts only
-    (connect must keep texts within two segments itself)."""
+    """max-messages = 2: Kannel accepts a longer text and sends its first two parts only."""
+    # So connect keeps its texts within two segments itself.
     text = ("Yeu cau 1234 da duoc nhan. " * 20)[:459]
     to = send(gateway, text, unicode=False)
     send(gateway, "after", unicode=False, to=to)
