@@ -33,8 +33,9 @@ from connect.sms.text import MAX_SEGMENTS, UCS2, encoding, fold, segments
 
 log = logging.getLogger("connect.sms")
 SEND_TOPIC = "sms-send"
-# Kinds a number gets even after STOP: the codes it asks for itself.
-ASKED_FOR = frozenset({"code"})
+# Kinds a number gets even after STOP: the codes it asks for itself, and the one text that
+# says STOP was heard.
+ASKED_FOR = frozenset({"code", "stopped"})
 
 
 def init_app(app):

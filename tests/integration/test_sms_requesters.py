@@ -103,7 +103,10 @@ def test_stop_opts_the_number_out_of_everything_after(app, client, create_volunt
     body = post(client, phone=phone)
     for word in ("Dừng",):
         assert text_in(client, phone, word).status_code == 200
-    assert [kind for kind, _, _ in texts_to(app, phone)] == ["posted", "stopped"]
+    assert [(kind, status) for kind, status, _ in texts_to(app, phone)] == [
+        ("posted", "sent"),
+        ("stopped", "sent"),
+    ]
     claimed_and_helped(client, create_volunteer, body["id"])
     assert [kind for kind, _, _ in texts_to(app, phone)] == ["posted", "stopped"]
     text_in(client, phone, "START")
