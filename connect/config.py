@@ -185,7 +185,7 @@ class Config:
         # Channels that deliver notifications (connect.notifications.delivery.BACKENDS).
         self.NOTIFY_BACKENDS = tuple(
             name.strip()
-            for name in os.environ.get("NOTIFY_BACKENDS", "inbox,log").split(",")
+            for name in os.environ.get("NOTIFY_BACKENDS", "inbox,log,sms").split(",")
             if name.strip()
         )
         # SMS (connect.sms, docs/sms.md): SMS_BACKEND picks the gateway (log: one line a

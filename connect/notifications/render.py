@@ -4,6 +4,7 @@ and push show, in the page's language or the one asked for."""
 from contextlib import nullcontext
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -107,6 +108,9 @@ SMS_TEXTS = {
     ),
 }
 SHORT_FORMS = {"posted": "posted-short"}
+# A volunteer's texts name the need's categories, distance and how long they hold it, then a
+# link to their page of it: never the requester's name, phone, address or exact point.
+NOTICE_LINK = _l("connect: %(notice)s. Open: %(link)s")
 GIVEN_NAME_ROOM = 20
 
 
@@ -124,3 +128,19 @@ def sms(kind, locale=None, **values):
         if short and not fits(body):
             body = str(SMS_TEXTS[short]) % values
         return body
+
+
+def sms_notice(kind, request_id, payload, locale=None):
+    """A volunteer's text for a notification: its one line (``text``) and a link to the need."""
+    link = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/volunteer/claims/{request_id}"
+    with force_locale(locale) if locale else nullcontext():
+        body = str(NOTICE_LINK) % {"notice": text(kind, payload), "link": link}
+        if kind == "lease_reminder" and payload.get("lease_ends_at"):
+            until = format_datetime(parse_time(payload["lease_ends_at"]), "HH:mm")
+            body = str(NOTICE_LINK) % {
+                "notice": f"{text(kind, payload)} ({_('until %(time)s', time=until)})",
+                "link": link,
+            }
+        return (
+            body if fits(body) else str(NOTICE_LINK) % {"notice": str(TITLES[kind]), "link": link}
+        )

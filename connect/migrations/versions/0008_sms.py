@@ -132,11 +132,17 @@ def upgrade():
             "location_precision", sa.String(length=8), server_default="exact", nullable=False
         ),
     )
+    op.add_column(
+        "volunteers",
+        sa.Column("sms_alerts", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
 
 
 def downgrade():
+    # SQLite 3.35+ drops a column in place.
+    op.drop_column("volunteers", "sms_alerts")
     for column in ("location_precision", "sms_updates", "locale"):
-        op.drop_column("help_requests", column)  # SQLite 3.35+ drops a column in place
+        op.drop_column("help_requests", column)
 
     with op.batch_alter_table("sms_questions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sms_questions_request_id"))
