@@ -7,3 +7,4 @@ from connect.coordination.map import views as map_views  # noqa: F401
 from connect.coordination.moderation import views as moderation_views  # noqa: F401
 from connect.coordination.request_page import views as request_page_views  # noqa: F401
 from connect.coordination.statistics import views as statistics_views  # noqa: F401
+from connect.coordination.texts import views as texts_views  # noqa: F401
