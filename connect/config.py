@@ -239,6 +239,9 @@ class Config:
         self.SMS_MAX_ATTEMPTS = _int("SMS_MAX_ATTEMPTS", 6)
         self.SMS_ASCII_FOLD = _bool("SMS_ASCII_FOLD", False)
         self.SMS_QUESTION_HOURS = _int("SMS_QUESTION_HOURS", 72)
+        # An open request is asked "still need help?" this long before it expires.
+        self.SMS_CHECKIN_HOURS = _int("SMS_CHECKIN_HOURS", 12)
+        self.SCHEDULE_CHECKINS_SECONDS = _int("SCHEDULE_CHECKINS_SECONDS", 600)
         # The scheduler (`flask connect scheduler`, connect.jobs): how often each job runs,
         # and how often a scheduler looks for due jobs.
         self.SCHEDULE_EXPIRE_SECONDS = _int("SCHEDULE_EXPIRE_SECONDS", 60)

@@ -94,6 +94,12 @@ SMS_TEXTS = {
         "connect: %(name)s says you have been helped (request no. %(number)s). "
         "Reply 1 if yes, 2 if not."
     ),
+    "still_need": _l(
+        "connect: request no. %(number)s closes at %(closes)s. Still need help? Reply 1 to keep "
+        "it open, 2 if not."
+    ),
+    "kept": _l("connect: request no. %(number)s stays open. Volunteers nearby still see it."),
+    "cancelled": _l("connect: request no. %(number)s is cancelled. Take care!"),
     "thanks": _l("connect: thank you! We counted the help for request no. %(number)s."),
     "disputed": _l(
         "connect: sorry. Request no. %(number)s is open again, and a coordinator will look "

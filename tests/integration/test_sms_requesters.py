@@ -184,3 +184,45 @@ def test_texts_are_erased_with_their_request(app, client, runner):
         assert db.session.query(SmsQuestion).filter_by(request_id=body["id"]).count() == 0
     assert texts_to(app, phone) == []
     assert client.get(f"/s/{short}").status_code == 404
+
+
+def ask_checkins(app):
+    from connect import jobs
+    from connect.extensions import db
+
+    with app.app_context():
+        said = jobs.checkins()
+        db.session.commit()
+    return said
+
+
+def test_still_need_help_before_expiry_1_keeps_it_open_2_cancels(app, client, clock):
+    keep, drop = new_phone(), new_phone()
+    kept, dropped = post(client, phone=keep), post(client, phone=drop)
+    assert ask_checkins(app) == "asked: 0"  # days to go
+    clock.advance(seconds=app.config["REQUEST_EXPIRY_SECONDS"] - 11 * 3600)
+    assert ask_checkins(app) == "asked: 2"
+    assert ask_checkins(app) == "asked: 0"  # once
+    (question,) = [text for kind, _, text in texts_to(app, keep) if kind == "still_need"]
+    assert "1" in question and "2" in question
+    before = client.get(f"{API}/{kept['id']}").get_json()["expires_at"]
+    text_in(client, keep, "1")
+    text_in(client, drop, "2")
+    assert status_of(client, kept) == "open" and status_of(client, dropped) == "cancelled"
+    assert client.get(f"{API}/{kept['id']}").get_json()["expires_at"] > before
+    assert texts_to(app, keep)[-1][0] == "kept" and texts_to(app, drop)[-1][0] == "cancelled"
+    # Kept open: asked again before the new expiry, not before.
+    assert ask_checkins(app) == "asked: 0"
+    clock.advance(seconds=app.config["REQUEST_EXPIRY_SECONDS"] - 11 * 3600)
+    assert ask_checkins(app) == "asked: 1"
+
+
+def test_silence_lets_it_expire_as_before(app, client, clock, runner):
+    phone = new_phone()
+    body = post(client, phone=phone)
+    clock.advance(seconds=app.config["REQUEST_EXPIRY_SECONDS"] - 3600)
+    assert ask_checkins(app) == "asked: 1"
+    clock.advance(seconds=2 * 3600)
+    assert status_of(client, body) == "expired"
+    text_in(client, phone, "1")  # too late: the question closed with the request
+    assert status_of(client, body) == "expired"
