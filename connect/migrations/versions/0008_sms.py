@@ -89,9 +89,8 @@ def upgrade():
         batch_op.create_index(
             batch_op.f("ix_sms_messages_gateway_ref"), ["gateway_ref"], unique=False
         )
-        batch_op.create_index(
-            "ix_sms_messages_phone_created", ["phone", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_sms_messages_phone_sent", ["phone", "sent_at"], unique=False)
+        batch_op.create_index("ix_sms_messages_sent", ["sent_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_sms_messages_request_id"), ["request_id"], unique=False
         )
@@ -152,7 +151,8 @@ def downgrade():
     with op.batch_alter_table("sms_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_sms_messages_status_created")
         batch_op.drop_index(batch_op.f("ix_sms_messages_request_id"))
-        batch_op.drop_index("ix_sms_messages_phone_created")
+        batch_op.drop_index("ix_sms_messages_sent")
+        batch_op.drop_index("ix_sms_messages_phone_sent")
         batch_op.drop_index(batch_op.f("ix_sms_messages_gateway_ref"))
 
     op.drop_table("sms_messages")
