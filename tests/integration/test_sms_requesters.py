@@ -226,3 +226,56 @@ def test_silence_lets_it_expire_as_before(app, client, clock, runner):
     assert status_of(client, body) == "expired"
     text_in(client, phone, "1")  # too late: the question closed with the request
     assert status_of(client, body) == "expired"
+
+
+def test_no_text_carries_another_persons_details(app, client, create_volunteer, create_staff):
+    """Every text of a whole story (posted, claimed, helped, answered; a volunteer's
+    assignment) holds no one else's phone, name, address or exact point."""
+    from connect.extensions import db
+    from connect.sms.models import SmsMessage
+
+    from leak_check import Personal, find_leaks
+
+    requester_phone, volunteer_phone = new_phone(), new_phone()
+    at = (21.2801234, 106.2012345)
+    body = post(
+        client,
+        phone=requester_phone,
+        contact_name="Quách Thị Zyxw",
+        address="Số 9 ngõ Zyxw",
+        at=at,
+    )
+    requester = Personal(body["id"], "Quách Thị Zyxw", requester_phone, "Số 9 ngõ Zyxw", at)
+    volunteer = create_volunteer(name="Đinh Văn Wvut", phone=volunteer_phone)
+    client.put(
+        "/api/v1/volunteers/me",
+        headers=volunteer,
+        json={
+            "location": {"lat": at[0], "lon": at[1]},
+            "radius_m": 5000,
+            "categories": ["food"],
+            "on_duty": True,
+            "sms_alerts": True,
+        },
+    )
+    claimed_and_helped(client, create_volunteer, body["id"])
+    text_in(client, requester_phone, "1")
+    other = post(client, phone=new_phone(), at=at)
+    coordinator = create_staff()
+    me = client.get("/api/v1/auth/me", headers=volunteer).get_json()["id"]
+    assert (
+        client.post(
+            f"{API}/{other['id']}/assign", headers=coordinator, json={"volunteer_id": me}
+        ).status_code
+        == 200
+    )
+    with app.app_context():
+        texts = db.session.query(SmsMessage.phone, SmsMessage.body).all()
+    to_volunteer = [text for phone, text in texts if phone == volunteer_phone]
+    to_requester = [text for phone, text in texts if phone == requester_phone]
+    assert to_volunteer and len(to_requester) >= 4
+    for text in to_volunteer:
+        assert find_leaks(text, [requester]) == []
+    for text in to_requester:
+        assert "Wvut" not in text and volunteer_phone[3:] not in text
+        assert "Zyxw" not in text and "21.28" not in text
