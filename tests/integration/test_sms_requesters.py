@@ -279,3 +279,16 @@ def test_no_text_carries_another_persons_details(app, client, create_volunteer, 
     for text in to_requester:
         assert "Wvut" not in text and volunteer_phone[3:] not in text
         assert "Zyxw" not in text and "21.28" not in text
+
+
+def test_a_number_texting_in_a_loop_is_cut_off_without_kannel_retrying(database_url):
+    from conftest import make_app
+
+    app = make_app(database_url, RATELIMIT_ENABLED=True, RATELIMIT_SMS_PER_NUMBER="3 per hour")
+    client = app.test_client()
+    looping, other = new_phone(), new_phone()
+    answers = [text_in(client, looping, f"tin {i}").status_code for i in range(5)]
+    assert answers == [200] * 5  # Kannel hands over again on anything else
+    assert text_in(client, other, "xin chào").status_code == 200
+    assert len(texts_to(app, looping)) == 3  # one answer to each text it took
+    assert len(texts_to(app, other)) == 1
