@@ -92,6 +92,9 @@ def _send(event):
 def send(message, now):
     """Send one queued message now, or say why it waits, fell back or failed."""
     config = current_app.config
+    if message.body is None:
+        _finish(message, FAILED, now, "erased with its request before it could go")
+        return
     if message.kind not in ASKED_FOR and opted_out(message.phone):
         _finish(message, OPTED_OUT, now, "the number sent STOP")
         return
