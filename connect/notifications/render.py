@@ -105,6 +105,10 @@ SMS_TEXTS = {
         "connect: we could not read that. To ask for help, open %(link)s or call your ward's "
         "hotline."
     ),
+    "code": _l(
+        "connect: your code is %(code)s. It works for %(minutes)s minutes. "
+        "Never give it to anyone."
+    ),
 }
 SHORT_FORMS = {"posted": "posted-short"}
 GIVEN_NAME_ROOM = 20

@@ -35,6 +35,9 @@ log = logging.getLogger("connect.sms")
 SEND_TOPIC = "sms-send"
 # Kinds a number gets even after STOP: the codes it asks for itself.
 ASKED_FOR = frozenset({"code"})
+# Kinds whose words are a secret (a one-time code): kept only until the text leaves the queue,
+# and dropped if they could not leave while the code works.
+SECRET = frozenset({"code"})
 
 
 def init_app(app):
@@ -91,6 +94,11 @@ def _send(event):
 def send(message, now):
     """Send one queued message now, or say why it waits, fell back or failed."""
     config = current_app.config
+    if message.kind in SECRET and now >= message.created_at + timedelta(
+        minutes=config["SMS_CODE_MINUTES"]
+    ):
+        _finish(message, FAILED, now, "the code stopped working before it could be sent")
+        return
     if message.kind not in ASKED_FOR and opted_out(message.phone):
         _finish(message, OPTED_OUT, now, "the number sent STOP")
         return
@@ -130,6 +138,7 @@ def send(message, now):
     else:
         message.status, message.sent_at, message.gateway = SENT, now, gateway.name
         message.reason = None
+        _forget_secret(message)
         log.info("sms %s sent (%s, %d segments)", message.id, message.kind, message.segments)
     db.session.flush()
 
@@ -144,5 +153,11 @@ def _wait(message, reason, until, status=WAITING):
 
 def _finish(message, status, now, reason):
     message.status, message.finished_at, message.reason = status, now, reason[:200]
+    _forget_secret(message)
     log.info("sms %s %s (%s)", message.id, status, message.kind)
     db.session.flush()
+
+
+def _forget_secret(message):
+    if message.kind in SECRET:
+        message.body = None
