@@ -15,6 +15,7 @@ from connect.sms.text import fold, segments
 
 from conftest import (
     ensure_demo_areas,
+    fire_together,
     make_app,
     new_phone,
     request_payload,
@@ -159,6 +160,18 @@ def test_five_wrong_codes_lock_the_code(app, client, create_user, phones):
     assert login(client, phone, PASSWORD).status_code == 200
     ask_reset(client, phone)  # a new code works again
     assert confirm(client, phone, code_sent_to(phones, phone)).status_code == 204
+
+
+def test_a_code_used_twice_at_once_works_once(app, client, create_user, phones):
+    phone, _ = account(create_user)
+    ask_reset(client, phone)
+    code = code_sent_to(phones, phone)
+    calls = [
+        (CONFIRM, {}, {"phone": phone, "code": code, "password": password})
+        for password in (NEW_PASSWORD, "mat-khau-khac-3")
+    ]
+    answers = fire_together(app, calls)
+    assert sorted(status for status, _ in answers) == [204, 422], answers
 
 
 def test_a_code_works_for_10_minutes(client, create_user, phones, clock):
