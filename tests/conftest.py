@@ -431,12 +431,16 @@ def ensure_demo_areas(app):
     assert result.exit_code == 0, result.output
 
 
+STAFF_PASSWORD = "dieu-phoi-1"
+
+
 @pytest.fixture
 def create_staff(app, client):
-    """A coordinator (or admin) made with the CLI, as in production; returns headers."""
+    """A coordinator (or admin) made with the CLI, as in production; returns headers. Its
+    password is STAFF_PASSWORD, its phone ``phone`` when given (to log in on the pages)."""
 
-    def create(role="coordinator", areas=(OWN_AREA,)):
-        phone, password = new_phone(), "dieu-phoi-1"
+    def create(role="coordinator", areas=(OWN_AREA,), phone=None):
+        phone, password = phone or new_phone(), STAFF_PASSWORD
         runner = app.test_cli_runner()
         if areas:
             ensure_demo_areas(app)

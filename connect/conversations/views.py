@@ -52,10 +52,16 @@ def _minutes():
     return current_app.config["SMS_CODE_MINUTES"]
 
 
-def _asked(form, ask):
-    """Text the typed phone a code (if it may get one) and keep the phone for the next page."""
-    session[PHONE_KEY] = form.phone.normalised
-    ask(form.phone.normalised, _locale())
+def _phone_page(template, ask, said, then):
+    """The first page: the phone typed gets a code if ``ask`` finds it may, and is kept for
+    the page ``then``; ``said`` is the same whatever the number."""
+    form = PhoneForm()
+    if form.validate_on_submit():
+        session[PHONE_KEY] = form.phone.normalised
+        ask(form.phone.normalised, _locale())
+        flash(said, "success")
+        return redirect(url_for(then))
+    return _page(template, form)
 
 
 def _code_form(form_class):
@@ -70,7 +76,7 @@ def _wrong_code(form):
         *form.code.errors,
         _(
             "This code is not right, or it no longer works: a code works once, for "
-            "%(minutes)s minutes. Check the number, or ask for a new code.",
+            "%(minutes)s minutes. Check the digits, or ask for a new code.",
             minutes=_minutes(),
         ),
     ]
@@ -88,19 +94,14 @@ def _page(template, form, **context):
 @ratelimits.codes_per_ip
 @ratelimits.codes_per_phone
 def password_reset():
-    form = PhoneForm()
-    if form.validate_on_submit():
-        _asked(form, codes.ask_password_reset)
-        flash(
-            _(
-                "If this number has an account, we have sent it a code by text message. "
-                "It works for %(minutes)s minutes.",
-                minutes=_minutes(),
-            ),
-            "success",
-        )
-        return redirect(url_for(".password_reset_code"))
-    return _page("account/password_reset.html", form)
+    said = _(
+        "If this number has an account, we have sent it a code by text message. "
+        "It works for %(minutes)s minutes.",
+        minutes=_minutes(),
+    )
+    return _phone_page(
+        "account/password_reset.html", codes.ask_password_reset, said, ".password_reset_code"
+    )
 
 
 @bp.route("/password-reset/code", methods=["GET", "POST"])
@@ -120,26 +121,19 @@ def password_reset_code():
     return _page("account/password_reset_code.html", form)
 
 
-# -- "Mất đường dẫn?": a code to the request's phone, then a new manage link ----------------
+# -- "Mất đường link?": a code to the request's phone, then a new manage link ----------------
 
 
 @bp.route("/m/resend", methods=["GET", "POST"])
 @ratelimits.codes_per_ip
 @ratelimits.codes_per_phone
 def resend():
-    form = PhoneForm()
-    if form.validate_on_submit():
-        _asked(form, codes.ask_link_again)
-        flash(
-            _(
-                "If a request was posted with this number, we have sent it a code by text "
-                "message. It works for %(minutes)s minutes.",
-                minutes=_minutes(),
-            ),
-            "success",
-        )
-        return redirect(url_for(".resend_code"))
-    return _page("resident/resend.html", form)
+    said = _(
+        "If a request was posted with this number, we have sent it a code by text "
+        "message. It works for %(minutes)s minutes.",
+        minutes=_minutes(),
+    )
+    return _phone_page("resident/resend.html", codes.ask_link_again, said, ".resend_code")
 
 
 @bp.route("/m/resend/code", methods=["GET", "POST"])
