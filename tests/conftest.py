@@ -515,6 +515,23 @@ def texts_to(app, phone, kind=None):
         return [tuple(row) for row in db.session.execute(query.order_by(SmsMessage.id))]
 
 
+def handed_texts(app, monkeypatch):
+    """What the gateway is handed from now on, as {number: [words]} filling as texts go: what
+    a phone gets (a code's stored text forgets its words once sent)."""
+    from collections import defaultdict
+
+    handed = defaultdict(list)
+    gateway = app.extensions["sms_gateway"]
+    send = gateway.send
+
+    def handing(message):
+        send(message)
+        handed[message.to].append(message.text)
+
+    monkeypatch.setattr(gateway, "send", handing)
+    return handed
+
+
 def text_in(client, phone, text, **extra):
     """A text from ``phone`` as Kannel's get-url hands it over (international form, no plus)."""
     return client.get(

@@ -6,7 +6,6 @@ it once sent, and the code table holds only its HMAC."""
 
 import logging
 import re
-from collections import defaultdict
 
 import pytest
 from test_rate_limits import assert_rate_limited, ip, limited  # noqa: F401
@@ -17,6 +16,7 @@ from connect.sms.text import fold, segments
 from conftest import (
     STAFF_PASSWORD,
     fire_together,
+    handed_texts,
     new_phone,
     request_payload,
     text_in,
@@ -39,17 +39,8 @@ def csrf_token(client, path):
 
 @pytest.fixture
 def phones(app, monkeypatch):
-    """What the gateway was handed, by number: the texts as each phone gets them."""
-    received = defaultdict(list)
-    gateway = app.extensions["sms_gateway"]
-    send = gateway.send
-
-    def handing(message):
-        send(message)
-        received[message.to].append(message.text)
-
-    monkeypatch.setattr(gateway, "send", handing)
-    return received
+    """The texts each phone gets, as the gateway was handed them."""
+    return handed_texts(app, monkeypatch)
 
 
 def code_sent_to(phones, phone):
