@@ -112,6 +112,10 @@ SMS_TEXTS = {
         "connect: we could not read that. To ask for help, open %(link)s or call your ward's "
         "hotline."
     ),
+    "code": _l(
+        "connect: your code is %(code)s. It works for %(minutes)s minutes. "
+        "Never give it to anyone."
+    ),
 }
 SHORT_FORMS = {"posted": "posted-short"}
 # A volunteer's texts name the need's categories, distance and how long they hold it, then a

@@ -347,6 +347,6 @@ def test_finished_events_are_forgotten_after_outbox_keep_days(app, clock, create
         clock.advance(days=app.config["OUTBOX_KEEP_DAYS"], seconds=1)
         notify(user["id"], "assigned", payload={})  # pending: kept whatever its age
         db.session.commit()
-        assert housekeeping() == "outbox events removed: 1, job runs removed: 0"
+        assert housekeeping() == "outbox events removed: 1, job runs removed: 0, codes removed: 0"
         db.session.commit()
     assert [e.state for e in events(app)] == [PENDING]
