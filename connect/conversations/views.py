@@ -133,7 +133,10 @@ def resend():
         "message. It works for %(minutes)s minutes.",
         minutes=_minutes(),
     )
-    return _phone_page("resident/resend.html", codes.ask_link_again, said, ".resend_code")
+    # The pages about a request's link send no referrer and are never cached, as its page.
+    return keep_private(
+        _phone_page("resident/resend.html", codes.ask_link_again, said, ".resend_code")
+    )
 
 
 @bp.route("/m/resend/code", methods=["GET", "POST"])
@@ -148,22 +151,24 @@ def resend_code():
         else:
             session.pop(PHONE_KEY, None)
             if help_request is None:
-                return message_page(
-                    _("No open request"),
-                    _(
-                        "This number has no open request now: it was helped, cancelled or "
-                        "has expired. If you still need help, ask again."
-                    ),
-                    url_for("resident.new_request"),
-                    _("Ask for help"),
+                return keep_private(
+                    message_page(
+                        _("No open request"),
+                        _(
+                            "This number has no open request now: it was helped, cancelled or "
+                            "has expired. If you still need help, ask again."
+                        ),
+                        url_for("resident.new_request"),
+                        _("Ask for help"),
+                    )
                 )
             remember_token(token)
             flash(
                 _("This is your new link. The old one no longer works: save this one."),
                 "success",
             )
-            return redirect(url_for("resident.manage", token=token))
-    return _page("resident/resend_code.html", form)
+            return keep_private(redirect(url_for("resident.manage", token=token)))
+    return keep_private(_page("resident/resend_code.html", form))
 
 
 # -- "Xác minh số điện thoại": the manage page's holder proves the request's phone -----------

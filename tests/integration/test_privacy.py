@@ -430,6 +430,18 @@ OPERATIONS = {
         )
         for block_id in (1, 2)
     ],
+    # A code for the requesters' phones (202 whoever asks), and a wrong one for each.
+    ("post", "/api/v1/auth/password-reset"): lambda client, headers, posted_requests, _: [
+        client.post("/api/v1/auth/password-reset", json={"phone": p["phone"]})
+        for p in posted_requests
+    ],
+    ("post", "/api/v1/auth/password-reset/confirm"): lambda client, headers, posted, _: [
+        client.post(
+            "/api/v1/auth/password-reset/confirm",
+            json={"phone": p["phone"], "code": "000000", "password": "mat-khau-moi-1"},
+        )
+        for p in posted
+    ],
     # Last: for a signed-in caller this revokes the token the crawl uses.
     ("delete", "/api/v1/auth/token"): lambda client, headers, *_: [
         client.delete("/api/v1/auth/token", headers=headers)

@@ -332,7 +332,7 @@ def test_another_browser_is_told_nothing_about_the_existing_request(app):
     body = text(again)
     assert "This phone number already has an open request" in body
     assert "open the link you got when you posted it" in body
-    assert token not in body and "/m/" not in body
+    assert token not in body and not re.search(r"/m/(?!resend\b)", body)
     assert "Cần gạo" not in body.replace('value="Cần gạo"', "")  # only its own answers
 
 
@@ -340,7 +340,7 @@ def test_the_hotline_is_offered_when_configured(database_url):
     app = make_app(database_url, HOTLINE="1900 1234")
     try:
         post_help(Browser(app))
-        assert "Call 1900 1234" in text(post_help(Browser(app)))
+        assert "call 1900 1234" in text(post_help(Browser(app)))
     finally:
         from connect.extensions import db
 
