@@ -2,6 +2,7 @@
 migration builds concurrently on 200,000 requests while posts go on and none fails; DDL that
 cannot get its lock waits MIGRATION_LOCK_TIMEOUT, retries, and says so clearly when it gives up."""
 
+import hashlib
 import shutil
 import threading
 import time
@@ -13,7 +14,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade
 from sqlalchemy import text
 
-from conftest import ROOT, request_payload
+from conftest import ROOT
 
 REVISION = "0007"  # the index migration: ix_help_requests_unpurged, the purge's scan
 INDEX = "ix_help_requests_unpurged"
@@ -86,21 +87,44 @@ def purge_plan(app):
             return "\n".join(rows)
 
 
+# One open request, as the release running during a migration writes it (the columns it
+# knows: this code's model has columns of later migrations, so it cannot post through the API
+# while the database is at an older revision).
+POST = """
+INSERT INTO help_requests (categories, description, household_size, urgency, location,
+    public_location, contact_name, phone, status, source, manage_token_hash, created_at,
+    updated_at, last_activity_at, expires_at, change_seq)
+VALUES ('["food"]', 'Cần gạo', 3, 'normal', ST_SetSRID(ST_MakePoint(106.19, 21.27), 4326),
+    ST_SetSRID(ST_MakePoint(106.19, 21.27), 4326), 'Người dân', %(phone)s, 'open', 'api',
+    %(token_hash)s, now(), now(), now(), now() + interval '3 days', 0)
+RETURNING id
+"""
+
+
 class Poster:
-    """Posts requests through the app from its own threads until stopped."""
+    """Posts requests from its own threads (each its own connection) until stopped."""
 
-    def __init__(self, app, threads=2):
-        self.app, self.results, self.stopping = app, [], threading.Event()
-        self.threads = [threading.Thread(target=self.run, daemon=True) for _ in range(threads)]
+    def __init__(self, database_url, threads=2):
+        self.dsn, self.results, self.stopping = libpq(database_url), [], threading.Event()
+        self.threads = [
+            threading.Thread(target=self.run, args=(n,), daemon=True) for n in range(threads)
+        ]
 
-    def run(self):
-        client = self.app.test_client()
-        while not self.stopping.is_set():
-            started = time.monotonic()
-            response = client.post("/api/v1/requests", json=request_payload())
-            self.results.append(
-                (response.status_code, response.get_json(), started, time.monotonic())
-            )
+    def run(self, n):
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            count = 0
+            while not self.stopping.is_set():
+                count += 1
+                started = time.monotonic()
+                try:
+                    phone = f"+849{n}{count:07d}"
+                    token_hash = hashlib.sha256(phone.encode()).hexdigest()
+                    (request_id,) = conn.execute(
+                        POST, {"phone": phone, "token_hash": token_hash}
+                    ).fetchone()
+                    self.results.append((201, {"id": request_id}, started, time.monotonic()))
+                except psycopg.Error as error:
+                    self.results.append((500, {"error": str(error)}, started, time.monotonic()))
 
     def __enter__(self):
         for thread in self.threads:
@@ -130,7 +154,7 @@ def test_the_index_builds_on_200000_requests_while_posts_go_on(app, database_url
     before = purge_plan(app)
     assert INDEX not in before
 
-    with Poster(app) as poster:
+    with Poster(database_url) as poster:
         started = time.monotonic()
         result = app.test_cli_runner().invoke(args=["db", "upgrade"])
         ended = time.monotonic()
