@@ -551,6 +551,7 @@ def csrf_token(client, path):
 
     response = client.get(path)
     assert response.status_code == 200, response.status_code
-    match = re.search(r'name="csrf_token" value="([^"]+)"', response.get_data(as_text=True))
+    # By hand (name, value) or by WTForms (name, type, value).
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
     assert match, f"no CSRF token in the form on {path}"
     return match.group(1)

@@ -18,7 +18,7 @@ from connect.notifications.render import sms, sms_choices, sms_status
 from connect.requests import phones, services
 from connect.requests.categories import CATEGORIES
 from connect.requests.categories import LABELS as CATEGORY_LABELS
-from connect.sms.models import SmsMessage
+from connect.sms.models import IN, SmsMessage
 from connect.sms.outbound import send_text
 from connect.web import ratelimits
 
@@ -62,6 +62,13 @@ def texting_locale():
 def _say(phone, kind, locale, request_id=None, **values):
     body = sms(kind, locale, **values)
     return send_text(phone, body, kind, locale=locale, urgent=True, request_id=request_id)
+
+
+def _tell_active(help_request, locale):
+    """The phone has an open or claimed request already: its number and status."""
+    status = sms_status(help_request.status, locale)
+    number = help_request.id
+    _say(help_request.phone, "intake-active", locale, number, number=number, status=status)
 
 
 def _hotline(phone, locale):
@@ -122,15 +129,14 @@ def read_message(text):
 # -- the conversation ---------------------------------------------------------------------
 
 
-def start(message, text, now):
+def start(message, text):
     """A text from a phone with no open question: tell it about its active request, or read
     what it asks for and ask what is missing."""
     phone, locale = message.phone, texting_locale()
     existing = phones.active_request_with_phone(phone)
     if existing is not None:
         message.request_id = existing.id
-        status = sms_status(existing.status_at(now), locale)
-        _say(phone, "intake-active", locale, existing.id, number=existing.id, status=status)
+        _tell_active(existing, locale)
         return
     refusal = _refusal(phone)
     if refusal is not None:
@@ -142,7 +148,7 @@ def start(message, text, now):
     if "communes" in found:
         _choose_commune(state, found["communes"])
     # Everything in one message: posted at once, without asking for an address.
-    _next(phone, state, now, ask_address=_missing(state) is not None)
+    _next(phone, state, ask_address=_missing(state) is not None)
 
 
 def answer(question, message, text, now):
@@ -166,7 +172,7 @@ def answer(question, message, text, now):
             state[key] = found[key]
     if "communes" in found and not (state.get("area_id") or state.get("choices")):
         _choose_commune(state, found["communes"])
-    _next(message.phone, state, now, ask_address=True)
+    _next(message.phone, state, ask_address=True)
 
 
 def _take(kind, state, text):
@@ -224,7 +230,7 @@ def _missing(state):
     return None
 
 
-def _next(phone, state, now, ask_address):
+def _next(phone, state, ask_address):
     step = _missing(state)
     if step is None and ask_address and "address" not in state:
         step = ADDRESS
@@ -276,7 +282,7 @@ def _post(phone, state):
     if refusal is not None:
         _link_messages(state, None)
         _say(phone, refusal, locale)
-        return None
+        return
     lat, lon = commune_point(state["area_id"])
     (place,) = _commune_labels([state["area_id"]])
     with force_locale(locale):
@@ -302,12 +308,10 @@ def _post(phone, state):
         existing = phones.active_request_with_phone(phone)
         _link_messages(state, existing.id if existing else None)
         if existing is not None:
-            status = sms_status(existing.status, locale)
-            _say(phone, "intake-active", locale, existing.id, number=existing.id, status=status)
-        return None
+            _tell_active(existing, locale)
+        return
     ratelimits.count_post_by_text(phone)
     _link_messages(state, help_request.id)
-    return help_request
 
 
 def _link_messages(state, request_id):
@@ -319,5 +323,5 @@ def _link_messages(state, request_id):
     values = {"request_id": request_id} if request_id else {"body": None}
     query = update(SmsMessage).where(SmsMessage.id.in_(ids))
     if request_id is None:
-        query = query.where(SmsMessage.direction == "in")
+        query = query.where(SmsMessage.direction == IN)
     db.session.execute(query.values(**values).execution_options(synchronize_session=False))

@@ -65,7 +65,7 @@ def receive(message, text):
             urgent=True,
         )
         return
-    intake.start(message, text, now)
+    intake.start(message, text)
 
 
 def stop(phone, now):

@@ -3,11 +3,10 @@ volunteer pages, never blurred onto a stranger's house, and queued for a coordin
 places each exactly from the console (a click on the map or typed coordinates)."""
 
 import html
-import re
 
 import pytest
 
-from conftest import ensure_demo_communes, new_phone, request_payload, text_in
+from conftest import csrf_token, ensure_demo_communes, new_phone, request_payload, text_in
 
 API = "/api/v1/requests"
 TAN_MY = (21.235, 106.21)
@@ -45,15 +44,6 @@ def stored(app, request_id):
     with app.app_context():
         r = db.session.get(HelpRequest, request_id)
         return r.location_precision, latlon(r.location), latlon(r.public_location)
-
-
-def csrf_token(browser, path):
-    """The CSRF token of the page's form (rendered by hand or by WTForms)."""
-    response = browser.get(path)
-    assert response.status_code == 200, response.status_code
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.get_data(as_text=True))
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
 
 
 def signed_in(app, role="coordinator", areas=("24",)):

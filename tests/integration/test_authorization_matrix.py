@@ -953,8 +953,9 @@ ARGUMENTS = {
     ("POST", "/console/requests/<request_id>/assign"): lambda case: {
         "data": {"volunteer_id": str(case.world.actors["volunteer"].user_id)}
     },
+    # 120 m north of where it was: still in the fresh band, clear of the other grid points.
     ("POST", "/console/requests/<request_id>/place"): lambda case: {
-        "data": {"point": "{:.6f}, {:.6f}".format(*case.world.next_point())}
+        "data": {"point": "{:.7f}, {:.7f}".format(*moved_north(case.target.person.point))}
     },
     ("POST", "/console/intake"): lambda case: {
         "data": request_form(case.world.new_person(case.world.next_point()))
@@ -1034,6 +1035,10 @@ ARGUMENTS = {
         "data": offer_form(case.world.new_person(case.world.next_point()))
     },
 }
+
+
+def moved_north(point, degrees=0.0011):
+    return round(point[0] + degrees, 7), point[1]
 
 
 def path_for(case):
