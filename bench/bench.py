@@ -169,6 +169,12 @@ def main(argv=None):
     print()
     console_stats.main([])
 
+    # SMS through Kannel (issue 15): texts a second, and post to SMS accepted.
+    import sms
+
+    print()
+    sms.main([])
+
 
 if __name__ == "__main__":
     main()

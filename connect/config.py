@@ -185,9 +185,21 @@ class Config:
         # Channels that deliver notifications (connect.notifications.delivery.BACKENDS).
         self.NOTIFY_BACKENDS = tuple(
             name.strip()
-            for name in os.environ.get("NOTIFY_BACKENDS", "inbox,log").split(",")
+            for name in os.environ.get("NOTIFY_BACKENDS", "inbox,log,sms").split(",")
             if name.strip()
         )
+        # SMS (connect.sms, docs/sms.md): SMS_BACKEND picks the gateway (log: one line a
+        # message, no number or text; kannel: Kannel's sendsms at KANNEL_SENDSMS_URL as
+        # KANNEL_USERNAME / KANNEL_PASSWORD, from SMS_SENDER). Kannel calls back with
+        # SMS_INBOUND_SECRET (messages in, delivery reports at PUBLIC_BASE_URL, also the base
+        # of links in texts).
+        self.SMS_BACKEND = os.environ.get("SMS_BACKEND") or "log"
+        self.KANNEL_SENDSMS_URL = os.environ.get("KANNEL_SENDSMS_URL", "")
+        self.KANNEL_USERNAME = os.environ.get("KANNEL_USERNAME", "")
+        self.KANNEL_PASSWORD = os.environ.get("KANNEL_PASSWORD", "")
+        self.SMS_SENDER = os.environ.get("SMS_SENDER") or "connect"
+        self.SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
+        self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL") or "http://127.0.0.1:5000"
         # Push matching (connect.matching.push): a new or reopened request is pushed to the
         # PUSH_TOP_K nearest fitting on-duty volunteers, none more than PUSH_MAX_PER_HOUR
         # times an hour; a claimant is reminded LEASE_REMINDER_SECONDS before the lease ends.
@@ -221,21 +233,15 @@ class Config:
         # the gateway could not take is tried SMS_MAX_ATTEMPTS times. SMS_ASCII_FOLD sends
         # Vietnamese without diacritics (brandname senders often must). A question asked by
         # SMS (reply 1 or 2) is open for SMS_QUESTION_HOURS.
-        self.SMS_BACKEND = os.environ.get("SMS_BACKEND", "log")
-        self.KANNEL_SENDSMS_URL = os.environ.get("KANNEL_SENDSMS_URL", "")
-        self.KANNEL_USERNAME = os.environ.get("KANNEL_USERNAME", "")
-        self.KANNEL_PASSWORD = os.environ.get("KANNEL_PASSWORD", "")
-        self.SMS_SENDER = os.environ.get("SMS_SENDER", "connect")
-        # Kannel's calls into connect (texts received, delivery reports) carry this secret.
-        self.SMS_INBOUND_SECRET = os.environ.get("SMS_INBOUND_SECRET", "")
-        # Links in texts, and where Kannel reports deliveries.
-        self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000")
         self.SMS_DAILY_CAP_PER_NUMBER = _int("SMS_DAILY_CAP_PER_NUMBER", 8)
         self.SMS_HOURLY_BUDGET = _int("SMS_HOURLY_BUDGET", 2000)
         self.SMS_QUIET_HOURS = os.environ.get("SMS_QUIET_HOURS", "22:00-06:00")
         self.SMS_MAX_ATTEMPTS = _int("SMS_MAX_ATTEMPTS", 6)
         self.SMS_ASCII_FOLD = _bool("SMS_ASCII_FOLD", False)
         self.SMS_QUESTION_HOURS = _int("SMS_QUESTION_HOURS", 72)
+        # An open request is asked "still need help?" this long before it expires.
+        self.SMS_CHECKIN_HOURS = _int("SMS_CHECKIN_HOURS", 12)
+        self.SCHEDULE_CHECKINS_SECONDS = _int("SCHEDULE_CHECKINS_SECONDS", 600)
         # The scheduler (`flask connect scheduler`, connect.jobs): how often each job runs,
         # and how often a scheduler looks for due jobs.
         self.SCHEDULE_EXPIRE_SECONDS = _int("SCHEDULE_EXPIRE_SECONDS", 60)

@@ -5,6 +5,7 @@ from datetime import timedelta
 from flask import current_app
 
 from connect import clock
+from connect.conversations.checkins import ask_due
 from connect.matching.leases import remind_due
 from connect.offers.services import expire_offers
 from connect.outbox.worker import forget_finished
@@ -27,6 +28,11 @@ def expire():
 def lease_reminders():
     """Remind claimants whose lease ends soon."""
     return f"reminders: {remind_due()}"
+
+
+def checkins():
+    """Ask requesters by SMS whether they still need help before their request expires."""
+    return f"asked: {ask_due()}"
 
 
 def purge():
@@ -58,6 +64,7 @@ def schedule(config):
     return (
         Job("expire", every("SCHEDULE_EXPIRE_SECONDS"), expire),
         Job("lease-reminders", every("SCHEDULE_LEASE_REMINDERS_SECONDS"), lease_reminders),
+        Job("checkins", every("SCHEDULE_CHECKINS_SECONDS"), checkins),
         Job("purge", every("SCHEDULE_PURGE_SECONDS"), purge, lease=timedelta(hours=1)),
         Job("idempotency-keys", every("SCHEDULE_IDEMPOTENCY_KEYS_SECONDS"), idempotency_keys),
         Job("housekeeping", every("SCHEDULE_HOUSEKEEPING_SECONDS"), housekeeping),

@@ -1,5 +1,5 @@
-"""Secrets and personal data kept out of log lines: manage tokens, bearer tokens, passwords,
-phone numbers and exact coordinates (names cannot be told by their form: nothing logs them).
+"""Secrets and personal data kept out of log lines: manage tokens and texted links, bearer
+tokens, passwords, phone numbers, exact coordinates and the words of texts (names cannot be told by their form: nothing logs them).
 
 ``redact(text)`` is the rule; ``RedactionFilter`` applies it to every record a handler writes
 (its message, arguments, exception text and string fields), so a handler with this filter
@@ -11,8 +11,12 @@ import re
 
 REDACTED = "[redacted]"
 
-# A manage link's token is the requester's only key, in any path, referer or message.
+# A manage link's token is the requester's only key, in any path, referer or message; a
+# texted short link (/s/<code>) is a weaker key to the same request.
 _MANAGE_LINK = re.compile(r"/m/[^/?#\s\"'&<>]+")
+_SHORT_LINK = re.compile(r"/s/[2-9A-HJ-NP-Za-hj-np-z]{12}(?![\w])")
+# Kannel's calls carry a text's words and numbers in their query: none of it is written.
+_SMS_QUERY = re.compile(r"(/sms/[\w/]*)\?[^\s\"]*")
 # Authorization: Bearer <token>, and any bearer token written out.
 _BEARER = re.compile(r"(?i)bearer\s+[\w.~+/=-]+")
 # name=value, name: value, "name": "value" where the name says it holds a secret.
@@ -51,6 +55,10 @@ def redact(text):
     # Each pattern runs only where a cheap test says it may match: most lines pass few.
     if "/m/" in text:
         text = _MANAGE_LINK.sub("/m/" + REDACTED, text)
+    if "/s/" in text:
+        text = _SHORT_LINK.sub("/s/" + REDACTED, text)
+    if "/sms/" in text:
+        text = _SMS_QUERY.sub(r"\1?" + REDACTED, text)
     lowered = text.lower()
     if "bearer" in lowered:
         text = _BEARER.sub("Bearer " + REDACTED, text)

@@ -3,7 +3,8 @@
 #   tools/install-system-deps.sh run    SpatiaLite (the embedded default database)
 #   tools/install-system-deps.sh test   + PostgreSQL with PostGIS (throwaway test clusters),
 #                                        Redis (shared rate-limit storage), Chromium, nginx,
-#                                        openssl and systemd (the deploy/ files' checks)
+#                                        openssl and systemd (the deploy/ files' checks),
+#                                        Kannel with its fake SMS centre (the SMS tests)
 #   tools/install-system-deps.sh loadtest   + wrk (make loadtest's HTTP load generator)
 set -euo pipefail
 want=(libsqlite3-mod-spatialite)
@@ -14,6 +15,9 @@ if [ "${1:-run}" = "test" ] || [ "${1:-run}" = "loadtest" ]; then
     # nginx-light, openssl, systemd: tests/integration/test_deploy.py and test_nginx_log.py
     # run `nginx -t` and nginx itself on the shipped site, and `systemd-analyze verify`.
     want+=(nginx-light openssl systemd)
+    # kannel, kannel-extras: the SMS tests start their own bearerbox and smsbox on free ports
+    # (tools/kannelbox.py), with fakesmsc from kannel-extras standing in for the phones.
+    want+=(kannel kannel-extras)
 fi
 if [ "${1:-run}" = "loadtest" ]; then
     want+=(wrk)
@@ -53,6 +57,16 @@ apt_install() {
 
 if [ ${#missing[@]} -gt 0 ]; then
     apt_install "${missing[@]}"
+fi
+if [[ " ${missing[*]} " == *" kannel "* ]]; then
+    # Debian starts its own Kannel (ports 13000-13013, a wapbox) when the package is installed;
+    # nothing of connect uses it (tests start theirs), so it is stopped and kept from booting.
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now kannel >/dev/null 2>&1 || true
+    else
+        invoke-rc.d kannel stop >/dev/null 2>&1 || true
+        update-rc.d kannel disable >/dev/null 2>&1 || true
+    fi
 fi
 if [ "${1:-run}" != "run" ]; then
     if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then

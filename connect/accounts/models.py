@@ -4,7 +4,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connect import clock
@@ -70,6 +70,9 @@ class Volunteer(db.Model):
     categories: Mapped[list] = mapped_column(JSON)
     on_duty: Mapped[bool] = mapped_column(default=False)
     capacity: Mapped[int] = mapped_column(default=1)
+    # Texts (SMS) for "a coordinator gave you a need" and "your time is nearly up": off
+    # unless the volunteer turns them on (a text costs the service and wakes a phone).
+    sms_alerts: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
     updated_at: Mapped[datetime] = mapped_column(default=clock.now)
 

@@ -7,6 +7,7 @@ from flask import current_app
 
 from connect import clock
 from connect.conversations import intake, questions
+from connect.conversations.checkins import CHECKIN_QUESTION
 from connect.conversations.listeners import HELPED_QUESTION, tell
 from connect.errors import ConnectError
 from connect.extensions import db
@@ -48,10 +49,11 @@ def receive(message, text):
         )
         return
     question = questions.open_question(message.phone, now)
-    if question is not None and question.kind == HELPED_QUESTION and said in (YES, NO):
+    answers = ANSWERS.get(question.kind) if question is not None else None
+    if answers is not None and said in (YES, NO):
         message.request_id = question.request_id
         questions.answered(question, now)
-        answer_helped(question, said)
+        answer(question, *answers[said])
         return
     if question is not None and question.kind in intake.STEPS:
         intake.answer(question, message, text or "", now)
@@ -74,20 +76,30 @@ def stop(phone, now):
     send_text(phone, sms("stopped", intake.texting_locale()), "stopped", urgent=True)
 
 
-def answer_helped(question, said):
-    """1: the requester confirms; 2: they were not helped, so it opens again, flagged."""
+# What "1" and "2" do to each kind of question: the service it calls, and the text after.
+ANSWERS = {
+    HELPED_QUESTION: {
+        YES: (services.confirm_by_phone, "thanks"),
+        NO: (services.dispute_helped, "disputed"),  # open again, flagged for coordinators
+    },
+    CHECKIN_QUESTION: {
+        YES: (services.keep_open_by_phone, "kept"),
+        NO: (services.cancel_by_phone, "cancelled"),
+    },
+}
+
+
+def answer(question, action, reply):
+    """Do what the answer asks on the question's request, then say so."""
     help_request = db.session.get(HelpRequest, question.request_id)
     try:
         with db.session.begin_nested():
-            if said == YES:
-                services.confirm_by_phone(help_request.id, question.phone)
-            else:
-                services.dispute_helped(help_request.id, question.phone)
+            action(help_request.id, question.phone)
     except ConnectError:
         # Closed meanwhile (confirmed on the page, cancelled, expired): nothing changes.
         tell(help_request, "closed")
         return
-    tell(help_request, "thanks" if said == YES else "disputed")
+    tell(help_request, reply)
 
 
 def _public_link(path):

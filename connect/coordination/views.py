@@ -8,3 +8,4 @@ from connect.coordination.moderation import views as moderation_views  # noqa: F
 from connect.coordination.placing import views as placing_views  # noqa: F401
 from connect.coordination.request_page import views as request_page_views  # noqa: F401
 from connect.coordination.statistics import views as statistics_views  # noqa: F401
+from connect.coordination.texts import views as texts_views  # noqa: F401

@@ -12,11 +12,16 @@ import logging
 from flask import current_app, has_app_context
 
 from connect import clock
+from connect.accounts.models import User
+from connect.accounts.services import get_profile
 from connect.database import after_commit
 from connect.extensions import db
+from connect.notifications import render
 from connect.notifications.inbox import InboxWaits
 from connect.notifications.models import NOTIFICATION_KINDS, Notification
 from connect.outbox.queue import enqueue, handles
+from connect.sms import signals as sms_signals
+from connect.sms.outbound import send_text
 
 log = logging.getLogger("connect.notify")
 
@@ -43,7 +48,38 @@ class LoggingBackend:
         after_commit(lambda: log.info("notify user %s: %s request %s", *said))
 
 
-BACKENDS = {backend.name: backend for backend in (InboxBackend, LoggingBackend)}
+class SmsBackend:
+    """A text to the user's phone, for the kinds a volunteer turned texts on for (profile);
+    over budget it falls back to the inbox (connect.sms.outbound)."""
+
+    name = "sms"
+    KINDS = ("assigned", "lease_reminder")
+
+    def deliver(self, notification):
+        if notification.kind not in self.KINDS:
+            return
+        user = db.session.get(User, notification.user_id)
+        profile = get_profile(user) if user is not None else None
+        if profile is None or not profile.sms_alerts:
+            return
+        locale = current_app.config["BABEL_DEFAULT_LOCALE"]
+        send_text(
+            user.phone,
+            render.sms_notice(
+                notification.kind, notification.request_id, notification.payload, locale
+            ),
+            notification.kind,
+            locale=locale,
+            # A lease runs out in minutes: its reminder may pass quiet hours.
+            urgent=notification.kind == "lease_reminder"
+            or notification.payload.get("urgency") == "urgent",
+            request_id=notification.request_id,
+            user_id=user.id,
+            fallback={"kind": notification.kind, "payload": notification.payload},
+        )
+
+
+BACKENDS = {backend.name: backend for backend in (InboxBackend, LoggingBackend, SmsBackend)}
 
 
 def check_backends(value):
@@ -66,6 +102,23 @@ def init_app(app):
     """Check the configured channels at start-up (a typo must not silently drop messages)."""
     app.config["NOTIFY_BACKENDS"] = check_backends(app.config.get("NOTIFY_BACKENDS"))
     app.extensions["inbox_waits"] = InboxWaits(app.config["INBOX_MAX_WAITING"])
+    sms_signals.fell_back.connect(_to_the_inbox_instead)
+
+
+def _to_the_inbox_instead(message):
+    """A text over budget: its user reads it in the inbox (unless the inbox has it already)."""
+    if "inbox" in current_app.config["NOTIFY_BACKENDS"] or message.user_id is None:
+        return
+    fallback = message.fallback or {}
+    InboxBackend().deliver(
+        Notification(
+            user_id=message.user_id,
+            kind=fallback.get("kind", message.kind),
+            request_id=message.request_id,
+            payload=fallback.get("payload") or {},
+            created_at=clock.now(),
+        )
+    )
 
 
 NOTIFY_TOPIC = "notify"

@@ -4,6 +4,7 @@ and push show, in the page's language or the one asked for."""
 from contextlib import nullcontext
 from datetime import datetime
 
+from flask import current_app
 from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -93,6 +94,12 @@ SMS_TEXTS = {
         "connect: %(name)s says you have been helped (request no. %(number)s). "
         "Reply 1 if yes, 2 if not."
     ),
+    "still_need": _l(
+        "connect: request no. %(number)s closes at %(closes)s. Still need help? Reply 1 to keep "
+        "it open, 2 if not."
+    ),
+    "kept": _l("connect: request no. %(number)s stays open. Volunteers nearby still see it."),
+    "cancelled": _l("connect: request no. %(number)s is cancelled. Take care!"),
     "thanks": _l("connect: thank you! We counted the help for request no. %(number)s."),
     "disputed": _l(
         "connect: sorry. Request no. %(number)s is open again, and a coordinator will look "
@@ -154,6 +161,9 @@ SMS_STATUS = {
     "open": _l("waiting for a helper"),
     "claimed": _l("someone is coming to help"),
 }
+# A volunteer's texts name the need's categories, distance and how long they hold it, then a
+# link to their page of it: never the requester's name, phone, address or exact point.
+NOTICE_LINK = _l("connect: %(notice)s. Open: %(link)s")
 GIVEN_NAME_ROOM = 20
 # One choice of a numbered list ("2 Tân Mỹ (Bắc Giang)"), at most.
 CHOICE_ROOM = 32
@@ -192,3 +202,19 @@ def sms_choices(kind, labels, locale=None, **values):
             if fits(body) and fits(fold(body)):
                 return body, count
         raise ValueError(f"the {kind!r} text cannot fit even one choice")
+
+
+def sms_notice(kind, request_id, payload, locale=None):
+    """A volunteer's text for a notification: its one line (``text``) and a link to the need."""
+    link = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/volunteer/claims/{request_id}"
+    with force_locale(locale) if locale else nullcontext():
+        body = str(NOTICE_LINK) % {"notice": text(kind, payload), "link": link}
+        if kind == "lease_reminder" and payload.get("lease_ends_at"):
+            until = format_datetime(parse_time(payload["lease_ends_at"]), "HH:mm")
+            body = str(NOTICE_LINK) % {
+                "notice": f"{text(kind, payload)} ({_('until %(time)s', time=until)})",
+                "link": link,
+            }
+        return (
+            body if fits(body) else str(NOTICE_LINK) % {"notice": str(TITLES[kind]), "link": link}
+        )

@@ -458,6 +458,36 @@ def cancel_by_phone(request_id, phone):
     )
 
 
+def keep_open_by_phone(request_id, phone):
+    """The requester answered "1" (still need help) to the check-in before expiry: it stays
+    open for another expiry period."""
+    help_request = prepared(request_id)
+    _check_phone(help_request, phone)
+    if help_request.status not in ACTIVE:
+        raise InvalidTransition(
+            f"This request is {help_request.status}; it cannot be kept open.",
+            details={"status": help_request.status},
+        )
+    now = clock.now()
+    db.session.execute(
+        update(HelpRequest)
+        .where(HelpRequest.id == help_request.id)
+        .values(expires_at=now + expiry_period(), last_activity_at=now, change_seq=stamp())
+        .execution_options(synchronize_session=False)
+    )
+    record_event(
+        help_request.id,
+        help_request.status,
+        help_request.status,
+        None,
+        "requester",
+        "kept open by the requester by SMS",
+        at=now,
+    )
+    db.session.flush()
+    return reloaded(help_request.id)
+
+
 def _check_phone(help_request, phone):
     if help_request.phone != phone:
         raise Forbidden("Only the phone the request was posted with can answer for it.")

@@ -52,3 +52,9 @@ def phone_proven(help_request):
     """Whether the request's phone answered (a reply or a code) since it was posted."""
     proven = db.session.get(ProvenPhone, help_request.phone)
     return proven is not None and proven.proven_at >= help_request.created_at
+
+
+def texted(request_id):
+    """Whether the request's phone was texted its link (not when it asked for no texts)."""
+    found = select(SmsLink.code_hash).where(SmsLink.request_id == request_id).limit(1)
+    return db.session.execute(found).first() is not None

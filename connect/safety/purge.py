@@ -3,16 +3,17 @@
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 
 from connect import clock
 from connect.changes import change_stamp
 from connect.extensions import db
 from connect.notifications.models import Notification
-from connect.requests.models import HelpRequest, RequestEvent
+from connect.requests.models import HelpRequest, RequestEvent, SmsLink
 from connect.requests.state import CLOSED
 from connect.requests.timeouts import expire_all
 from connect.safety.models import Report
+from connect.sms.models import SmsMessage, SmsQuestion
 from connect.web.idempotency import purge_expired_keys
 
 _BATCH = 500
@@ -84,6 +85,15 @@ def purge_personal_data(older_than_days=None, now=None):
             .values(reason=None)
             .execution_options(synchronize_session=False)
         )
+        # Texts to and from the requester: their words and their number.
+        db.session.execute(
+            update(SmsMessage)
+            .where(SmsMessage.request_id.in_(batch))
+            .values(body=None, phone="")
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(delete(SmsQuestion).where(SmsQuestion.request_id.in_(batch)))
+        db.session.execute(delete(SmsLink).where(SmsLink.request_id.in_(batch)))
         # Notifications keep a copy of the public fields, the description among them.
         db.session.execute(
             update(Notification)

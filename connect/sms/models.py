@@ -27,9 +27,11 @@ class SmsMessage(db.Model):
 
     __tablename__ = "sms_messages"
     __table_args__ = (
-        # The per-number daily cap and a phone's history.
-        Index("ix_sms_messages_phone_created", "phone", "created_at"),
-        # The global hourly budget and the console's lists by status.
+        # The per-number daily cap: what went to a number since local midnight.
+        Index("ix_sms_messages_phone_sent", "phone", "sent_at"),
+        # The global hourly budget: everything that went in the last hour (read per text).
+        Index("ix_sms_messages_sent", "sent_at"),
+        # The console's lists by status.
         Index("ix_sms_messages_status_created", "status", "created_at"),
     )
 

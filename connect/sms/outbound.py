@@ -33,8 +33,9 @@ from connect.sms.text import MAX_SEGMENTS, UCS2, encoding, fold, segments
 
 log = logging.getLogger("connect.sms")
 SEND_TOPIC = "sms-send"
-# Kinds a number gets even after STOP: the codes it asks for itself.
-ASKED_FOR = frozenset({"code"})
+# Kinds a number gets even after STOP: the codes it asks for itself, and the one text that
+# says STOP was heard.
+ASKED_FOR = frozenset({"code", "stopped"})
 
 
 def init_app(app):
@@ -91,6 +92,9 @@ def _send(event):
 def send(message, now):
     """Send one queued message now, or say why it waits, fell back or failed."""
     config = current_app.config
+    if message.body is None:
+        _finish(message, FAILED, now, "erased with its request before it could go")
+        return
     if message.kind not in ASKED_FOR and opted_out(message.phone):
         _finish(message, OPTED_OUT, now, "the number sent STOP")
         return

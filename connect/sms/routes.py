@@ -122,6 +122,14 @@ def prove(phone, now, how):
         proven.proven_at, proven.how = now, how
 
 
+@bp.errorhandler(429)
+def _over_the_limit(_error):
+    # Kannel would hand the text over again on anything but 200 (five times): a number over
+    # its limit is answered 200 and its text dropped.
+    log.info("sms received from a number over its limit: dropped")
+    return "", 200
+
+
 @bp.route("/dlr", methods=["GET", "POST"])
 def delivery_report():
     """Kannel's report on a text it sent: delivered, undelivered or rejected."""

@@ -23,7 +23,13 @@ from connect.requests.forms import location_from_answers, places
 
 RADIUS_CHOICES_M = (1000, 2000, 5000, 10_000, 20_000)
 CAPACITY_CHOICES = (1, 2, 3, 4, 5)
-DEFAULTS = {"radius_m": 5000, "categories": list(CATEGORIES), "on_duty": True, "capacity": 1}
+DEFAULTS = {
+    "radius_m": 5000,
+    "categories": list(CATEGORIES),
+    "on_duty": True,
+    "capacity": 1,
+    "sms_alerts": False,
+}
 
 
 class VolunteerProfileForm(FlaskForm):
@@ -41,6 +47,7 @@ class VolunteerProfileForm(FlaskForm):
         validators=[DataRequired(_l("Choose at least one kind of help."))],
     )
     on_duty = BooleanField(_l("I can help now"))
+    sms_alerts = BooleanField(_l("Text me when I am given a need or my time is nearly up"))
     capacity = SelectField(
         _l("How many needs can you take on at the same time?"),
         coerce=int,
@@ -72,6 +79,7 @@ class VolunteerProfileForm(FlaskForm):
                 "categories": list(profile.categories),
                 "on_duty": profile.on_duty,
                 "capacity": profile.capacity,
+                "sms_alerts": profile.sms_alerts,
             }
         )
 
@@ -96,6 +104,7 @@ class VolunteerProfileForm(FlaskForm):
             "categories": list(self.categories.data or []),
             "on_duty": bool(self.on_duty.data),
             "capacity": self.capacity.data,
+            "sms_alerts": bool(self.sms_alerts.data),
         }
 
     def load_into(self, schema):

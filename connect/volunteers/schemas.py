@@ -19,6 +19,13 @@ class VolunteerProfileSchema(Schema):
     )
     on_duty = fields.Boolean(required=True)
     capacity = fields.Integer(load_default=1, validate=validate.Range(1, 20))
+    sms_alerts = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": 'Texts to the account\'s phone for "a coordinator gave you a need" '
+            'and "your time is nearly up" (off unless asked).'
+        },
+    )
 
 
 class VolunteerSchema(Schema):
@@ -28,6 +35,7 @@ class VolunteerSchema(Schema):
     categories = fields.List(fields.String())
     on_duty = fields.Boolean()
     capacity = fields.Integer()
+    sms_alerts = fields.Boolean()
     active_claims = fields.Integer()
     updated_at = fields.Function(lambda v: isoformat(v.updated_at))
 

@@ -19,6 +19,7 @@ def save_profile(user, data):
     profile.categories = list(dict.fromkeys(data["categories"]))
     profile.on_duty = data["on_duty"]
     profile.capacity = data.get("capacity", profile.capacity or 1)
+    profile.sms_alerts = data.get("sms_alerts", bool(profile.sms_alerts))
     profile.updated_at = clock.now()
     if user.role == "resident":
         user.role = "volunteer"

@@ -43,6 +43,19 @@ class Seed:
         }
         return self._ok(self.client.post("/api/v1/requests", json=payload), 201)
 
+    def texted_link(self, request_id):
+        """The path of the short link texted to the request's phone when it was posted."""
+        from connect.extensions import db
+        from connect.sms.models import SmsMessage
+
+        with self.server.app.app_context():
+            body = (
+                db.session.query(SmsMessage.body)
+                .filter_by(request_id=request_id, kind="posted")
+                .scalar()
+            )
+        return "/s/" + body.rsplit("/s/", 1)[1]
+
     def user(self, name="Trần Thị Bình"):
         """Register an account; returns (phone, password, Authorization headers)."""
         phone = new_phone()

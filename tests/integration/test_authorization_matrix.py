@@ -163,6 +163,7 @@ GET    /console                                     -        login 403   login 4
 # -- coordinator console: statistics --------------------------------------------------------
 GET    /api/v1/stats/console                        -        401   403   401   403      403      403       ok    ok     ok
 GET    /console/statistics                          -        login 403   login 403      403      403       ok    ok     ok
+GET    /console/texts                               -        login 403   login 403      403      403       ok    ok     ok
 # -- coordinator console: the map (each coordinator sees their own areas) ---------------------
 GET    /api/v1/console/map                          open     401   403   401   403      403      403       place ok     place
 GET    /console/map                                 -        login 403   login 403      403      403       ok    ok     ok

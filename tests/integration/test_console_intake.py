@@ -15,6 +15,8 @@ from conftest import (
     make_app,
     new_phone,
     request_payload,
+    text_in,
+    texts_to,
 )
 
 API = "/api/v1/console/requests"
@@ -437,20 +439,32 @@ def test_the_page_shows_the_form_with_phone_first(operator):
     assert 'aria-current="page"' in html
 
 
-def test_the_page_posts_a_call_and_shows_the_manage_link_for_the_caller(app, operator):
+def test_the_page_posts_a_call_and_the_caller_is_texted_their_link(app, operator):
     coordinator, client = operator
     response = client.post(PAGE, data=call_form(client, phone="0913 222 333"))
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     html = response.get_data(as_text=True)
-    token = re.search(r"http://localhost/m/([A-Za-z0-9_\-]+)", html).group(1)
-    assert "Enter another call" in html
+    assert "/m/" not in html, "nothing to read out: the caller is texted"
+    assert "data-caller-texted" in html and "Enter another call" in html
     assert response.headers["Cache-Control"] == "no-store"
     request_id = int(re.search(r'data-intake-done="(\d+)"', html).group(1))
     assert f'href="/console/requests/{request_id}"' in html
     row, events = stored(app, request_id)
     assert row["source"] == "hotline" and row["entered_by_id"] == coordinator.id
     assert events == [("open", coordinator.id, "coordinator")]
-    assert client.get(f"/m/{token}").status_code == 200
+    ((kind, status, text),) = texts_to(app, "+84913222333")
+    assert (kind, status) == ("posted", "sent")
+    short = re.search(r"/s/([A-Z0-9]{12})", text).group(1)
+    assert client.get(f"/s/{short}").status_code == 200
+
+
+def test_a_caller_whose_number_sent_stop_is_told_the_request_number(app, operator):
+    _, client = operator
+    text_in(client, "+84913222444", "STOP")
+    response = client.post(PAGE, data=call_form(client, phone="0913 222 444"))
+    html = response.get_data(as_text=True)
+    assert "data-caller-not-texted" in html
+    assert [kind for kind, _, _ in texts_to(app, "+84913222444")] == ["stopped"]
 
 
 def test_the_page_takes_a_typed_latitude_longitude(app, operator):

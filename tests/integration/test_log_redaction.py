@@ -19,6 +19,7 @@ import re
 import time
 from datetime import timedelta
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -31,6 +32,8 @@ from connect.gunicorn_logging import RedactingLogger
 
 from leak_check import find_leaks
 from served import Gunicorn
+
+SMS_SECRET = "log-scan-sms-secret"
 
 API = "/api/v1"
 SCANNED_CALLERS = ("link_holder", "volunteer")
@@ -99,7 +102,9 @@ def secrets_of(world):
     """(what, text) of every secret no line may hold, and the seeded people."""
     people = [s.person for s in world.seeded] + [o.person for o in world.offers]
     plain = [("manage token", p.manage_token) for p in people if p.manage_token]
-    plain += [("password", PASSWORD), ("password", "mat-khau-1")]
+    plain += [("password", PASSWORD), ("password", "mat-khau-1"), ("SMS secret", SMS_SECRET)]
+    shorts = [world.short_link(s.id) for s in world.seeded if s.id > 0]
+    plain += [("texted link", short) for short in shorts if short]
     for user in world.users.values():
         plain.append(("bearer token", user["headers"]["Authorization"].split()[1]))
         plain.append(("account phone", user["phone"]))
@@ -235,6 +240,16 @@ def test_gunicorns_logs_hold_no_secret(world, tmp_path):
     seeded = next(s for s in world.seeded if s.state == "claimed")
     token, (lat, lon) = seeded.person.manage_token, seeded.person.point
     bearer = world.users["scanner"]["headers"]
+    texted = urlencode(
+        {
+            "secret": SMS_SECRET,
+            "from": seeded.person.phone.lstrip("+"),
+            "to": "8088",
+            "text": f"Tôi ở {seeded.person.address}",
+        }
+    )
+    short = world.short_link(seeded.id)
+    assert short, "the seeded request was texted its link"
     server = Gunicorn(
         url,
         tmp_path,
@@ -243,6 +258,7 @@ def test_gunicorns_logs_hold_no_secret(world, tmp_path):
         LOG_LEVEL="DEBUG",
         LOG_FORMAT="json",
         BLUR_SECRET="leak-scan",
+        SMS_INBOUND_SECRET=SMS_SECRET,
     )
     try:
         server.wait_ready()
@@ -257,6 +273,11 @@ def test_gunicorns_logs_hold_no_secret(world, tmp_path):
             ("GET", f"{API}/requests/nearby?lat={lat:.7f}&lon={lon:.7f}&radius_m=5000", {}),
             ("GET", f"/m/{token}", {"X-Fault-Raise": f"{token} {seeded.person.phone}"}),
             ("GET", f"{API}/notifications", {**bearer, "X-Fault-Raise": bearer["Authorization"]}),
+            # Kannel's calls: a text from the requester's phone with their address in it, and
+            # a delivery report; and the short link texted to them.
+            ("GET", f"/sms/kannel/inbound?{texted}", {}),
+            ("GET", f"/sms/kannel/dlr?secret={SMS_SECRET}&msg=1&status=1", {}),
+            ("GET", f"/s/{short}", {}),
         ]
         for method, path, headers in calls:
             requests.request(method, base + path, headers=headers, timeout=10)
@@ -278,6 +299,8 @@ def test_gunicorns_logs_hold_no_secret(world, tmp_path):
     )
     assert any("failed on purpose" in r.get("exc_info", "") for r in records)
     assert any(r["message"].startswith("GET /m/[redacted]") for r in access)
+    assert any(r["message"].startswith("GET /s/[redacted]") for r in access)
+    assert any(r["message"].startswith("GET /sms/kannel/inbound?[redacted]") for r in access)
     problems = problems_in(lines, world)
     print(f"\ngunicorn log scan: {len(lines)} lines checked, {len(problems)} problems")
     assert not problems, "\n".join(problems[:30])

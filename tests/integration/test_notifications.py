@@ -375,7 +375,7 @@ def test_a_held_poll_holds_no_database_connection(app, client, create_volunteer)
 # -- channels ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["inbox,sms", "zalo", "", " , "])
+@pytest.mark.parametrize("value", ["inbox,push", "zalo", "", " , "])
 def test_unknown_or_no_notification_channels_stop_the_app_at_start(database_url, value):
     with pytest.raises(ValueError, match="NOTIFY_BACKENDS"):
         make_app(database_url, NOTIFY_BACKENDS=value)

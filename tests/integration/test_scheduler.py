@@ -19,7 +19,7 @@ from connect.scheduler.models import JobRun, ScheduledJob
 from conftest import BAC_GIANG, make_app, request_payload
 from processes import Command, wait_for
 
-JOBS = ("expire", "lease-reminders", "purge", "idempotency-keys", "housekeeping")
+JOBS = ("expire", "lease-reminders", "checkins", "purge", "idempotency-keys", "housekeeping")
 
 
 @pytest.fixture

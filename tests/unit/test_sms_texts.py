@@ -24,6 +24,7 @@ LONGEST = {
     "name": "Ừ" * render.GIVEN_NAME_ROOM,  # a given name, shortened to the room it has
     "hotline": "0204 3854 321 - 0912 345 678",  # longer than "intake-call" has room for
     "status": lambda: max((str(label) for label in render.SMS_STATUS.values()), key=len),
+    "closes": "23:59 31/12",  # connect.conversations.checkins: HH:mm dd/MM
 }
 # Texts with a numbered list, and the choices each offers.
 CHOICES = {

@@ -19,6 +19,7 @@ from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.forms import local_phone
 from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.schemas import RequestCreateSchema
+from connect.requests.sms_links import texted as texted_link
 from connect.validation import normalise_phone
 from connect.web import ratelimits
 from connect.web.boundary import when_refused
@@ -72,8 +73,8 @@ def intake_page(user):
     data = form.load_into(RequestCreateSchema())
     if data is None:
         return _page(form, 422)
-    help_request, token = intake.enter_request(user, data, form.confirm_duplicate.data)
-    return _done(help_request, token)
+    help_request, _token = intake.enter_request(user, data, form.confirm_duplicate.data)
+    return _done(help_request)
 
 
 def _check_phone(user, form):
@@ -114,20 +115,21 @@ def _page(form, status=200, **context):
     )
 
 
-def _done(help_request, token):
-    """The confirmation: the manage link to read or text to the caller, shown this once."""
+def _done(help_request):
+    """The confirmation: the caller is texted their request number and link (nothing to read
+    out); a number that asked for no texts is told its request number instead."""
     response = make_response(
         render_template(
             "console/intake.html",
             title=_("Hotline intake"),
             done=help_request,
-            manage_url=url_for("resident.manage", token=token, _external=True),
+            texted=texted_link(help_request.id),
             request_url=_request_url(help_request.id),
             phone=local_phone(help_request.phone),
             category_labels=[CATEGORY_LABELS.get(name, name) for name in help_request.categories],
         )
     )
-    # The page holds the manage link: never cache it or send it on as a referrer.
+    # The page names the caller and their number: never cache it or send it on as a referrer.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -89,9 +89,8 @@ def upgrade():
         batch_op.create_index(
             batch_op.f("ix_sms_messages_gateway_ref"), ["gateway_ref"], unique=False
         )
-        batch_op.create_index(
-            "ix_sms_messages_phone_created", ["phone", "created_at"], unique=False
-        )
+        batch_op.create_index("ix_sms_messages_phone_sent", ["phone", "sent_at"], unique=False)
+        batch_op.create_index("ix_sms_messages_sent", ["sent_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_sms_messages_request_id"), ["request_id"], unique=False
         )
@@ -132,11 +131,17 @@ def upgrade():
             "location_precision", sa.String(length=8), server_default="exact", nullable=False
         ),
     )
+    op.add_column(
+        "volunteers",
+        sa.Column("sms_alerts", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
 
 
 def downgrade():
+    # SQLite 3.35+ drops a column in place.
+    op.drop_column("volunteers", "sms_alerts")
     for column in ("location_precision", "sms_updates", "locale"):
-        op.drop_column("help_requests", column)  # SQLite 3.35+ drops a column in place
+        op.drop_column("help_requests", column)
 
     with op.batch_alter_table("sms_questions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sms_questions_request_id"))
@@ -146,7 +151,8 @@ def downgrade():
     with op.batch_alter_table("sms_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_sms_messages_status_created")
         batch_op.drop_index(batch_op.f("ix_sms_messages_request_id"))
-        batch_op.drop_index("ix_sms_messages_phone_created")
+        batch_op.drop_index("ix_sms_messages_sent")
+        batch_op.drop_index("ix_sms_messages_phone_sent")
         batch_op.drop_index(batch_op.f("ix_sms_messages_gateway_ref"))
 
     op.drop_table("sms_messages")
