@@ -144,6 +144,7 @@ def init_extensions(app):
 
 def register_blueprints(app):
     from connect.accounts.api import bp as auth_bp
+    from connect.conversations.api import bp as password_reset_bp
     from connect.coordination.exports.api import bp as exports_bp
     from connect.coordination.intake.api import bp as intake_bp
     from connect.coordination.map.api import bp as console_map_bp
@@ -159,6 +160,7 @@ def register_blueprints(app):
 
     for blueprint in (
         auth_bp,
+        password_reset_bp,
         requests_bp,
         volunteers_bp,
         stats_bp,
@@ -194,6 +196,7 @@ def add_probes(app):
 
 def register_pages(app):
     from connect.accounts.views import bp as account_bp
+    from connect.conversations.views import bp as codes_bp
     from connect.coordination.views import bp as console_bp
     from connect.home import bp as home_bp
     from connect.offers.views import bp as offer_pages_bp
@@ -205,6 +208,7 @@ def register_pages(app):
     for blueprint in (
         home_bp,
         account_bp,
+        codes_bp,
         resident_bp,
         volunteer_bp,
         reports_bp,

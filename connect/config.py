@@ -115,6 +115,14 @@ RATE_LIMITS = {
     # Texts taken in per sending number (Kannel's get-url): a conversation needs a few, a
     # phone stuck in a loop with an auto-responder thousands.
     "RATELIMIT_SMS_PER_NUMBER": "20 per hour;60 per day",
+    # One-time codes asked (password reset, a lost manage link, proving a requester's phone),
+    # per submitted phone whether or not it has an account: each one costs a text.
+    "RATELIMIT_CODES_PER_PHONE": "3 per 15 minutes;10 per day",
+    # Codes asked per client address, whatever phone they name.
+    "RATELIMIT_CODES_PER_IP": "20 per hour;100 per day",
+    # Wrong codes per submitted phone, across the codes it was sent: with SMS_CODE_TRIES a
+    # code, this bounds the guesses a day (a guess is right once in a million).
+    "RATELIMIT_CODE_TRIES_PER_PHONE": "10 per hour;20 per day",
 }
 
 
@@ -242,6 +250,10 @@ class Config:
         # An open request is asked "still need help?" this long before it expires.
         self.SMS_CHECKIN_HOURS = _int("SMS_CHECKIN_HOURS", 12)
         self.SCHEDULE_CHECKINS_SECONDS = _int("SCHEDULE_CHECKINS_SECONDS", 600)
+        # A one-time code sent by SMS (connect.sms.codes) works for SMS_CODE_MINUTES and
+        # SMS_CODE_TRIES tries, once; a new one replaces it.
+        self.SMS_CODE_MINUTES = _int("SMS_CODE_MINUTES", 10)
+        self.SMS_CODE_TRIES = _int("SMS_CODE_TRIES", 5)
         # The scheduler (`flask connect scheduler`, connect.jobs): how often each job runs,
         # and how often a scheduler looks for due jobs.
         self.SCHEDULE_EXPIRE_SECONDS = _int("SCHEDULE_EXPIRE_SECONDS", 60)

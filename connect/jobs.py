@@ -12,6 +12,7 @@ from connect.outbox.worker import forget_finished
 from connect.requests.timeouts import expire_all
 from connect.safety.purge import purge_personal_data
 from connect.scheduler.engine import Job, forget_runs
+from connect.sms.codes import forget_expired as forget_codes
 from connect.web.idempotency import purge_expired_keys
 
 
@@ -50,9 +51,14 @@ def idempotency_keys():
 
 
 def housekeeping():
-    """Forget finished outbox events and job runs older than OUTBOX_KEEP_DAYS."""
-    cutoff = clock.now() - timedelta(days=current_app.config["OUTBOX_KEEP_DAYS"])
-    return f"outbox events removed: {forget_finished(cutoff)}, job runs removed: {forget_runs(cutoff)}"
+    """Forget finished outbox events and job runs older than OUTBOX_KEEP_DAYS, and codes
+    that stopped working."""
+    now = clock.now()
+    cutoff = now - timedelta(days=current_app.config["OUTBOX_KEEP_DAYS"])
+    return (
+        f"outbox events removed: {forget_finished(cutoff)}, "
+        f"job runs removed: {forget_runs(cutoff)}, codes removed: {forget_codes(now)}"
+    )
 
 
 def schedule(config):

@@ -506,12 +506,16 @@ def ensure_demo_communes(app):
     assert result.exit_code == 0, result.output
 
 
+STAFF_PASSWORD = "dieu-phoi-1"
+
+
 @pytest.fixture
 def create_staff(app, client):
-    """A coordinator (or admin) made with the CLI, as in production; returns headers."""
+    """A coordinator (or admin) made with the CLI, as in production; returns headers. Its
+    password is STAFF_PASSWORD, its phone ``phone`` when given (to log in on the pages)."""
 
-    def create(role="coordinator", areas=(OWN_AREA,)):
-        phone, password = new_phone(), "dieu-phoi-1"
+    def create(role="coordinator", areas=(OWN_AREA,), phone=None):
+        phone, password = phone or new_phone(), STAFF_PASSWORD
         runner = app.test_cli_runner()
         if areas:
             ensure_demo_areas(app)
@@ -554,7 +558,7 @@ def fire_together(app, calls):
         try:
             barrier.wait()
             response = clients[i].post(path, headers=headers, json=body)
-            results[i] = (response.status_code, response.get_json())
+            results[i] = (response.status_code, response.get_json(silent=True))
         except BaseException as exc:  # noqa: BLE001 - reported by the caller's assertions
             results[i] = ("exception", repr(exc))
 
@@ -584,6 +588,23 @@ def texts_to(app, phone, kind=None):
         if kind is not None:
             query = query.where(SmsMessage.kind == kind)
         return [tuple(row) for row in db.session.execute(query.order_by(SmsMessage.id))]
+
+
+def handed_texts(app, monkeypatch):
+    """What the gateway is handed from now on, as {number: [words]} filling as texts go: what
+    a phone gets (a code's stored text forgets its words once sent)."""
+    from collections import defaultdict
+
+    handed = defaultdict(list)
+    gateway = app.extensions["sms_gateway"]
+    send = gateway.send
+
+    def handing(message):
+        send(message)
+        handed[message.to].append(message.text)
+
+    monkeypatch.setattr(gateway, "send", handing)
+    return handed
 
 
 def text_in(client, phone, text, **extra):

@@ -11,6 +11,10 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 128
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class MobilePhone:
     """A Vietnamese mobile number; its E.164 form is kept on the field as ``normalised``,
     while the field shows what was typed."""
@@ -24,16 +28,47 @@ class MobilePhone:
             ) from exc
 
 
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+class NotThePhone:
+    """A password that is not the form's phone number (checked after the phone field)."""
+
+    def __call__(self, form, field):
+        phone = getattr(form.phone, "normalised", None)
+        if phone and is_phone_number(field.data, phone):
+            raise ValidationError(
+                _l(
+                    "Your password cannot be your phone number. A few words "
+                    "you remember work well."
+                )
+            )
 
 
-class LoginForm(FlaskForm):
-    phone = StringField(
+def new_password_field(label):
+    """A password field under the rules every new password follows (registration, reset)."""
+    return PasswordField(
+        label,
+        validators=[
+            InputRequired(_l("Choose a password.")),
+            Length(
+                min=MIN_PASSWORD,
+                max=MAX_PASSWORD,
+                message=_l("Use at least 8 characters. A few words you remember work well."),
+            ),
+            NotThePhone(),
+        ],
+    )
+
+
+def phone_field():
+    """A mobile number field (its E.164 form in ``normalised`` once valid)."""
+    return StringField(
         _l("Mobile number"),
         filters=[_strip],
         validators=[InputRequired(_l("Enter your mobile number.")), MobilePhone()],
     )
+
+
+class LoginForm(FlaskForm):
+    phone = phone_field()
     password = PasswordField(
         _l("Password"),
         validators=[
@@ -53,30 +88,6 @@ class RegisterForm(FlaskForm):
             Length(max=100, message=_l("Use at most 100 characters.")),
         ],
     )
-    phone = StringField(
-        _l("Mobile number"),
-        filters=[_strip],
-        validators=[InputRequired(_l("Enter your mobile number.")), MobilePhone()],
-    )
-    password = PasswordField(
-        _l("Password"),
-        validators=[
-            InputRequired(_l("Choose a password.")),
-            Length(
-                min=MIN_PASSWORD,
-                max=MAX_PASSWORD,
-                message=_l("Use at least 8 characters. A few words you remember work well."),
-            ),
-        ],
-    )
+    phone = phone_field()
+    password = new_password_field(_l("Password"))
     next = HiddenField()
-
-    def validate_password(self, field):
-        phone = getattr(self.phone, "normalised", None)
-        if phone and is_phone_number(field.data, phone):
-            raise ValidationError(
-                _l(
-                    "Your password cannot be your phone number. A few words "
-                    "you remember work well."
-                )
-            )

@@ -6,19 +6,24 @@ from connect.clock import isoformat
 from connect.validation import Phone, String, Text, is_phone_number
 
 
-class RegisterSchema(Schema):
+class NewPasswordSchema(Schema):
+    """A phone and a password for it, under the rules every new password follows."""
+
     phone = Phone(required=True)
     password = String(
         required=True,
         load_only=True,
         validate=validate.Length(min=8, max=128, error="Use 8 to 128 characters."),
     )
-    name = Text(required=True, validate=validate.Length(min=1, max=100))
 
     @validates_schema
     def password_is_not_the_phone(self, data, **_kwargs):
         if "phone" in data and is_phone_number(data.get("password"), data["phone"]):
             raise ValidationError("Do not use your phone number as your password.", "password")
+
+
+class RegisterSchema(NewPasswordSchema):
+    name = Text(required=True, validate=validate.Length(min=1, max=100))
 
 
 class TokenRequestSchema(Schema):

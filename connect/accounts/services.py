@@ -2,7 +2,7 @@
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connect import clock
 from connect.accounts.models import (
@@ -67,7 +67,27 @@ def revoke_token(token_row):
 
 
 def set_password(user, password):
+    # A new hash ends every cookie session made with the old one (auth.log_in's stamp).
     user.password_hash = _hasher.hash(password)
+    db.session.flush()
+
+
+def account_with_phone(phone):
+    """The enabled account of this phone, or None."""
+    return db.session.execute(
+        select(User).where(User.phone == phone, User.disabled_at.is_(None))
+    ).scalar_one_or_none()
+
+
+def reset_password(user, password):
+    """A new password for someone who proved the phone: every session and token ends."""
+    set_password(user, password)
+    db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+        .execution_options(synchronize_session=False)
+    )
     db.session.flush()
 
 

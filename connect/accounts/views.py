@@ -29,10 +29,14 @@ def safe_next(target):
     return target if not (parts.scheme or parts.netloc) else None
 
 
+def start_page(user=None):
+    """Where a user goes once logged in: coordinators and admins come to work on the console,
+    everyone else to helping."""
+    return url_for("console.index" if user is not None and user.is_staff else "volunteer.start")
+
+
 def _after_login(form, user=None):
-    # Coordinators and admins come to work on the console; everyone else to helping.
-    start = "console.index" if user is not None and user.is_staff else "volunteer.start"
-    return redirect(safe_next(form.next.data) or url_for(start))
+    return redirect(safe_next(form.next.data) or start_page(user))
 
 
 def _start_session(user):

@@ -112,6 +112,10 @@ SMS_TEXTS = {
         "connect: we could not read that. To ask for help, open %(link)s or call your ward's "
         "hotline."
     ),
+    "code": _l(
+        "connect: your code is %(code)s. It works for %(minutes)s minutes. "
+        "Never give it to anyone."
+    ),
     "not-understood-short": _l("connect: we could not read that. To ask for help: %(link)s"),
     # Feature-phone intake (connect.conversations.intake): one question a text.
     "intake-need": _l("connect: what do you need? Reply with numbers, e.g. 1 3. %(choices)s"),

@@ -31,7 +31,7 @@ from connect.requests.phones import DuplicateRequest, PhoneBlocked
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import effective_status as request_status
 from connect.requests.schemas import RequestCreateSchema
-from connect.requests.views import _private, _remember_token, _remembered_tokens
+from connect.requests.views import _remembered_tokens, keep_private, remember_token
 from connect.safety import reports
 from connect.safety.forms import ReportForm
 from connect.spatial import latlon
@@ -131,7 +131,7 @@ def ask(offer_id):
             except ConnectError:  # closed, expired or hidden meanwhile
                 return _closed_offer()
             else:
-                _remember_token(token)
+                remember_token(token)
                 flash(_("Your request went to this helper. They will call you soon."), "success")
                 return redirect(url_for("resident.manage", token=token))
     page = render_template(
@@ -145,7 +145,7 @@ def ask(offer_id):
     status = 409 if duplicate else 422 if form.errors else 200
     response = make_response(page, status)
     # A duplicate answer may link to this browser's own request (its manage token).
-    return _private(response) if duplicate and duplicate["token"] else response
+    return keep_private(response) if duplicate and duplicate["token"] else response
 
 
 def _report_page(offer_id):

@@ -26,14 +26,29 @@ def new_manage_link(request_id, user, manage_token):
     help_request = get_request(request_id)
     if not is_requester(help_request, user, manage_token):
         raise Forbidden("Only the person who posted the request can get a new link.")
+    return help_request, _replace_manage_token(help_request, user, "new manage link")
+
+
+def resend_manage_link(phone):
+    """A new manage link for the phone's open or claimed request, for someone who proved the
+    phone with a code (the old link stops working): (request, token), or (None, None)."""
+    help_request = phones.active_request_with_phone(phone)
+    if help_request is None:
+        return None, None
+    return help_request, _replace_manage_token(
+        help_request, None, "new manage link by a code texted to its phone"
+    )
+
+
+def _replace_manage_token(help_request, actor, reason):
     token = new_secret()
     help_request.manage_token_hash = hash_secret(token)
     help_request.updated_at = clock.now()
     record_event(
-        request_id, help_request.status, help_request.status, user, "requester", "new manage link"
+        help_request.id, help_request.status, help_request.status, actor, "requester", reason
     )
     db.session.flush()
-    return help_request, token
+    return token
 
 
 EDITABLE_FIELDS = (

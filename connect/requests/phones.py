@@ -67,6 +67,11 @@ def held_for_review(help_request):
     ).scalar()
 
 
+def has_posted(phone):
+    """Whether a request carries this phone (any status; a purged one no longer does)."""
+    return db.session.execute(select(exists().where(HelpRequest.phone == phone))).scalar()
+
+
 def active_request_with_phone(phone, exclude_id=None):
     """The open or claimed request with this phone, lapsed leases and expiry applied first."""
     condition = [HelpRequest.phone == phone, HelpRequest.status.in_(ACTIVE)]

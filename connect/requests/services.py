@@ -5,7 +5,7 @@ Each change is announced on connect.requests.signals for the packages that react
 
 from datetime import timedelta
 
-from flask import current_app
+from flask import current_app, has_request_context
 from flask_babel import get_locale
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -66,8 +66,7 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
         phone=data["phone"],
         status="open",
         source=source,
-        locale=data.get("language")
-        or str(get_locale() or current_app.config["BABEL_DEFAULT_LOCALE"]),
+        locale=data.get("language") or _language(),
         sms_updates=data.get("sms_updates", True),
         location_precision=precision,
         requester_id=requester.id if requester else None,
@@ -101,6 +100,13 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
     db.session.flush()
     signals.posted.send(help_request, now=now, push=push, lat=lat, lon=lon)
     return help_request, token
+
+
+def _language():
+    """The page's language for a post made in a request; the default for the CLI (the demo)."""
+    if has_request_context():
+        return str(get_locale())
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def claim_request(request_id, volunteer, assigned_by=None):

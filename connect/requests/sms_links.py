@@ -15,7 +15,7 @@ from sqlalchemy import select
 from connect import clock
 from connect.extensions import db
 from connect.requests.models import HelpRequest, SmsLink
-from connect.sms.models import ProvenPhone
+from connect.sms.proof import proven_at
 
 # No 0/O, 1/I: read aloud or typed from a feature phone's screen without doubt; 60 bits.
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -50,8 +50,8 @@ def find(code):
 
 def phone_proven(help_request):
     """Whether the request's phone answered (a reply or a code) since it was posted."""
-    proven = db.session.get(ProvenPhone, help_request.phone)
-    return proven is not None and proven.proven_at >= help_request.created_at
+    when = proven_at(help_request.phone) if help_request.phone else None
+    return when is not None and when >= help_request.created_at
 
 
 def texted(request_id):

@@ -63,7 +63,7 @@ def new_request():
             except PhoneBlocked:
                 form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
                 return _new_request_page(form)
-            _remember_token(token)
+            remember_token(token)
             flash(_("Your request is posted. Volunteers near you can see it now."), "success")
             return redirect(url_for(".manage", token=token))
     return _new_request_page(form)
@@ -72,11 +72,11 @@ def new_request():
 @bp.get("/m/<token>")
 def manage(token):
     """The requester's page: status, what was asked, the private link, what they can do."""
-    help_request = _by_token(token)
+    help_request = by_manage_link(token)
     status = queries.effective_status(help_request)
     # Hidden by reports and not yet reviewed; a page still open when that happens says so too.
     for_review = status != "hidden" or phones.held_for_review(help_request)
-    return _private(
+    return keep_private(
         render_template(
             "resident/manage.html",
             help_request=help_request,
@@ -94,6 +94,7 @@ def manage(token):
             hidden_for_review=for_review,
             category_labels=CATEGORY_LABELS,
             phone=local_phone(help_request.phone),
+            phone_verified=sms_links.phone_proven(help_request),
             posted_ago=format_timedelta(help_request.created_at - clock.now(), add_direction=True),
             seen_by=_seen_by(help_request),
         )
@@ -109,7 +110,7 @@ def _closed_now(_error, token):
 @ratelimits.edits_per_ip
 @when_refused(_closed_now)
 def edit(token):
-    help_request = _by_token(token)
+    help_request = by_manage_link(token)
     if queries.effective_status(help_request) not in ACTIVE:
         return _closed(token)
     if request.method == "GET":
@@ -129,24 +130,24 @@ def edit(token):
                             "number, or change that request instead."
                         ),
                     ]
-                    return _private(_form_page("resident/edit.html", form, token=token))
+                    return keep_private(_form_page("resident/edit.html", form, token=token))
                 except PhoneBlocked:
                     form.phone.errors = [*form.phone.errors, PhoneBlocked.page_message]
-                    return _private(_form_page("resident/edit.html", form, token=token))
+                    return keep_private(_form_page("resident/edit.html", form, token=token))
                 flash(_("Your changes are saved."), "success")
                 return redirect(url_for(".manage", token=token))
-    return _private(_form_page("resident/edit.html", form, token=token))
+    return keep_private(_form_page("resident/edit.html", form, token=token))
 
 
 @bp.route("/m/<token>/cancel", methods=["GET", "POST"])
 @when_refused(_closed_now)
 def cancel(token):
     """GET asks "are you sure?"; POST cancels."""
-    help_request = _by_token(token)
+    help_request = by_manage_link(token)
     if queries.effective_status(help_request) not in ACTIVE:
         return _closed(token)
     if request.method == "GET":
-        return _private(
+        return keep_private(
             render_template("resident/cancel.html", token=token, help_request=help_request)
         )
     services.cancel_request(
@@ -160,7 +161,7 @@ def cancel(token):
 @when_refused(_closed_now)
 def confirm(token):
     """The requester says they were helped."""
-    help_request = _by_token(token)
+    help_request = by_manage_link(token)
     if queries.effective_status(help_request) == "open":
         return _closed(
             token, _("There is nothing to confirm yet: no volunteer has taken your request.")
@@ -174,7 +175,7 @@ def confirm(token):
 @ratelimits.new_links_per_ip
 def new_link(token):
     """Replace a manage link that was shared by mistake; the old one stops working."""
-    help_request = _by_token(token)
+    help_request = by_manage_link(token)
     new_token = editing.new_manage_link(help_request.id, current_user(), token)[1]
     remembered = _remembered_tokens()
     if token in remembered:
@@ -192,7 +193,7 @@ def sms_status(short):
     address only once the phone is proven (the number may have been mistyped)."""
     help_request = _by_sms_code(short)
     status = queries.effective_status(help_request)
-    return _private(
+    return keep_private(
         render_template(
             "resident/sms_status.html",
             help_request=help_request,
@@ -271,7 +272,7 @@ def _remembered_tokens():
     return [token for token in tokens if isinstance(token, str)][:MY_REQUESTS_KEPT]
 
 
-def _remember_token(token):
+def remember_token(token):
     kept = [token, *(old for old in _remembered_tokens() if old != token)]
     session[MY_REQUESTS_KEY] = kept[:MY_REQUESTS_KEPT]
 
@@ -313,10 +314,10 @@ def _new_request_page(form, duplicate=None):
     )
     response = make_response(page, 409 if duplicate else status)
     # The links to this browser's requests carry their manage tokens.
-    return _private(response) if mine or duplicate else response
+    return keep_private(response) if mine or duplicate else response
 
 
-def _by_token(token):
+def by_manage_link(token):
     """The request this manage link opens, all of it for its holder (privacy); else 404."""
     help_request = queries.find_by_manage_token(token)
     if (
@@ -337,7 +338,7 @@ def _closed(token, message=None):
     return redirect(url_for(".manage", token=token))
 
 
-def _private(result):
+def keep_private(result):
     """The manage link is in the URL: never send it on as a referrer, cache or index it."""
     response = make_response(result)
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -352,4 +353,4 @@ def _private(result):
 @bp.errorhandler(404)
 def not_found(_error):
     # One page for every wrong link: nothing tells whether a request exists.
-    return _private(render_template("resident/not_found.html")), 404
+    return keep_private(render_template("resident/not_found.html")), 404

@@ -36,6 +36,9 @@ SEND_TOPIC = "sms-send"
 # Kinds a number gets even after STOP: the codes it asks for itself, and the one text that
 # says STOP was heard.
 ASKED_FOR = frozenset({"code", "stopped"})
+# Kinds whose words are a secret (a one-time code): kept only until the text leaves the queue,
+# and dropped if they could not leave while the code works.
+SECRET = frozenset({"code"})
 
 
 def init_app(app):
@@ -95,6 +98,11 @@ def send(message, now):
     if message.body is None:
         _finish(message, FAILED, now, "erased with its request before it could go")
         return
+    if message.kind in SECRET and now >= message.created_at + timedelta(
+        minutes=config["SMS_CODE_MINUTES"]
+    ):
+        _finish(message, FAILED, now, "the code stopped working before it could be sent")
+        return
     if message.kind not in ASKED_FOR and opted_out(message.phone):
         _finish(message, OPTED_OUT, now, "the number sent STOP")
         return
@@ -134,6 +142,7 @@ def send(message, now):
     else:
         message.status, message.sent_at, message.gateway = SENT, now, gateway.name
         message.reason = None
+        _forget_secret(message)
         log.info("sms %s sent (%s, %d segments)", message.id, message.kind, message.segments)
     db.session.flush()
 
@@ -148,5 +157,11 @@ def _wait(message, reason, until, status=WAITING):
 
 def _finish(message, status, now, reason):
     message.status, message.finished_at, message.reason = status, now, reason[:200]
+    _forget_secret(message)
     log.info("sms %s %s (%s)", message.id, status, message.kind)
     db.session.flush()
+
+
+def _forget_secret(message):
+    if message.kind in SECRET:
+        message.body = None

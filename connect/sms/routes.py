@@ -22,9 +22,9 @@ from connect.sms.models import (
     RECEIVED,
     SENT,
     UNDELIVERED,
-    ProvenPhone,
     SmsMessage,
 )
+from connect.sms.proof import REPLY, prove
 from connect.validation import normalise_phone
 
 log = logging.getLogger("connect.sms")
@@ -88,7 +88,7 @@ def inbound():
         created_at=now,
     )
     db.session.add(message)
-    prove(phone, now, "reply")
+    prove(phone, now, REPLY)
     db.session.flush()
     signals.received.send(message, text=text)
     return "", 200
@@ -111,15 +111,6 @@ def _text():
     # No control characters (PostgreSQL refuses NUL in text) and no lone surrogates.
     text = _CONTROLS.sub("", text).encode("utf-8", "replace").decode("utf-8")
     return text
-
-
-def prove(phone, now, how):
-    """Note that the phone is in its holder's hands (a reply from it, or a code)."""
-    proven = db.session.get(ProvenPhone, phone)
-    if proven is None:
-        db.session.add(ProvenPhone(phone=phone, proven_at=now, how=how))
-    else:
-        proven.proven_at, proven.how = now, how
 
 
 @bp.errorhandler(429)

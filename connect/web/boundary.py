@@ -3,7 +3,9 @@
 An action failed when an exception was raised while answering it (even one an error handler
 turned into a redirect with a flash message), when a page answered its refusal through
 ``when_refused``, or when the answer is an error (a form sent back with 422, a 409, a 5xx).
-Views never commit or roll back themselves: services flush, this module ends the transaction.
+A refusal that must leave a trace (a wrong one-time code uses up one of its tries) says so
+with ``keep_despite_refusal``. Views never commit or roll back themselves: services flush,
+this module ends the transaction.
 """
 
 import json
@@ -18,6 +20,7 @@ from connect.extensions import db
 API_PREFIX = "/api/"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _FAILED = "_connect_action_failed"
+_KEPT = "_connect_kept_despite_refusal"
 
 
 def init_app(app):
@@ -39,6 +42,12 @@ def init_app(app):
 def action_failed():
     """Note that this request's action failed: the boundary will roll it back, not commit."""
     g.setdefault(_FAILED, True)
+
+
+def keep_despite_refusal():
+    """Commit what this request wrote even though it answers a refusal (never a 5xx): call
+    it when the refused action has written nothing else."""
+    g.setdefault(_KEPT, True)
 
 
 def when_refused(answer, *errors):
@@ -89,7 +98,8 @@ def finish_transaction(response):
     """Commit when the action went through; roll back when it failed or answered an error."""
     if not db.session.registry.has():
         return response  # the request never used the database session: nothing to end
-    if response.status_code >= 400 or g.get(_FAILED):
+    failed = response.status_code >= 400 or g.get(_FAILED)
+    if failed and not (g.get(_KEPT) and response.status_code < 500):
         db.session.rollback()
         return response
     try:

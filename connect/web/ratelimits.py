@@ -71,6 +71,15 @@ def login_failed(response):
     return response.status_code == 401 or g.get("login_failed", False)
 
 
+def note_wrong_code():
+    """Mark this request as a wrong one-time code (pages and the API answer 422 for it)."""
+    g.wrong_code = True
+
+
+def code_was_wrong(response):
+    return g.get("wrong_code", False)
+
+
 def retry_after():
     """Whole seconds until the limit this request broke has room again (at least 1)."""
     breached = limiter.current_limit
@@ -200,6 +209,25 @@ public_export_per_ip = _limit(
     scope="public-export-per-ip",
     key_func=client_ip,
     methods=["GET"],
+)
+codes_per_phone = _limit(
+    _configured("RATELIMIT_CODES_PER_PHONE"),
+    scope="codes-per-phone",
+    key_func=submitted_phone,
+    methods=["POST"],
+)
+codes_per_ip = _limit(
+    _configured("RATELIMIT_CODES_PER_IP"),
+    scope="codes-per-ip",
+    key_func=client_ip,
+    methods=["POST"],
+)
+code_tries_per_phone = _limit(
+    _configured("RATELIMIT_CODE_TRIES_PER_PHONE"),
+    scope="code-tries-per-phone",
+    key_func=submitted_phone,
+    methods=["POST"],
+    deduct_when=code_was_wrong,
 )
 
 

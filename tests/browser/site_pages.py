@@ -199,6 +199,26 @@ def offer_report_form(page, seed):
     return _goto(page, f"/offers/{_an_offer(seed)['id']}/report?next=/offers")
 
 
+def forgot_password(page, seed):
+    return _goto(page, "/password-reset")
+
+
+def new_password_by_code(page, seed):
+    return _goto(page, "/password-reset/code")
+
+
+def lost_link(page, seed):
+    return _goto(page, "/m/resend")
+
+
+def lost_link_code(page, seed):
+    return _goto(page, "/m/resend/code")
+
+
+def verify_phone(page, seed):
+    return _goto(page, f"/m/{seed.help_request()['manage_token']}/verify/code")
+
+
 SITE_PAGES = {
     "home": home,
     "post form": post_form,
@@ -218,6 +238,11 @@ SITE_PAGES = {
     "offer form": offer_form,
     "your offers": your_offers,
     "offer report form": offer_report_form,
+    "forgot password": forgot_password,
+    "new password by code": new_password_by_code,
+    "lost link": lost_link,
+    "lost link code": lost_link_code,
+    "verify phone": verify_phone,
 }
 
 

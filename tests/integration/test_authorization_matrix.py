@@ -85,6 +85,20 @@ POST   /login                                       -        ok    ok    ok    o
 GET    /register                                    -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 POST   /register                                    -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 POST   /logout                                      -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+# -- one-time codes by SMS: a forgotten password, a lost manage link, a verified phone -----------------------------------
+POST   /api/v1/auth/password-reset                  -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+POST   /api/v1/auth/password-reset/confirm          -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /password-reset                              -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+POST   /password-reset                              -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /password-reset/code                         -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+POST   /password-reset/code                         -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /m/resend                                    -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+POST   /m/resend                                    -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+GET    /m/resend/code                               -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+POST   /m/resend/code                               -        ok    ok    ok    ok       ok       ok        ok    ok     ok
+POST   /m/<token>/verify                            claimed  404   404   ok    404      404      404       404   404    404
+GET    /m/<token>/verify/code                       claimed  404   404   ok    404      404      404       404   404    404
+POST   /m/<token>/verify/code                       claimed  404   404   ok    404      404      404       404   404    404
 # -- help requests: the API --------------------------------------------------------------------------------------------
 POST   /api/v1/requests                             -        ok    ok    ok    ok       ok       ok        ok    ok     ok
 GET    /api/v1/requests/nearby                      open     ok    ok    ok    ok       ok       ok        ok    ok     ok
@@ -210,7 +224,10 @@ INFRASTRUCTURE = {
 # Rows written ahead of routes being built: checked as soon as the app has them.
 UPCOMING = set()
 # POSTs that change nothing (a computation): they share one request per state, like GETs.
-READ_ONLY_POSTS = {("POST", "/api/v1/areas/<code>/assignments/preview")}
+READ_ONLY_POSTS = {
+    ("POST", "/api/v1/areas/<code>/assignments/preview"),
+    ("POST", "/m/<token>/verify"),  # texts a code; the request is the same
+}
 # The area a <code> in a route names: the province holding every request of the matrix.
 AREA_CODE = "24"
 
@@ -402,6 +419,16 @@ class World:
         assert response.status_code == 201, response.get_json()
         user_id = response.get_json()["id"]
         return Actor(name, user_id, phone, self.bearer(phone))
+
+    def code_for(self, phone, purpose):
+        """A one-time code for the phone, as its text would carry it."""
+        from connect.extensions import db
+        from connect.sms import codes
+
+        with self.app.app_context():
+            code = codes.issue(phone, purpose)
+            db.session.commit()
+        return code
 
     def bearer(self, phone):
         response = self.api_client.post(
@@ -601,12 +628,14 @@ class World:
     def snapshot(self, request_id):
         from connect.extensions import db
         from connect.requests.models import HelpRequest, RequestEvent
+        from connect.requests.sms_links import phone_proven
         from connect.safety.models import Report, RequestFlag
 
         with self.app.app_context():
             r = db.session.get(HelpRequest, request_id)
             return {
                 "status": r.status,
+                "phone_proven": phone_proven(r),
                 "claimed_by": r.claimed_by_id,
                 "manage_token_hash": r.manage_token_hash,
                 "household_size": r.household_size,
@@ -914,8 +943,35 @@ def _fresh_token(case):
     return {"headers": case.world.bearer(case.actor.phone)}
 
 
+def _reset(case):
+    """A fresh account (no actor's password changes) and the code texted to reset it."""
+    phone = case.world._register("reset").phone
+    return {
+        "phone": phone,
+        "code": case.world.code_for(phone, "reset"),
+        "password": "moi-" + PASSWORD,
+    }
+
+
+def _link_again(case):
+    """A phone with no open request and its code: the page says so (no token changes)."""
+    phone = new_phone()
+    return {"phone": phone, "code": case.world.code_for(phone, "resend")}
+
+
 # Arguments per route beyond the path: json=, data=, query_string=, headers= (merged).
 ARGUMENTS = {
+    ("POST", f"{API}/auth/password-reset"): lambda case: {
+        "json": {"phone": case.world.spare.phone}
+    },
+    ("POST", f"{API}/auth/password-reset/confirm"): lambda case: {"json": _reset(case)},
+    ("POST", "/password-reset"): lambda case: {"data": {"phone": case.world.spare.phone}},
+    ("POST", "/password-reset/code"): lambda case: {"data": _reset(case)},
+    ("POST", "/m/resend"): lambda case: {"data": {"phone": new_phone()}},
+    ("POST", "/m/resend/code"): lambda case: {"data": _link_again(case)},
+    ("POST", "/m/<token>/verify/code"): lambda case: {
+        "data": {"code": case.world.code_for(case.target.person.phone, "verify")}
+    },
     ("POST", f"{API}/auth/register"): lambda case: {
         "json": {"phone": new_phone(), "password": PASSWORD, "name": "Người Mới"}
     },
@@ -1259,7 +1315,7 @@ def test_a_wrong_manage_link_looks_like_a_missing_one(world, actor_name):
     case) answer exactly like a random token, on every /m/ route and method."""
     actor = world.actors[actor_name]
     wrong = [secrets.token_urlsafe(32), "x", *_near_misses(world.shared["claimed"].token)]
-    routes = [key for key in MATRIX if key[1].startswith("/m/") and key in app_routes()]
+    routes = [key for key in MATRIX if key[1].startswith("/m/<token>") and key in app_routes()]
     assert routes
     for method, route in routes:
         answers = set()

@@ -914,8 +914,31 @@ def _revoke(crawl, world):
     crawl.api("DELETE", f"{API}/auth/token", headers={"Authorization": f"Bearer {token['token']}"})
 
 
+def _own_phone(crawl):
+    """A phone the caller may type and see again: their account's, else the crawl's post's."""
+    return crawl.caller.phone or CRAWL_PHONE
+
+
+def _password_resets(crawl, world):
+    """A code asked for a seeded requester's phone (no account), a caller's, a new one."""
+    for phone in (world.seeded[0].person.phone, _own_phone(crawl), new_phone()):
+        crawl.api("POST", f"{API}/auth/password-reset", json={"phone": phone})
+
+
+def _password_reset_confirms(crawl, world):
+    """Wrong codes: the refusal names no one."""
+    for phone in (world.seeded[0].person.phone, _own_phone(crawl)):
+        crawl.api(
+            "POST",
+            f"{API}/auth/password-reset/confirm",
+            json={"phone": phone, "code": "000000", "password": "mat-khau-quet-moi"},
+        )
+
+
 API_SWEEP = {
     ("get", "/api/v1/openapi.json"): lambda crawl, world: crawl.api("GET", f"{API}/openapi.json"),
+    ("post", "/api/v1/auth/password-reset"): _password_resets,
+    ("post", "/api/v1/auth/password-reset/confirm"): _password_reset_confirms,
     ("post", "/api/v1/auth/register"): lambda crawl, world: crawl.api(
         "POST",
         f"{API}/auth/register",
@@ -1143,6 +1166,8 @@ def sweep_pages(crawl, world):
                 for s in world.seeded
                 if s.flag_id
             ]
+        if "short" in rule.arguments:  # a texted link no caller was sent
+            paths = [rule.rule.replace("<short>", "2" * 12)]
         if "block_id" in rule.arguments:
             paths = [re.sub(r"<[^>]*block_id>", str(n), rule.rule) for n in (1, 2, 3)]
         if "<" in "".join(paths) and not rule.rule.startswith(API):
@@ -1171,6 +1196,18 @@ def sweep_pages(crawl, world):
         ):
             continue  # their own request: the owner may change it, and sees it all
         data = {"reason": "scam", "comment": ""} if endpoint.endswith("report_request") else {}
+        # The code pages, filled in: a code texted, then a wrong one (a page shows the phone
+        # typed, so the caller types their own).
+        data = {
+            "codes.password_reset": {"phone": _own_phone(crawl)},
+            "codes.password_reset_code": {
+                "phone": _own_phone(crawl),
+                "code": "000000",
+                "password": "mat-khau-quet-moi",
+            },
+            "codes.resend": {"phone": _own_phone(crawl)},
+            "codes.resend_code": {"phone": _own_phone(crawl), "code": "000000"},
+        }.get(endpoint, data)
         crawl.page("POST", path, data=data)
     # Last: log out (and see the page it leads to).
     crawl.page("POST", "/logout")

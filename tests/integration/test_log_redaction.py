@@ -1,16 +1,17 @@
 """The log scan: every page and API route driven (the leak scan's sweep), errors forced, and not
 one log line holds a manage token, bearer token, password, phone, name or exact coordinate.
 
-The app logs at DEBUG into a handler with the real JSON formatter, request ids and redaction
-filter (connect.logs.prepare), as in production, while the leak scan's world is seeded and
-swept by a requester holding a manage link and by a volunteer, and while errors are forced: a
-500 inside a manage page whose message holds the token, a phone and a point; a real database
-error whose statement names a requester; the database away (503s, the read model's too); 404s
-with tokens in their paths; bad JSON; a form without its CSRF token. Then a real gunicorn
-(2 workers, LOG_LEVEL=DEBUG) is driven with manage links, bearer and manage-token headers,
-an exact position in the nearby query and a failing request, and its output, error and access
-logs are scanned too. Every line is checked (leak_check.find_leaks for each seeded person, and
-each secret as a plain string); the count of lines checked is printed.
+The app logs at DEBUG into a handler with the real JSON formatter, request ids and redaction filter
+(connect.logs.prepare), as in production, while the leak scan's world is seeded and swept by a
+requester holding a manage link and by a volunteer (one-time codes asked and tried on the way),
+while an account's password is reset by a texted code, and while errors are forced: a 500 inside a
+manage page whose message holds the token, a phone and a point; a real database error whose
+statement names a requester; the database away (503s, the read model's too); 404s with tokens in
+their paths; bad JSON; a form without its CSRF token. Then a real gunicorn (2 workers,
+LOG_LEVEL=DEBUG) is driven with manage links, bearer and manage-token headers, an exact position in
+the nearby query and a failing request, and its output, error and access logs are scanned too.
+Every line is checked (leak_check.find_leaks for each seeded person, and each secret as a plain
+string); the count of lines checked is printed.
 """
 
 import json
@@ -30,6 +31,7 @@ from test_leak_scan import PASSWORD, Crawl, sweep_api, sweep_pages, world  # noq
 from connect import logs
 from connect.gunicorn_logging import RedactingLogger
 
+from conftest import handed_texts, new_phone
 from leak_check import find_leaks
 from served import Gunicorn
 
@@ -39,6 +41,8 @@ API = "/api/v1"
 SCANNED_CALLERS = ("link_holder", "volunteer")
 # A token on its own: a long word mixing cases and digits (no id or request id looks so).
 _TOKEN_LIKE = re.compile(r"(?<![\w-])(?=[\w-]*[A-Z])(?=[\w-]*[a-z])(?=[\w-]*\d)[\w-]{32,}")
+# The code in a code's text ("... mã của bạn là 123456, ...", "... your code is 123456. ...").
+CODE = re.compile(r"(?:là|is) (\d{6})(?!\d)")
 CHECKED = {}  # backend -> lines checked, printed at the end
 
 
@@ -112,8 +116,36 @@ def secrets_of(world):
     return plain, people
 
 
-def problems_in(lines, world):
+def texted_codes(handed):
+    """The one-time codes in the texts handed to the gateway."""
+    return [code for texts in handed.values() for text in texts for code in CODE.findall(text)]
+
+
+def reset_password_by_code(world, handed):
+    """A fresh account's password reset: a wrong code, then the right one (what it logs)."""
+    client = world.app.test_client()
+    phone = new_phone()
+    assert (
+        client.post(
+            f"{API}/auth/register",
+            json={"phone": phone, "password": PASSWORD, "name": "Người Quên"},
+        ).status_code
+        == 201
+    )
+    assert client.post(f"{API}/auth/password-reset", json={"phone": phone}).status_code == 202
+    code = CODE.search(handed[phone][-1]).group(1)
+    attempt = {"phone": phone, "password": "mat-khau-moi-quet"}
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    confirm = f"{API}/auth/password-reset/confirm"
+    assert client.post(confirm, json={**attempt, "code": wrong}).status_code == 422
+    assert client.post(confirm, json={**attempt, "code": code}).status_code == 204
+    return phone
+
+
+def problems_in(lines, world, codes=(), phones=()):
     plain, people = secrets_of(world)
+    plain += [("account phone", phone) for phone in phones]
+    plain += [("account phone", "0" + phone[3:]) for phone in phones]
     found = []
     for start in range(0, len(lines), 200):
         chunk = lines[start : start + 200]
@@ -126,6 +158,9 @@ def problems_in(lines, world):
         for line in chunk:
             if _TOKEN_LIKE.search(line):
                 found.append(f"a token: {line[:300]}")
+            for code in codes:
+                if re.search(rf"(?<!\d){code}(?!\d)", line):
+                    found.append(f"a one-time code: {line[:300]}")
     return found
 
 
@@ -211,19 +246,24 @@ def force_errors(world, monkeypatch):
 
 
 def test_no_log_line_holds_a_secret(world, captured, monkeypatch, request):
-    """The sweep of every route by two callers, the forced errors: every line is clean."""
+    """The sweep of every route by two callers, the forced errors, a password reset by a
+    texted code: every line is clean, of the codes too."""
     monkeypatch.setattr(world.app, "wsgi_app", AccessLines(world.app.wsgi_app, captured))
+    handed = handed_texts(world.app, monkeypatch)
     for name in SCANNED_CALLERS:
         crawl = Crawl(world, world.caller(name))
         sweep_api(crawl, world)
         sweep_pages(crawl, world)
     force_errors(world, monkeypatch)
+    reset_phone = reset_password_by_code(world, handed)
+    codes = texted_codes(handed)
+    assert len(codes) >= 3, codes  # the sweeps asked codes too
     lines = list(captured.lines)
     assert len(lines) > 1000, len(lines)
     assert any("unhandled error on GET /m/<token>" in line for line in lines)
     assert any('"message":"GET /m/[redacted] 500"' in line for line in lines)
     assert any("Traceback" in line for line in lines)
-    problems = problems_in(lines, world)
+    problems = problems_in(lines, world, codes, [reset_phone])
     CHECKED[request.node.callspec.id] = len(lines)
     print(
         f"\nlog scan ({request.node.callspec.id}): {len(lines)} lines checked, "
@@ -322,6 +362,7 @@ def test_the_scan_finds_what_redaction_removes(world):
     ]
     for line in said:
         assert problems_in([line], world), line
+    assert problems_in(["sms code 123456 sent"], world, codes=["123456"])
     kept = Lines()
     logger = logging.getLogger("connect.test.scan")
     logger.addHandler(logs.prepare(kept, "json"))

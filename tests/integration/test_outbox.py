@@ -71,15 +71,20 @@ def worker_once(database_url, tmp_path, name="worker"):
     return command.log()
 
 
-def test_a_post_writes_one_event_and_tells_no_one_in_the_request(app, client, create_volunteer):
+def test_a_post_writes_one_event_a_concern_and_tells_no_one_in_the_request(
+    app, client, create_volunteer
+):
+    """One event finds and tells the volunteers (fanned out by the worker), one texts the
+    requester their link; nothing is delivered inside the request."""
     create_volunteer(at=BAC_GIANG)
     response = client.post("/api/v1/requests", json=request_payload())
     assert response.status_code == 201
     request_id = response.get_json()["id"]
 
-    (event,) = events(app)
-    assert (event.topic, event.state, event.attempts) == ("push-request", PENDING, 0)
-    assert event.payload["request_id"] == request_id
+    push, text = events(app)
+    assert (push.topic, push.state, push.attempts) == ("push-request", PENDING, 0)
+    assert push.payload["request_id"] == request_id
+    assert (text.topic, text.state) == ("sms-send", PENDING)
     assert notifications(app) == []  # the nearest volunteers are found by the worker
 
 
@@ -92,10 +97,11 @@ def test_the_worker_process_delivers_what_the_request_left_and_stops_cleanly(
 
     wait_for(lambda: events(app, state=DONE), what="the event done")
 
+    wait_for(lambda: len(events(app, state=DONE)) == 2, what="both events done")
     assert [row.request_id for row in notifications(app, kind="new_request")] == [request_id]
-    (event,) = events(app)
-    assert (event.state, event.attempts, event.last_error) == (DONE, 1, None)
-    assert event.finished_at is not None
+    for event in events(app):
+        assert (event.state, event.attempts, event.last_error) == (DONE, 1, None)
+        assert event.finished_at is not None
     assert command.terminate() == 0, command.log()  # SIGTERM, as systemd stops it
     assert "outbox worker running" in command.log()
 
@@ -107,7 +113,7 @@ def test_a_rolled_back_change_leaves_no_event(app):
     with app.app_context():
         post_request({**payload, "location": payload["location"]})
         db.session.flush()
-        assert db.session.execute(select(func.count(OutboxEvent.id))).scalar_one() == 1
+        assert db.session.execute(select(func.count(OutboxEvent.id))).scalar_one() == 2
         db.session.rollback()
     assert events(app) == []
 
@@ -291,7 +297,10 @@ def test_inline_mode_runs_the_events_right_after_the_commit(database_url, create
     )
     response = client.post("/api/v1/requests", json=request_payload())
     assert response.status_code == 201
-    assert [(e.topic, e.state) for e in events(inline)] == [("push-request", DONE)]
+    assert [(e.topic, e.state) for e in events(inline)] == [
+        ("push-request", DONE),
+        ("sms-send", DONE),
+    ]
     with inline.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -338,6 +347,6 @@ def test_finished_events_are_forgotten_after_outbox_keep_days(app, clock, create
         clock.advance(days=app.config["OUTBOX_KEEP_DAYS"], seconds=1)
         notify(user["id"], "assigned", payload={})  # pending: kept whatever its age
         db.session.commit()
-        assert housekeeping() == "outbox events removed: 1, job runs removed: 0"
+        assert housekeeping() == "outbox events removed: 1, job runs removed: 0, codes removed: 0"
         db.session.commit()
     assert [e.state for e in events(app)] == [PENDING]

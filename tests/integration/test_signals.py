@@ -30,7 +30,7 @@ EXPECTED = {
     "connect.requests.signals.review-hold": "connect.safety.reports.review_hold",
     "connect.notifications.signals.inbox-opening": "connect.matching.listeners.catch_up_inbox",
     "connect.areas.signals.imported": "connect.requests.listeners.place_all_requests",
-    "connect.sms.signals.sms-fell-back": "-",
+    "connect.sms.signals.sms-fell-back": "connect.notifications.delivery._to_the_inbox_instead",
     "connect.sms.signals.sms-received": "connect.conversations.replies.receive",
 }
 

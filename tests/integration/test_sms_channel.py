@@ -81,14 +81,11 @@ def test_the_hourly_budget_holds_texts_and_a_users_text_falls_back_to_the_inbox(
 
     channel.config["SMS_HOURLY_BUDGET"] = 1
     fell = []
-    signals.fell_back.connect(fell.append, weak=False)
-    try:
+    with signals.fell_back.connected_to(fell.append):
         first = queue(new_phone(), urgent=True)
         waits = queue(new_phone(), urgent=True)
         inbox = queue(new_phone(), urgent=True, fallback={"kind": "assigned"})
         run_outbox(clock)
-    finally:
-        signals.fell_back.disconnect(fell.append)
     assert message(first).status == "sent"
     assert (message(waits).status, message(waits).reason) == ("waiting", "hourly-budget")
     assert message(inbox).status == "fell_back"

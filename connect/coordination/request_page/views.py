@@ -17,7 +17,7 @@ from connect.coordination.map.views import STATUS_LABELS
 from connect.coordination.request_page import assign
 from connect.errors import ClaimConflict, Forbidden, NotFound
 from connect.extensions import db
-from connect.requests import privacy
+from connect.requests import privacy, sms_links
 from connect.requests.categories import LABELS as CATEGORY_LABELS
 from connect.requests.privacy import PRIVATE, Viewer
 from connect.requests.queries import effective_state
@@ -115,6 +115,7 @@ def _need(help_request, now):
         "contact_name": help_request.contact_name,
         "phone": help_request.phone,
         "phone_display": _national(help_request.phone) if help_request.phone else "",
+        "phone_verified": sms_links.phone_proven(help_request),
         "address": help_request.address,
         "exact": exact,
         "public": public,
