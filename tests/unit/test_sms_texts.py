@@ -25,6 +25,8 @@ LONGEST = {
     "hotline": "0204 3854 321 - 0912 345 678",  # longer than "intake-call" has room for
     "status": lambda: max((str(label) for label in render.SMS_STATUS.values()), key=len),
     "closes": "23:59 31/12",  # connect.conversations.checkins: HH:mm dd/MM
+    "code": "123456",  # connect.sms.codes: six digits
+    "minutes": 1440,  # SMS_CODE_MINUTES, a day at the most
 }
 # Texts with a numbered list, and the choices each offers.
 CHOICES = {
