@@ -69,6 +69,7 @@ def make_rows(ids, lats, lons, seed=11, now=None):
                 created,
                 created + timedelta(hours=72),
                 None,
+                "exact",
             )
         )
     return rows, epoch(now)

@@ -35,6 +35,8 @@ DEMO_COORDINATOR = {
     "role": "coordinator",
 }
 DEMO_AREAS = Path(__file__).parent / "data" / "demo_areas.geojson"
+# A few communes inside them, so a feature phone can text for help in the demo.
+DEMO_COMMUNES = Path(__file__).parent / "data" / "demo_communes.geojson"
 
 
 def seed_demo_data(force=False, count=120, seed=2021):
@@ -43,7 +45,8 @@ def seed_demo_data(force=False, count=120, seed=2021):
         return "skipped (database already has requests)"
     if not db.session.execute(select(func.count(Area.id))).scalar_one():
         # Rough hand-drawn areas, so coordinators have somewhere to act in the demo.
-        import_areas(json.loads(DEMO_AREAS.read_text(encoding="utf-8"))["features"])
+        for path in (DEMO_AREAS, DEMO_COMMUNES):  # parents first
+            import_areas(json.loads(path.read_text(encoding="utf-8"))["features"])
     rng = random.Random(seed)
     for i in range(count):
         _, lat, lon = rng.choice(TOWNS)

@@ -488,6 +488,24 @@ def ensure_demo_areas(app):
     assert result.exit_code == 0, result.output
 
 
+COMMUNES_FILE = ROOT / "connect" / "data" / "demo_communes.geojson"
+
+
+def ensure_demo_communes(app):
+    """The demo areas and the demo communes in them (connect/data/demo_communes.geojson)."""
+    from sqlalchemy import select
+
+    from connect.areas.models import Area
+    from connect.extensions import db
+
+    ensure_demo_areas(app)
+    with app.app_context():
+        if db.session.execute(select(Area.id).where(Area.level == "commune").limit(1)).first():
+            return
+    result = app.test_cli_runner().invoke(args=["connect", "import-areas", str(COMMUNES_FILE)])
+    assert result.exit_code == 0, result.output
+
+
 STAFF_PASSWORD = "dieu-phoi-1"
 
 

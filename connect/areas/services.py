@@ -90,13 +90,18 @@ def import_areas(features, progress=None):
     }
 
 
-def area_index():
-    """This process's AreaIndex, rebuilt when the stored areas change."""
-    version = tuple(
+def areas_version():
+    """What changes whenever the stored areas do: the key of a process's caches of them."""
+    return tuple(
         db.session.execute(
             select(func.count(Area.id), func.max(Area.updated_at), func.max(Area.id))
         ).one()
     )
+
+
+def area_index():
+    """This process's AreaIndex, rebuilt when the stored areas change."""
+    version = areas_version()
     with _lock:
         if _shared["version"] != version:
             rows = db.session.execute(select(Area.id, Area.geometry)).all()

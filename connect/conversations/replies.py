@@ -1,11 +1,12 @@
-"""Texts that come in: STOP and START, answers to the open question, and everything else."""
+"""Texts that come in: STOP and START, answers to the open question, and everything else
+(feature-phone intake, or a word about the phone's active request)."""
 
 import logging
 
 from flask import current_app
 
 from connect import clock
-from connect.conversations import questions
+from connect.conversations import intake, questions
 from connect.conversations.checkins import CHECKIN_QUESTION
 from connect.conversations.listeners import HELPED_QUESTION, tell
 from connect.errors import ConnectError
@@ -43,7 +44,9 @@ def receive(message, text):
         return
     if said in START_WORDS:
         db.session.query(SmsOptOut).filter_by(phone=message.phone).delete()
-        send_text(message.phone, sms("restarted", _locale()), "restarted", urgent=True)
+        send_text(
+            message.phone, sms("restarted", intake.texting_locale()), "restarted", urgent=True
+        )
         return
     question = questions.open_question(message.phone, now)
     answers = ANSWERS.get(question.kind) if question is not None else None
@@ -52,19 +55,25 @@ def receive(message, text):
         questions.answered(question, now)
         answer(question, *answers[said])
         return
-    # Feature-phone intake takes the rest (a later step); until then, say what to do.
-    send_text(
-        message.phone,
-        sms("not-understood", _locale(), link=_public_link("/need-help")),
-        "not-understood",
-        urgent=True,
-    )
+    if question is not None and question.kind in intake.STEPS:
+        intake.answer(question, message, text or "", now)
+        return
+    if not any(c.isalnum() for c in text or ""):
+        # Nothing to read (empty, binary, symbols): say how to ask for help.
+        send_text(
+            message.phone,
+            sms("not-understood", intake.texting_locale(), link=_public_link("/need-help")),
+            "not-understood",
+            urgent=True,
+        )
+        return
+    intake.start(message, text)
 
 
 def stop(phone, now):
     if db.session.get(SmsOptOut, phone) is None:
         db.session.add(SmsOptOut(phone=phone, created_at=now))
-    send_text(phone, sms("stopped", _locale()), "stopped", urgent=True)
+    send_text(phone, sms("stopped", intake.texting_locale()), "stopped", urgent=True)
 
 
 # What "1" and "2" do to each kind of question: the service it calls, and the text after.
@@ -91,10 +100,6 @@ def answer(question, action, reply):
         tell(help_request, "closed")
         return
     tell(help_request, reply)
-
-
-def _locale():
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
 def _public_link(path):

@@ -1,6 +1,6 @@
 """Pure geo helpers: great-circle distance, radius boxes, PointIndex, location blurring, areas."""
 
-from .areas import AreaIndex, area_geometry
+from .areas import AreaIndex, area_geometry, inner_point
 from .blur import blur_candidates, blur_point
 from .distance import (
     EARTH_RADIUS_M,
@@ -27,6 +27,7 @@ __all__ = [
     "distance_m_for_chord",
     "haversine_m",
     "haversine_m_np",
+    "inner_point",
     "round_distance_m",
     "round_distance_m_np",
     "to_unit_xyz",

@@ -41,6 +41,14 @@ def area_geometry(geojson):
     return MultiPolygon(polygons)
 
 
+def inner_point(geometry):
+    """(lat, lon) of a point inside an area: its centroid when that lies in it, else a point
+    Shapely guarantees inside (a crescent's or a ring's centroid can lie outside)."""
+    centroid = geometry.centroid
+    point = centroid if geometry.covers(centroid) else geometry.representative_point()
+    return point.y, point.x
+
+
 def _polygons(geometry):
     if isinstance(geometry, Polygon):
         return [geometry] if not geometry.is_empty else []

@@ -43,15 +43,18 @@ ROW_FIELDS = (
     "created_at",
     "expires_at",
     "lease_expires_at",
+    "location_precision",
 )
 # One nearby item. Formatting 50 of these per list costs ~1 us each, and keeping only the
 # values (not a whole JSON object per request) halves the memory of a million requests.
 ITEM = (
     b'{"id":%d,"categories":%b,"description":%b,"household_size":%d,"urgency":%b,'
-    b'"location":{"lat":%.5f,"lon":%.5f},"created_at":"%04d-%02d-%02dT%02d:%02d:%02dZ",'
-    b'"status":"open","distance_m":%d}'
+    b'"location":{"lat":%.5f,"lon":%.5f},"location_precision":%b,'
+    b'"created_at":"%04d-%02d-%02dT%02d:%02d:%02dZ","status":"open","distance_m":%d}'
 )
 URGENCY = (b'"normal"', b'"urgent"')
+# "area": placed at its commune's point (texted in), approximate until placed exactly.
+PRECISION = (b'"exact"', b'"area"')
 # The first batch of a ranked search, in multiples of the limit. With waiting times spread
 # over two days (bench/bench.py) the answer was proven from 1.8 x limit candidates at the
 # median, 2.3 x at p99 and 2.4 x at most: one walk, where 2 x needed a second in 14 %.
@@ -61,6 +64,7 @@ _COLUMNS = (
     ("expires", np.float64),
     ("households", np.uint8),
     ("urgent", np.uint8),
+    ("approximate", np.uint8),
     ("public_lats", np.float64),
     ("public_lons", np.float64),
     ("created", np.int64),
@@ -180,6 +184,7 @@ class OpenRequests:
             created_at,
             _,
             _,
+            precision,
         ) = row
         if self._text_len[id_]:
             self._text_garbage += int(self._text_len[id_])
@@ -192,6 +197,7 @@ class OpenRequests:
         self._masks[id_] = self.bits.mask(categories)
         self._households[id_] = household_size
         self._urgent[id_] = urgency == "urgent"
+        self._approximate[id_] = precision == "area"
         self._public_lats[id_] = public_lat
         self._public_lons[id_] = public_lon
         self._created[id_] = int(epoch(created_at))
@@ -366,6 +372,7 @@ class OpenRequests:
                 self._text_len[ids].tolist(),
                 self._households[ids].tolist(),
                 self._urgent[ids].tolist(),
+                self._approximate[ids].tolist(),
                 self._public_lats[ids].tolist(),
                 self._public_lons[ids].tolist(),
                 self._created[ids].tolist(),
@@ -382,12 +389,23 @@ class OpenRequests:
                     URGENCY[urgent],
                     plat,
                     plon,
+                    PRECISION[approximate],
                     *time.gmtime(created)[:6],
                     distance,
                 )
-                for id_, mask, at, length, household, urgent, plat, plon, created, distance in zip(
-                    *columns
-                )
+                for (
+                    id_,
+                    mask,
+                    at,
+                    length,
+                    household,
+                    urgent,
+                    approximate,
+                    plat,
+                    plon,
+                    created,
+                    distance,
+                ) in zip(*columns)
             ]
         return b'{"items":[' + b",".join(items) + b"]}"
 

@@ -41,6 +41,7 @@ def _columns():
         r.created_at,
         r.expires_at,
         r.lease_expires_at,
+        r.location_precision,
     )
 
 

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from connect.i18n import age_label, away_label
 from connect.notifications.models import NOTIFICATION_KINDS
 from connect.requests.categories import LABELS as CATEGORY_LABELS
-from connect.sms.text import fits, shorten
+from connect.sms.text import fits, fold, shorten
 
 TITLES = {
     "new_request": _l("A need near you"),
@@ -116,12 +116,61 @@ SMS_TEXTS = {
         "connect: your code is %(code)s. It works for %(minutes)s minutes. "
         "Never give it to anyone."
     ),
+    "not-understood-short": _l("connect: we could not read that. To ask for help: %(link)s"),
+    # Feature-phone intake (connect.conversations.intake): one question a text.
+    "intake-need": _l("connect: what do you need? Reply with numbers, e.g. 1 3. %(choices)s"),
+    "intake-people": _l(
+        "connect: how many people in your home need help? Reply with a number, e.g. 4"
+    ),
+    "intake-area": _l(
+        "connect: which commune, ward or town are you in? Reply with its name, with or "
+        "without accents."
+    ),
+    "intake-area-again": _l(
+        "connect: we could not find that commune or ward. Please reply with its name only."
+    ),
+    "intake-area-pick": _l(
+        "connect: several places have that name. Reply with a number: %(choices)s"
+    ),
+    "intake-address": _l(
+        "connect: your address (village, street, house number)? Only your helper sees it. "
+        "Reply 0 to skip."
+    ),
+    "intake-call": _l(
+        "connect: sorry, we could not understand. Please call the hotline %(hotline)s for help."
+    ),
+    "intake-call-ward": _l(
+        "connect: sorry, we could not understand. Please call your ward's hotline for help."
+    ),
+    "intake-active": _l(
+        "connect: this number already has request no. %(number)s: %(status)s. One open "
+        "request per number."
+    ),
+    "intake-blocked": _l(
+        "connect: this number cannot post requests. If this is a mistake, please call the hotline."
+    ),
+    "intake-limited": _l(
+        "connect: this number has posted many requests today. Please try again later or call "
+        "the hotline."
+    ),
 }
-SHORT_FORMS = {"posted": "posted-short"}
+# A hotline number too long to fit gives way to "your ward's hotline".
+SHORT_FORMS = {
+    "posted": "posted-short",
+    "not-understood": "not-understood-short",
+    "intake-call": "intake-call-ward",
+}
+# A request's status as a text tells its requester (intake-active).
+SMS_STATUS = {
+    "open": _l("waiting for a helper"),
+    "claimed": _l("someone is coming to help"),
+}
 # A volunteer's texts name the need's categories, distance and how long they hold it, then a
 # link to their page of it: never the requester's name, phone, address or exact point.
 NOTICE_LINK = _l("connect: %(notice)s. Open: %(link)s")
 GIVEN_NAME_ROOM = 20
+# One choice of a numbered list ("2 Tân Mỹ (Bắc Giang)"), at most.
+CHOICE_ROOM = 32
 
 
 def given_name(full_name):
@@ -138,6 +187,25 @@ def sms(kind, locale=None, **values):
         if short and not fits(body):
             body = str(SMS_TEXTS[short]) % values
         return body
+
+
+def sms_status(status, locale=None):
+    """How a text names a request's status (open or claimed)."""
+    with force_locale(locale) if locale else nullcontext():
+        return str(SMS_STATUS.get(status, status))
+
+
+def sms_choices(kind, labels, locale=None, **values):
+    """(text, how many choices it offers): ``labels`` numbered from 1 as ``choices``, as
+    many as fit two segments, folded or not."""
+    with force_locale(locale) if locale else nullcontext():
+        labels = [shorten(str(label), CHOICE_ROOM) for label in labels]
+        for count in range(len(labels), 0, -1):
+            choices = " ".join(f"{i} {label}" for i, label in enumerate(labels[:count], 1))
+            body = sms(kind, locale, choices=choices, **values)
+            if fits(body) and fits(fold(body)):
+                return body, count
+        raise ValueError(f"the {kind!r} text cannot fit even one choice")
 
 
 def sms_notice(kind, request_id, payload, locale=None):

@@ -64,11 +64,13 @@ EDITABLE_FIELDS = (
 _MOVE_THRESHOLD_M = 1.0
 
 
-def edit_request(request_id, data, actor, manage_token=None):
+def edit_request(request_id, data, actor, manage_token=None, placed=False):
     """Change what an open or claimed request asks for, who to call, or where it is.
 
     ``data`` holds only the fields to change (RequestEditSchema). The requester (manage token
     or own account) or a coordinator may edit; a closed request cannot change (Conflict).
+    A point moved to is exact (someone put the pin there); ``placed``: the caller says its
+    location is the exact place, even where it already stands (a commune's point).
     """
     staff = may_coordinate(actor, request_id)
     if not (staff or is_requester(get_request(request_id), actor, manage_token)):
@@ -90,11 +92,16 @@ def edit_request(request_id, data, actor, manage_token=None):
         values["address"] = values["address"] or None
     if "location" in data:
         lat, lon = data["location"]["lat"], data["location"]["lon"]
-        if haversine_m(*latlon(help_request.location), lat, lon) > _MOVE_THRESHOLD_M:
+        moved = haversine_m(*latlon(help_request.location), lat, lon) > _MOVE_THRESHOLD_M
+        if moved or (placed and help_request.location_precision != "exact"):
             # Seeded by the new place's grid cell: a claimant who knew the old point and its
             # blur learns nothing about the new one from it.
             blurred = public_point(lat, lon, values.get("phone", help_request.phone), request_id)
-            values.update(location=point(lat, lon), public_location=point(*blurred))
+            values.update(
+                location=point(lat, lon),
+                public_location=point(*blurred),
+                location_precision="exact",
+            )
             place_request(request_id, lat, lon)
             moved_to = (lat, lon)
     if status == "open":

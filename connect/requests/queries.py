@@ -82,7 +82,9 @@ def map_requests(bbox, limit, now=None):
         r.status.in_(HELPED), r.closed_at >= now - timedelta(days=MAP_HELPED_DAYS)
     )
     rows = db.session.execute(
-        select(r.id, r.status, r.categories, r.urgency, lat, lon, r.created_at)
+        select(
+            r.id, r.status, r.categories, r.urgency, lat, lon, r.location_precision, r.created_at
+        )
         .where(
             or_(r.is_open_at(now), helped_lately),
             lon.between(min_lon, max_lon),
@@ -98,9 +100,10 @@ def map_requests(bbox, limit, now=None):
             "categories": categories,
             "urgency": urgency,
             "location": {"lat": round(lat_, 5), "lon": round(lon_, 5)},
+            "location_precision": precision,
             "created_at": clock.isoformat(created_at),
         }
-        for id_, status, categories, urgency, lat_, lon_, created_at in rows
+        for id_, status, categories, urgency, lat_, lon_, precision, created_at in rows
     ]
 
 

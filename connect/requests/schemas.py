@@ -209,6 +209,12 @@ class NearbyItemSchema(Schema):
     household_size = fields.Integer()
     urgency = fields.String()
     location = fields.Nested(LocationSchema)
+    location_precision = fields.String(
+        metadata={
+            "description": '"exact", or "area": placed at its commune\'s point (texted in), '
+            "approximate until a coordinator places it; its location is that point, unblurred."
+        }
+    )
     distance_m = fields.Integer(metadata={"description": "From the real place, rounded to 100 m."})
     created_at = fields.String()
     status = fields.String()
@@ -268,6 +274,9 @@ class MapItemSchema(Schema):
     urgency = fields.String()
     location = fields.Nested(
         LocationSchema, metadata={"description": "The blurred public point, never the exact one."}
+    )
+    location_precision = fields.String(
+        metadata={"description": '"exact", or "area" (approximate: its commune\'s point).'}
     )
     created_at = fields.String()
 

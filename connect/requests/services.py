@@ -50,7 +50,9 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
     token = new_secret()
     token_hash = hash_secret(token)
     lat, lon = data["location"]["lat"], data["location"]["lon"]
-    blurred = public_point(lat, lon, data["phone"])
+    precision = data.get("location_precision", "exact")
+    # A commune's point is nobody's home: shown as it is, never blurred onto a stranger's.
+    blurred = (lat, lon) if precision == "area" else public_point(lat, lon, data["phone"])
     help_request = HelpRequest(
         # Stored once each, in the fixed order lists show them in.
         categories=[name for name in CATEGORIES if name in data["categories"]],
@@ -66,7 +68,7 @@ def post_request(data, requester=None, source="api", manage_tokens=(), push=True
         source=source,
         locale=data.get("language") or _language(),
         sms_updates=data.get("sms_updates", True),
-        location_precision=data.get("location_precision", "exact"),
+        location_precision=precision,
         requester_id=requester.id if requester else None,
         entered_by_id=entered_by.id if entered_by else None,
         manage_token_hash=token_hash,

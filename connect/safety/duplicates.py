@@ -30,6 +30,10 @@ def flag_lookalikes(help_request, lat, lon, now=None, **_details):
     flags, nearest first."""
     # A look-alike shares a category, came from another phone, was posted in the last 48 h
     # and its exact point is within 100 m (bbox on the spatial index, then haversine).
+    if help_request.location_precision != "exact":
+        # At its commune's point, like every request texted from that commune: being near
+        # another says nothing about being the same household.
+        return []
     now = now or clock.now()
     wanted = set(help_request.categories)
     found = {}
@@ -60,6 +64,7 @@ def _candidates(help_request, box, now):
         r.phone != help_request.phone,
         r.created_at >= now - LOOKALIKE_WINDOW,
         r.status.in_(LOOKALIKE_STATUSES),
+        r.location_precision == "exact",
         # A purged request's location is its public point: nothing exact to compare.
         r.purged_at.is_(None),
     )

@@ -355,6 +355,7 @@ def _held(help_request, now):
         "category_labels": _categories(help_request.categories),
         "household_size": help_request.household_size,
         "urgency": help_request.urgency,
+        "location_precision": help_request.location_precision,
         "contact_name": help_request.contact_name,
         "phone": help_request.phone,
         "address": help_request.address,

@@ -6,6 +6,7 @@ import time
 from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
+from limits import parse_many
 
 from connect.errors import ErrorSchema, envelope
 from connect.extensions import limiter
@@ -228,3 +229,29 @@ code_tries_per_phone = _limit(
     methods=["POST"],
     deduct_when=code_was_wrong,
 )
+
+
+# -- limits on work done outside a route of its own -----------------------------------------
+# A request posted by SMS arrives through Kannel's one inbound route, whose decorator counts
+# texts, not posts: the same per-phone limit is counted here, in a counter of its own.
+_TEXT_POSTS = "post-by-text"
+
+
+def _text_post_limits(phone):
+    return parse_many(current_app.config["RATELIMIT_POST_PER_PHONE"]), (_TEXT_POSTS, phone)
+
+
+def may_post_by_text(phone):
+    """Whether this phone has room left under RATELIMIT_POST_PER_PHONE for a post by SMS."""
+    if not current_app.config["RATELIMIT_ENABLED"]:
+        return True
+    limits, key = _text_post_limits(phone)
+    return all(limiter.limiter.test(limit, *key) for limit in limits)
+
+
+def count_post_by_text(phone):
+    """Count a request this phone posted by SMS."""
+    if current_app.config["RATELIMIT_ENABLED"]:
+        limits, key = _text_post_limits(phone)
+        for limit in limits:
+            limiter.limiter.hit(limit, *key)

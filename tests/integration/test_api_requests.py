@@ -27,6 +27,7 @@ NEARBY_ITEM_KEYS = {
     "household_size",
     "urgency",
     "location",
+    "location_precision",
     "distance_m",
     "created_at",
     "status",

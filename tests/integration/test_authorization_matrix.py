@@ -187,6 +187,9 @@ GET    /api/v1/requests/<request_id>/candidates     open     401   403   401   4
 POST   /api/v1/requests/<request_id>/assign         open     401   403   401   403      403      403       priv  403    priv
 GET    /console/requests/<request_id>               claimed  login 403   login 403      403      403       priv  404    priv
 POST   /console/requests/<request_id>/assign        open     login 403   login 403      403      403       ok    404    ok
+# -- coordinator console: requests texted in, to place exactly ("place" moves the point) -----
+GET    /console/to-place                            -        login 403   login 403      403      403       ok    ok     ok
+POST   /console/requests/<request_id>/place         claimed  login 403   login 403      403      403       ok    404    ok
 # -- coordinator console: hotline intake (the fresh band lies in area 24, not in 24-220) -------
 POST   /api/v1/console/requests                     -        401   403   401   403      403      403       ok    403    ok
 GET    /console/intake                              -        login 403   login 403      403      403       ok    ok     ok
@@ -1007,6 +1010,10 @@ ARGUMENTS = {
     ("POST", "/console/requests/<request_id>/assign"): lambda case: {
         "data": {"volunteer_id": str(case.world.actors["volunteer"].user_id)}
     },
+    # 120 m north of where it was: still in the fresh band, clear of the other grid points.
+    ("POST", "/console/requests/<request_id>/place"): lambda case: {
+        "data": {"point": "{:.7f}, {:.7f}".format(*moved_north(case.target.person.point))}
+    },
     ("POST", "/console/intake"): lambda case: {
         "data": request_form(case.world.new_person(case.world.next_point()))
     },
@@ -1085,6 +1092,10 @@ ARGUMENTS = {
         "data": offer_form(case.world.new_person(case.world.next_point()))
     },
 }
+
+
+def moved_north(point, degrees=0.0011):
+    return round(point[0] + degrees, 7), point[1]
 
 
 def path_for(case):

@@ -66,6 +66,7 @@ def _row(id_, categories, now):
         now,
         now.replace(year=now.year + 1),
         None,
+        "exact",
     )
 
 

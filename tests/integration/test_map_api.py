@@ -15,7 +15,15 @@ from conftest import BAC_GIANG, request_payload
 
 API = "/api/v1/requests"
 MAP = f"{API}/map"
-ITEM_KEYS = {"id", "status", "categories", "urgency", "location", "created_at"}
+ITEM_KEYS = {
+    "id",
+    "status",
+    "categories",
+    "urgency",
+    "location",
+    "location_precision",
+    "created_at",
+}
 AROUND = "106.10,21.20,106.30,21.35"  # a box around Bac Giang city
 LEASE = timedelta(hours=4)
 EXPIRY = timedelta(hours=72)

@@ -95,7 +95,8 @@ def test_a_reply_after_the_request_closed_changes_nothing(app, client, create_vo
     assert confirmed.status_code == 200
     text_in(client, phone, "2")
     assert status_of(client, body) == "confirmed"
-    assert [kind for kind, _, _ in texts_to(app, phone)][-1] == "not-understood"
+    # No question is open any more: the text starts a new ask for help instead.
+    assert [kind for kind, _, _ in texts_to(app, phone)][-1] == "intake-need"
 
 
 def test_stop_opts_the_number_out_of_everything_after(app, client, create_volunteer):
@@ -163,8 +164,16 @@ def test_bad_texts_get_a_short_answer_or_nothing_never_an_error(app, client):
             query_string={"secret": "test-sms-secret", "from": sender, "text": "1"},
         )
         assert answer.status_code == 200
-    kinds = {kind for kind, _, _ in texts_to(app, phone)}
-    assert kinds == {"not-understood"}
+    # Nothing to read: how to ask for help; letters start an ask for help, whose questions
+    # a second answer they cannot read ends with the hotline.
+    kinds = [kind for kind, _, _ in texts_to(app, phone)]
+    assert kinds == [
+        "not-understood",
+        "intake-need",
+        "intake-need",
+        "intake-call-ward",
+        "not-understood",
+    ]
 
 
 def test_texts_are_erased_with_their_request(app, client, runner):

@@ -5,7 +5,7 @@ import random
 import pytest
 from shapely.geometry import MultiPolygon, Point
 
-from connect.geo import AreaIndex, area_geometry
+from connect.geo import AreaIndex, area_geometry, inner_point
 
 
 def square(west, south, east, north):
@@ -106,3 +106,20 @@ def test_containing_many_agrees_with_shapely_point_by_point():
         index.containing(lats[i], lons[i]) == sorted(a for p, a in expected if p == i)
         for i in range(0, 2000, 97)
     )
+
+
+def test_an_areas_inner_point_is_its_centroid_when_that_lies_inside():
+    lat, lon = inner_point(area_geometry(square(106.0, 21.0, 106.2, 21.1)))
+    assert (lat, lon) == pytest.approx((21.05, 106.1))
+
+
+def test_an_areas_inner_point_lies_inside_even_when_its_centroid_does_not():
+    # A "C" open to the east: its centroid falls in the gap, outside the commune.
+    c_shape = {
+        "type": "Polygon",
+        "coordinates": [[[0, 0], [3, 0], [3, 1], [1, 1], [1, 2], [3, 2], [3, 3], [0, 3], [0, 0]]],
+    }
+    geometry = area_geometry(c_shape)
+    assert not geometry.covers(geometry.centroid)
+    lat, lon = inner_point(geometry)
+    assert geometry.covers(Point(lon, lat))

@@ -47,6 +47,7 @@ def row(id_, at, waited_s=0.0, urgent=False, categories=("food",), status="open"
         created,
         expires,
         None,
+        "exact",
     )
 
 
@@ -234,6 +235,7 @@ def _dataset(rng, n, ages):
             NOW - timedelta(seconds=float(waited[i])),
             NOW - timedelta(seconds=1) if expired[i] else NOW + timedelta(hours=12),
             None,
+            "exact",
         )
         for i in range(n)
     ]
@@ -333,7 +335,7 @@ def test_waiting_is_counted_from_posting_across_a_claim_and_release():
     )
     claimed = row(1, shifted(CENTRE, north_m=1500), 20 * HOUR, status="claimed")
     lease_end = NOW + timedelta(hours=1)
-    requests.apply(claimed[:12] + (lease_end,), epoch(NOW))
+    requests.apply(claimed[:12] + (lease_end, "exact"), epoch(NOW))
     assert nearby_ids(requests) == [2]
     requests.apply(row(1, shifted(CENTRE, north_m=1500), 20 * HOUR), epoch(NOW))
     assert nearby_ids(requests) == [1, 2]

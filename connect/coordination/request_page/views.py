@@ -53,8 +53,8 @@ class AssignForm(FlaskForm):
     reason = StringField(validators=[Optional(), Length(max=200)])
 
 
-def _not_found():
-    # The same page for an unknown request and one in someone else's area: nothing leaks.
+def not_found_page():
+    """The same page for an unknown request and one in someone else's area: nothing leaks."""
     return message_page(
         _("Not found"),
         _("There is no request with this number in your areas."),
@@ -119,6 +119,7 @@ def _need(help_request, now):
         "address": help_request.address,
         "exact": exact,
         "public": public,
+        "approximate": help_request.location_precision == "area",
         "source": SOURCE_LABELS.get(help_request.source, help_request.source),
         "entered_by": people.get(help_request.entered_by_id),
         "claimant": claimant,
@@ -172,10 +173,10 @@ def request_page(user, request_id):
     try:
         help_request = assign.load_request(request_id, user)
     except (NotFound, Forbidden):
-        return _not_found()
+        return not_found_page()
     # The page shows the contact details: only as privacy allows, and logged.
     if privacy.view_for(help_request, Viewer(user, channel="page")) != PRIVATE:
-        return _not_found()
+        return not_found_page()
     now = clock.now()
     assignable, candidates = _candidates(help_request, now)
     return render_template(
@@ -194,7 +195,7 @@ def request_page(user, request_id):
 def _not_assigned(error, _user, request_id):
     """Back to the request with what stood in the way (a page when it is not in your areas)."""
     if isinstance(error, (NotFound, Forbidden)):
-        return _not_found()
+        return not_found_page()
     flash(_assign_problem(error), "error")
     return redirect(url_for("console.request_page", request_id=request_id))
 

@@ -1,7 +1,7 @@
 /* console-request.js: the small map on a request's console page: its exact point (private,
  * a solid marker) and the public point others see (a hollow circle). Points and words come
  * from data-* attributes on [data-request-map]; without this file the page shows both as
- * numbers.
+ * numbers. On a request placed by its commune, a click puts the point for "place exactly".
  */
 (function () {
   "use strict";
@@ -30,4 +30,15 @@
   } else {
     map.setView(exact, 16);
   }
+
+  // "Place exactly" (a request texted in): a click on the map fills the point to send.
+  var input = document.querySelector("[data-place-point]");
+  if (!input) { return; }
+  var pin = null;
+  map.on("click", function (event) {
+    input.value = event.latlng.lat.toFixed(6) + ", " + event.latlng.lng.toFixed(6);
+    if (pin) { pin.setLatLng(event.latlng); return; }
+    pin = L.circleMarker(event.latlng, { radius: 9, color: "#14532d", fillColor: "#16a34a",
+                                         fillOpacity: 0.9 }).addTo(map);
+  });
 }());

@@ -149,6 +149,10 @@
       kinds.push(categories[item.categories[i]] || item.categories[i]);
     }
     box.appendChild(text("p", "dot-card-kinds", kinds.join(", ")));
+    if (item.location_precision === "area") {
+      // Texted in from a feature phone: the dot is its commune's middle, not a home.
+      box.appendChild(text("p", "dot-card-approximate", msg("approximate")));
+    }
     var seconds = (Date.now() - Date.parse(item.created_at)) / 1000;
     var when = seconds < 60 ? msg("posted-just-now") : fill(msg("posted"), { age: age(item.created_at) });
     if (when) { box.appendChild(text("p", "dot-card-age", when)); }
