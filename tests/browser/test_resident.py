@@ -41,7 +41,7 @@ def test_resident_posts_a_request_with_my_location_on_a_phone(phone, shot):
     assert phone.evaluate("navigator.clipboard.readText()") == manage_url
     # What was asked is shown back, in the resident's words.
     expect(phone.get_by_text("Cần gạo và trứng cho 4 người")).to_be_visible()
-    expect(phone.get_by_text("0912 345 678")).to_be_visible()
+    expect(phone.get_by_text("0912 345 678", exact=True)).to_be_visible()
     shot(phone, "manage page with the private link")
 
 
