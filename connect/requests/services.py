@@ -386,7 +386,18 @@ def confirm_helped(request_id, user, manage_token):
     """The requester confirms they were helped; the assist is then counted as confirmed."""
     if not is_requester(get_request(request_id), user, manage_token):
         raise Forbidden("Only the person who posted the request can confirm it.")
+    return _confirmed(prepared(request_id), user, "confirmed by the requester")
+
+
+def confirm_by_phone(request_id, phone):
+    """The requester answered "1" (yes, helped) by SMS from the request's own phone."""
     help_request = prepared(request_id)
+    _check_phone(help_request, phone)
+    return _confirmed(help_request, None, "confirmed by the requester by SMS")
+
+
+def _confirmed(help_request, user, reason):
+    """The requester's confirmation, however it came: the assist counts as confirmed."""
     return _announced(
         signals.confirmed,
         _transition(
@@ -395,26 +406,7 @@ def confirm_helped(request_id, user, manage_token):
             "confirmed",
             user,
             "requester",
-            "confirmed by the requester",
-            assist_outcome="confirmed",
-            values=dict(lease_expires_at=None, closed_at=clock.now()),
-        ),
-    )
-
-
-def confirm_by_phone(request_id, phone):
-    """The requester answered "1" (yes, helped) by SMS from the request's own phone."""
-    help_request = prepared(request_id)
-    _check_phone(help_request, phone)
-    return _announced(
-        signals.confirmed,
-        _transition(
-            help_request,
-            CONFIRMABLE,
-            "confirmed",
-            None,
-            "requester",
-            "confirmed by the requester by SMS",
+            reason,
             assist_outcome="confirmed",
             values=dict(lease_expires_at=None, closed_at=clock.now()),
         ),
