@@ -4,7 +4,7 @@ import logging
 import os
 import sqlite3
 
-from flask import has_request_context, request
+from flask import g, has_request_context, request
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -103,8 +103,17 @@ def _sqlite_on_begin(conn):
 
 def _write_intent():
     if has_request_context():
-        return request.method not in SAFE_METHODS
+        return request.method not in SAFE_METHODS or g.get(WRITES, False)
     return True
+
+
+WRITES = "_connect_writes"
+
+
+def writes_on_get():
+    """This request writes even if it is a GET (a gateway's callback): on SQLite its
+    transaction takes the write lock at BEGIN, so a commit elsewhere cannot stale its read."""
+    g.setdefault(WRITES, True)
 
 
 def ping(engine):

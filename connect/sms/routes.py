@@ -12,6 +12,7 @@ import re
 from flask import Blueprint, current_app, request
 
 from connect import clock
+from connect.database import writes_on_get
 from connect.errors import Forbidden
 from connect.extensions import db, limiter
 from connect.sms import signals
@@ -35,6 +36,12 @@ MAX_TEXT = 1000
 REPORTS = {1: DELIVERED, 2: UNDELIVERED, 4: SENT, 8: SENT, 16: FAILED}
 _DIGITS = re.compile(r"^\+?[0-9]{9,15}$")
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@bp.before_request
+def _writes():
+    # Kannel calls with GET, and both calls write (a text in, a report on one out).
+    writes_on_get()
 
 
 def _check_secret():
