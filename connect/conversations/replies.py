@@ -3,8 +3,6 @@
 
 import logging
 
-from flask import current_app
-
 from connect import clock
 from connect.conversations import intake, questions
 from connect.conversations.checkins import CHECKIN_QUESTION
@@ -16,7 +14,7 @@ from connect.requests import services
 from connect.requests.models import HelpRequest
 from connect.sms import signals
 from connect.sms.models import SmsOptOut
-from connect.sms.outbound import send_text
+from connect.sms.outbound import public_url, send_text
 from connect.sms.text import fold
 
 log = logging.getLogger("connect.sms")
@@ -62,7 +60,7 @@ def receive(message, text):
         # Nothing to read (empty, binary, symbols): say how to ask for help.
         send_text(
             message.phone,
-            sms("not-understood", intake.texting_locale(), link=_public_link("/need-help")),
+            sms("not-understood", intake.texting_locale(), link=public_url("/need-help")),
             "not-understood",
             urgent=True,
         )
@@ -100,7 +98,3 @@ def answer(question, action, reply):
         tell(help_request, "closed")
         return
     tell(help_request, reply)
-
-
-def _public_link(path):
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path

@@ -4,7 +4,6 @@ and push show, in the page's language or the one asked for."""
 from contextlib import nullcontext
 from datetime import datetime
 
-from flask import current_app
 from flask_babel import force_locale, format_datetime
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -12,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from connect.i18n import age_label, away_label
 from connect.notifications.models import NOTIFICATION_KINDS
 from connect.requests.categories import LABELS as CATEGORY_LABELS
+from connect.sms.outbound import public_url
 from connect.sms.text import fits, fold, shorten
 
 TITLES = {
@@ -210,15 +210,13 @@ def sms_choices(kind, labels, locale=None, **values):
 
 def sms_notice(kind, request_id, payload, locale=None):
     """A volunteer's text for a notification: its one line (``text``) and a link to the need."""
-    link = f"{current_app.config['PUBLIC_BASE_URL'].rstrip('/')}/volunteer/claims/{request_id}"
+    link = public_url(f"/volunteer/claims/{request_id}")
     with force_locale(locale) if locale else nullcontext():
-        body = str(NOTICE_LINK) % {"notice": text(kind, payload), "link": link}
+        notice = text(kind, payload)
         if kind == "lease_reminder" and payload.get("lease_ends_at"):
             until = format_datetime(parse_time(payload["lease_ends_at"]), "HH:mm")
-            body = str(NOTICE_LINK) % {
-                "notice": f"{text(kind, payload)} ({_('until %(time)s', time=until)})",
-                "link": link,
-            }
+            notice = f"{notice} ({_('until %(time)s', time=until)})"
+        body = str(NOTICE_LINK) % {"notice": notice, "link": link}
         return (
             body if fits(body) else str(NOTICE_LINK) % {"notice": str(TITLES[kind]), "link": link}
         )

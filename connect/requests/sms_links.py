@@ -9,12 +9,12 @@ any SMS reply from it after the post).
 import hashlib
 import secrets
 
-from flask import current_app
 from sqlalchemy import select
 
 from connect import clock
 from connect.extensions import db
 from connect.requests.models import HelpRequest, SmsLink
+from connect.sms.outbound import public_url
 from connect.sms.proof import proven_at
 
 # No 0/O, 1/I: read aloud or typed from a feature phone's screen without doubt; 60 bits.
@@ -36,7 +36,7 @@ def issue(request_id):
 
 def url(code):
     """The link as texted: PUBLIC_BASE_URL, then /s/ and the code."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + PATH + code
+    return public_url(PATH + code)
 
 
 def find(code):

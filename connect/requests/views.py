@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_babel import format_datetime, format_timedelta
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from connect import clock
 from connect.accounts.auth import current_user
@@ -34,6 +35,7 @@ bp = Blueprint("resident", __name__)
 answer_expired_forms(bp, template="resident/error.html")
 
 FINAL = ("confirmed", "cancelled", "expired", "hidden")
+CLOSED_MESSAGE = _l("This request is closed, so it can no longer be changed.")
 # Manage tokens of the requests posted from this browser, kept in its session (signed
 # cookie): /need-help offers them back, and recognises a repeat post as its own.
 MY_REQUESTS_KEY = "my_requests"
@@ -82,11 +84,7 @@ def manage(token):
             help_request=help_request,
             token=token,
             # Open again after a claim ended unhelped: "the volunteer could not come".
-            status=(
-                "reopened"
-                if status == "open" and queries.reopened_after_claim(help_request)
-                else status
-            ),
+            status=_shown_status(help_request, status),
             manage_url=url_for(".manage", token=token, _external=True),
             can_change=status in ACTIVE,
             can_confirm=status in CONFIRMABLE,
@@ -198,11 +196,7 @@ def sms_status(short):
             "resident/sms_status.html",
             help_request=help_request,
             short=short,
-            status=(
-                "reopened"
-                if status == "open" and queries.reopened_after_claim(help_request)
-                else status
-            ),
+            status=_shown_status(help_request, status),
             can_change=status in ACTIVE,
             can_confirm=status in CONFIRMABLE,
             final=status in FINAL,
@@ -215,7 +209,7 @@ def sms_status(short):
 
 
 def _sms_closed(_error, short):
-    flash(_("This request is closed, so it can no longer be changed."), "error")
+    flash(str(CLOSED_MESSAGE), "error")
     return redirect(url_for(".sms_status", short=short))
 
 
@@ -334,8 +328,16 @@ def _form_page(template, form, **context):
 
 
 def _closed(token, message=None):
-    flash(message or _("This request is closed, so it can no longer be changed."), "error")
+    flash(message or str(CLOSED_MESSAGE), "error")
     return redirect(url_for(".manage", token=token))
+
+
+def _shown_status(help_request, status):
+    """The status a requester's page shows: open again after a claim ended unhelped says
+    "the volunteer could not come"."""
+    if status == "open" and queries.reopened_after_claim(help_request):
+        return "reopened"
+    return status
 
 
 def keep_private(result):

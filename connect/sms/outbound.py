@@ -80,6 +80,11 @@ def send_text(phone, body, kind, **details):
     return message
 
 
+def public_url(path):
+    """An address in a text: PUBLIC_BASE_URL and ``path`` (which starts with a slash)."""
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + path
+
+
 def opted_out(phone):
     return db.session.get(SmsOptOut, phone) is not None
 
